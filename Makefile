@@ -1,0 +1,8 @@
+# The README's two commands: `make demo` and `make test`.
+.PHONY: setup demo test
+setup:
+	@bash scripts/setup.sh
+demo: setup
+	.venv/bin/syrip-gen pipeline run pipelines/demo.yaml
+test: setup
+	.venv/bin/python -m pytest -q

@@ -1,0 +1,67 @@
+"""Command-line entry point: argument parsing and dispatch only.
+
+Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``run(args)``;
+the module is imported only when its command runs (or its ``--help`` is asked), so
+``syrip-gen --help`` stays fast and never imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (one-line help, module with add_arguments/run)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "body": ("look at, export or convert infant body models", "syrip_gen.commands.body"),
+    "fit": ("fit the infant body model to 2D skeletons (COCO keypoints)", "syrip_gen.commands.fit"),
+    "learn-prior": ("learn a pose-prior mixture from a set of fits", "syrip_gen.commands.learn_prior"),
+    "render": ("render annotated synthetic images from fits", "syrip_gen.commands.render"),
+    "filter": ("apply quality gates (and review decisions) to a dataset", "syrip_gen.commands.filter"),
+    "review": ("review renders in the browser; decisions saved as you go", "syrip_gen.commands.review"),
+    "stats": ("pose/posture/visibility statistics of a dataset, optionally against another", "syrip_gen.commands.stats"),
+    "train": ("train a pose model (detector, 2D, lifter) on COCO data", "pose_models.commands.train"),
+    "evaluate": ("evaluate a trained pose model on COCO keypoint data", "pose_models.commands.evaluate"),
+    "predict": ("run box -> 2D -> 3D on images and draw the results", "pose_models.commands.predict"),
+    "pipeline": ("run an end-to-end pipeline spec (pipelines/*.yaml)", "syrip_gen.commands.pipeline"),
+    "benchmark": ("write the benchmark report (speed, fit quality, ablation)", "syrip_gen.commands.benchmark"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syrip-gen",
+        description="Synthetic infant pose data and the models that learn from it.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (help_text, module_name) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:  # import only the command being run
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from syrip_gen.errors import UserError
+
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        code = args._run(args)
+    except UserError as err:
+        print(f"syrip-gen {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"syrip-gen {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

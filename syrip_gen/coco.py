@@ -1,0 +1,165 @@
+"""The COCO-17 keypoint schema: names, flips, sigmas; load, validate and write keypoint files.
+
+This is the only module that knows the COCO keypoint layout. Everything else asks it for
+``(N, 17, 3)`` arrays and writes through :func:`write_coco`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from syrip_gen.errors import UserError
+
+KEYPOINT_NAMES = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+]
+NUM_KEYPOINTS = 17
+# index of each keypoint's mirror image (left <-> right)
+FLIP_INDEX = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+# 1-based limb pairs, as COCO's category record stores them
+SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
+            [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7]]
+# COCO OKS per-keypoint sigmas (pycocotools' values)
+SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
+                   1.07, 1.07, .87, .87, .89, .89]) / 10.0
+POSTURES = ["supine", "prone", "side", "sitting", "standing"]
+
+CATEGORY = {
+    "supercategory": "person", "id": 1, "name": "person",
+    "keypoints": KEYPOINT_NAMES, "skeleton": SKELETON,
+}
+
+
+@dataclass
+class KeypointFile:
+    """A validated COCO keypoint file: the raw dict plus fast lookups."""
+
+    path: Path
+    data: dict
+    images: dict[int, dict] = field(default_factory=dict)  # image id -> image record
+
+    @property
+    def annotations(self) -> list[dict]:
+        return self.data["annotations"]
+
+    def image_dir(self) -> Path:
+        """SyRIP layout: ``<root>/annotations/x.json`` with images in ``<root>/images``."""
+        root = self.path.parent.parent if self.path.parent.name == "annotations" else self.path.parent
+        return root / "images"
+
+    def keypoints(self, ann: dict) -> np.ndarray:
+        """``(17, 3) float64`` x, y, v of one annotation."""
+        return np.asarray(ann["keypoints"], dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
+
+
+def find_keypoint_json(path: str | Path) -> Path:
+    """Accept a JSON file or a dataset directory in SyRIP layout (``annotations/*.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        found = sorted((path / "annotations").glob("person_keypoints_*.json")) or sorted(path.glob("*.json"))
+        if len(found) != 1:
+            raise UserError(f"{path}: expected one annotations/person_keypoints_*.json, found {len(found)}")
+        return found[0]
+    if not path.exists():
+        raise UserError(f"{path}: no such file or directory")
+    return path
+
+
+def load_coco(path: str | Path) -> KeypointFile:
+    """Load and validate a COCO keypoint file; raise UserError naming the first problem."""
+    path = find_keypoint_json(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text (JSON) file") from None
+    if not isinstance(data, dict) or "annotations" not in data or "images" not in data:
+        raise UserError(f"{path}: not a COCO keypoint file (needs 'images' and 'annotations')")
+    images = {}
+    for img in data["images"]:
+        if not isinstance(img, dict) or "id" not in img:
+            raise UserError(f"{path}: an image record has no 'id'")
+        images[img["id"]] = img
+    for ann in data["annotations"]:
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise UserError(f"{path}: an annotation has no 'image_id'")
+    data.setdefault("categories", [CATEGORY])
+    return KeypointFile(path=path, data=data, images=images)
+
+
+def keypoint_problem(kps: object, width: float | None = None, height: float | None = None,
+                     min_keypoints: int = 6, margin: float = 0.5) -> str | None:
+    """Why a 17x3 keypoint list can't be used, or None. ``margin``: allowed overshoot outside the
+    image as a fraction of its size (annotators mark limbs just outside the frame)."""
+    arr = np.asarray(kps, dtype=np.float64) if isinstance(kps, (list, tuple, np.ndarray)) else None
+    if arr is None or arr.size != NUM_KEYPOINTS * 3:
+        return f"keypoints must hold 17x3 numbers, got {getattr(arr, 'size', type(kps).__name__)}"
+    arr = arr.reshape(NUM_KEYPOINTS, 3)
+    used = arr[:, 2] > 0
+    if not np.all(np.isfinite(arr[used])):
+        return "NaN or infinite keypoint coordinates"
+    if used.sum() < min_keypoints:
+        return f"only {int(used.sum())} labelled keypoints (need {min_keypoints})"
+    if width and height:
+        xy = arr[used, :2]
+        lo = -margin * np.array([width, height])
+        hi = (1 + margin) * np.array([width, height])
+        if np.any(xy < lo) or np.any(xy > hi):
+            return "keypoints far outside the image"
+    return None
+
+
+def bbox_from_keypoints(kps: np.ndarray) -> list[float]:
+    """Tight ``[x, y, w, h]`` of the labelled keypoints of a ``(17, 3)`` array."""
+    used = kps[:, 2] > 0
+    xy = kps[used, :2]
+    x0, y0 = xy.min(0)
+    x1, y1 = xy.max(0)
+    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
+
+
+def image_posture(img: dict) -> str | None:
+    """SyRIP stores posture per image ('Supine', ...); normalised to lower case."""
+    p = img.get("posture")
+    return p.lower() if isinstance(p, str) and p else None
+
+
+def atomic_write_json(path: str | Path, obj: object) -> None:
+    """Write JSON with sorted keys via a temporary file + rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, sort_keys=True, default=_json_default)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_coco(path: str | Path, images: list[dict], annotations: list[dict], **extra) -> None:
+    """Write a COCO keypoint file (atomic, sorted keys) with the person category."""
+    atomic_write_json(path, {"images": images, "annotations": annotations,
+                             "categories": [CATEGORY], **extra})
+
+
+def is_finite_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
