@@ -1,0 +1,77 @@
+"""Checkpoints that rebuild their model: kind, model args, weights, optimizer, step, config, RNG state.
+
+Written atomically (temporary file + rename) under ``<out_dir>/checkpoints/step_XXXXXXX.pt``; the last
+``keep`` are kept, so an interrupted write never destroys the previous checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pose_models.models import KINDS, build_model, model_args
+from syrip_gen.errors import UserError
+
+FORMAT = "syrip-gen-pose/1"
+
+
+def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None, step: int,
+                    epoch: int, config: dict, extra: dict | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    obj = {"format": FORMAT, "kind": model.kind, "model_args": model_args(model), "model": model.state_dict(),
+           "optimizer": None if optimizer is None else optimizer.state_dict(), "step": step, "epoch": epoch,
+           "config": config, "rng": {"torch": torch.get_rng_state(),
+                                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+           **(extra or {})}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint dict (tensors on CPU); UserError if it is not one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a usable checkpoint"
+        raise UserError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__})") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT or obj.get("kind") not in KINDS:
+        raise UserError(f"{path}: not a syrip-gen pose checkpoint (for ImageNet/SimpleBaselines weights use --init)")
+    return obj
+
+
+def load_model(path: str | Path, expect: str | tuple[str, ...] | None = None,
+               device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the model of a checkpoint in eval mode; ``expect`` names the kind(s) the caller can use."""
+    ck = read_checkpoint(path)
+    want = (expect,) if isinstance(expect, str) else expect
+    if want and ck["kind"] not in want:
+        raise UserError(f"{path}: this is a {ck['kind']} checkpoint, but a {' or '.join(want)} checkpoint is needed here")
+    model = build_model(ck["kind"], ck["model_args"])
+    try:
+        model.load_state_dict(ck["model"], strict=True)
+    except RuntimeError as err:
+        raise UserError(f"{path}: weights do not match the recorded {ck['kind']} architecture "
+                        f"({str(err).splitlines()[0]})") from None
+    return model.to(device).eval(), ck
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    found = sorted((Path(out_dir) / "checkpoints").glob("step_*.pt"))
+    return found[-1] if found else None
+
+
+def prune(out_dir: str | Path, keep: int) -> None:
+    for p in sorted((Path(out_dir) / "checkpoints").glob("step_*.pt"))[:-keep] if keep > 0 else []:
+        p.unlink(missing_ok=True)

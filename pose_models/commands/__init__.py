@@ -1,0 +1,1 @@
+"""CLI commands (``syrip-gen train|evaluate|predict``); each imports torch only inside ``run``."""

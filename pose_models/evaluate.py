@@ -1,0 +1,149 @@
+"""Evaluate a checkpoint on a COCO keypoint file; the kind of checkpoint decides what is measured.
+
+- pose2d: COCO keypoint AP/AR (OKS), PCK@0.05/0.1 of the box diagonal, per joint and per posture, with
+  ground-truth boxes (``boxes="gt"``) or with boxes from a detector checkpoint (``boxes="detector"``).
+- detector: COCO box AP (pycocotools bbox), one box per image.
+- lifter: MPJPE and PA-MPJPE (mm) from the annotated 2D keypoints to ``keypoints_3d``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pose_models.checkpoint import load_model
+from pose_models.data import DetectionDataset, LiftingDataset, Pose2DDataset, Record, load_records, report_skips
+from pose_models.device import resolve_device
+from pose_models.metrics import coco_ap, keypoint_report, sanitise_areas
+from syrip_gen.coco import load_coco
+from syrip_gen.errors import UserError
+
+
+def _batches(ds, batch_size: int):
+    for s in range(0, len(ds), batch_size):
+        items = [ds[i] for i in range(s, min(len(ds), s + batch_size))]
+        yield {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+@torch.no_grad()
+def predict_keypoints(model, records: list[Record], boxes: list[np.ndarray] | None, device: torch.device,
+                      flip: bool = True, batch_size: int = 32, method: str = "dark"
+                      ) -> tuple[list[Record], np.ndarray, np.ndarray, Counter]:
+    """Run the 2D model on crops around ``boxes`` (default: the records' GT boxes).
+    Returns the records kept, keypoints ``(N, 17, 2)`` and scores ``(N, 17)`` in image pixels, skips."""
+    cfg = model.cfg
+    ds = Pose2DDataset(records, (cfg.input_h, cfg.input_w), cfg.sigma, boxes=boxes)
+    xy_all, sc_all = [], []
+    for b in _batches(ds, batch_size):
+        xy, sc = model.predict_keypoints(b["image"].to(device), flip, method)
+        inv = b["inv"].numpy()
+        xy = xy.cpu().double().numpy()
+        xy_all.append(np.einsum("nij,nkj->nki", inv[:, :, :2], xy) + inv[:, None, :, 2])
+        sc_all.append(sc.cpu().numpy())
+    if not xy_all:
+        return ds.records, np.zeros((0, 17, 2)), np.zeros((0, 17)), ds.skipped
+    return ds.records, np.concatenate(xy_all), np.concatenate(sc_all), ds.skipped
+
+
+@torch.no_grad()
+def detect_boxes(model, records: list[Record], device: torch.device, batch_size: int = 32
+                 ) -> tuple[list[Record], np.ndarray, np.ndarray, Counter]:
+    """One box per image: records kept (one per image), boxes ``(N, 4)`` image px x,y,w,h, scores ``(N,)``."""
+    ds = DetectionDataset(records, model.cfg.input_size)
+    boxes, scores = [], []
+    for b in _batches(ds, batch_size):
+        bx, sc = model.predict_boxes(b["image"].to(device))
+        bx = bx.cpu().double().numpy()
+        inv = b["inv"].numpy()  # axis-aligned scale + shift
+        lo = np.einsum("nij,nj->ni", inv[:, :, :2], bx[:, :2]) + inv[:, :, 2]
+        size = bx[:, 2:] * inv[:, [0, 1], [0, 1]]
+        boxes.append(np.concatenate([lo, size], 1))
+        scores.append(sc.cpu().numpy())
+    if not boxes:
+        return ds.records, np.zeros((0, 4)), np.zeros(0), ds.skipped
+    return ds.records, np.concatenate(boxes), np.concatenate(scores), ds.skipped
+
+
+def instance_score(kp_scores: np.ndarray, thr: float = 0.2) -> np.ndarray:
+    """SimpleBaselines' rescoring: mean of the joint confidences above ``thr``. ``(N, 17)`` -> ``(N,)``."""
+    m = kp_scores > thr
+    return np.where(m.any(1), (kp_scores * m).sum(1) / np.maximum(m.sum(1), 1), 0.0)
+
+
+def keypoint_results(records: list[Record], xy: np.ndarray, kp_scores: np.ndarray,
+                     box_scores: np.ndarray | None = None) -> list[dict]:
+    """COCO keypoint result dicts (v=1 per joint as COCO expects; score = instance score x box score)."""
+    score = instance_score(kp_scores) * (1.0 if box_scores is None else box_scores)
+    out = []
+    for r, p, s in zip(records, xy, score):
+        kps = np.concatenate([p, np.ones((17, 1))], 1).reshape(-1)
+        out.append({"image_id": r.image_id, "category_id": 1, "keypoints": [float(v) for v in kps],
+                    "score": float(s)})
+    return out
+
+
+@torch.no_grad()
+def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt", detector: str | Path | None = None,
+             device: str = "auto", flip: bool = True, batch_size: int = 32, decode: str = "dark", log=print) -> dict:
+    """Evaluate ``checkpoint`` on ``coco_path`` (JSON or dataset dir); returns a JSON-serialisable dict.
+
+    ``boxes``: ``gt`` or ``detector`` (then ``detector`` = a detector checkpoint) for pose2d models."""
+    dev = resolve_device(device)
+    model, ck = load_model(checkpoint, device=dev)
+    kind = ck["kind"]
+    loaded = load_records(coco_path, need_image=kind != "lifter")
+    kf = load_coco(coco_path)
+    gt, fixed = sanitise_areas(kf.data)
+    if fixed:
+        log(f"{kf.path}: {fixed} annotation areas larger than their image or box were reset to box w x h")
+    out: dict = {"checkpoint": str(checkpoint), "kind": kind, "data": str(kf.path), "areas_fixed": fixed,
+                 "step": ck["step"]}
+    skipped = Counter(loaded.skipped)
+    if kind == "lifter":
+        ds = LiftingDataset(loaded.records)
+        skipped += ds.skipped
+        if len(ds) == 0:
+            raise UserError(f"{kf.path}: no annotation has keypoints_3d; the lifter needs 3D ground truth")
+        from pose_models.lifter import mpjpe_mm
+        preds, gts = [], []
+        for b in _batches(ds, batch_size):
+            preds.append(model(b["kp2d"].to(dev))[0].cpu().numpy())
+            gts.append(b["kp3d"].numpy())
+        e, pa = mpjpe_mm(np.concatenate(preds).astype(np.float64), np.concatenate(gts).astype(np.float64))
+        out.update({"n": len(ds), "mpjpe_mm": e, "pa_mpjpe_mm": pa})
+    elif kind == "detector":
+        recs, bx, sc, sk = detect_boxes(model, loaded.records, dev, batch_size)
+        skipped += sk
+        res = [{"image_id": r.image_id, "category_id": 1, "bbox": [float(v) for v in b], "score": float(s)}
+               for r, b, s in zip(recs, bx, sc)]
+        out.update({"n": len(recs), "bbox": coco_ap(gt, res, "bbox")})
+    else:
+        recs, det_scores = loaded.records, None
+        if boxes == "detector":
+            if detector is None:
+                raise UserError("boxes='detector' needs a detector checkpoint (--detector PATH)")
+            dmodel, _ = load_model(detector, expect="detector", device=dev)
+            recs, det_boxes, det_scores, sk = detect_boxes(dmodel, recs, dev, batch_size)
+            skipped += sk
+            box_list = list(det_boxes)
+        elif boxes == "gt":
+            box_list = None
+        else:
+            raise UserError(f"boxes must be 'gt' or 'detector', not {boxes!r}")
+        kept, xy, ksc, sk = predict_keypoints(model, recs, box_list, dev, flip, batch_size, decode)
+        skipped += sk
+        if det_scores is not None:  # map detector scores onto the records the 2D stage kept
+            by_id = {r.ann_id: s for r, s in zip(recs, det_scores)}
+            det_scores = np.array([by_id[r.ann_id] for r in kept])
+        results = keypoint_results(kept, xy, ksc, det_scores)
+        gt_kps = np.stack([r.keypoints for r in kept]) if kept else np.zeros((0, 17, 3))
+        gt_box = np.stack([r.box for r in kept]) if kept else np.zeros((0, 4))
+        out.update(keypoint_report(gt, results, xy, gt_kps, gt_box, [r.posture for r in kept]))
+        out["boxes"] = boxes
+        out["flip_test"] = flip
+    out["skipped"] = dict(skipped)
+    if skipped:
+        log(report_skips(skipped, str(kf.path)))
+    return out

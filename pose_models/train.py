@@ -1,0 +1,168 @@
+"""One training loop for every model (nanoGPT style): lr -> batch -> loss -> step -> log -> checkpoint.
+
+Model-specific behaviour (losses, FiDIP's alternating stages) lives in each model's ``training_loss``;
+the data a task needs is chosen by :func:`build_dataset`. ``train(cfg)`` returns the final checkpoint.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pose_models.checkpoint import latest_checkpoint, prune, read_checkpoint, save_checkpoint
+from pose_models.config import TrainConfig
+from pose_models.data import (DetectionDataset, LiftingDataset, Pose2DDataset, SeededBatches, load_records,
+                              report_skips)
+from pose_models.device import autocast, resolve_device
+from pose_models.models import build_model
+from syrip_gen.errors import UserError
+
+
+def model_args_from(cfg: TrainConfig) -> dict:
+    """The model config dict for ``cfg.task`` (what the checkpoint records to rebuild the model)."""
+    if cfg.task == "pose2d":
+        return dict(depth=cfg.depth, input_h=cfg.input_h, input_w=cfg.input_w, deconv_channels=cfg.deconv_channels,
+                    sigma=cfg.sigma, domain_adaptation=cfg.domain_adaptation, da_lambda=cfg.da_lambda,
+                    da_stage1_steps=cfg.da_stage1_steps, da_stage2_steps=cfg.da_stage2_steps,
+                    freeze_early=cfg.freeze_early)
+    if cfg.task == "detector":
+        return dict(depth=cfg.depth, input_size=cfg.detector_size, deconv_channels=min(cfg.deconv_channels, 128))
+    return dict(hidden=cfg.lifter_hidden, blocks=cfg.lifter_blocks, dropout=cfg.dropout)
+
+
+def build_dataset(cfg: TrainConfig, log=print):
+    """The task's training dataset and the per-source index lists used for weighted mixing."""
+    records, skipped = [], Counter()
+    for k, src in enumerate(cfg.train):
+        loaded = load_records(src.path, source=k, need_image=cfg.task != "lifter")
+        records += loaded.records
+        skipped += loaded.skipped
+    if cfg.task == "pose2d":
+        ds = Pose2DDataset(records, (cfg.input_h, cfg.input_w), cfg.sigma, cfg.augment)
+    elif cfg.task == "detector":
+        ds = DetectionDataset(records, cfg.detector_size, cfg.augment)
+    else:
+        ds = LiftingDataset(records)
+    skipped += ds.skipped
+    if skipped:
+        log(report_skips(skipped, "training data"))
+    if len(ds) == 0:
+        raise UserError("no usable training samples: " + (report_skips(skipped, "all") or "the data is empty"))
+    sources = [[i for i, r in enumerate(ds.records) if r.source == k] for k in range(len(cfg.train))]
+    return ds, sources
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+class RunLog:
+    """CSV log (always) and TensorBoard (only when asked and importable)."""
+
+    def __init__(self, out_dir: Path, use_tensorboard: bool):
+        self.path = out_dir / "log.csv"
+        self.tb = None
+        if use_tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.tb = SummaryWriter(str(out_dir / "tb"))
+            except ImportError:
+                pass
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        row = {"step": step, **{k: f"{v:.6g}" for k, v in values.items()}}
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if self.tb:
+            for k, v in values.items():
+                self.tb.add_scalar(k, v, step)
+
+
+def train(cfg: TrainConfig, log=print) -> Path:
+    """Train ``cfg.task`` and return the final checkpoint path (``<out_dir>/checkpoints/step_*.pt``).
+    Resumes exactly from the latest checkpoint in ``out_dir`` when ``cfg.resume``."""
+    device = resolve_device(cfg.device)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.task, model_args_from(cfg)).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step, resume_from = 0, latest_checkpoint(out) if cfg.resume else None
+    if resume_from is not None:
+        ck = read_checkpoint(resume_from)
+        if ck["kind"] != cfg.task or ck["model_args"] != model_args_from(cfg):
+            raise UserError(f"{resume_from}: was trained with other model settings; use a new out_dir or resume=false")
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        step = ck["step"]
+        torch.set_rng_state(ck["rng"]["torch"])
+        if device.type == "cuda" and ck["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        log(f"resuming from {resume_from} at step {step}")
+    elif cfg.init:
+        from pose_models.backbones import unwrap_state_dict
+        state = unwrap_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True), cfg.init)
+        model.load_pretrained(state, cfg.init)
+    if step >= cfg.max_steps and resume_from is not None:
+        return resume_from
+    ds, sources = build_dataset(cfg, log)
+    weights = [s.weight for s in cfg.train] if len(cfg.train) > 1 else None
+    batches = SeededBatches(sources, weights, cfg.batch_size, cfg.seed, start_step=step, epoch_size=cfg.epoch_size)
+    loader = DataLoader(ds, batch_sampler=batches, num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
+                        pin_memory=device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
+    runlog = RunLog(out, cfg.tensorboard)
+    model.train()
+    batch_iter = iter(loader)
+    bar = tqdm(total=cfg.max_steps, initial=step, desc=f"train {cfg.task}", mininterval=2)
+    t0, seen, path = time.perf_counter(), 0, None
+    while step < cfg.max_steps:
+        lr = lr_at(step, cfg)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        batch = {k: v.to(device, non_blocking=True) for k, v in next(batch_iter).items()}
+        with autocast(device, cfg.amp):
+            loss, logs = model.training_loss(batch, step)
+        if not torch.isfinite(loss):
+            raise UserError(f"loss became {loss.item()} at step {step}; lower lr or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        seen += len(batch["index"])
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            ips = seen / (time.perf_counter() - t0)
+            runlog.write(step, {"loss": loss.item(), "lr": lr, "images_per_s": ips, **logs})
+            bar.set_postfix(loss=f"{loss.item():.4g}", ips=f"{ips:.1f}")
+        if step % cfg.ckpt_every == 0 or step == cfg.max_steps:
+            path = save_checkpoint(out / "checkpoints" / f"step_{step:07d}.pt", model, optimizer, step,
+                                   step // batches.steps_per_epoch, cfg.to_dict(),
+                                   {"images_per_s": seen / (time.perf_counter() - t0)})
+            prune(out, cfg.keep_checkpoints)
+    bar.close()
+    if cfg.val:
+        from pose_models.evaluate import evaluate
+        from syrip_gen.coco import atomic_write_json
+        metrics = evaluate(path, cfg.val, device=cfg.device, log=log)
+        atomic_write_json(out / "metrics.json", metrics)
+    return path
