@@ -87,7 +87,7 @@ class PoseResNet(nn.Module):
             with torch.no_grad():  # stage 1: pose net fixed, classifier learns real vs synthetic
                 feats = self.backbone(batch["image"])
             dloss = F.binary_cross_entropy_with_logits(self.domain_classifier(feats.float()), domain)
-            return dloss, {"domain": dloss.item(), "stage": 1.0}
+            return dloss, {"pose": float("nan"), "domain": dloss.item(), "stage": 1.0}
         # stage 2: pose loss minus lambda * domain loss via the GRL; the classifier is held fixed
         feats = self.backbone(batch["image"])
         hm = self.head(feats)

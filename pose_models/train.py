@@ -83,7 +83,7 @@ class RunLog:
         row = {"step": step, **{k: f"{v:.6g}" for k, v in values.items()}}
         new = not self.path.exists()
         with self.path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
+            w = csv.DictWriter(f, fieldnames=list(row), restval="")  # models log the same keys every step
             if new:
                 w.writeheader()
             w.writerow(row)
