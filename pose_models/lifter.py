@@ -69,8 +69,9 @@ def normalise_2d(kps: np.ndarray, vis: np.ndarray) -> np.ndarray:
     the larger side of the labelled joints' box; unlabelled joints (and all, if a hip is missing) -> 0."""
     kps = np.asarray(kps, np.float64)
     lab = np.asarray(vis) > 0
-    big = np.where(lab[..., None], kps, np.nan)
-    side = np.nanmax(np.nanmax(big, -2) - np.nanmin(big, -2), -1)
+    lo = np.where(lab[..., None], kps, np.inf).min(-2)
+    hi = np.where(lab[..., None], kps, -np.inf).max(-2)
+    side = np.where(lab.any(-1), (hi - lo).max(-1), 1.0)
     centre = 0.5 * (kps[..., LHIP, :] + kps[..., RHIP, :])
     out = (kps - centre[..., None, :]) / np.maximum(side, 1e-6)[..., None, None]
     ok = lab & lab[..., LHIP, None] & lab[..., RHIP, None]

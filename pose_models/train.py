@@ -20,7 +20,7 @@ from pose_models.config import TrainConfig
 from pose_models.data import (DetectionDataset, LiftingDataset, Pose2DDataset, SeededBatches, load_records,
                               report_skips)
 from pose_models.device import autocast, resolve_device
-from pose_models.models import build_model
+from pose_models.models import build_model, model_args
 from syrip_gen.errors import UserError
 
 
@@ -105,7 +105,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     step, resume_from = 0, latest_checkpoint(out) if cfg.resume else None
     if resume_from is not None:
         ck = read_checkpoint(resume_from)
-        if ck["kind"] != cfg.task or ck["model_args"] != model_args_from(cfg):
+        if ck["kind"] != cfg.task or ck["model_args"] != model_args(model):
             raise UserError(f"{resume_from}: was trained with other model settings; use a new out_dir or resume=false")
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
@@ -124,7 +124,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
     weights = [s.weight for s in cfg.train] if len(cfg.train) > 1 else None
     batches = SeededBatches(sources, weights, cfg.batch_size, cfg.seed, start_step=step, epoch_size=cfg.epoch_size)
     loader = DataLoader(ds, batch_sampler=batches, num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
-                        pin_memory=device.type == "cuda")
+                        pin_memory=device.type == "cuda",
+                        generator=torch.Generator().manual_seed(cfg.seed))  # keeps the global RNG (dropout) untouched
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
     runlog = RunLog(out, cfg.tensorboard)
     model.train()

@@ -66,10 +66,10 @@ def test_domain_adaptation_alternates_and_freezes_early_stages(data, runs):
     from pose_models.models import build_model
     from pose_models.train import model_args_from
 
-    path, log = _train("pose2d", data, runs / "da", max_steps=12, domain_adaptation=True, augment={"flip": 0.5})
+    path, log = _train("pose2d", data, runs / "da", max_steps=16, domain_adaptation=True)
     stages = [float(r["stage"]) for r in log]
     assert stages[:4] == [1.0, 2.0, 1.0, 2.0]
-    ok, v = _falls([r["pose"] for r in log if r["stage"] == "2"])
+    ok, v = _falls([r["pose"] for r in log if r["stage"] == "2"], 0.92)
     assert ok, v
     model, ck = load_model(path, expect="pose2d")
     torch.manual_seed(0)  # the trainer's seed: the same initial weights
