@@ -1,0 +1,254 @@
+"""Stage runner for ``pipelines/*.yaml``: plan, then run each step, skipping finished ones.
+
+A spec lists steps in order. Each step has a ``kind`` (fit, render, filter, stats, train,
+evaluate, ...), ``inputs`` (role -> an earlier step's name, or a path) and ``config``. A
+step's key hashes its kind, config, the code version and its inputs (an earlier step's key,
+or a file's content); the step is skipped when its output manifest ``<out>/<step>/step.json``
+holds that key. Changing a step's settings therefore reruns it and every step after it that
+reads from it. Outputs are never deleted: stages resume their own partial work.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from syrip_gen.coco import atomic_write_json
+from syrip_gen.errors import UserError
+from syrip_gen.paths import REPO_ROOT
+
+log = logging.getLogger(__name__)
+MANIFEST = "step.json"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    kind: str
+    inputs: dict = field(default_factory=dict)  # role -> step name | path
+    config: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    out: Path
+    steps: tuple[Step, ...]
+    path: Path
+
+
+@dataclass
+class PlannedStep:
+    step: Step
+    key: str
+    inputs: dict[str, Path]  # role -> resolved path
+    out_dir: Path
+    done: bool
+
+
+def load_spec(path: str | Path, out: str | Path | None = None,
+              overrides: dict[str, dict] | None = None) -> Spec:
+    """Read a YAML spec; ``overrides`` maps step name -> config entries to replace."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such pipeline spec (see pipelines/*.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
+        raise UserError(f"{path}: a pipeline spec needs a 'steps' list")
+    steps, seen = [], set()
+    for i, s in enumerate(raw["steps"]):
+        if not isinstance(s, dict) or "name" not in s or "kind" not in s:
+            raise UserError(f"{path}: step {i + 1} needs 'name' and 'kind'")
+        if s["kind"] not in STAGES:
+            raise UserError(f"{path}: step {s['name']!r} has unknown kind {s['kind']!r}; "
+                            f"known: {', '.join(sorted(STAGES))}")
+        if s["name"] in seen:
+            raise UserError(f"{path}: two steps are named {s['name']!r}")
+        seen.add(s["name"])
+        config = dict(s.get("config") or {})
+        config.update((overrides or {}).get(s["name"], {}))
+        steps.append(Step(name=s["name"], kind=s["kind"], inputs=dict(s.get("inputs") or {}),
+                          config=config))
+    out_dir = Path(out or raw.get("out") or f"runs/{raw.get('name', path.stem)}")
+    if not out_dir.is_absolute():
+        out_dir = REPO_ROOT / out_dir
+    return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path)
+
+
+def code_version() -> str:
+    """Hash of the project's Python sources: any code change reruns the stages."""
+    h = hashlib.sha256()
+    for pkg in ("syrip_gen", "pose_models"):
+        for f in sorted((REPO_ROOT / pkg).rglob("*.py")):
+            h.update(f.relative_to(REPO_ROOT).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _content_key(path: Path) -> str:
+    """Content hash of an external input (a file, or a directory's JSON files)."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(path.rglob("*.json"))
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def plan(spec: Spec) -> list[PlannedStep]:
+    """Resolve inputs and keys in order; mark steps whose manifest already holds their key."""
+    version = code_version()
+    planned: dict[str, PlannedStep] = {}
+    for step in spec.steps:
+        resolved, parts = {}, []
+        for role, ref in sorted(step.inputs.items()):
+            if ref in planned:
+                resolved[role] = planned[ref].out_dir
+                parts.append(f"{role}=step:{planned[ref].key}")
+            else:
+                p = Path(ref)
+                p = p if p.is_absolute() else (REPO_ROOT / p)
+                if not p.exists():
+                    raise UserError(f"step {step.name!r}: input {role}={ref} is neither an earlier "
+                                    f"step nor an existing path")
+                resolved[role] = p
+                parts.append(f"{role}=file:{_content_key(p)}")
+        blob = json.dumps({"kind": step.kind, "config": step.config, "inputs": parts,
+                           "code": version}, sort_keys=True)
+        key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        out_dir = spec.out / step.name
+        done = _manifest_key(out_dir) == key
+        planned[step.name] = PlannedStep(step, key, resolved, out_dir, done)
+    return list(planned.values())
+
+
+def _manifest_key(out_dir: Path) -> str | None:
+    try:
+        return json.loads((out_dir / MANIFEST).read_text()).get("key")
+    except (OSError, ValueError):
+        return None
+
+
+def run(spec: Spec, dry: bool = False, keep_going: bool = False,
+        echo: Callable[[str], None] = print) -> list[dict]:
+    """Run the plan; returns one record per step (name, status, seconds, summary)."""
+    steps = plan(spec)
+    echo(f"pipeline {spec.name}: {len(steps)} steps -> {spec.out}")
+    records, failed = [], set()
+    for ps in steps:
+        upstream_failed = any(str(p) in failed for p in map(str, ps.inputs.values()))
+        if ps.done:
+            echo(f"  skip {ps.step.name} ({ps.step.kind}): up to date [{ps.key}]")
+            records.append({"name": ps.step.name, "status": "skipped"})
+            continue
+        if dry or upstream_failed:
+            why = "would run" if dry else "not run: an input step failed"
+            echo(f"  {why}: {ps.step.name} ({ps.step.kind}) [{ps.key}]")
+            records.append({"name": ps.step.name, "status": "planned" if dry else "blocked"})
+            continue
+        echo(f"  run  {ps.step.name} ({ps.step.kind}) [{ps.key}]")
+        t0 = time.time()
+        ps.out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            summary = STAGES[ps.step.kind](ps.step.config, ps.inputs, ps.out_dir)
+        except Exception as err:  # noqa: BLE001 - reported per step, re-raised unless keep_going
+            failed.add(str(ps.out_dir))
+            records.append({"name": ps.step.name, "status": f"failed: {err}"})
+            if not keep_going:
+                raise
+            echo(f"  FAILED {ps.step.name}: {err}")
+            continue
+        seconds = round(time.time() - t0, 2)
+        atomic_write_json(ps.out_dir / MANIFEST, {
+            "key": ps.key, "kind": ps.step.kind, "config": ps.step.config,
+            "inputs": {k: str(v) for k, v in ps.inputs.items()}, "seconds": seconds,
+            "summary": summary or {}})
+        echo(f"       done in {seconds:.1f} s")
+        records.append({"name": ps.step.name, "status": "ran", "seconds": seconds, "summary": summary})
+    return records
+
+
+# ---- stage adapters: each calls one stage's Python API ------------------------------------
+def _need(inputs: dict[str, Path], role: str, kind: str) -> Path:
+    if role not in inputs:
+        raise UserError(f"a {kind} step needs inputs.{role}")
+    return inputs[role]
+
+
+def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from syrip_gen.fit.fitter import FitConfig, fit_file
+
+    summary = fit_file(_need(inputs, "skeletons", "fit"), out, FitConfig.from_dict(config))
+    return _as_dict(summary)
+
+
+def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from syrip_gen.dataset import RenderConfig, render_dataset
+
+    cfg = RenderConfig.from_dict({**config, "force": True})  # key changed: old shards are stale
+    return _as_dict(render_dataset(_need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
+
+
+def _filter(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from syrip_gen.filter import FilterConfig, filter_dataset
+
+    fits = inputs.get("fits")
+    report = filter_dataset(_need(inputs, "dataset", "filter"), FilterConfig.from_dict(config),
+                            fits_path=fits / "fits.jsonl" if fits else None, out_dir=out)
+    return _as_dict(report)
+
+
+def _stats(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from syrip_gen.stats import dataset_stats
+
+    return dataset_stats(_dataset_of(_need(inputs, "dataset", "stats")), out,
+                         compare=inputs.get("compare"))
+
+
+def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from pose_models.train import train_from_dict
+
+    datasets = {role: _dataset_of(p) for role, p in inputs.items()}
+    ckpt = train_from_dict(config, datasets, out)
+    return {"checkpoint": str(ckpt)}
+
+
+def _evaluate(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from pose_models.evaluate import evaluate
+
+    ckpt = _need(inputs, "model", "evaluate")
+    ckpt = ckpt / "checkpoint.pt" if ckpt.is_dir() else ckpt
+    metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), **config)
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _dataset_of(path: Path) -> Path:
+    """A filter step's output points at the filtered COCO file it wrote; else the path itself."""
+    manifest = path / "filtered.json"
+    if manifest.exists():
+        return Path(json.loads(manifest.read_text())["coco"])
+    return path
+
+
+def _as_dict(obj) -> dict:
+    import dataclasses
+
+    if dataclasses.is_dataclass(obj):
+        return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
+    return dict(obj or {})
+
+
+STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {
+    "fit": _fit, "render": _render, "filter": _filter, "stats": _stats,
+    "train": _train, "evaluate": _evaluate,
+}

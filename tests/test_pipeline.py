@@ -1,0 +1,92 @@
+"""The stage runner: plan, skip finished steps, rerun what a changed setting touches."""
+import json
+
+import pytest
+
+from syrip_gen import pipeline
+from syrip_gen.errors import UserError
+
+
+@pytest.fixture()
+def counting_stages(monkeypatch):
+    calls = []
+
+    def make(kind):
+        def stage(config, inputs, out):
+            calls.append(kind)
+            (out / "result.json").write_text(json.dumps({"config": config, "inputs": sorted(inputs)}))
+            return {"n": len(calls)}
+        return stage
+
+    monkeypatch.setattr(pipeline, "STAGES", {k: make(k) for k in ("fit", "render", "filter")})
+    return calls
+
+
+def _spec(tmp_path, render_variants=2):
+    src = tmp_path / "skeletons.json"
+    if not src.exists():
+        src.write_text('{"images": [], "annotations": []}')
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"""
+name: t
+out: {tmp_path / 'run'}
+steps:
+  - {{name: fit, kind: fit, inputs: {{skeletons: {src}}}}}
+  - {{name: render, kind: render, inputs: {{fits: fit}}, config: {{variants: {render_variants}}}}}
+  - {{name: filter, kind: filter, inputs: {{dataset: render}}}}
+""")
+    return spec
+
+
+def test_rerun_of_finished_pipeline_does_nothing(tmp_path, counting_stages):
+    spec = pipeline.load_spec(_spec(tmp_path))
+    pipeline.run(spec, echo=lambda s: None)
+    assert counting_stages == ["fit", "render", "filter"]
+    records = pipeline.run(spec, echo=lambda s: None)
+    assert counting_stages == ["fit", "render", "filter"]
+    assert {r["status"] for r in records} == {"skipped"}
+
+
+def test_changed_setting_reruns_that_step_and_later(tmp_path, counting_stages):
+    pipeline.run(pipeline.load_spec(_spec(tmp_path)), echo=lambda s: None)
+    counting_stages.clear()
+    pipeline.run(pipeline.load_spec(_spec(tmp_path, render_variants=3)), echo=lambda s: None)
+    assert counting_stages == ["render", "filter"]
+
+
+def test_changed_input_file_reruns_everything(tmp_path, counting_stages):
+    pipeline.run(pipeline.load_spec(_spec(tmp_path)), echo=lambda s: None)
+    counting_stages.clear()
+    (tmp_path / "skeletons.json").write_text('{"images": [], "annotations": [], "x": 1}')
+    pipeline.run(pipeline.load_spec(_spec(tmp_path)), echo=lambda s: None)
+    assert counting_stages == ["fit", "render", "filter"]
+
+
+def test_overrides_and_dry_run(tmp_path, counting_stages):
+    spec = pipeline.load_spec(_spec(tmp_path), overrides={"render": {"variants": 5}})
+    assert spec.steps[1].config == {"variants": 5}
+    records = pipeline.run(spec, dry=True, echo=lambda s: None)
+    assert counting_stages == [] and {r["status"] for r in records} == {"planned"}
+
+
+def test_failure_is_not_marked_done(tmp_path, counting_stages, monkeypatch):
+    def boom(config, inputs, out):
+        raise RuntimeError("render broke")
+
+    monkeypatch.setitem(pipeline.STAGES, "render", boom)
+    spec = pipeline.load_spec(_spec(tmp_path))
+    records = pipeline.run(spec, keep_going=True, echo=lambda s: None)
+    assert [r["status"][:6] for r in records] == ["ran", "failed", "blocke"]
+    assert not (spec.out / "render" / pipeline.MANIFEST).exists()
+
+
+def test_bad_specs_give_one_line_errors(tmp_path, counting_stages):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps:\n  - {name: a, kind: teleport}\n")
+    with pytest.raises(UserError, match="unknown kind 'teleport'"):
+        pipeline.load_spec(bad)
+    with pytest.raises(UserError, match="no such pipeline spec"):
+        pipeline.load_spec(tmp_path / "missing.yaml")
+    bad.write_text("steps:\n  - {name: a, kind: fit, inputs: {skeletons: nowhere.json}}\n")
+    with pytest.raises(UserError, match="neither an earlier step nor an existing path"):
+        pipeline.plan(pipeline.load_spec(bad))
