@@ -5,4 +5,5 @@ setup:
 demo: setup
 	.venv/bin/syrip-gen pipeline run pipelines/demo.yaml
 test: setup
+	@bash scripts/install_browser.sh
 	.venv/bin/python -m pytest -q
