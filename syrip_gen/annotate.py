@@ -1,0 +1,135 @@
+"""Rendered image -> COCO records: projection, visibility from depth, box, RLE, 3D, provenance.
+
+Pure NumPy (plus pycocotools for RLE); no GL, no torch. Pixel convention is OpenCV's: pixel
+``(i, j)`` has its centre at ``u = i, v = j``, so a point at ``(u, v)`` falls in pixel
+``(round(u), round(v))`` and is in the frame when ``-0.5 <= u < W - 0.5`` (same for v).
+
+Visibility (COCO v): 2 if the keypoint is in the frame, its pixel is on the body's mask, and
+somewhere in a small neighbourhood the body's front surface lies no more than ``tolerance``
+in front of it (keypoints sit inside the body, so the tolerance is tied to body size: about
+5.5 % of the body length, 3–5 cm); 1 if in the frame but hidden; 0 outside the frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# L/R shoulder, hip, knee, ankle indices (COCO-17) for a pose-independent body length
+_NOSE, _LSH, _RSH, _LHIP, _RHIP, _LKNEE, _RKNEE, _LANK, _RANK = 0, 5, 6, 11, 12, 13, 14, 15, 16
+
+
+@dataclass
+class ImageAnnotation:
+    """One image's COCO image record and annotation record (or why there is none)."""
+
+    image: dict | None
+    annotation: dict | None
+    reason: str | None = None  # why no annotation (e.g. "empty_mask")
+
+
+def project(points: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World points ``(N, 3)`` -> camera-frame points ``(N, 3)`` float64 and pixels ``(N, 2)``."""
+    cam = np.asarray(points, np.float64) @ np.asarray(R, np.float64).T + np.asarray(t, np.float64)
+    return cam, project_camera(cam, K)
+
+
+def project_camera(cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Camera-frame points ``(N, 3)`` -> pixels ``(N, 2)`` float64 (OpenCV pinhole)."""
+    K = np.asarray(K, np.float64)
+    z = cam[:, 2]
+    return np.stack([K[0, 0] * cam[:, 0] / z + K[0, 2], K[1, 1] * cam[:, 1] / z + K[1, 2]], 1)
+
+
+def body_length(kp: np.ndarray) -> float:
+    """Pose-independent body length (m) of COCO keypoints ``(17, 3)``: nose -> mid-shoulder ->
+    mid-hip, plus the mean leg (hip -> knee -> ankle)."""
+    mid_sh = (kp[_LSH] + kp[_RSH]) / 2
+    mid_hip = (kp[_LHIP] + kp[_RHIP]) / 2
+    legs = [np.linalg.norm(kp[k] - kp[h]) + np.linalg.norm(kp[a] - kp[k])
+            for h, k, a in ((_LHIP, _LKNEE, _LANK), (_RHIP, _RKNEE, _RANK))]
+    return float(np.linalg.norm(mid_sh - kp[_NOSE]) + np.linalg.norm(mid_hip - mid_sh) + np.mean(legs))
+
+
+def depth_tolerance(kp: np.ndarray, frac: float = 0.055, lo: float = 0.03, hi: float = 0.05) -> float:
+    """How far (m) behind the visible surface a keypoint may lie and still count as visible."""
+    return float(np.clip(frac * body_length(kp), lo, hi))
+
+
+def keypoint_visibility(uv: np.ndarray, z: np.ndarray, mask: np.ndarray, body_depth: np.ndarray,
+                        tolerance: float, radius: int = 1) -> np.ndarray:
+    """COCO visibility ``(K,) int64`` of keypoints at pixels ``uv (K, 2)`` with camera depth
+    ``z (K,)``, given the body's visible mask ``(H, W) bool`` and its depth ``(H, W) float32``
+    (metres along the optical axis; any value off the mask)."""
+    H, W = mask.shape
+    u = np.floor(uv[:, 0] + 0.5).astype(np.int64)
+    v = np.floor(uv[:, 1] + 0.5).astype(np.int64)
+    in_frame = (u >= 0) & (u < W) & (v >= 0) & (v < H) & (z > 0)
+    vis = np.where(in_frame, 1, 0).astype(np.int64)
+    if not in_frame.any():
+        return vis
+    uc, vc = np.clip(u, 0, W - 1), np.clip(v, 0, H - 1)
+    offs = np.arange(-radius, radius + 1)
+    du, dv = np.meshgrid(offs, offs)
+    nu = np.clip(uc[:, None] + du.ravel()[None], 0, W - 1)  # (K, n)
+    nv = np.clip(vc[:, None] + dv.ravel()[None], 0, H - 1)
+    near = mask[nv, nu] & (z[:, None] <= body_depth[nv, nu] + tolerance)
+    visible = in_frame & mask[vc, uc] & near.any(1)
+    vis[visible] = 2
+    return vis
+
+
+def mask_bbox(mask: np.ndarray) -> list[float] | None:
+    """``[x, y, w, h]`` of the mask's pixels (pycocotools' ``toBbox`` convention), or None."""
+    cols = np.flatnonzero(mask.any(0))
+    rows = np.flatnonzero(mask.any(1))
+    if len(cols) == 0:
+        return None
+    return [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]
+
+
+def encode_rle(mask: np.ndarray) -> dict:
+    """COCO RLE of a ``(H, W) bool`` mask with ``counts`` as str (JSON-ready)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+
+
+def _r(a: np.ndarray, nd: int) -> list:
+    return np.round(np.asarray(a, np.float64), nd).tolist()
+
+
+def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndarray,
+                   mask: np.ndarray, body_depth: np.ndarray, posture: str,
+                   provenance: dict) -> ImageAnnotation:
+    """COCO image + annotation records of one rendered variant.
+
+    ``spec``: the :class:`~syrip_gen.render.variants.VariantSpec` (camera, body); ``keypoints_world
+    (17, 3)``: the posed keypoints in the world frame; ``mask (H, W) bool`` and ``body_depth
+    (H, W) float32`` from the renderer; ``posture``: the label of the rendered body.
+    """
+    cam = spec.camera
+    K, R, t = cam.K, cam.R_np, cam.t_np
+    kp_cam = np.round(np.asarray(keypoints_world, np.float64) @ R.T + t, 6)  # stored precision
+    uv = project_camera(kp_cam, K)
+    vis = keypoint_visibility(uv, kp_cam[:, 2], mask, body_depth, depth_tolerance(kp_cam))
+    H, W = mask.shape
+    image = {"id": int(image_id), "file_name": file_name, "width": int(W), "height": int(H),
+             "is_synthetic": True, "posture": posture,
+             "camera": {"K": K.tolist(), "R": R.tolist(), "t": t.tolist()}}
+    bbox = mask_bbox(mask)
+    if bbox is None:
+        return ImageAnnotation(image=None, annotation=None, reason="empty_mask")
+    keypoints = np.concatenate([np.round(uv, 3), vis[:, None].astype(np.float64)], 1)
+    ann = {
+        "id": int(image_id), "image_id": int(image_id), "category_id": 1, "iscrowd": 0,
+        "keypoints": [float(x) if i % 3 < 2 else int(x) for i, x in enumerate(keypoints.ravel())],
+        "num_keypoints": int((vis > 0).sum()),
+        "bbox": bbox, "area": float(mask.sum()), "segmentation": encode_rle(mask),
+        "keypoints_3d": kp_cam.tolist(), "posture": posture,
+        "body": {"model": spec.body, "pose": _r(spec.pose, 6), "shape": _r(spec.shape, 6),
+                 "age_months": round(float(spec.age_months), 4)},
+        "provenance": provenance,
+    }
+    return ImageAnnotation(image=image, annotation=ann)
