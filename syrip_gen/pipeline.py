@@ -215,10 +215,17 @@ def _stats(config: dict, inputs: dict[str, Path], out: Path) -> dict:
 
 
 def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    from pose_models.train import train_from_dict
+    """Every input role but ``val`` is a training source; ``config.weights`` maps role -> weight."""
+    from pose_models.config import TrainConfig
+    from pose_models.train import train
 
-    datasets = {role: _dataset_of(p) for role, p in inputs.items()}
-    ckpt = train_from_dict(config, datasets, out)
+    cfg = dict(config)
+    weights = cfg.pop("weights", {}) or {}
+    sources = [{"path": str(_dataset_of(p)), "weight": float(weights.get(role, 1.0))}
+               for role, p in sorted(inputs.items()) if role != "val"]
+    val = inputs.get("val")
+    cfg.update(train=sources, out_dir=str(out), val=str(_dataset_of(val)) if val else None)
+    ckpt = train(TrainConfig.from_dict(cfg))
     return {"checkpoint": str(ckpt)}
 
 
@@ -226,7 +233,8 @@ def _evaluate(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from pose_models.evaluate import evaluate
 
     ckpt = _need(inputs, "model", "evaluate")
-    ckpt = ckpt / "checkpoint.pt" if ckpt.is_dir() else ckpt
+    if ckpt.is_dir():  # a train step's output: its manifest names the final checkpoint
+        ckpt = Path(json.loads((ckpt / MANIFEST).read_text())["summary"]["checkpoint"])
     metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), **config)
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
