@@ -53,8 +53,10 @@ class PlannedStep:
 
 
 def load_spec(path: str | Path, out: str | Path | None = None,
-              overrides: dict[str, dict] | None = None) -> Spec:
-    """Read a YAML spec; ``overrides`` maps step name -> config entries to replace."""
+              overrides: dict[str, dict] | None = None,
+              input_overrides: dict[str, dict] | None = None) -> Spec:
+    """Read a YAML spec; ``overrides`` / ``input_overrides`` map step name -> config entries /
+    input roles to replace (e.g. point ``fit.skeletons`` at the user's own COCO file)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: no such pipeline spec (see pipelines/*.yaml)")
@@ -76,8 +78,9 @@ def load_spec(path: str | Path, out: str | Path | None = None,
         seen.add(s["name"])
         config = dict(s.get("config") or {})
         config.update((overrides or {}).get(s["name"], {}))
-        steps.append(Step(name=s["name"], kind=s["kind"], inputs=dict(s.get("inputs") or {}),
-                          config=config))
+        inputs = dict(s.get("inputs") or {})
+        inputs.update((input_overrides or {}).get(s["name"], {}))
+        steps.append(Step(name=s["name"], kind=s["kind"], inputs=inputs, config=config))
     out_dir = Path(out or raw.get("out") or f"runs/{raw.get('name', path.stem)}")
     if not out_dir.is_absolute():
         out_dir = REPO_ROOT / out_dir

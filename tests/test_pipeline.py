@@ -90,3 +90,10 @@ def test_bad_specs_give_one_line_errors(tmp_path, counting_stages):
     bad.write_text("steps:\n  - {name: a, kind: fit, inputs: {skeletons: nowhere.json}}\n")
     with pytest.raises(UserError, match="neither an earlier step nor an existing path"):
         pipeline.plan(pipeline.load_spec(bad))
+
+
+def test_input_override_points_a_step_elsewhere(tmp_path, counting_stages):
+    other = tmp_path / "mine.json"
+    other.write_text('{"images": [], "annotations": []}')
+    spec = pipeline.load_spec(_spec(tmp_path), input_overrides={"fit": {"skeletons": str(other)}})
+    assert pipeline.plan(spec)[0].inputs["skeletons"] == other

@@ -13,9 +13,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--keep-going", action="store_true", help="run independent steps after a failure")
     r.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE",
                    help="override a step's config value (YAML syntax), e.g. render.variants=2")
+    r.add_argument("--input", action="append", default=[], metavar="STEP.ROLE=PATH",
+                   help="point a step's input elsewhere, e.g. fit.skeletons=my/person_keypoints.json")
 
 
-def parse_overrides(items: list[str]) -> dict[str, dict]:
+def parse_overrides(items: list[str], parse_value: bool = True) -> dict[str, dict]:
+    """``["step.key=value", ...]`` -> ``{step: {key: value}}`` (values parsed as YAML)."""
     import yaml
 
     from syrip_gen.errors import UserError
@@ -23,10 +26,10 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for item in items:
         if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise UserError(f"--set {item!r}: expected STEP.KEY=VALUE")
+            raise UserError(f"{item!r}: expected STEP.KEY=VALUE")
         lhs, value = item.split("=", 1)
         step, key = lhs.split(".", 1)
-        out.setdefault(step, {})[key] = yaml.safe_load(value)
+        out.setdefault(step, {})[key] = yaml.safe_load(value) if parse_value else value
     return out
 
 
@@ -36,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from syrip_gen import pipeline
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    spec = pipeline.load_spec(args.spec, out=args.out, overrides=parse_overrides(args.set))
+    spec = pipeline.load_spec(args.spec, out=args.out, overrides=parse_overrides(args.set),
+                              input_overrides=parse_overrides(args.input, parse_value=False))
     records = pipeline.run(spec, dry=args.dry, keep_going=args.keep_going)
     return 1 if any(r["status"].startswith(("failed", "blocked")) for r in records) else 0
