@@ -1,0 +1,168 @@
+"""The benchmark report: one page that gathers the measured numbers.
+
+Reads the result files the benchmark scripts write (``benchmarks/results/*.json``), the
+ablation run's evaluations (``runs/ablation/eval_*/metrics.json``) and the MediaPipe
+baseline's predictions, scores the baseline with the same code as our models, and writes
+``report.md`` + ``report.json`` + an AP-per-posture plot. Numbers it cannot find are shown
+as missing, never invented.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from syrip_gen.coco import atomic_write_json
+
+ABLATION_ROWS = [
+    ("eval_real", "(a) real only"),
+    ("eval_synthetic", "(b) synthetic only"),
+    ("eval_real_synthetic", "(c) real + synthetic"),
+    ("eval_real_synthetic_da", "(d) real + synthetic + FiDIP DA"),
+]
+POSTURES = ["supine", "prone", "sitting", "standing"]
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    results_dir: Path = Path("benchmarks/results")
+    ablation_dir: Path = Path("runs/ablation")
+    test_set: Path | None = None  # real test set for scoring the MediaPipe baseline
+    out_dir: Path = Path("benchmarks/results")
+
+
+def hardware() -> str:
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in
+                     subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
+                     if line.startswith("Model name"))
+    except (StopIteration, OSError):
+        model = platform.processor() or "unknown CPU"
+    import os
+
+    return f"{model}, {os.cpu_count()} cores, no GPU" if not _has_cuda() else f"{model} + CUDA GPU"
+
+
+def _has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+def score_mediapipe(pred_file: Path, test_set: Path) -> dict | None:
+    """AP/PCK of the MediaPipe predictions, scored exactly like our models (GT boxes)."""
+    if not pred_file.exists() or not test_set.exists():
+        return None
+    from pose_models.metrics import keypoint_report, sanitise_areas
+    from syrip_gen.coco import load_coco
+
+    kf = load_coco(test_set)
+    gt, _ = sanitise_areas(kf.data)
+    pred = json.loads(pred_file.read_text())
+    by_image = {r["image_id"]: r for r in pred["results"]}
+    anns = kf.annotations
+    xy = np.full((len(anns), 17, 2), 1e9)  # a missed person counts as wrong everywhere
+    for i, ann in enumerate(anns):
+        if ann["image_id"] in by_image:
+            xy[i] = np.asarray(by_image[ann["image_id"]]["keypoints"]).reshape(17, 3)[:, :2]
+    gt_kps = np.stack([kf.keypoints(a) for a in anns])
+    boxes = np.array([a["bbox"] for a in anns], dtype=np.float64)
+    postures = [(kf.images[a["image_id"]].get("posture") or "unknown").lower() for a in anns]
+    out = keypoint_report(gt, pred["results"], xy, gt_kps, boxes, postures)
+    out.update(model=pred.get("model"), protocol=pred.get("protocol"), missed=pred.get("missed"))
+    return out
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(x, digits=3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def ablation_table(rows: dict[str, dict | None]) -> list[str]:
+    head = ["model", "AP", "AP50", "AR", "PCK@0.05", "PCK@0.1"] + [f"AP {p}" for p in POSTURES]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, m in rows.items():
+        if not m:
+            lines.append(f"| {label} | " + " | ".join(["not run"] + [""] * (len(head) - 2)) + " |")
+            continue
+        pp = m.get("per_posture", {})
+        cells = [m["oks"]["AP"], m["oks"]["AP50"], m["oks"]["AR"], m.get("pck@0.05"), m.get("pck@0.1")]
+        cells += [pp.get(p, {}).get("AP") for p in POSTURES]
+        lines.append(f"| {label} | " + " | ".join(_fmt(c) for c in cells) + " |")
+    return lines
+
+
+def plot_ablation(rows: dict[str, dict | None], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [k for k, v in rows.items() if v]
+    if not names:
+        return
+    groups = ["all"] + POSTURES
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        m = rows[name]
+        vals = [m["oks"]["AP"]] + [m.get("per_posture", {}).get(p, {}).get("AP") or 0 for p in POSTURES]
+        ax.bar(np.arange(len(groups)) + i * width, vals, width, label=name)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, groups)
+    ax.set_ylabel("OKS AP on real test images")
+    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(cfg: ReportConfig) -> Path:
+    """Gather, score and write ``report.md`` / ``report.json``; returns the markdown path."""
+    res = Path(cfg.results_dir)
+    rows: dict[str, dict | None] = {}
+    for step, label in ABLATION_ROWS:
+        rows[label] = _read(Path(cfg.ablation_dir) / step / "metrics.json")
+    ablation_meta = {step: _read(Path(cfg.ablation_dir) / step / "step.json") for step, _ in ABLATION_ROWS}
+    from syrip_gen.paths import shared_syrip
+
+    test_set = cfg.test_set or shared_syrip("validate100")
+    mp = score_mediapipe(res / "mediapipe_validate100.json", test_set)
+    rows["MediaPipe Pose (adult, off the shelf)"] = mp
+    found = {name: _read(res / f"{name}.json") for name in
+             ("body_forward", "fit_real", "render_core", "render_pipeline", "pose2d_real", "ablation_run")}
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_ablation(rows, out / "report_ablation.png")
+    md = [f"# syrip-gen benchmark report ({date.today().isoformat()})", "",
+          f"Hardware of this report's run: {hardware()}.", "",
+          "Per-benchmark details (each states its own hardware, date and method):", ""]
+    for name, data in found.items():
+        if data is not None and (res / f"{name}.md").exists():
+            md.append(f"- [{name}]({name}.md)")
+    md += ["", "## Does the synthetic data help? (real test set, GT boxes, flip test)", ""]
+    run = found.get("ablation_run") or {}
+    if run:
+        md.append(f"Ablation run: {run.get('description', '')}")
+        md.append("")
+    md += ablation_table(rows)
+    md += ["", "![AP per posture](report_ablation.png)", ""]
+    atomic_write_json(out / "report.json", {"ablation": rows, "ablation_steps": ablation_meta,
+                                            "benchmarks": found, "hardware": hardware()})
+    path = out / "report.md"
+    path.write_text("\n".join(md) + "\n")
+    return path

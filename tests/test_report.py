@@ -1,0 +1,47 @@
+"""The benchmark report: baseline scored like our models, missing runs shown as missing."""
+import json
+
+import numpy as np
+
+from syrip_gen.coco import write_coco
+from syrip_gen.report import ReportConfig, score_mediapipe, write_report
+
+
+def _tiny_test_set(tmp_path, n=4):
+    rng = np.random.default_rng(0)
+    images, anns = [], []
+    for i in range(n):
+        kps = np.c_[rng.uniform(20, 180, (17, 2)), np.full(17, 2.0)]
+        x0, y0 = kps[:, :2].min(0)
+        x1, y1 = kps[:, :2].max(0)
+        images.append({"id": i, "file_name": f"{i}.jpg", "width": 200, "height": 200,
+                       "posture": "Supine" if i % 2 else "Prone"})
+        anns.append({"id": i, "image_id": i, "category_id": 1, "iscrowd": 0, "keypoints": kps.flatten().tolist(),
+                     "num_keypoints": 17, "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0)})
+    path = tmp_path / "test" / "annotations" / "person_keypoints_test_infant.json"
+    write_coco(path, images, anns)
+    return path, anns
+
+
+def test_baseline_scored_like_our_models(tmp_path):
+    path, anns = _tiny_test_set(tmp_path)
+    preds = tmp_path / "mp.json"
+    results = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0}
+               for a in anns[:3]]  # one person missed
+    preds.write_text(json.dumps({"results": results, "missed": 1, "model": "m"}))
+    m = score_mediapipe(preds, path)
+    assert abs(m["oks"]["AP"] - 76 / 101) < 1e-6  # precision 1 up to recall 0.75 on COCO's 101 points
+    assert m["pck@0.1"] == 0.75  # 3 of 4 people perfect, the missed one wrong everywhere
+
+
+def test_report_marks_missing_runs(tmp_path):
+    path, anns = _tiny_test_set(tmp_path)
+    abl = tmp_path / "ablation"
+    (abl / "eval_real").mkdir(parents=True)
+    metrics = {"oks": {"AP": 0.5, "AP50": 0.6, "AR": 0.55}, "pck@0.05": 0.4, "pck@0.1": 0.7,
+               "per_posture": {"supine": {"AP": 0.45}}}
+    (abl / "eval_real" / "metrics.json").write_text(json.dumps(metrics))
+    md = write_report(ReportConfig(results_dir=tmp_path / "none", ablation_dir=abl, test_set=path,
+                                   out_dir=tmp_path / "out")).read_text()
+    assert "| (a) real only | 0.500 | 0.600 | 0.550 | 0.400 | 0.700 | 0.450 |" in md
+    assert "| (b) synthetic only | not run" in md
