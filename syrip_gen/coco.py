@@ -156,7 +156,13 @@ def _json_default(o):
 
 
 def write_coco(path: str | Path, images: list[dict], annotations: list[dict], **extra) -> None:
-    """Write a COCO keypoint file (atomic, sorted keys) with the person category."""
+    """Write a COCO keypoint file (atomic, sorted keys) with the person category.
+
+    Annotation ids must be >= 1: pycocotools' COCOeval records a match by the ground-truth id
+    and treats id 0 as "unmatched", silently turning a perfect prediction into a miss.
+    """
+    if any(a.get("id", 1) == 0 for a in annotations):
+        raise ValueError("COCO annotation id 0 breaks pycocotools' matching; number from 1")
     atomic_write_json(path, {"images": images, "annotations": annotations,
                              "categories": [CATEGORY], **extra})
 

@@ -14,9 +14,9 @@ def _tiny_test_set(tmp_path, n=4):
         kps = np.c_[rng.uniform(20, 180, (17, 2)), np.full(17, 2.0)]
         x0, y0 = kps[:, :2].min(0)
         x1, y1 = kps[:, :2].max(0)
-        images.append({"id": i, "file_name": f"{i}.jpg", "width": 200, "height": 200,
+        images.append({"id": i + 1, "file_name": f"{i}.jpg", "width": 200, "height": 200,
                        "posture": "Supine" if i % 2 else "Prone"})
-        anns.append({"id": i, "image_id": i, "category_id": 1, "iscrowd": 0, "keypoints": kps.flatten().tolist(),
+        anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0, "keypoints": kps.flatten().tolist(),
                      "num_keypoints": 17, "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0)})
     path = tmp_path / "test" / "annotations" / "person_keypoints_test_infant.json"
     write_coco(path, images, anns)
