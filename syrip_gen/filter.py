@@ -1,0 +1,523 @@
+"""Quality gates over a rendered dataset: every rejection recorded with its reason and value.
+
+Why: SyRIP's authors kept 504 of 1000 renders after removing "unnatural/invalid infant bodies"
+by hand, with no record of why. Here each image gets a number per gate (``syrip_gen.gates``),
+the numbers are compared with the thresholds of one frozen :class:`FilterConfig`, and the
+report says which gate rejected what, by how much. A person then confirms the rest in the
+review page; ``use_decisions`` applies their decisions:
+
+- a reviewer's **reject** overrides an automatic accept (reason ``reviewer``);
+- a reviewer's **accept** overrides automatic rejections (kept; the gate reasons stay in the
+  report, marked ``overridden``);
+- images without a decision keep the automatic verdict.
+
+Outputs: the filtered COCO file (``annotations/person_keypoints_<split>_filtered_infant.json``
+or ``out``), ``DATASET/filter/report.json`` (counts per reason, per-image verdicts) and one
+histogram PNG per gate with its threshold.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from syrip_gen.coco import KeypointFile, atomic_write_json, load_coco, write_coco
+from syrip_gen.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# gate name -> (which side fails, FilterConfig field holding its threshold, what the value is)
+GATES: dict[str, tuple[str, str, str]] = {
+    "fit_error": ("above", "max_fit_error", "mean normalised reprojection error of the source fit"),
+    "out_of_frame": ("above", "max_out_of_frame", "share of the 17 keypoints outside the image"),
+    "too_small": ("below", "min_body_size", "sqrt(box area / image area)"),
+    "too_large": ("above", "max_body_size", "sqrt(box area / image area)"),
+    "few_visible": ("below", "min_visible", "keypoints marked visible (v=2)"),
+    "hyperextension": ("above", "max_hyperextension_rad", "hyperextension (rad), fit.limits"),
+    "joint_limits": ("above", "max_joint_limit_rad", "joint-limit violation (rad), fit.limits"),
+    "pose_prior": ("above", "max_prior_nll", "pose NLL under fit.prior.default_prior()"),
+    "penetration": ("above", "max_penetration", "worst share of a body part inside another"),
+    "duplicate": ("below", "duplicate_score", "max(2D distance / max, pose distance / max) to the nearest kept sample"),
+}
+FIT_STATUS = "fit_status"  # the source fit itself was rejected by the fitter
+REVIEWER = "reviewer"
+NO_ANNOTATION = "no_annotation"  # an image without any keypoint annotation
+FIT_ID_KEYS = ("fit_id", "source_fit_id", "source_fit", "fit")
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Thresholds of the gates; an image fails a gate on the named side of its threshold."""
+
+    gates: tuple[str, ...] = tuple(GATES)  # which gates run
+    max_fit_error: float = 0.05  # source fit's mean_error_norm (per box diagonal)
+    max_out_of_frame: float = 0.2  # > 3 of 17 keypoints outside the image
+    min_body_size: float = 0.15
+    max_body_size: float = 0.95
+    min_visible: int = 6
+    max_joint_limit_rad: float = 0.35  # 20 degrees beyond a limit
+    max_hyperextension_rad: float = 0.26  # 15 degrees
+    max_prior_nll: float = 60.0  # depends on the prior: check the histogram (filter/hist_pose_prior.png)
+    max_penetration: float = 0.05  # 5% of a part's vertices deeper than penetration_depth_m inside another
+    penetration_depth_m: float = 0.01
+    penetration_stride: int = 3  # every 3rd vertex: ~20 ms/body instead of ~57
+    duplicate_max_2d: float = 0.05  # RMS keypoint distance in units of the skeleton's RMS radius
+    duplicate_max_pose_rad: float = 0.15  # largest joint-rotation difference (~9 degrees)
+    duplicate_score: float = 1.0  # fixed by the definition (pairs below 1 are duplicates)
+    batch_size: int = 32  # bodies per mesh forward pass
+
+    def __post_init__(self):
+        unknown = [g for g in self.gates if g not in GATES]
+        if unknown:
+            raise UserError(f"unknown filter gate(s) {', '.join(unknown)}; known: {', '.join(GATES)}")
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> FilterConfig:
+        d = dict(d or {})
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise UserError(f"unknown filter setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        if "gates" in d:
+            d["gates"] = tuple(d["gates"])
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> FilterConfig:
+        import yaml
+
+        path = Path(path)
+        if not path.exists():
+            raise UserError(f"{path}: no such gates config file")
+        try:
+            d = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        if d is not None and not isinstance(d, dict):
+            raise UserError(f"{path}: expected a mapping of filter settings")
+        return cls.from_dict(d)
+
+
+@dataclass
+class FilterReport:
+    """What the filter did. ``rejected_by``: images per primary (first failing) reason;
+    ``failed``: images failing each gate (an image may fail several); ``skipped``: per gate,
+    images it could not be computed for, by reason."""
+
+    dataset: str
+    coco_in: str
+    coco_out: str
+    report: str
+    n_images: int
+    n_kept: int
+    n_rejected: int
+    rejected_by: dict[str, int]
+    failed: dict[str, int]
+    skipped: dict[str, dict[str, int]]
+    decisions_applied: int = 0
+    decisions_unknown_images: int = 0
+    histograms: list[str] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+    images: list[dict] = field(default_factory=list)  # per-image verdicts
+
+
+# ---- dataset files -------------------------------------------------------------------------
+def dataset_json(dataset: str | Path) -> Path:
+    """The (unfiltered) COCO file of a dataset directory in SyRIP layout, or the file given."""
+    dataset = Path(dataset)
+    if dataset.is_file():
+        return dataset
+    if not dataset.is_dir():
+        raise UserError(f"{dataset}: no such dataset directory")
+    found = [p for p in sorted((dataset / "annotations").glob("person_keypoints_*.json"))
+             if "_filtered" not in p.name]
+    if len(found) != 1:
+        raise UserError(f"{dataset}: expected one annotations/person_keypoints_<split>_infant.json, "
+                        f"found {len(found)}; pass a dataset directory in SyRIP layout (or the JSON file)")
+    return found[0]
+
+
+def dataset_root(coco_path: Path) -> Path:
+    return coco_path.parent.parent if coco_path.parent.name == "annotations" else coco_path.parent
+
+
+def filtered_name(coco_path: Path) -> Path:
+    m = re.match(r"person_keypoints_(.+?)(_infant)?\.json$", coco_path.name)
+    split = m.group(1) if m else coco_path.stem
+    return coco_path.with_name(f"person_keypoints_{split}_filtered_infant.json")
+
+
+def load_fits(path: str | Path) -> dict[str, dict]:
+    """Fit id -> {status, mean_error_norm} from ``FITS/fits.jsonl`` (a directory or the file)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "fits.jsonl"
+    if not path.exists():
+        raise UserError(f"{path}: no fits file; pass --fits FITS/fits.jsonl")
+    fits = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            log.warning("%s:%d: unreadable fit record skipped", path, n)
+            continue
+        fits[str(rec.get("id"))] = {"status": rec.get("status"), "mean_error_norm": rec.get("mean_error_norm")}
+    return fits
+
+
+def _fits_path(coco: KeypointFile, fits_path) -> Path | None:
+    if fits_path:
+        return Path(fits_path)
+    info = coco.data.get("info") if isinstance(coco.data.get("info"), dict) else {}
+    for key in ("fits", "fits_path"):
+        if info.get(key):
+            p = Path(info[key])
+            return p if p.is_absolute() else dataset_root(coco.path) / p
+    return None
+
+
+def _fit_id(ann: dict) -> str | None:
+    prov = ann.get("provenance") if isinstance(ann.get("provenance"), dict) else {}
+    for key in FIT_ID_KEYS:
+        if prov.get(key) is not None:
+            return str(prov[key])
+    return None
+
+
+# ---- gate values -----------------------------------------------------------------------------
+@dataclass
+class _Samples:
+    """One row per image (its first annotation; SyRIP has one infant per image)."""
+
+    image_ids: list
+    anns: list  # dict or None
+    kps: np.ndarray  # (N, 17, 3)
+    size: np.ndarray  # (N, 2) w, h
+    bbox: np.ndarray  # (N, 4)
+    poses: np.ndarray  # (N, 24, 3), NaN rows without a body pose
+    shapes: list  # per image: list of floats or None
+    models: list  # body model name or None
+    Ks: list  # (3, 3) intrinsics of the image's camera or None
+
+
+def _samples(coco: KeypointFile) -> _Samples:
+    first: dict = {}
+    for ann in coco.annotations:
+        first.setdefault(ann["image_id"], ann)
+    ids = list(coco.images)
+    n = len(ids)
+    kps = np.zeros((n, 17, 3))
+    size = np.zeros((n, 2))
+    bbox = np.zeros((n, 4))
+    poses = np.full((n, 24, 3), np.nan)
+    shapes, models, anns, Ks = [], [], [], []
+    for i, iid in enumerate(ids):
+        img, ann = coco.images[iid], first.get(iid)
+        anns.append(ann)
+        cam = img.get("camera") if isinstance(img.get("camera"), dict) else {}
+        Ks.append(cam.get("K"))
+        size[i] = img.get("width") or 0, img.get("height") or 0
+        body = (ann or {}).get("body") if isinstance((ann or {}).get("body"), dict) else {}
+        shapes.append(body.get("shape"))
+        models.append(body.get("model"))
+        if ann is None:
+            continue
+        kps[i] = coco.keypoints(ann)
+        bbox[i] = ann.get("bbox") or [0, 0, 0, 0]
+        try:
+            poses[i] = np.asarray(body.get("pose"), dtype=np.float64).reshape(24, 3)
+        except (TypeError, ValueError):
+            pass
+    return _Samples(ids, anns, kps, size, bbox, poses, shapes, models, Ks)
+
+
+def _framing_values(s: _Samples, values: dict, skipped: dict) -> None:
+    from syrip_gen.gates import framing
+
+    # keypoints outside the frame: projected from 3D where the render recorded it, else v=0
+    out = framing.outside_share_from_visibility(s.kps)
+    for i, ann in enumerate(s.anns):
+        k3d = ann.get("keypoints_3d") if ann else None
+        if k3d is not None and s.Ks[i] is not None:
+            xy = framing.project(np.asarray(k3d, float).reshape(1, 17, 3), np.asarray(s.Ks[i], float).reshape(1, 3, 3))
+            out[i] = framing.outside_share(xy, s.size[i:i + 1])[0]
+    size = framing.box_size(s.bbox, np.maximum(s.size, 1))
+    missing = np.array([a is None for a in s.anns])
+    for gate, v in (("out_of_frame", out), ("too_small", size), ("too_large", size),
+                    ("few_visible", framing.visible_count(s.kps).astype(float))):
+        v = v.astype(float).copy()
+        v[missing] = np.nan
+        values[gate] = v
+        if missing.any():
+            skipped[gate]["image has no annotation"] = int(missing.sum())
+
+
+def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skipped: dict,
+                fit_status: dict) -> None:
+    v = np.full(len(s.image_ids), np.nan)
+    path = _fits_path(coco, fits_path)
+    if path is None:
+        skipped["fit_error"]["no fits file (pass --fits FITS/fits.jsonl)"] = len(v)
+        values["fit_error"] = v
+        return
+    fits = load_fits(path)
+    for i, ann in enumerate(s.anns):
+        fid = _fit_id(ann) if ann else None
+        rec = fits.get(fid) if fid is not None else None
+        if rec is None:
+            why = "no source fit id in provenance" if fid is None else "source fit id not in the fits file"
+            skipped["fit_error"][why] = skipped["fit_error"].get(why, 0) + 1
+            continue
+        status = rec.get("status") or ""
+        if status != "ok":
+            fit_status[i] = status
+        err = rec.get("mean_error_norm")
+        if isinstance(err, (int, float)) and math.isfinite(err):
+            v[i] = err
+        else:
+            skipped["fit_error"]["fit has no mean_error_norm"] = skipped["fit_error"].get(
+                "fit has no mean_error_norm", 0) + 1
+    values["fit_error"] = v
+
+
+def _pose_values(s: _Samples, cfg: FilterConfig, values: dict, skipped: dict) -> None:
+    from syrip_gen.gates import pose as pose_gates
+
+    n = len(s.image_ids)
+    has = np.isfinite(s.poses).all(axis=(1, 2))
+    for gate in ("joint_limits", "hyperextension", "pose_prior"):
+        values[gate] = np.full(n, np.nan)
+        if (~has).any():
+            skipped[gate]["annotation has no body pose"] = int((~has).sum())
+    if not has.any():
+        return
+    poses = s.poses[has]
+    if "joint_limits" in cfg.gates or "hyperextension" in cfg.gates:
+        res, why = pose_gates.joint_limits(poses)
+        for k, gate in enumerate(("joint_limits", "hyperextension")):
+            if res is None:
+                skipped[gate][why] = int(has.sum())
+            else:
+                values[gate][has] = res[k]
+    if "pose_prior" in cfg.gates:
+        nll, why = pose_gates.prior_nll(poses)
+        if nll is None:
+            skipped["pose_prior"][why] = int(has.sum())
+        else:
+            values["pose_prior"][has] = nll
+
+
+def _penetration_values(s: _Samples, cfg: FilterConfig, body, values: dict, skipped: dict,
+                        details: dict) -> None:
+    n = len(s.image_ids)
+    v = np.full(n, np.nan)
+    values["penetration"] = v
+    ok = np.array([np.isfinite(s.poses[i]).all() and s.shapes[i] is not None and s.models[i] == "anny"
+                   for i in range(n)])
+    if (~ok).any():
+        skipped["penetration"]["no Anny body pose and shape in the annotation"] = int((~ok).sum())
+    idx = np.flatnonzero(ok)
+    if not len(idx):
+        return
+    import torch
+    from tqdm import tqdm
+
+    from syrip_gen.gates.penetration import coarse_parts, penetration_share
+
+    if body is None:
+        from syrip_gen.body import load_body
+
+        body = load_body("anny")
+    topo = body.topology()
+    parts = coarse_parts(topo.part_of_vertex, topo.part_names)
+    with tqdm(total=len(idx), desc="filter: self-penetration", unit="img", disable=len(idx) < 64) as bar:
+        for start in range(0, len(idx), cfg.batch_size):
+            b = idx[start:start + cfg.batch_size]
+            pose = torch.as_tensor(s.poses[b], dtype=torch.float32)
+            shape = torch.as_tensor(np.array([s.shapes[i] for i in b], dtype=np.float32))
+            with torch.no_grad():
+                verts = body(pose, shape, with_vertices=True).vertices.numpy()
+            share, worst = penetration_share(verts, parts, depth=cfg.penetration_depth_m,
+                                             stride=cfg.penetration_stride)
+            v[b] = share
+            for i, w in zip(b, worst):
+                details.setdefault(int(i), {})["penetration"] = w
+            bar.update(len(b))
+
+
+# ---- verdicts --------------------------------------------------------------------------------
+def _fails(gate: str, value: float, cfg: FilterConfig) -> bool:
+    side, attr, _ = GATES[gate]
+    if not math.isfinite(value):
+        return False
+    thr = getattr(cfg, attr)
+    return value > thr if side == "above" else value < thr
+
+
+def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fits_path=None,
+                   use_decisions: bool = False, out: str | Path | None = None,
+                   out_dir: str | Path | None = None, body=None) -> FilterReport:
+    """Run the gates over a dataset, write the filtered COCO file, the report and histograms.
+
+    ``out``: the filtered COCO path (default beside the input, ``*_filtered_infant.json``);
+    ``out_dir``: where the report and histograms go (default ``DATASET/filter``; the pipeline
+    runner passes its step directory and gets ``filtered.json`` there pointing at the COCO
+    file); ``body``: an already loaded Anny body (loaded on demand otherwise).
+    """
+    from syrip_gen.review.decisions import decisions_path, load_decisions
+
+    cfg = cfg or FilterConfig()
+    coco_path = dataset_json(dataset_dir)
+    coco = load_coco(coco_path)
+    root = dataset_root(coco_path)
+    out_dir = Path(out_dir) if out_dir else root / "filter"
+    out = Path(out) if out else filtered_name(coco_path)
+    s = _samples(coco)
+    n = len(s.image_ids)
+
+    values: dict[str, np.ndarray] = {}
+    skipped: dict[str, dict[str, int]] = {g: {} for g in GATES}
+    details: dict[int, dict] = {}
+    fit_status: dict[int, str] = {}
+    _framing_values(s, values, skipped)
+    if "fit_error" in cfg.gates:
+        _fit_values(coco, s, fits_path, values, skipped, fit_status)
+    if {"joint_limits", "hyperextension", "pose_prior"} & set(cfg.gates):
+        _pose_values(s, cfg, values, skipped)
+    if "penetration" in cfg.gates:
+        _penetration_values(s, cfg, body, values, skipped, details)
+
+    # per-image reasons in gate order (duplicates last: they depend on what else is kept)
+    reasons: list[list[dict]] = [[] for _ in range(n)]
+    for i, ann in enumerate(s.anns):
+        if ann is None:
+            reasons[i].append({"gate": NO_ANNOTATION, "value": None, "threshold": None})
+    for i, status in fit_status.items():
+        reasons[i].append({"gate": FIT_STATUS, "value": status, "threshold": "ok"})
+    for gate in GATES:
+        if gate == "duplicate" or gate not in cfg.gates or gate not in values:
+            continue
+        for i in np.flatnonzero([_fails(gate, x, cfg) for x in values[gate]]):
+            r = {"gate": gate, "value": float(values[gate][i]), "threshold": getattr(cfg, GATES[gate][1])}
+            if gate in details.get(int(i), {}):
+                r["detail"] = details[int(i)][gate]
+            reasons[i].append(r)
+    if "duplicate" in cfg.gates:
+        _duplicates(s, cfg, reasons, values, details)
+
+    decisions, unknown = {}, 0
+    if use_decisions:
+        known = {str(i) for i in s.image_ids}
+        all_dec = load_decisions(decisions_path(root))
+        decisions = {k: v for k, v in all_dec.items() if k in known}
+        unknown = len(all_dec) - len(decisions)
+        if unknown:
+            log.warning("%d review decision(s) name images not in %s; ignored", unknown, coco_path)
+
+    verdicts, kept = [], set()
+    rejected_by: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    for i, iid in enumerate(s.image_ids):
+        auto = "reject" if reasons[i] else "accept"
+        for r in reasons[i]:
+            failed[r["gate"]] = failed.get(r["gate"], 0) + 1
+        review = decisions.get(str(iid), {}).get("decision")
+        final = review or auto
+        rec = {"image_id": iid, "file_name": coco.images[iid].get("file_name"), "auto": auto,
+               "review": review, "verdict": final, "reasons": reasons[i],
+               "values": {g: (float(values[g][i]) if math.isfinite(values[g][i]) else None) for g in values}}
+        if review == "accept" and reasons[i]:
+            for r in reasons[i]:
+                r["overridden"] = True
+        if review == "reject":
+            rec["reasons"] = [{"gate": REVIEWER, "value": "reject", "threshold": None}] + reasons[i]
+        if final == "accept":
+            kept.add(iid)
+        else:
+            primary = rec["reasons"][0]["gate"]
+            rejected_by[primary] = rejected_by.get(primary, 0) + 1
+        verdicts.append(rec)
+
+    images = [img for iid, img in coco.images.items() if iid in kept]
+    anns = [a for a in coco.annotations if a["image_id"] in kept]
+    extra = {k: v for k, v in coco.data.items() if k not in ("images", "annotations", "categories")}
+    write_coco(out, images, anns, **extra)
+
+    hists = _histograms(values, cfg, out_dir)
+    report = FilterReport(
+        dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
+        n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=rejected_by, failed=failed,
+        skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
+        decisions_applied=len(decisions), decisions_unknown_images=unknown, histograms=hists,
+        config=dataclasses.asdict(cfg), images=verdicts)
+    atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
+    atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": n})
+    log.info("filter: kept %d of %d images (%s)", len(kept), n, rejected_by)
+    return report
+
+
+def _duplicates(s: _Samples, cfg: FilterConfig, reasons: list, values: dict, details: dict) -> None:
+    """Reject a sample that duplicates an earlier one still kept (so of a pair, the first stays)."""
+    from syrip_gen.gates.duplicates import duplicate_scores
+
+    has_ann = np.array([a is not None for a in s.anns])
+    idx = np.flatnonzero(has_ann)
+    d = duplicate_scores(s.kps[idx], s.poses[idx], cfg.duplicate_max_2d, cfg.duplicate_max_pose_rad)
+    v = np.full(len(s.image_ids), np.nan)
+    v[idx] = d.score
+    values["duplicate"] = v
+    partners: dict[int, list[tuple[int, float]]] = {}
+    for (a, b), sc in zip(d.pairs, d.pair_score):
+        partners.setdefault(int(idx[b]), []).append((int(idx[a]), float(sc)))
+    for j in sorted(partners):
+        if reasons[j]:
+            continue  # already rejected for another reason
+        match = [(sc, i) for i, sc in partners[j] if not reasons[i]]
+        if match:
+            sc, i = min(match)
+            reasons[j].append({"gate": "duplicate", "value": sc, "threshold": cfg.duplicate_score,
+                               "detail": f"duplicate of image {s.image_ids[i]}"})
+
+
+def _histograms(values: dict[str, np.ndarray], cfg: FilterConfig, out_dir: Path) -> list[str]:
+    """One PNG per gate: the values' histogram with the threshold as a red line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for gate, (side, attr, what) in GATES.items():
+        if gate not in cfg.gates or gate not in values:
+            continue
+        v = values[gate][np.isfinite(values[gate])]
+        if not len(v):
+            continue
+        thr = getattr(cfg, attr)
+        fig, ax = plt.subplots(figsize=(5.5, 3.4), dpi=110)
+        hi = max(float(v.max()), thr) * 1.05 if gate == "duplicate" else None
+        bins = np.linspace(min(float(v.min()), thr), hi if hi else max(float(v.max()), thr * 1.05), 31)
+        if gate == "duplicate":
+            v = np.minimum(v, bins[-1])
+        ax.hist(v, bins=bins, color="#4c72b0", edgecolor="white")
+        ax.axvline(thr, color="#c44e52", lw=2, label=f"threshold {thr:g} (fail {side})")
+        n_fail = int(np.sum(v > thr) if side == "above" else np.sum(v < thr))
+        ax.set_title(f"{gate}: {n_fail} of {len(v)} fail", fontsize=10)
+        ax.set_xlabel(what, fontsize=8)
+        ax.set_ylabel("images")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"hist_{gate}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(str(path))
+    return paths

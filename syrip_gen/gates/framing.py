@@ -1,0 +1,46 @@
+"""Framing and visibility numbers of annotated samples (pure NumPy, batched over samples).
+
+Why: a render whose infant is half out of the frame, tiny, or filling the whole picture, or
+whose keypoints are mostly hidden, teaches a pose model little; these numbers let the filter
+say so with a value.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pinhole projection of ``(N, J, 3) float`` camera-frame points with ``(N, 3, 3)``
+    intrinsics -> ``(N, J, 2)`` pixels (points behind the camera get NaN)."""
+    z = points_cam[..., 2:3]
+    uvw = np.einsum("nij,nkj->nki", K, points_cam)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = uvw[..., :2] / uvw[..., 2:3]
+    return np.where(z > 1e-6, uv, np.nan)
+
+
+def outside_share(xy: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Share ``(N,)`` of keypoints ``xy (N, J, 2)`` outside images of ``size (N, 2)`` = (w, h);
+    NaN coordinates (behind the camera, unknown) count as outside."""
+    w, h = size[:, None, 0], size[:, None, 1]
+    x, y = xy[..., 0], xy[..., 1]
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    return 1.0 - inside.mean(axis=1)
+
+
+def outside_share_from_visibility(kps: np.ndarray) -> np.ndarray:
+    """Fallback without 3D keypoints and camera: share ``(N,)`` of v=0 keypoints of ``kps (N, 17, 3)``
+    (the dataset format marks keypoints outside the frame with v=0)."""
+    return (kps[..., 2] <= 0).mean(axis=1)
+
+
+def box_size(bbox: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Body size ``(N,)`` relative to the image: sqrt(box area / image area) for boxes
+    ``(N, 4)`` x, y, w, h and image sizes ``(N, 2)``; 0 for empty boxes."""
+    area = np.clip(bbox[:, 2], 0, None) * np.clip(bbox[:, 3], 0, None)
+    return np.sqrt(area / (size[:, 0] * size[:, 1]))
+
+
+def visible_count(kps: np.ndarray) -> np.ndarray:
+    """Number ``(N,)`` of keypoints marked visible (v=2) in ``kps (N, 17, 3)``."""
+    return (kps[..., 2] >= 2).sum(axis=1)
