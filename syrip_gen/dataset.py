@@ -209,6 +209,159 @@ def make_image_maker(cfg: RenderConfig, body):
     return ImageMaker(cfg, body.topology())
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def list_backgrounds(folder: str | Path) -> list[Path]:
+    """Image files of a background folder (sorted); UserError when there is none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"--backgrounds {folder}: not a folder")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"--backgrounds {folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in it")
+    return files
+
+
+def check_textures(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise UserError(f"--textures {folder}: no texture images in it; pass a folder of .jpg/.png "
+                        "textures or leave --textures out for procedural ones")
+    return files
+
+
+class ImageMaker:
+    """Spec + world vertices -> finished JPEG: texture, support, lights, background, GL render,
+    sensor effects. One per worker (holds the process's Renderer).
+
+    Texture, background and sensor effects come from ``render.appearance``, ``render.background``
+    and ``render.sensor``; where one of those is missing, a plain fallback is used and the
+    image's provenance says so (``"fallback"``).
+    """
+
+    def __init__(self, cfg: RenderConfig, topology):
+        from syrip_gen.render.renderer import Renderer
+
+        self.cfg = cfg
+        self.topology = topology
+        self.renderer = Renderer(cfg.width, cfg.height, topology)
+        self.backgrounds = list_backgrounds(cfg.backgrounds) if cfg.backgrounds else []
+        self.skipped_backgrounds: dict[str, int] = {}
+
+    def texture(self, spec):
+        rng = np.random.default_rng(spec.appearance_seed)
+        try:
+            from syrip_gen.render import appearance
+        except ImportError:
+            appearance = None
+        if appearance is not None:
+            return appearance.make_texture(self.topology, rng, self.cfg.texture_size, self._appearance_cfg())
+        tone = SKIN_TONES[int(rng.integers(len(SKIN_TONES)))]
+        tex = np.empty((8, 8, 3), np.uint8)
+        tex[:] = tone
+        return tex, {"kind": "fallback-plain", "rgb": list(tone)}
+
+    def _appearance_cfg(self):
+        from syrip_gen.render import appearance
+
+        cls = getattr(appearance, "AppearanceConfig", None)
+        if cls is None:
+            return None
+        try:
+            return cls(textures=self.cfg.textures) if self.cfg.textures else cls()
+        except TypeError:
+            return cls()
+
+    def support_texture(self, spec) -> tuple[np.ndarray, dict]:
+        rng = np.random.default_rng(spec.support_seed)
+        try:
+            from syrip_gen.render.background import support_texture
+        except ImportError:
+            support_texture = None
+        if support_texture is not None:
+            out = support_texture(spec.support_kind, rng)
+            return out if isinstance(out, tuple) else (out, {"kind": spec.support_kind})
+        c1 = rng.integers(90, 250, 3)
+        c2 = np.clip(c1 - rng.integers(10, 60, 3), 0, 255)
+        n = int(rng.integers(2, 9))
+        cells = (np.add.outer(np.arange(64) * n // 64, np.arange(64) * n // 64) % 2).astype(bool)
+        tex = np.where(cells[..., None], c1, c2).astype(np.uint8)
+        return tex, {"kind": f"fallback-check-{spec.support_kind}"}
+
+    def background(self, spec) -> tuple[np.ndarray | None, dict]:
+        import cv2
+
+        bg = spec.background
+        if bg["kind"] == "file" and self.backgrounds:
+            path = self.backgrounds[bg["index"] % len(self.backgrounds)]
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is not None:
+                return img[..., ::-1].copy(), {"kind": "file", "file": path.name}
+            self.skipped_backgrounds[path.name] = self.skipped_backgrounds.get(path.name, 0) + 1
+            log.warning("background %s unreadable; using a procedural one", path)
+        rng = np.random.default_rng(bg["seed"])
+        try:
+            from syrip_gen.render.background import procedural_background
+        except ImportError:
+            procedural_background = None
+        if procedural_background is not None:
+            out = procedural_background(self.cfg.width, self.cfg.height, rng)
+            return out if isinstance(out, tuple) else (out, {"kind": "procedural"})
+        top, bottom = rng.integers(40, 230, 3), rng.integers(40, 230, 3)
+        ramp = np.linspace(0, 1, self.cfg.height)[:, None, None]
+        img = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
+        return np.broadcast_to(img, (self.cfg.height, self.cfg.width, 3)).copy(), {"kind": "fallback-gradient"}
+
+    def sensor(self, rgb: np.ndarray, spec) -> bytes:
+        import cv2
+
+        p = spec.sensor
+        rng = np.random.default_rng(p["seed"])
+        img = rgb
+        if p["blur_sigma"] > 0.05:
+            img = cv2.GaussianBlur(img, (0, 0), p["blur_sigma"])
+        if p["noise_sigma"] > 0.05:
+            noise = rng.standard_normal(img.shape, dtype=np.float32) * np.float32(p["noise_sigma"])
+            img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]),
+                               [cv2.IMWRITE_JPEG_QUALITY, int(p["jpeg_quality"])])
+        return buf.tobytes()
+
+    def scene(self, spec, vertices, texture, support_tex, background):
+        from syrip_gen.render.scene import Camera, Light, Scene, Support
+
+        cam = spec.camera
+        lo, hi = vertices.min(0), vertices.max(0)
+        span = float(max(hi[0] - lo[0], hi[2] - lo[2]))
+        support = Support(kind=spec.support_kind, height=spec.support_y - 0.002,
+                          size=(4 * span + 0.5, 4 * span + 0.5),
+                          center=(float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2)),
+                          texture=support_tex, tile=0.5)
+        lights = tuple(Light(kind=x["kind"], color=np.asarray(x["color"], np.float32), intensity=x["intensity"],
+                             direction=np.asarray(x["direction"])) for x in spec.lights)
+        return Scene(vertices=np.asarray(vertices, np.float32), texture=texture,
+                     camera=Camera(K=cam.K, R=cam.R_np, t=cam.t_np, width=spec.width, height=spec.height),
+                     support=support, lights=lights, ambient=(spec.ambient,) * 3, background=background,
+                     shadows=self.cfg.shadows)
+
+    def render(self, spec, vertices) -> Rendered:
+        texture, tex_desc = self.texture(spec)
+        support_tex, support_desc = self.support_texture(spec)
+        background, bg_desc = self.background(spec)
+        scene = self.scene(spec, vertices, texture, support_tex, background)
+        r = self.renderer.render(scene, parts=self.cfg.parts)
+        parts = None if r.parts is None else (r.parts.astype(np.int32) + 1).clip(0, 255).astype(np.uint8)
+        depth_mm = np.clip(np.round(r.depth * 1000.0), 0, 65535).astype(np.uint16) if self.cfg.depth else None
+        return Rendered(jpeg=self.sensor(r.rgb, spec), mask=r.mask, body_depth=r.body_depth, depth_mm=depth_mm,
+                        parts=parts, texture=tex_desc, background={**bg_desc, "support": support_desc})
+
+
+# plain skin tones (sRGB) for the fallback texture, light to dark
+SKIN_TONES = ((241, 194, 167), (224, 172, 138), (198, 140, 104), (161, 106, 72), (120, 78, 52), (88, 57, 39))
+
+
 def worker_state(cfg: RenderConfig) -> WorkerState:
     """One body + renderer per process and thread (EGL contexts are thread-bound)."""
     key = (os.getpid(), threading.get_ident(), cfg.width, cfg.height, cfg.body, cfg.backgrounds,
