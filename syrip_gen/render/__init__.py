@@ -1,0 +1,9 @@
+"""Rendering: scene description (``scene``), procedural appearance (``appearance``),
+backgrounds and support textures (``background``), sensor effects (``sensor``) and the
+pyrender/EGL renderer (``renderer``, the only module importing pyrender; imported lazily).
+
+Importing this package never imports pyrender or OpenGL.
+"""
+from syrip_gen.render.scene import Camera, Light, Scene, Support, kelvin_to_rgb, look_at, vertex_normals
+
+__all__ = ["Camera", "Light", "Scene", "Support", "kelvin_to_rgb", "look_at", "vertex_normals"]

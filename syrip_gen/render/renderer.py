@@ -1,0 +1,493 @@
+"""Turn a :class:`~syrip_gen.render.scene.Scene` into pixels with pyrender on EGL.
+
+The only module that imports pyrender/OpenGL (lazily, inside :func:`_create_offscreen`).
+
+Contract of :meth:`Renderer.render` (H, W = the renderer's size):
+
+- ``rgb (H, W, 3) uint8``: body and support, lit, composited over the background (the
+  scene's background resized to cover the frame and centre-cropped; mid grey when None);
+- ``depth (H, W) float32``: metres along the camera z of the front-most surface, 0 where
+  nothing was drawn;
+- ``body_depth (H, W) float32``: the same for the body alone (0 off the body), so a
+  self-occluded or support-occluded keypoint can be told from a visible one;
+- ``mask (H, W) bool``: pixels where the body is the visible front-most surface;
+- ``parts (H, W) int16`` (only with ``parts=True``): body-part id (index into
+  ``topology.part_names``) of each mask pixel, -1 elsewhere.
+
+Speed (a 2-core CPU with Mesa llvmpipe is the target; see benchmarks/render_core.py):
+
+- one EGL context per process (module-level :data:`_GL`), shared by all ``Renderer``s;
+- the body primitive (index buffer, UVs), the support quad and their textures stay on the
+  GL side between frames. When the vertices change, only the interleaved vertex buffer
+  (positions, normals, UVs; 32 bytes x render vertex) is rewritten with ``glBufferSubData``
+  into pyrender's own buffer (``Primitive._buffers[0]``, layout fixed by
+  ``Primitive._add_to_context``); rebuilding the pyrender mesh instead would re-create the
+  VAO and all buffers every frame. The primitive's ``positions``/``normals`` are kept in
+  sync too, so should pyrender ever re-add the primitive (another scene rendered in between)
+  it uploads the right data;
+- a new texture of the same size goes in with ``glTexSubImage2D`` into the existing GL
+  texture (plus mipmaps); a different size replaces the pyrender ``Texture``;
+- normals are computed here with numpy (``scene.vertex_normals``), not through trimesh;
+- ``body_depth`` comes from a second, depth-only pass with the support hidden (cheaper than
+  a segmentation pass: no colour attachment is read back); the mask is where the full
+  depth equals the body depth;
+- ``parts`` are found without GL: visible body pixels are lifted to 3D with ``body_depth``
+  and given the part of the nearest body vertex (scipy cKDTree).
+
+GPU: the same code runs on an NVIDIA GPU through the NVIDIA EGL driver (no Mesa assumption);
+``EGL_DEVICE_ID`` picks the GPU (pyrender's variable, default 0). Do not fork a process after
+a Renderer exists (EGL contexts do not survive fork); create it inside each worker.
+"""
+from __future__ import annotations
+
+import ctypes.util
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from syrip_gen.body.base import MeshTopology
+from syrip_gen.errors import UserError
+from syrip_gen.render.scene import Camera, Light, Scene, Support, look_at, vertex_normals
+
+log = logging.getLogger(__name__)
+
+# OpenCV camera axes (x right, y down, z forward) -> OpenGL camera axes (y up, z backward)
+_CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+_GL = None  # the process's one pyrender.OffscreenRenderer (one EGL context per process)
+_MSAA_SAMPLES = 4  # multisampling of the offscreen framebuffer (see _import_pyrender)
+_BODY_MASK_TOL = 1e-3  # metres: depth within this of the support plane (or body) counts as on it
+
+
+@dataclass
+class RenderResult:
+    """One rendered frame; see the module docstring for the contract."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth: np.ndarray  # (H, W) float32, metres, 0 = nothing
+    body_depth: np.ndarray  # (H, W) float32, metres, 0 = no body
+    mask: np.ndarray  # (H, W) bool
+    parts: np.ndarray | None = None  # (H, W) int16, -1 off the body
+
+
+# ---- the GL context ----------------------------------------------------------------------
+
+def _import_pyrender():
+    """Import pyrender for headless EGL rendering (PYOPENGL_PLATFORM must be set first)."""
+    os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+    # pyrender 0.1.45 uses ``np.infty`` (mesh bounds), an alias numpy 2.0 removed; restore it
+    # (same value) rather than pinning numpy < 2.
+    if not hasattr(np, "infty"):
+        np.infty = np.inf
+    import pyrender
+    import pyrender.renderer as pr_renderer
+
+    if not getattr(pr_renderer, "_syrip_msaa_patch", False):
+        # pyrender hard-codes 4x MSAA for its offscreen framebuffer; route the call through
+        # _MSAA_SAMPLES so a Renderer can choose (on llvmpipe 4x costs ~2-3x the shading time).
+        storage = pr_renderer.glRenderbufferStorageMultisample
+
+        def storage_with_our_samples(target, _samples, *rest):
+            return storage(target, _MSAA_SAMPLES, *rest)
+
+        pr_renderer.glRenderbufferStorageMultisample = storage_with_our_samples
+        pr_renderer._syrip_msaa_patch = True
+    return pyrender
+
+
+def _create_offscreen(width: int, height: int):
+    """A new ``pyrender.OffscreenRenderer`` (raises whatever pyrender/PyOpenGL/EGL raise)."""
+    pyrender = _import_pyrender()
+    return pyrender.OffscreenRenderer(width, height)
+
+
+def _missing_gl_libraries() -> list[str]:
+    wanted = {"EGL": "libEGL.so.1", "GL": "libGL.so.1"}
+    return [lib for name, lib in wanted.items() if ctypes.util.find_library(name) is None]
+
+
+def egl_error_message(err: BaseException) -> str:
+    """One line: why no EGL context could be made and how to get one."""
+    missing = _missing_gl_libraries()
+    what = f"{', '.join(missing)} not found" if missing else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    platform = os.environ.get("PYOPENGL_PLATFORM", "egl")
+    return (f"cannot open an offscreen OpenGL context (PYOPENGL_PLATFORM={platform}; {what}); "
+            "install EGL + Mesa (Debian/Ubuntu: `sudo apt-get install libegl1 libgl1-mesa-dri`) "
+            "or, on an NVIDIA GPU, the NVIDIA driver with its EGL library (libEGL_nvidia)")
+
+
+def _offscreen(width: int, height: int):
+    """The process's offscreen renderer, sized ``width x height`` (created on first use)."""
+    global _GL
+    if _GL is None:
+        try:
+            _GL = _create_offscreen(width, height)
+        except UserError:
+            raise
+        except Exception as err:  # any failure here is an environment problem
+            raise UserError(egl_error_message(err)) from err
+    _GL.viewport_width, _GL.viewport_height = int(width), int(height)
+    return _GL
+
+
+def _use_msaa(gl, samples: int) -> None:
+    """Switch the shared framebuffer to ``samples``x multisampling (rebuilt on the next frame)."""
+    global _MSAA_SAMPLES
+    if samples != _MSAA_SAMPLES:
+        _MSAA_SAMPLES = int(samples)
+        if gl._renderer is not None and gl._renderer._main_fb is not None:
+            gl._platform.make_current()
+            gl._renderer._delete_main_framebuffer()
+
+
+# ---- pure helpers --------------------------------------------------------------------------
+
+def camera_pose_gl(camera: Camera) -> np.ndarray:
+    """OpenCV world->camera ``(R, t)`` -> pyrender camera-to-world pose ``(4, 4)`` (GL axes)."""
+    pose = np.eye(4)
+    pose[:3, :3] = camera.R.T
+    pose[:3, 3] = -camera.R.T @ camera.t
+    return pose @ _CV_TO_GL
+
+
+def fill_background(image: np.ndarray | None, width: int, height: int) -> np.ndarray:
+    """Background ``(h, w, 3) uint8`` resized to cover ``width x height`` and centre-cropped;
+    None -> mid grey. Returns ``(height, width, 3) uint8``."""
+    if image is None:
+        return np.full((height, width, 3), 128, np.uint8)
+    import cv2
+
+    h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image
+    s = max(width / w, height / h)
+    nw, nh = max(width, round(w * s)), max(height, round(h * s))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    big = cv2.resize(image, (nw, nh), interpolation=interp)
+    y0, x0 = (nh - height) // 2, (nw - width) // 2
+    return big[y0:y0 + height, x0:x0 + width]
+
+
+def composite(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Premultiplied ``rgba (H, W, 4) uint8`` (pyrender's resolved MSAA over a transparent
+    clear colour) over ``background (H, W, 3) uint8`` -> ``(H, W, 3) uint8``.
+
+    ``rgb + background * (255 - alpha) / 255`` in saturating uint8 OpenCV arithmetic
+    (~1 ms at 640x480; the float32 numpy version took ~10x longer)."""
+    import cv2
+
+    inv_alpha = cv2.cvtColor(np.ascontiguousarray(255 - rgba[..., 3]), cv2.COLOR_GRAY2RGB)
+    return cv2.add(np.ascontiguousarray(rgba[..., :3]), cv2.multiply(background, inv_alpha, scale=1.0 / 255.0))
+
+
+def plane_depth(camera: Camera, support: Support) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel's ray meets the support rectangle: camera depth ``(H, W) float32``
+    and a hit mask ``(H, W) bool`` (rays that miss the rectangle or hit it behind the camera
+    are False). Pure numpy; lets one colour pass tell body from support (see ``render``)."""
+    H, W = camera.height, camera.width
+    kinv = np.linalg.inv(camera.K)
+    u, v = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+    rays = np.stack([u, v, np.ones_like(u)], -1) @ kinv.T  # (H, W, 3), camera frame, z = 1
+    d = rays @ camera.R  # world directions (row-vector form of R^T d)
+    c = -camera.R.T @ camera.t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = (support.height - c[1]) / d[..., 1]  # = camera depth, since ray z = 1
+    x = c[0] + s * d[..., 0]
+    z = c[2] + s * d[..., 2]
+    (cx, cz), (sx, sz) = support.center, support.size
+    hit = (s > 0) & (np.abs(x - cx) <= sx / 2) & (np.abs(z - cz) <= sz / 2)
+    return np.where(hit, s, 0).astype(np.float32), hit
+
+
+def light_pose(light: Light) -> np.ndarray:
+    """pyrender node pose ``(4, 4)`` of a light: directional lights shine along the node's -z."""
+    pose = np.eye(4)
+    if light.kind == "point":
+        pose[:3, 3] = light.position
+        return pose
+    z = -light.direction
+    helper = np.array([0.0, 1.0, 0.0]) if abs(z[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    x = np.cross(helper, z)
+    x /= np.linalg.norm(x)
+    pose[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+    return pose
+
+
+def support_quad(support: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Positions ``(4, 3)``, normals ``(4, 3)``, UVs ``(4, 2)`` float32 and faces ``(2, 3)`` of an
+    up-facing rectangle (counter-clockwise seen from above)."""
+    (cx, cz), (sx, sz) = support.center, support.size
+    x0, x1, z0, z1 = cx - sx / 2, cx + sx / 2, cz - sz / 2, cz + sz / 2
+    pos = np.array([[x0, support.height, z1], [x1, support.height, z1],
+                    [x1, support.height, z0], [x0, support.height, z0]], np.float32)
+    tile = support.tile or None
+    ru, rv = (sx / tile, sz / tile) if tile else (1.0, 1.0)
+    uv = np.array([[0, 0], [ru, 0], [ru, rv], [0, rv]], np.float32)
+    normals = np.tile(np.array([[0, 1, 0]], np.float32), (4, 1))
+    return pos, normals, uv, np.array([[0, 1, 2], [0, 2, 3]], np.int64)
+
+
+# ---- the renderer ----------------------------------------------------------------------------
+
+class Renderer:
+    """Renders scenes of one body topology at one size, reusing GL buffers between frames.
+
+    ``Renderer(width, height, topology)``; ``render(scene, parts=False) -> RenderResult``.
+    Raises :class:`UserError` at creation when no EGL context can be made.
+    """
+
+    def __init__(self, width: int, height: int, topology: MeshTopology,
+                 znear: float = 0.02, zfar: float = 20.0, msaa: int = 4):
+        """``msaa``: multisampling per pixel, 0 (jagged edges, fastest), 2 or 4."""
+        if msaa not in (0, 2, 4):
+            raise ValueError(f"msaa must be 0, 2 or 4, got {msaa}")
+        self.width, self.height = int(width), int(height)
+        self.topology = topology
+        self.znear, self.zfar, self.msaa = znear, zfar, int(msaa)
+        self._gl = _offscreen(self.width, self.height)
+        self._pr = _import_pyrender()
+        pr = self._pr
+        self._rvi = np.asarray(topology.render_vertex_index)
+        self._body_faces = np.asarray(topology.body_faces)
+        self._num_vertices = int(max(self._body_faces.max(), self._rvi.max())) + 1
+        n = len(self._rvi)
+        # interleaved vertex data as pyrender lays it out: position 3, normal 3, texcoord 2
+        self._vbuf = np.zeros((n, 8), np.float32)
+        self._vbuf[:, 6:8] = topology.uvs
+        self._body_tex = pr.Texture(source=np.full((4, 4, 3), 200, np.uint8), source_channels="RGB")
+        self._body_mat = pr.MetallicRoughnessMaterial(baseColorTexture=self._body_tex,
+                                                      metallicFactor=0.0, roughnessFactor=0.7)
+        self._body_prim = pr.Primitive(positions=self._vbuf[:, :3].copy(), normals=np.tile([[0, 1, 0]], (n, 1)),
+                                       texcoord_0=topology.uvs, indices=np.asarray(topology.faces),
+                                       material=self._body_mat)
+        self._body_mesh = pr.Mesh([self._body_prim])
+        self._scene = pr.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(0.25, 0.25, 0.25))
+        self._body_node = self._scene.add(self._body_mesh)
+        self._cam_node = self._scene.add(pr.IntrinsicsCamera(1, 1, 0, 0, znear=znear, zfar=zfar))
+        self._support_node = None
+        self._support_key = None
+        self._support_tex = None
+        self._light_nodes: list = []
+        self._light_kinds: list[str] = []
+        self._last_vertices = None  # the array object uploaded last (kept alive: identity test)
+        self._last_texture = None
+        self._last_support_texture = None
+
+    # -- uploads --------------------------------------------------------------------------
+    def _set_vertices(self, vertices: np.ndarray) -> None:
+        if vertices is self._last_vertices:
+            return
+        v = np.asarray(vertices, np.float32)
+        if v.shape != (self._num_vertices, 3):
+            raise ValueError(f"vertices must be ({self._num_vertices}, 3) for this topology, got {v.shape}")
+        normals = vertex_normals(v, self._body_faces)
+        self._vbuf[:, 0:3] = v[self._rvi]
+        self._vbuf[:, 3:6] = normals[self._rvi]
+        prim = self._body_prim
+        prim._positions = np.ascontiguousarray(self._vbuf[:, 0:3])  # keep pyrender's copy in sync
+        prim._normals = np.ascontiguousarray(self._vbuf[:, 3:6])
+        prim._bounds = None
+        self._body_mesh._bounds = None
+        self._scene._bounds = None  # pyrender caches bounds (used to aim directional shadows)
+        if prim._in_context():
+            from OpenGL import GL
+
+            self._gl._platform.make_current()
+            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, prim._buffers[0])
+            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, self._vbuf.nbytes, self._vbuf)
+            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, 0)
+        self._last_vertices = vertices
+
+    def _set_texture(self, pr_texture, image: np.ndarray):
+        """Put ``image (H, W, 3) uint8`` into ``pr_texture``; returns the texture now in use
+        (a new one when the size changed)."""
+        image = np.ascontiguousarray(image, dtype=np.uint8)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"a texture must be (H, W, 3) uint8, got {image.shape}")
+        if pr_texture is not None and pr_texture._in_context() and pr_texture.source.shape == image.shape:
+            from OpenGL import GL
+
+            self._gl._platform.make_current()
+            GL.glBindTexture(GL.GL_TEXTURE_2D, pr_texture._texid)
+            GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, image.shape[1], image.shape[0], GL.GL_RGB,
+                               GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(image[::-1]))  # GL rows: bottom up
+            GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
+            GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+            pr_texture._source = image
+            return pr_texture
+        return self._pr.Texture(source=image, source_channels="RGB")  # default sampler: repeat, mipmaps
+
+    def _set_body(self, scene: Scene) -> None:
+        self._set_vertices(scene.vertices)
+        if scene.texture is not self._last_texture:
+            tex = self._set_texture(self._body_tex, scene.texture)
+            if tex is not self._body_tex:
+                self._body_mat.baseColorTexture = tex
+                self._body_tex = tex
+            self._last_texture = scene.texture
+        self._body_mat.roughnessFactor = float(scene.skin_roughness)
+
+    def _set_support(self, support: Support | None) -> None:
+        pr = self._pr
+        if support is None:
+            if self._support_node is not None:
+                self._support_node.mesh.is_visible = False
+            return
+        key = (support.height, tuple(support.size), tuple(support.center), support.tile)
+        if self._support_node is None or key != self._support_key:
+            pos, normals, uv, faces = support_quad(support)
+            if self._support_tex is None:
+                self._support_tex = self._set_texture(None, support.texture)
+                self._last_support_texture = support.texture
+            mat = pr.MetallicRoughnessMaterial(baseColorTexture=self._support_tex, metallicFactor=0.0,
+                                               roughnessFactor=float(support.roughness))
+            mesh = pr.Mesh([pr.Primitive(positions=pos, normals=normals, texcoord_0=uv, indices=faces,
+                                         material=mat)])
+            if self._support_node is not None:
+                self._scene.remove_node(self._support_node)
+            self._support_node = self._scene.add(mesh)
+            self._support_key = key
+        mesh = self._support_node.mesh
+        mesh.is_visible = True
+        mat = mesh.primitives[0].material
+        mat.roughnessFactor = float(support.roughness)
+        if support.texture is not self._last_support_texture:
+            tex = self._set_texture(self._support_tex, support.texture)
+            if tex is not self._support_tex:
+                mat.baseColorTexture = tex
+                self._support_tex = tex
+            self._last_support_texture = support.texture
+
+    def _set_lights(self, scene: Scene) -> None:
+        pr = self._pr
+        kinds = [light.kind for light in scene.lights]
+        if kinds != self._light_kinds:  # same kinds as last frame: reuse nodes (and shadow maps)
+            for node in self._light_nodes:
+                self._scene.remove_node(node)
+            self._light_nodes = [
+                self._scene.add(pr.PointLight() if k == "point" else pr.DirectionalLight()) for k in kinds]
+            self._light_kinds = kinds
+        for node, light in zip(self._light_nodes, scene.lights):
+            node.light.color = light.color
+            node.light.intensity = float(light.intensity)
+            self._scene.set_pose(node, light_pose(light))
+        self._scene.ambient_light = np.asarray(scene.ambient, np.float64)
+
+    def _set_camera(self, camera: Camera) -> None:
+        if (camera.width, camera.height) != (self.width, self.height):
+            raise ValueError(f"camera is {camera.width}x{camera.height}, renderer {self.width}x{self.height}")
+        K = camera.K
+        # OpenCV pixel centres are integers; GL's are at +0.5 -> shift the principal point
+        cam = self._cam_node.camera
+        cam.fx, cam.fy, cam.cx, cam.cy = K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5
+        self._scene.set_pose(self._cam_node, camera_pose_gl(camera))
+
+    # -- frame ----------------------------------------------------------------------------
+    def render(self, scene: Scene, parts: bool = False) -> RenderResult:
+        """Render one frame; see the module docstring for the returned arrays."""
+        pr = self._pr
+        gl = _offscreen(self.width, self.height)
+        _use_msaa(gl, self.msaa)
+        self._set_body(scene)
+        self._set_support(scene.support)
+        self._set_lights(scene)
+        self._set_camera(scene.camera)
+        flags = pr.RenderFlags.RGBA
+        if scene.shadows:
+            flags |= pr.RenderFlags.SHADOWS_DIRECTIONAL
+        rgba, depth = gl.render(self._scene, flags=flags)
+        body_depth, mask = self._body_depth_and_mask(gl, scene, depth)
+        rgb = composite(rgba, fill_background(scene.background, self.width, self.height))
+        part_map = self.part_map(scene, body_depth, mask) if parts else None
+        return RenderResult(rgb=rgb, depth=depth.astype(np.float32, copy=False),
+                            body_depth=body_depth.astype(np.float32, copy=False), mask=mask, parts=part_map)
+
+    def _body_depth_and_mask(self, gl, scene: Scene, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Body depth and visible-body mask.
+
+        Without a support the body is all there is. With the camera and the whole body above
+        the support plane, the plane can hide no part of the body, so the body is every drawn
+        pixel that is not on the plane (``plane_depth``, pure numpy, ~5 ms) and its depth is
+        the frame's depth there: no second GL pass. Otherwise (camera or body below the
+        plane) a depth-only pass with the support hidden gives the body depth (~+40% time).
+        """
+        sup = scene.support
+        if sup is None:
+            return depth.copy(), depth > 0
+        cam_y = float((-scene.camera.R.T @ scene.camera.t)[1])
+        if cam_y > sup.height and float(np.min(np.asarray(scene.vertices)[:, 1])) >= sup.height - _BODY_MASK_TOL:
+            z_plane, hit = plane_depth(scene.camera, sup)
+            mask = (depth > 0) & ~(hit & (np.abs(depth - z_plane) <= _BODY_MASK_TOL))
+            return np.where(mask, depth, 0).astype(np.float32), mask
+        self._support_node.mesh.is_visible = False
+        try:
+            body_depth = gl.render(self._scene, flags=self._pr.RenderFlags.DEPTH_ONLY)
+        finally:
+            self._support_node.mesh.is_visible = True
+        mask = (body_depth > 0) & (depth > 0) & (depth >= body_depth - _BODY_MASK_TOL)
+        return body_depth, mask
+
+    def part_map(self, scene: Scene, body_depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(H, W) int16`` part id (nearest body vertex) per mask pixel, -1 elsewhere."""
+        from scipy.spatial import cKDTree
+
+        out = np.full(mask.shape, -1, np.int16)
+        if self.topology.part_of_vertex is None or not mask.any():
+            return out
+        rows, cols = np.nonzero(mask)
+        z = body_depth[rows, cols].astype(np.float64)
+        cam = scene.camera
+        xy = (np.stack([cols, rows], 1) - cam.K[[0, 1], [2, 2]]) / cam.K[[0, 1], [0, 1]] * z[:, None]
+        world = (np.concatenate([xy, z[:, None]], 1) - cam.t) @ cam.R
+        _, nearest = cKDTree(np.asarray(scene.vertices, np.float64)).query(world)
+        out[rows, cols] = np.asarray(self.topology.part_of_vertex)[nearest]
+        return out
+
+
+# ---- quick looks -----------------------------------------------------------------------------
+
+_VIEWS = {  # view -> direction from the body towards the camera (body frame: x left, y up, z forward)
+    "front": (0.0, 0.0, 1.0), "back": (0.0, 0.0, -1.0), "side": (1.0, 0.0, 0.0),
+    "right": (-1.0, 0.0, 0.0), "top": (0.0, 1.0, 0.0),
+}
+_VIEW_RENDERERS: dict = {}
+
+
+def render_body_views(vertices: np.ndarray, topology: MeshTopology, texture: np.ndarray | None = None,
+                      size: int = 512, views: tuple[str, ...] = ("front", "side")) -> np.ndarray:
+    """Quick look at a body: ``vertices (V, 3)`` (body frame) seen from each of ``views``
+    ("front", "back", "side" (its left), "right", "top"), side by side on white.
+
+    Returns ``(size, size * len(views), 3) uint8``. Without a texture the skin is plain beige.
+    """
+    from syrip_gen.render.scene import kelvin_to_rgb
+
+    unknown = [v for v in views if v not in _VIEWS]
+    if unknown:
+        raise UserError(f"unknown view(s) {unknown}; choose from {sorted(_VIEWS)}")
+    key = (size, id(topology))
+    if key not in _VIEW_RENDERERS:
+        _VIEW_RENDERERS[key] = (Renderer(size, size, topology), topology)  # topology kept alive
+    renderer = _VIEW_RENDERERS[key][0]
+    v = np.asarray(vertices, np.float32)
+    if texture is None:
+        texture = np.empty((8, 8, 3), np.uint8)
+        texture[:] = (224, 180, 150)
+    lo, hi = v.min(0), v.max(0)
+    centre, radius = (lo + hi) / 2, np.linalg.norm(hi - lo) / 2
+    fov = 40.0
+    distance = radius / np.sin(np.radians(fov) / 2) * 1.05
+    background = np.full((size, size, 3), 255, np.uint8)
+    panels = []
+    for view in views:
+        d = np.asarray(_VIEWS[view])
+        cam = look_at(centre + d * distance, centre, up=(0, 1, 0) if view != "top" else (0, 0, -1),
+                      width=size, height=size, fov_deg=fov)
+        key_dir = cam.R.T @ np.array([0.3, 0.6, 1.0])  # from over the camera's shoulder
+        lights = (Light("directional", kelvin_to_rgb(6000), 3.0, direction=key_dir),)
+        scene = Scene(vertices=v, texture=texture, camera=cam, lights=lights, ambient=(0.35, 0.35, 0.35),
+                      background=background)
+        panels.append(renderer.render(scene).rgb)
+    return np.concatenate(panels, axis=1)

@@ -1,0 +1,227 @@
+"""Rendering core: scene helpers, the renderer's output contract, appearance, backgrounds, sensor."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from syrip_gen.errors import UserError
+from syrip_gen.render.scene import Camera, Light, Scene, Support, kelvin_to_rgb, look_at, vertex_normals
+
+W, H = 320, 240
+
+
+@pytest.fixture(scope="module")
+def supine(anny_body):
+    """A 6-month-old lying on its back (face up, head towards -z), lowest point at y = 0."""
+    pose = torch.zeros(1, 24, 3)
+    pose[:, 0] = torch.tensor([-np.pi / 2, 0.0, 0.0])
+    out = anny_body(pose, anny_body.shape_for_age(torch.tensor([6.0])), with_vertices=True)
+    v = out.vertices[0].detach().numpy()
+    lift = -v[:, 1].min()
+    v = v + np.float32([0, lift, 0])
+    joints = out.joints[0].detach().numpy() + np.float32([0, lift, 0])
+    return v.astype(np.float32), joints, anny_body.topology()
+
+
+@pytest.fixture(scope="module")
+def renderer(supine):
+    from syrip_gen.render.renderer import Renderer
+
+    return Renderer(W, H, supine[2])
+
+
+def _skin(value=(220, 180, 150), size=64):
+    tex = np.empty((size, size, 3), np.uint8)
+    tex[:] = value
+    return tex
+
+
+def _scene(v, support=True, texture=None, background=None, shadows=False, camera=None):
+    cam = camera or look_at((0.0, 1.0, 0.3), (0.0, 0.0, 0.0), width=W, height=H)
+    sup = None
+    if support:
+        floor = np.zeros((32, 32, 3), np.uint8)
+        floor[:] = (90, 140, 200)
+        sup = Support("mattress", -0.001, (1.5, 1.5), floor, tile=0.3)
+    lights = (Light("directional", kelvin_to_rgb(5500), 3.0, direction=(0.2, -1.0, 0.1)),
+              Light("point", kelvin_to_rgb(3200), 2.0, position=(0.4, 1.2, 0.4)))
+    return Scene(vertices=v, texture=_skin() if texture is None else texture, camera=cam, support=sup,
+                 lights=lights, background=background, shadows=shadows)
+
+
+# ---- scene helpers ---------------------------------------------------------------------------
+
+def test_look_at_projects_target_to_centre_and_up_is_up():
+    cam = look_at((0.0, 0.0, 2.0), (0.0, 0.0, 0.0), width=W, height=H)
+    uv, z = cam.project(np.array([[0.0, 0.0, 0.0], [0.0, 0.5, 0.0], [0.5, 0.0, 0.0]]))
+    np.testing.assert_allclose(uv[0], [(W - 1) / 2, (H - 1) / 2], atol=1e-9)
+    np.testing.assert_allclose(z[0], 2.0)
+    assert uv[1, 1] < uv[0, 1]  # world up is image up
+    assert uv[2, 0] > uv[0, 0]  # world +x is image right, seen from +z
+    np.testing.assert_allclose(cam.R @ cam.R.T, np.eye(3), atol=1e-12)
+    # straight down: head (-z) at the top of the image
+    top = look_at((0.0, 1.0, 0.0), (0.0, 0.0, 0.0), width=W, height=H)
+    uv, _ = top.project(np.array([[0.0, 0.0, -0.2], [0.0, 0.0, 0.2]]))
+    assert uv[0, 1] < uv[1, 1]
+
+
+def test_kelvin_to_rgb_warm_to_cool():
+    warm, day, cool = kelvin_to_rgb(2700), kelvin_to_rgb(6500), kelvin_to_rgb(10000)
+    assert warm.shape == (3,) and warm.dtype == np.float32
+    assert warm[0] > warm[2] and cool[2] > cool[0]
+    assert np.ptp(day) < 0.1 and day.max() == pytest.approx(1.0)
+
+
+def test_vertex_normals_of_a_box_point_outwards():
+    import trimesh
+
+    box = trimesh.creation.box()
+    n = vertex_normals(box.vertices, box.faces)
+    assert n.shape == (8, 3) and n.dtype == np.float32
+    assert np.all(np.sum(n * box.vertices, axis=1) > 0)
+    np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-6)
+
+
+def test_light_needs_its_vector():
+    with pytest.raises(ValueError):
+        Light("point", (1, 1, 1), 1.0, direction=(0, -1, 0))
+    with pytest.raises(ValueError):
+        Light("spot", (1, 1, 1), 1.0, direction=(0, -1, 0))
+
+
+# ---- renderer contract -----------------------------------------------------------------------
+
+def test_render_contract_and_mask_where_the_body_is(renderer, supine):
+    v, joints, topo = supine
+    scene = _scene(v)
+    res = renderer.render(scene, parts=True)
+    assert res.rgb.shape == (H, W, 3) and res.rgb.dtype == np.uint8
+    for name in ("depth", "body_depth"):
+        arr = getattr(res, name)
+        assert arr.shape == (H, W) and arr.dtype == np.float32
+    assert res.mask.shape == (H, W) and res.mask.dtype == bool
+    assert res.parts.shape == (H, W) and res.parts.dtype == np.int16
+    # the support fills the frame, so depth is everywhere; the body is a blob in the middle
+    assert (res.depth > 0).all()
+    assert 0.03 < res.mask.mean() < 0.5
+    u, vv = scene.camera.project(joints[:1])[0][0]
+    assert res.mask[int(round(vv)), int(round(u))]  # pelvis
+    assert not res.mask[2, 2] and not res.mask[H - 3, W - 3]  # corners: mattress
+    assert np.all(res.body_depth[~res.mask] == 0)
+    # parts: every body pixel has one, none elsewhere; the head is the head
+    assert np.all(res.parts[res.mask] >= 0) and np.all(res.parts[~res.mask] == -1)
+    head = scene.camera.project(joints[15:16])[0][0]
+    assert topo.part_names[res.parts[int(round(head[1])), int(round(head[0]))]] in ("head", "neck01", "neck02", "neck03")
+
+
+def test_body_depth_is_the_camera_z_of_front_vertices(renderer, supine):
+    v, _, topo = supine
+    scene = _scene(v)
+    res = renderer.render(scene)
+    uv, z = scene.camera.project(v)
+    # the nearest vertices facing the camera cannot be hidden (nor sit on a silhouette)
+    to_cam = -scene.camera.R.T @ scene.camera.t - v
+    to_cam /= np.linalg.norm(to_cam, axis=1, keepdims=True)
+    facing = np.sum(vertex_normals(v, topo.body_faces) * to_cam, axis=1) > 0.8
+    front = np.nonzero(facing)[0][np.argsort(z[facing])[:200]]
+    cols, rows = np.round(uv[front]).astype(int).T
+    err = np.abs(res.body_depth[rows, cols] - z[front])
+    assert np.all(res.mask[rows, cols])
+    assert np.median(err) < 2e-3 and err.max() < 1e-2
+
+
+def test_mask_with_support_equals_body_alone(renderer, supine):
+    """The one-pass mask (support told apart analytically) matches the body rendered alone."""
+    v, _, _ = supine
+    with_support = renderer.render(_scene(v))
+    alone = renderer.render(_scene(v, support=False))
+    assert (alone.mask == (alone.depth > 0)).all()
+    differ = with_support.mask != alone.mask
+    assert differ.sum() <= 0.01 * alone.mask.sum()
+    both = with_support.mask & alone.mask
+    np.testing.assert_allclose(with_support.body_depth[both], alone.body_depth[both], atol=1e-4)
+
+
+def test_second_pass_fallback_when_the_support_cuts_the_body(renderer, supine):
+    """Support raised to mid-body: it hides the lower half, the body depth still has it."""
+    v, _, _ = supine
+    scene = _scene(v)
+    mid = float(np.median(v[:, 1]))
+    raised = Support("blanket", mid, (1.5, 1.5), scene.support.texture)
+    res = renderer.render(Scene(vertices=v, texture=scene.texture, camera=scene.camera, support=raised,
+                                lights=scene.lights))
+    body = res.body_depth > 0
+    assert res.mask.any() and (res.mask & ~body).sum() == 0
+    assert res.mask.sum() < 0.9 * body.sum()
+    np.testing.assert_allclose(res.depth[res.mask], res.body_depth[res.mask], atol=1e-3)
+
+
+def test_moving_vertices_updates_the_gpu_buffer(renderer, supine):
+    v, _, _ = supine
+    first = renderer.render(_scene(v))
+    shifted = renderer.render(_scene(v + np.float32([0.1, 0.0, 0.0])))
+    cam = _scene(v).camera
+    expected = cam.K[0, 0] * 0.1 / np.mean(first.body_depth[first.mask])
+    moved = np.nonzero(shifted.mask)[1].mean() - np.nonzero(first.mask)[1].mean()
+    assert moved == pytest.approx(expected, rel=0.15)
+    again = renderer.render(_scene(v.copy()))
+    assert (again.mask == first.mask).all()
+    np.testing.assert_array_equal(again.rgb, first.rgb)
+
+
+def test_texture_swap_and_background_fill(renderer, supine):
+    v, _, _ = supine
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    red = renderer.render(_scene(v, support=False, texture=_skin((230, 40, 40)), background=background))
+    blue = renderer.render(_scene(v, support=False, texture=_skin((40, 40, 230)), background=background))
+    assert red.rgb[red.mask].mean(0)[0] > red.rgb[red.mask].mean(0)[2] + 40
+    assert blue.rgb[blue.mask].mean(0)[2] > blue.rgb[blue.mask].mean(0)[0] + 40
+    import cv2
+
+    # nothing drawn within 2 px (edge pixels blend body and background: antialiasing)
+    empty = cv2.dilate((red.depth > 0).astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
+    assert empty.mean() > 0.5
+    np.testing.assert_array_equal(red.rgb[empty], background[empty])
+    # a background of another size is scaled to cover the frame
+    small = np.zeros((60, 100, 3), np.uint8)
+    small[:] = (10, 200, 30)
+    res = renderer.render(_scene(v, support=False, background=small))
+    assert (res.rgb[empty] == (10, 200, 30)).all()
+
+
+def test_shadows_darken_the_support_next_to_the_body(renderer, supine):
+    v, _, _ = supine
+    plain = renderer.render(_scene(v, shadows=False))
+    shadowed = renderer.render(_scene(v, shadows=True))
+    support = ~plain.mask
+    darker = shadowed.rgb[support].astype(int).sum(1) < plain.rgb[support].astype(int).sum(1) - 30
+    assert 0.005 < darker.mean() < 0.5
+
+
+def test_egl_failure_is_one_line_user_error(monkeypatch, supine):
+    from syrip_gen.render import renderer as r
+
+    def broken(width, height):
+        raise ImportError("Unable to load EGL library: libEGL.so.1: cannot open shared object file")
+
+    monkeypatch.setattr(r, "_GL", None)
+    monkeypatch.setattr(r, "_create_offscreen", broken)
+    with pytest.raises(UserError) as err:
+        r.Renderer(W, H, supine[2])
+    msg = str(err.value)
+    assert "\n" not in msg and "libegl1" in msg and "EGL" in msg and "NVIDIA" in msg
+
+
+def test_render_body_views(supine):
+    from syrip_gen.render.renderer import render_body_views
+
+    v, _, topo = supine
+    img = render_body_views(v, topo, size=128, views=("front", "side", "top"))
+    assert img.shape == (128, 384, 3) and img.dtype == np.uint8
+    for i in range(3):
+        panel = img[:, 128 * i:128 * (i + 1)]
+        assert 0.02 < (panel.min(2) < 250).mean() < 0.9  # something drawn on white
+    with pytest.raises(UserError):
+        render_body_views(v, topo, views=("sideways",))
