@@ -267,8 +267,10 @@ def test_bad_files_give_one_line_errors(files, tmp_path):
 
     d, model = files
     _bad(tmp_path / "absent.pkl", "not found")
-    (tmp_path / "junk.pkl").write_bytes(os.urandom(300))
-    _bad(tmp_path / "junk.pkl", "not a readable SMIL/SMPL model pickle")
+    rng = np.random.default_rng(0)
+    for i in range(40):  # junk makes the unpickler fail in many ways: all become one line
+        (tmp_path / "junk.pkl").write_bytes(bytes([0x80, 2]) * (i % 2) + rng.bytes(300))
+        _bad(tmp_path / "junk.pkl", "not a readable SMIL/SMPL model pickle")
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 broken zip")
     _bad(tmp_path / "junk.npz", "not a readable .npz")
     (tmp_path / "list.pkl").write_bytes(pickle.dumps([1, 2, 3]))

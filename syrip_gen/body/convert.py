@@ -18,7 +18,6 @@ import io
 import os
 import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -122,15 +121,19 @@ def _sparse_from_state(state: dict, origin: str, key: str):
     return mat.tocsr()
 
 
+def _one_line(err: Exception) -> str:
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
 def read_pickle(path: Path) -> dict:
     """Raw dict of a chumpy-era model pickle, with every value a plain array."""
     try:
         with open(path, "rb") as f:
             data = _ModelUnpickler(f, encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError, KeyError, UnicodeDecodeError) as err:
-        raise UserError(f"{path} is not a readable SMIL/SMPL model pickle ({type(err).__name__}: "
-                        f"{err}); check the download or convert it again") from None
+    except Exception as err:  # junk bytes make the unpickler fail in many ways (even MemoryError)
+        raise UserError(f"{path} is not a readable SMIL/SMPL model pickle ({_one_line(err)}); "
+                        "check the download or convert it again") from None
     if not isinstance(data, dict):
         raise UserError(f"{path} holds a {type(data).__name__}, not the dict of a SMIL/SMPL model")
     return {k: _to_array(v, k) for k, v in data.items() if k in KEYS}
@@ -140,8 +143,8 @@ def read_npz(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files if k in KEYS}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as err:
-        raise UserError(f"{path} is not a readable .npz model ({err}); "
+    except Exception as err:  # a damaged zip fails in many ways
+        raise UserError(f"{path} is not a readable .npz model ({_one_line(err)}); "
                         "make it with `syrip-gen body convert MODEL.pkl --out MODEL.npz`") from None
 
 
