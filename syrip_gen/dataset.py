@@ -248,7 +248,6 @@ class ImageMaker:
         self.topology = topology
         self.renderer = Renderer(cfg.width, cfg.height, topology)
         self.backgrounds = list_backgrounds(cfg.backgrounds) if cfg.backgrounds else []
-        self.skipped_backgrounds: dict[str, int] = {}
 
     def texture(self, spec):
         rng = np.random.default_rng(spec.appearance_seed)
@@ -299,8 +298,10 @@ class ImageMaker:
             img = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if img is not None:
                 return img[..., ::-1].copy(), {"kind": "file", "file": path.name}
-            self.skipped_backgrounds[path.name] = self.skipped_backgrounds.get(path.name, 0) + 1
             log.warning("background %s unreadable; using a procedural one", path)
+            unreadable = path.name
+        else:
+            unreadable = None
         rng = np.random.default_rng(bg["seed"])
         try:
             from syrip_gen.render.background import procedural_background
@@ -308,11 +309,14 @@ class ImageMaker:
             procedural_background = None
         if procedural_background is not None:
             out = procedural_background(self.cfg.width, self.cfg.height, rng)
-            return out if isinstance(out, tuple) else (out, {"kind": "procedural"})
-        top, bottom = rng.integers(40, 230, 3), rng.integers(40, 230, 3)
-        ramp = np.linspace(0, 1, self.cfg.height)[:, None, None]
-        img = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
-        return np.broadcast_to(img, (self.cfg.height, self.cfg.width, 3)).copy(), {"kind": "fallback-gradient"}
+            img, desc = out if isinstance(out, tuple) else (out, {"kind": "procedural"})
+        else:
+            top, bottom = rng.integers(40, 230, 3), rng.integers(40, 230, 3)
+            ramp = np.linspace(0, 1, self.cfg.height)[:, None, None]
+            img = np.broadcast_to((top * (1 - ramp) + bottom * ramp).astype(np.uint8),
+                                  (self.cfg.height, self.cfg.width, 3)).copy()
+            desc = {"kind": "fallback-gradient"}
+        return img, ({**desc, "unreadable": unreadable} if unreadable else desc)
 
     def sensor(self, rgb: np.ndarray, spec) -> bytes:
         import cv2
@@ -464,6 +468,9 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     rejected = dict(sampled.rejected)
     for k, spec in enumerate(sampled.specs):
         r = state.maker.render(spec, sampled.vertices[k])
+        if isinstance(r.background, dict) and r.background.get("unreadable"):
+            why = "background unreadable (skipped, procedural used)"
+            rejected[why] = rejected.get(why, 0) + 1
         name = image_name(spec.fit_index, spec.variant_index)
         fit = fits[spec.fit_index]
         prov = {"fit_id": fit.id, "source_image_id": fit.source_image_id, "source_file": fit.source_file,
