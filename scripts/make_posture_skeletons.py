@@ -45,8 +45,9 @@ def view_matrix(yaw_deg: float, elev_deg: float) -> np.ndarray:
     return look_at_rotation(yaw_deg, elev_deg)
 
 
-def contact_sheet(body, library, path: Path, cell: int = 150, cols: int = 8) -> None:
-    """Two mesh views per posture (side and oblique from above), labelled; JPEG at ``path``."""
+def contact_sheet(body, library, path: Path, cell: int = 150, cols: int = 4) -> None:
+    """Two mesh views per posture (side and oblique from above), ``cols`` postures a row,
+    labelled with name, label and age range; JPEG at ``path``."""
     import cv2
 
     faces = body.topology().body_faces
@@ -65,13 +66,13 @@ def contact_sheet(body, library, path: Path, cell: int = 150, cols: int = 8) -> 
                     cv2.FONT_HERSHEY_SIMPLEX, 0.34, (90, 40, 40), 1, cv2.LINE_AA)
         cv2.rectangle(pair, (0, 0), (2 * cell - 1, cell - 1), (180, 180, 180), 1)
         tiles.append(pair)
-    cols = min(cols // 2 * 2 // 2, len(tiles)) or 1
+    cols = min(cols, len(tiles))
     while len(tiles) % cols:
         tiles.append(np.full_like(tiles[0], 255))
     rows = [np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)]
     sheet = np.concatenate(rows, 0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    ok, buf = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 70])
     tmp = path.with_suffix(".tmp.jpg")
     tmp.write_bytes(buf.tobytes())
     tmp.replace(path)
