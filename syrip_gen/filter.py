@@ -41,8 +41,8 @@ GATES: dict[str, tuple[str, str, str]] = {
     "few_visible": ("below", "min_visible", "keypoints marked visible (v=2)"),
     "hyperextension": ("above", "max_hyperextension_rad", "hyperextension (rad), fit.limits"),
     "joint_limits": ("above", "max_joint_limit_rad", "joint-limit violation (rad), fit.limits"),
-    "pose_prior": ("above", "max_prior_nll", "pose NLL under fit.prior.default_prior()"),
     "penetration": ("above", "max_penetration", "worst share of a body part inside another"),
+    "pose_prior": ("above", "max_prior_nll", "pose NLL under fit.prior.default_prior()"),
     "duplicate": ("below", "duplicate_score", "max(2D distance / max, pose distance / max) to the nearest kept sample"),
 }
 FIT_STATUS = "fit_status"  # the source fit itself was rejected by the fitter
@@ -63,7 +63,9 @@ class FilterConfig:
     min_visible: int = 6
     max_joint_limit_rad: float = 0.35  # 20 degrees beyond a limit
     max_hyperextension_rad: float = 0.26  # 15 degrees
-    max_prior_nll: float = 60.0  # depends on the prior: check the histogram (filter/hist_pose_prior.png)
+    # depends on the prior: the bundled one (assets/pose_prior.npz) gives its own samples NLL
+    # median -56, 99th percentile -39; check filter/hist_pose_prior.png after a change
+    max_prior_nll: float = -30.0
     max_penetration: float = 0.05  # 5% of a part's vertices deeper than penetration_depth_m inside another
     penetration_depth_m: float = 0.01
     penetration_stride: int = 3  # every 3rd vertex: ~20 ms/body instead of ~57

@@ -252,7 +252,7 @@ def _plot_visibility(sets: list[_Data], path: Path) -> Path:
                       rotation=45, ha="right", fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_title(f"{d.name}: keypoint visibility", fontsize=10)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -110,6 +110,9 @@ def test_missing_modules_are_counted_skips_not_silent(planted, anny_body):
         assert "joint_limits" in report.skipped and report.failed.get("joint_limits", 0) == 0
     if not HAS_PRIOR:
         assert "pose_prior" in report.skipped
+    if HAS_LIMITS and HAS_PRIOR and "pose_prior" not in report.skipped:
+        assert all(rec["values"]["pose_prior"] is not None for rec in report.images)
+        assert report.failed.get("joint_limits", 0) >= 1  # the hyperextended knee is past its limit too
 
 
 def test_config_from_yaml_and_thresholds_matter(planted, tmp_path):
