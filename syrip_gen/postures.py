@@ -154,6 +154,21 @@ class PoseSample:
     age_months: torch.Tensor  # (n,) float32, uniform in the entry's age range
 
 
+# posture shares of the real SyRIP annotations (train200 + validate100, rounded; no side class)
+SYRIP_SHARES = {"supine": 0.35, "prone": 0.45, "side": 0.0, "sitting": 0.17, "standing": 0.03}
+
+
+def label_weights(library: list[Posture], shares: dict[str, float]) -> torch.Tensor:
+    """Per-entry sampling weights ``(N,) float32`` so that labels come out in ``shares``
+    (entries of a label share its weight equally; a label absent from ``shares`` gets 0)."""
+    counts = {label: sum(p.label == label for p in library) for label in POSTURES}
+    missing = [lab for lab, w in shares.items() if w > 0 and not counts.get(lab)]
+    if missing:
+        raise UserError(f"no library posture has label(s) {missing}; shares can't be met")
+    w = torch.tensor([shares.get(p.label, 0.0) / counts[p.label] for p in library], dtype=torch.float32)
+    return w / w.sum()
+
+
 def jitter_poses(pose: torch.Tensor, rng: torch.Generator, jitter_deg: float,
                  global_deg: float = 0.0) -> torch.Tensor:
     """Compose each joint rotation of ``pose (B, 24, 3)`` with a random small rotation

@@ -13,7 +13,7 @@ from syrip_gen.coco import POSTURES, keypoint_problem, load_coco
 from syrip_gen.errors import UserError
 from syrip_gen.posture import posture_labels
 from syrip_gen.postures import (SKELETONS_PATH, SkeletonConfig, euler_to_rotvec, hinge_angles,
-                                keypoint_visibility, load_library, look_at_rotation, make_skeletons,
+                                keypoint_visibility, label_weights, load_library, look_at_rotation, make_skeletons,
                                 posture_pose, project, sample_library_poses)
 
 UP = torch.tensor([0.0, 1.0, 0.0])
@@ -200,3 +200,14 @@ def test_bundled_file_matches_the_library(library, anny_body):
     assert len(made["annotations"]) == len(stored["annotations"])
     for m, s in zip(made["annotations"], stored["annotations"]):
         assert np.allclose(m["keypoints"], s["keypoints"], atol=0.25), s["id"]
+
+
+def test_label_weights_reproduce_shares(library):
+    shares = {"supine": 0.35, "prone": 0.45, "sitting": 0.17, "standing": 0.03}
+    w = label_weights(library, shares)
+    s = sample_library_poses(20000, torch.Generator().manual_seed(0), library=library, weights=w)
+    labels = [library[i].label for i in s.index.tolist()]
+    for label in POSTURES:
+        assert abs(labels.count(label) / len(labels) - shares.get(label, 0.0)) < 0.015, label
+    with pytest.raises(UserError):
+        label_weights([p for p in library if p.label != "side"], {"side": 1.0})
