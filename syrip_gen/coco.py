@@ -65,6 +65,8 @@ def find_keypoint_json(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         found = sorted((path / "annotations").glob("person_keypoints_*.json")) or sorted(path.glob("*.json"))
+        if len(found) > 1:  # a filtered copy written beside the original: the directory means the original
+            found = [f for f in found if "_filtered" not in f.name] or found
         if len(found) != 1:
             raise UserError(f"{path}: expected one annotations/person_keypoints_*.json, found {len(found)}")
         return found[0]
