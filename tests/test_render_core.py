@@ -225,3 +225,71 @@ def test_render_body_views(supine):
         assert 0.02 < (panel.min(2) < 250).mean() < 0.9  # something drawn on white
     with pytest.raises(UserError):
         render_body_views(v, topo, views=("sideways",))
+
+
+# ---- appearance ------------------------------------------------------------------------------
+
+def test_make_texture_is_seeded_and_json_described(supine):
+    import json
+
+    from syrip_gen.render.appearance import make_texture
+
+    topo = supine[2]
+    a, desc_a = make_texture(topo, np.random.default_rng(7), 256)
+    b, desc_b = make_texture(topo, np.random.default_rng(7), 256)
+    c, _ = make_texture(topo, np.random.default_rng(8), 256)
+    assert a.shape == (256, 256, 3) and a.dtype == np.uint8
+    assert a.tobytes() == b.tobytes() and desc_a == desc_b
+    assert a.tobytes() != c.tobytes()
+    json.dumps(desc_a, sort_keys=True)
+    assert desc_a["outfit"] in ("none", "diaper", "onesie", "sleepsuit", "shirt_trousers")
+
+
+def test_skin_tones_span_light_to_dark():
+    from syrip_gen.render.appearance import sample_skin
+
+    rng = np.random.default_rng(0)
+    lum = np.array([sample_skin(rng)[0].mean() for _ in range(200)])
+    assert lum.min() < 90 and lum.max() > 200
+
+
+def test_garment_masks_follow_body_parts(supine):
+    from syrip_gen.render.appearance import FEET, TORSO, garment_mask, uv_raster
+
+    topo = supine[2]
+    raster = uv_raster(topo, 256)
+    names = list(topo.part_names)
+    corner_parts = np.asarray(topo.part_of_vertex)[np.asarray(topo.render_vertex_index)][np.asarray(topo.faces)]
+    tri_part = corner_parts[raster.triangle]  # (S, S, 3)
+    inside = raster.on_island
+    for parts in (TORSO, FEET):
+        ids = [names.index(p) for p in parts]
+        core = inside & np.isin(tri_part, ids).all(-1)
+        away = inside & ~np.isin(tri_part, ids).any(-1)
+        mask = garment_mask(topo, 256, parts)
+        assert mask[core].mean() > 0.9
+        assert mask[away].mean() < 0.1
+
+
+def test_texture_folder(tmp_path):
+    import cv2
+
+    from syrip_gen.render.appearance import AppearanceConfig, TextureFolder, make_texture
+
+    with pytest.raises(UserError):
+        TextureFolder(tmp_path)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    folder = TextureFolder(tmp_path)
+    with pytest.raises(UserError):
+        folder.sample(np.random.default_rng(0), 64)
+    assert folder.unreadable == {"broken.png": 1}
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[..., 2] = 255  # BGR red
+    cv2.imwrite(str(tmp_path / "red.png"), img)
+    folder = TextureFolder(tmp_path)
+    for seed in range(4):
+        tex, desc = folder.sample(np.random.default_rng(seed), 64)
+        assert tex.shape == (64, 64, 3) and desc == {"kind": "file", "file": "red.png"}
+        assert (tex[..., 0] == 255).all()  # RGB
+    tex, desc = make_texture(None, np.random.default_rng(0), 64, AppearanceConfig(textures=str(tmp_path)))
+    assert desc["file"] == "red.png"
