@@ -32,17 +32,25 @@ NAMES = list(CAPSULES)
 PAIRS = [(i, j) for i in range(len(NAMES)) for j in range(i + 1, len(NAMES))
          if frozenset((NAMES[i], NAMES[j])) not in ATTACHED
          and not {CAPSULES[NAMES[i]][0], CAPSULES[NAMES[i]][1]} & {CAPSULES[NAMES[j]][0], CAPSULES[NAMES[j]][1]}]
-SAMPLES = 6  # points along each segment for the distance
 
 
 def segment_distance(a0, a1, b0, b1) -> torch.Tensor:
-    """Approximate closest distance ``(B, P)`` between segments ``a0-a1`` and ``b0-b1``
-    (each ``(B, P, 3)``): minimum over ``SAMPLES`` points on each (smooth enough to optimise)."""
-    t = torch.linspace(0, 1, SAMPLES, dtype=a0.dtype, device=a0.device)[:, None]
-    pa = a0[..., None, :] + t * (a1 - a0)[..., None, :]  # (B, P, S, 3)
-    pb = b0[..., None, :] + t * (b1 - b0)[..., None, :]
-    d = (pa[..., :, None, :] - pb[..., None, :, :]).norm(dim=-1)  # (B, P, S, S)
-    return d.flatten(-2).amin(-1)
+    """Closest distance ``(...)`` between segments ``a0-a1`` and ``b0-b1`` (each ``(..., 3)``),
+    the clamped closed form (Ericson, Real-Time Collision Detection, 5.1.9); a zero-length
+    segment is a point."""
+    d1, d2, r = a1 - a0, b1 - b0, a0 - b0
+    a = (d1 * d1).sum(-1).clamp(min=1e-12)
+    e = (d2 * d2).sum(-1).clamp(min=1e-12)
+    b = (d1 * d2).sum(-1)
+    c = (d1 * r).sum(-1)
+    f = (d2 * r).sum(-1)
+    denom = a * e - b * b
+    s = torch.where(denom > 1e-10, ((b * f - c * e) / denom.clamp(min=1e-10)).clamp(0, 1), torch.zeros_like(a))
+    t = (b * s + f) / e
+    s = torch.where(t < 0, (-c / a).clamp(0, 1), torch.where(t > 1, ((b - c) / a).clamp(0, 1), s))
+    t = t.clamp(0, 1)
+    diff = (a0 + d1 * s[..., None]) - (b0 + d2 * t[..., None])
+    return (diff * diff).sum(-1).clamp(min=1e-12).sqrt()
 
 
 def capsule_penetration(joints: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,42 @@
+"""`syrip-gen learn-prior`: fit a pose-prior mixture to the `ok` fits of a fits file."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("fits", metavar="FITS", help="fits folder (FITS/fits.jsonl) or the .jsonl file")
+    p.add_argument("--out", required=True, help="where to write the prior (.npz)")
+    p.add_argument("--components", type=int, default=8, help="mixture components")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
+                   help="add each pose's left-right mirror image (default on)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from syrip_gen.body.pose_space import flip_pose
+    from syrip_gen.errors import UserError
+    from syrip_gen.fit.io import read_fits
+    from syrip_gen.fit.prior import fit_gmm
+
+    path = Path(args.fits)
+    path = path / "fits.jsonl" if path.is_dir() else path
+    if not path.exists():
+        raise UserError(f"{path}: no fits file; run `syrip-gen fit` first")
+    ok = [r for r in read_fits(path) if r.get("status") == "ok" and r.get("pose")]
+    if len(ok) < max(2 * args.components, 10):
+        raise UserError(f"{path}: only {len(ok)} ok fits; need at least {max(2 * args.components, 10)} "
+                        f"for {args.components} components (use --components fewer)")
+    poses = torch.tensor([r["pose"] for r in ok], dtype=torch.float32)
+    if args.mirror:
+        poses = torch.cat([poses, flip_pose(poses)])
+    prior = fit_gmm(poses, args.components, seed=args.seed,
+                    description=f"EM mixture ({args.components} components) on {len(ok)} ok fits of {path}"
+                                + (" and their mirror images" if args.mirror else "") + f", seed {args.seed}")
+    prior.save(args.out)
+    print(f"wrote {args.out}: {prior.description}")
+    return 0

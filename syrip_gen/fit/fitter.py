@@ -1,0 +1,410 @@
+"""The batched fitter: infant body + camera to 2D skeletons, every orientation hypothesis at once.
+
+Why: this is the stage that turns a few hundred real skeletons into 3D bodies to render. It
+runs all skeletons x hypotheses of a batch as one tensor problem (CPU or GPU), anneals the
+objective over stages like SMPLify-X, prunes to the best hypotheses half-way, and writes each
+batch to ``FITS/fits.jsonl`` as soon as it is done (a rerun skips ids already there).
+
+Objective per body (see ``FitConfig`` for weights): robust Geman-McClure reprojection on errors
+normalised by the keypoint box diagonal; Gaussian-mixture pose prior; shape prior (z-scores
+of ``body.shape_mean/std``); no-hyperextension; joint limits; capsule self-penetration. The
+shape is frozen in the first stages (the folded kinematics in ``fit/kinematics.py`` make every
+step cost one 24-joint chain) and clamped to the body's 0-12-month bounds after every step.
+Final numbers (3D keypoints, errors) come from the exact body forward.
+"""
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from syrip_gen.fit import hypotheses as hyp
+from syrip_gen.fit.camera import camera_record, focal_from_fov, initial_translation, project, to_camera
+from syrip_gen.fit.limits import hyperextension, joint_limit_violation
+from syrip_gen.fit.losses import box_diagonal, keypoint_weights, reprojection_errors, robust_reprojection
+from syrip_gen.fit.penetration import capsule_penetration
+from syrip_gen.fit.prior import DIM, PosePrior
+
+
+@dataclass(frozen=True)
+class Stage:
+    steps: int
+    sigma: float  # Geman-McClure scale, fraction of the box diagonal
+    prior: float  # pose-prior weight (on nll / 69)
+    optimise_pose: bool = True
+    optimise_shape: bool = False
+    lr: float = 0.03
+
+
+DEFAULT_STAGES = (
+    Stage(30, 0.20, 0.05, optimise_pose=False, lr=0.05),
+    Stage(40, 0.10, 0.02),
+    Stage(60, 0.05, 0.008, optimise_shape=True),
+    Stage(50, 0.03, 0.004, optimise_shape=True, lr=0.015),
+)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that decides a fit; defaults live here once."""
+
+    fov_deg: float = 60.0  # across the longer image side (see fit/camera.py for why)
+    refine_focal: bool = False
+    body: str = "anny"
+    body_path: str | None = None
+    pose_prior: str | None = None  # .npz; None = the bundled prior
+    device: str = "cpu"  # cpu | cuda | auto
+    seed: int = 0
+    batch_size: int = 256  # skeletons per batch (x hypotheses rows)
+    limit: int | None = None
+    overlays: bool = True
+    images: str | None = None
+    stages: tuple[Stage, ...] = DEFAULT_STAGES
+    prune_after: int = 1  # stage index after which hypotheses are pruned
+    keep_hypotheses: int = 2
+    shape_weight: float = 0.01
+    hyperextension_weight: float = 1.0
+    limit_weight: float = 1.0
+    penetration_weight: float = 20.0  # per metre of overlap
+    label_bias_weight: float = 0.02  # posture-label nudge, in data-term units
+    init_jitter: float = 0.01  # rad, seeded noise on the starting body pose
+    max_mean_error: float = 0.10  # reject above this mean error / box diagonal
+    min_keypoints: int = 6
+    threads: int | None = None  # torch CPU threads; 1 is fastest on a busy 2-core machine
+
+    def resolved_device(self) -> str:
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "FitConfig":
+        """From a pipeline spec's ``config:`` mapping; a one-line UserError names unknown keys."""
+        from dataclasses import fields
+
+        from syrip_gen.errors import UserError
+
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"fit config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "stages" in d:
+            d["stages"] = tuple(Stage(**s) for s in d["stages"])
+        return cls(**d)
+
+    def record(self) -> dict:
+        d = asdict(self)
+        d["stages"] = [asdict(s) for s in self.stages]
+        return d
+
+
+@dataclass
+class BatchFit:
+    """Best fit per skeleton of a batch (tensors on CPU; B = skeletons)."""
+
+    pose: torch.Tensor  # (B, 24, 3)
+    shape: torch.Tensor  # (B, S)
+    age_months: torch.Tensor  # (B,)
+    focal: torch.Tensor  # (B,)
+    t: torch.Tensor  # (B, 3)
+    keypoints_3d: torch.Tensor  # (B, 17, 3) camera frame, exact body
+    keypoints_px: torch.Tensor  # (B, 17, 2)
+    error_px: torch.Tensor  # (B, 17)
+    error_norm: torch.Tensor  # (B, 17)
+    losses: list[dict]  # per skeleton {term: value}
+    hypothesis: list[str]
+    hypotheses: list[dict]  # per skeleton {name: loss}
+
+
+def _terms(model, prior, pose, shape_z, t, focal, centre, kp2d, weight, diag, sigma, body, consts=None,
+           data_only=False):
+    """Loss terms, each ``(N,)``. ``consts``: the keypoint model's shape constants when the shape
+    is frozen (else computed from ``shape_z``); ``data_only`` skips the pose terms (stage 0)."""
+    if consts is None:
+        consts = model.constants(body.shape_mean + body.shape_std * shape_z)
+    kps, joints = model.posed(pose, consts)
+    pred = project(to_camera(kps, t), focal, centre)
+    terms = {"data": robust_reprojection(pred, kp2d, weight, diag, sigma)}
+    if data_only:
+        return terms
+    terms.update({
+        "pose_prior": prior.nll(pose) / DIM,
+        "shape_prior": (shape_z ** 2).mean(1),
+        "hyperextension": hyperextension(pose),
+        "joint_limits": joint_limit_violation(pose),
+        "penetration": capsule_penetration(joints),
+    })
+    return terms
+
+
+def _total(terms, stage: Stage, cfg: FitConfig) -> torch.Tensor:
+    if len(terms) == 1:
+        return terms["data"]
+    return (terms["data"] + stage.prior * terms["pose_prior"] + cfg.shape_weight * terms["shape_prior"]
+            + cfg.hyperextension_weight * terms["hyperextension"] + cfg.limit_weight * terms["joint_limits"]
+            + cfg.penetration_weight * terms["penetration"])
+
+
+def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tensor, height: torch.Tensor,
+              postures: list[str | None], cfg: FitConfig, noise: torch.Tensor,
+              focal: torch.Tensor | None = None) -> BatchFit:
+    """Fit ``B`` skeletons ``kp (B, 17, 3)`` (x, y, v; pixels) in images ``width, height (B,)``.
+
+    Every skeleton is tried from every hypothesis (``fit/hypotheses.py``); after stage
+    ``cfg.prune_after`` only the ``cfg.keep_hypotheses`` best go on. ``focal (B,)`` overrides the
+    field-of-view guess. ``noise (B, H, 24, 3)`` standard normal (``skeleton_noise``) jitters
+    the starting body pose by ``cfg.init_jitter``; each row's fit depends only on its own inputs.
+    """
+    dev = body.shape_mean.device
+    B = kp.shape[0]
+    H = len(hyp.HYPOTHESES)
+    kp = kp.to(dev, torch.float32)
+    kp2d, weight = kp[..., :2], keypoint_weights(kp[..., 2])
+    width, height = width.to(dev, torch.float32), height.to(dev, torch.float32)
+    focal = (focal.to(dev, torch.float32) if focal is not None else focal_from_fov(width, height, cfg.fov_deg))
+    centre = torch.stack([width, height], 1) / 2
+    diag = box_diagonal(kp2d, weight)
+
+    # rows = skeleton-major (b * H + h)
+    glob0 = hyp.initial_orientations(hyp.roll_angle(kp2d.cpu(), weight.cpu())).to(dev)  # (B, H, 3)
+    starts = torch.stack([hyp.start_pose(h.start) for h in hyp.HYPOTHESES]).to(dev)  # (H, 24, 3)
+    pose0 = starts[None].expand(B, H, 24, 3).clone()
+    pose0 = pose0 + cfg.init_jitter * noise.to(dev, torch.float32)
+    pose0[:, :, 0] = glob0
+    rows = torch.arange(B * H, device=dev)
+    sk = rows // H  # skeleton of each row
+    hid = rows % H
+    mean_shape = body.shape_mean[None].expand(B, -1)
+    with torch.no_grad():
+        tpose_kp, _ = model(torch.zeros(B, 24, 3, device=dev), mean_shape)
+    t0 = initial_translation(kp2d, weight, tpose_kp, focal, centre)
+
+    pose = pose0.reshape(B * H, 24, 3).clone()
+    shape_z = torch.zeros(B * H, body.shape_mean.numel(), device=dev)
+    t = t0[sk].clone()
+    log_f = torch.zeros(B * H, device=dev)
+    bias = torch.stack([hyp.label_bias(p) for p in postures]).to(dev) * cfg.label_bias_weight  # (B, H)
+    last_loss = torch.full((B, H), float("nan"), device=dev)
+    lower_z = (body.shape_lower - body.shape_mean) / body.shape_std
+    upper_z = (body.shape_upper - body.shape_mean) / body.shape_std
+
+    for si, stage in enumerate(cfg.stages):
+        glob = pose[:, :1].clone().requires_grad_(True)
+        rest = pose[:, 1:].clone().requires_grad_(stage.optimise_pose)
+        shape_z = shape_z.clone().requires_grad_(stage.optimise_shape)
+        t = t.clone().requires_grad_(True)
+        log_f = log_f.clone().requires_grad_(cfg.refine_focal and si > 0)
+        params = [p for p in (glob, rest, shape_z, t, log_f) if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=stage.lr)
+        consts = None
+        if not stage.optimise_shape:
+            with torch.no_grad():
+                consts = model.constants(body.shape_mean + body.shape_std * shape_z)
+        data_only = not stage.optimise_pose and not stage.optimise_shape
+        args = (centre[sk], kp2d[sk], weight[sk], diag[sk], stage.sigma, body)
+        for _ in range(stage.steps):
+            opt.zero_grad(set_to_none=True)
+            terms = _terms(model, prior, torch.cat([glob, rest], 1), shape_z, t, focal[sk] * log_f.exp(),
+                           *args, consts=consts, data_only=data_only)
+            loss = _total(terms, stage, cfg)
+            loss.sum().backward()
+            opt.step()
+            with torch.no_grad():
+                shape_z.clamp_(min=lower_z, max=upper_z)
+                t[:, 2].clamp_(min=0.05)
+        pose = torch.cat([glob, rest], 1).detach()
+        shape_z, t, log_f = shape_z.detach(), t.detach(), log_f.detach()
+        with torch.no_grad():
+            terms = _terms(model, prior, pose, shape_z, t, focal[sk] * log_f.exp(), *args)
+            loss = _total(terms, stage, cfg)
+        last_loss[sk, hid] = loss
+        if si == cfg.prune_after and cfg.keep_hypotheses < H:
+            score = last_loss + bias
+            keep = score.topk(cfg.keep_hypotheses, dim=1, largest=False).indices.sort(1).values  # (B, K)
+            sel = (torch.arange(B, device=dev)[:, None] * H + keep).flatten()
+            # rows index into the current (full) arrays
+            pose, shape_z, t, log_f = pose[sel], shape_z[sel], t[sel], log_f[sel]
+            sk, hid = sel // H, keep.flatten()
+    # choose per skeleton among the surviving rows
+    final = torch.full((B, H), float("inf"), device=dev)
+    final[sk, hid] = loss + bias[sk, hid]
+    best_h = final.argmin(1)
+    best_row = torch.full((B, H), -1, dtype=torch.long, device=dev)
+    best_row[sk, hid] = torch.arange(len(sk), device=dev)
+    best = best_row[torch.arange(B, device=dev), best_h]
+    with torch.no_grad():
+        f_best = focal * log_f[best].exp()
+        shape = body.clamp_shape(body.shape_mean + body.shape_std * shape_z[best])
+        out = body(pose[best], shape)
+        cam = to_camera(out.keypoints, t[best])
+        px = project(cam, f_best, centre)
+        err_norm = reprojection_errors(px, kp2d, diag)
+        err_px = err_norm * diag[:, None]
+    term_rows = {k: v[best].cpu() for k, v in terms.items()}
+    losses = [{k: float(v[i]) for k, v in term_rows.items()} for i in range(B)]
+    for i in range(B):
+        losses[i]["total"] = float(loss[best[i]])
+    hyps = [{h.name: float(last_loss[b, j]) for j, h in enumerate(hyp.HYPOTHESES)} for b in range(B)]
+    return BatchFit(pose=pose[best].cpu(), shape=shape.cpu(), age_months=body.age_months(shape).cpu(),
+                    focal=f_best.cpu(), t=t[best].cpu(), keypoints_3d=cam.cpu(), keypoints_px=px.cpu(),
+                    error_px=err_px.cpu(), error_norm=err_norm.cpu(), losses=losses,
+                    hypothesis=[hyp.NAMES[int(h)] for h in best_h], hypotheses=hyps)
+
+
+def skeleton_noise(ids: list[str], seed: int) -> torch.Tensor:
+    """Standard-normal start noise ``(B, H, 24, 3)`` float32, one generator per skeleton seeded by
+    (run seed, id): a skeleton's fit does not depend on what else is in its batch or on resumes."""
+    out = []
+    for i in ids:
+        g = torch.Generator().manual_seed(seed * 2_654_435_761 % 2**61 + zlib.crc32(str(i).encode()))
+        out.append(torch.randn(len(hyp.HYPOTHESES), 24, 3, generator=g))
+    return torch.stack(out) if out else torch.zeros(0, len(hyp.HYPOTHESES), 24, 3)
+
+
+# ---- the file-level runner -----------------------------------------------------------------
+
+@dataclass
+class FitSummary:
+    """What a run did (also written as FITS/summary.json)."""
+
+    out_dir: str
+    counts: dict = field(default_factory=dict)  # status -> count (this file, all records)
+    error: dict = field(default_factory=dict)  # distribution of mean_error_norm over ok fits
+    fitted: int = 0  # fitted in this run
+    skipped_existing: int = 0
+    seconds: float = 0.0
+    fits_per_second: float = 0.0
+    device: str = "cpu"
+    config: dict = field(default_factory=dict)
+    rejected: dict = field(default_factory=dict)  # reason -> [ids]
+    overlays: dict = field(default_factory=dict)  # written / existing / skipped {reason: [ids]}
+
+
+def error_distribution(values: list[float]) -> dict:
+    """Median, p90, p95 and the shares at or below 2 % and 5 % of mean errors (fractions)."""
+    if not values:
+        return {"n": 0}
+    a = np.asarray(values, dtype=np.float64)
+    return {"n": int(a.size), "median": float(np.median(a)), "p90": float(np.percentile(a, 90)),
+            "p95": float(np.percentile(a, 95)), "share_le_2pct": float((a <= 0.02).mean()),
+            "share_le_5pct": float((a <= 0.05).mean()), "mean": float(a.mean())}
+
+
+def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitConfig(),
+             body=None, progress: bool = True) -> FitSummary:
+    """Fit every skeleton of ``input_path`` (COCO/OpenPose JSON) into ``out_dir``.
+
+    Appends to ``out_dir/fits.jsonl`` per batch; ids already there are skipped (a truncated last
+    line is dropped first); writes ``summary.json`` and, with ``cfg.overlays``, overlay PNGs and
+    a contact sheet. ``body`` may be passed to reuse a loaded model.
+    """
+    from tqdm import tqdm
+
+    from syrip_gen.body import load_body
+    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.fit import io
+    from syrip_gen.fit.kinematics import keypoint_model
+    from syrip_gen.fit.prior import default_prior
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fits_path = out_dir / "fits.jsonl"
+    skeletons = io.load_skeletons(input_path, cfg.images)
+    if cfg.limit is not None:
+        skeletons = skeletons[: cfg.limit]
+    done = {r["id"] for r in io.read_fits(fits_path, repair=True)}
+    todo = [s for s in skeletons if s.id not in done]
+    device = cfg.resolved_device()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device)
+    body = body.to(device)
+    model = keypoint_model(body)
+    prior = PosePrior.load(cfg.pose_prior) if cfg.pose_prior else default_prior()
+    start = time.perf_counter()
+    fitted = 0
+    bar = tqdm(total=len(todo), desc="fit", unit="skel", disable=not progress)
+    for lo in range(0, len(todo), cfg.batch_size):
+        batch = todo[lo: lo + cfg.batch_size]
+        records = [_rejected(s, f"rejected: {s.problem}") for s in batch if s.problem]
+        good = [s for s in batch if not s.problem]
+        if good:
+            kp = torch.tensor(np.stack([s.keypoints for s in good]), dtype=torch.float32)
+            res = fit_batch(body, model, prior, kp, torch.tensor([s.width for s in good]),
+                            torch.tensor([s.height for s in good]), [s.posture for s in good], cfg,
+                            skeleton_noise([s.id for s in good], cfg.seed))
+            records += [_record(s, res, i, body.name, cfg) for i, s in enumerate(good)]
+            fitted += len(good)
+        order = {s.id: i for i, s in enumerate(batch)}
+        records.sort(key=lambda r: order[r["id"]])
+        io.append_fits(fits_path, records)
+        bar.update(len(batch))
+    bar.close()
+    seconds = time.perf_counter() - start
+    all_records = io.read_fits(fits_path)
+    summary = summarise(all_records, out_dir, fitted, len(skeletons) - len(todo), seconds, device, cfg)
+    if cfg.overlays:
+        from syrip_gen.fit.overlay import write_overlays
+
+        summary.overlays = write_overlays(all_records, skeletons, body, out_dir, progress=progress)
+    atomic_write_json(out_dir / "summary.json", asdict(summary))
+    return summary
+
+
+def summarise(records, out_dir, fitted, skipped, seconds, device, cfg) -> FitSummary:
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    errors = [r["mean_error_norm"] for r in records if r["status"] == "ok"]
+    rejected: dict[str, list] = {}
+    for r in records:
+        if r["status"] != "ok":
+            rejected.setdefault(r["status"], []).append(r["id"])
+    return FitSummary(out_dir=str(out_dir), counts=counts, error=error_distribution(errors), fitted=fitted,
+                      skipped_existing=skipped, seconds=seconds,
+                      fits_per_second=fitted / seconds if seconds > 0 and fitted else 0.0,
+                      device=device, config=cfg.record(), rejected=rejected)
+
+
+def _rejected(s, status: str) -> dict:
+    rec = s.record()
+    rec["status"] = status
+    return rec
+
+
+def _record(s, res: BatchFit, i: int, body_name: str, cfg: FitConfig) -> dict:
+    vis = s.keypoints[:, 2] > 0
+    e_px = res.error_px[i].numpy()
+    e_n = res.error_norm[i].numpy()
+    mean_err = float(e_n[vis].mean())
+    rec = s.record()
+    w, h = s.width, s.height
+    status = "ok"
+    if not math.isfinite(mean_err):
+        status = "rejected: fit diverged (non-finite error)"
+    elif mean_err > cfg.max_mean_error:
+        status = (f"rejected: mean reprojection error {100 * mean_err:.1f}% of the box diagonal "
+                  f"(limit {100 * cfg.max_mean_error:.0f}%)")
+    rec.update({
+        "status": status,
+        "body": body_name,
+        "pose": res.pose[i].tolist(),
+        "shape": res.shape[i].tolist(),
+        "age_months": float(res.age_months[i]),
+        "camera": camera_record(float(res.focal[i]), w / 2, h / 2, res.t[i].tolist()),
+        "keypoints_3d": res.keypoints_3d[i].tolist(),
+        "reproj_error_px": [float(x) if v else None for x, v in zip(e_px, vis)],
+        "reproj_error_norm": [float(x) if v else None for x, v in zip(e_n, vis)],
+        "mean_error_norm": mean_err,
+        "losses": res.losses[i],
+        "hypothesis": res.hypothesis[i],
+        "hypotheses": res.hypotheses[i],
+        "seed": cfg.seed,
+    })
+    return rec

@@ -1,0 +1,163 @@
+"""Overlays of fits on their photos (mesh over photo, side view beside it) and a contact sheet.
+
+Why: a person has to be able to see at a glance whether a fit is right. No GL: the mesh is
+drawn with OpenCV as flat-shaded triangles sorted far-to-near (painter's algorithm), which is
+exact enough for a closed body and needs nothing beyond opencv.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from syrip_gen.coco import SKELETON
+from syrip_gen.fit.camera import to_camera
+
+OVERLAY_HEIGHT = 512
+THUMB_HEIGHT = 200
+MESH_COLOUR = np.array([120, 170, 235], dtype=np.float64)  # BGR, light skin-blue
+LIGHT = np.array([0.3, -0.5, -1.0]) / np.linalg.norm([0.3, -0.5, -1.0])  # towards the camera, from above
+
+
+def draw_mesh(canvas: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray,
+              alpha: float = 0.7) -> np.ndarray:
+    """Draw a mesh (camera-frame vertices ``(V, 3)``, faces ``(F, 3)``) flat-shaded onto
+    ``canvas (H, W, 3) uint8`` through intrinsics ``K (3, 3)``; returns a new image."""
+    import cv2
+
+    z = verts_cam[:, 2]
+    uv = (verts_cam[:, :2] / np.maximum(z, 1e-3)[:, None]) * K[[0, 1], [0, 1]] + K[:2, 2]
+    tri = verts_cam[faces]  # (F, 3, 3)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
+    centre = tri.mean(1)
+    facing = (normal * centre).sum(1) < 0  # towards the camera
+    shade = np.clip(np.abs(normal @ LIGHT), 0.0, 1.0) * 0.75 + 0.25
+    keep = facing & (tri[:, :, 2].min(1) > 1e-3)
+    order = np.argsort(-centre[keep, 2])  # far first
+    layer = canvas.copy()
+    pts = np.round(uv[faces[keep][order]] * 16).astype(np.int32)  # 4 fractional bits
+    colours = (MESH_COLOUR[None] * shade[keep][order, None]).astype(np.int32)
+    for p, c in zip(pts, colours):
+        cv2.fillConvexPoly(layer, p, c.tolist(), lineType=cv2.LINE_8, shift=4)
+    mask = np.zeros(canvas.shape[:2], np.uint8)
+    cv2.fillPoly(mask, list(np.round(uv[faces[keep]]).astype(np.int32)), 255)
+    out = canvas.copy()
+    m = mask > 0
+    out[m] = (alpha * layer[m] + (1 - alpha) * canvas[m]).astype(np.uint8)
+    return out
+
+
+def draw_keypoints(img: np.ndarray, kp: np.ndarray, colour, radius: int) -> None:
+    """Skeleton lines and dots of COCO keypoints ``(17, 3)`` (x, y, v) onto ``img`` in place."""
+    import cv2
+
+    for a, b in SKELETON:
+        if kp[a - 1, 2] > 0 and kp[b - 1, 2] > 0:
+            cv2.line(img, tuple(int(x) for x in kp[a - 1, :2]), tuple(int(x) for x in kp[b - 1, :2]), colour,
+                     max(1, radius // 2), cv2.LINE_AA)
+    for x, y, v in kp:
+        if v > 0:
+            cv2.circle(img, (int(x), int(y)), radius, colour, -1, cv2.LINE_AA)
+
+
+def overlay_image(record: dict, photo: np.ndarray | None, verts_cam: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Photo (or grey when None) with the mesh, input keypoints (green) and fitted ones (red),
+    and a side view of the mesh beside it; ``(OVERLAY_HEIGHT, W, 3) uint8`` BGR."""
+    import cv2
+
+    W, H = int(record["width"]), int(record["height"])
+    cam = record["camera"]
+    K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]])
+    base = photo if photo is not None else np.full((H, W, 3), 96, np.uint8)
+    front = draw_mesh(base, verts_cam, faces, K)
+    r = max(2, int(round(max(W, H) / 200)))
+    kp_in = np.asarray(record["keypoints_2d"], dtype=np.float64)
+    draw_keypoints(front, kp_in, (0, 200, 0), r)
+    k3 = np.asarray(record["keypoints_3d"])
+    uv = k3[:, :2] / np.maximum(k3[:, 2:], 1e-3) * K[[0, 1], [0, 1]] + K[:2, 2]
+    draw_keypoints(front, np.concatenate([uv, kp_in[:, 2:]], 1), (0, 0, 255), max(1, r // 2))
+    # side view: turn the body 90° about the camera's vertical axis through its centre
+    c = verts_cam.mean(0)
+    rot = np.array([[0, 0, 1], [0, 1, 0], [-1, 0, 0]], dtype=np.float64)
+    side_verts = (verts_cam - c) @ rot.T + c
+    side = draw_mesh(np.full((H, W, 3), 235, np.uint8), side_verts, faces, K, alpha=1.0)
+    both = np.concatenate([front, side], 1)
+    scale = OVERLAY_HEIGHT / H
+    out = cv2.resize(both, (int(round(both.shape[1] * scale)), OVERLAY_HEIGHT), interpolation=cv2.INTER_AREA)
+    text = f"{record['id']} {record['status'][:40]} {record.get('hypothesis', '')} err {100 * record.get('mean_error_norm', float('nan')):.1f}%"
+    cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def contact_sheet(paths: list[Path], out_path: Path, columns: int = 6) -> None:
+    """Grid of thumbnails of the overlay images ``paths`` written to ``out_path``."""
+    import cv2
+
+    thumbs = []
+    for p in paths:
+        img = cv2.imread(str(p))
+        if img is None:
+            continue
+        s = THUMB_HEIGHT / img.shape[0]
+        thumbs.append(cv2.resize(img, (int(img.shape[1] * s), THUMB_HEIGHT), interpolation=cv2.INTER_AREA))
+    if not thumbs:
+        return
+    width = max(t.shape[1] for t in thumbs)
+    rows = []
+    for i in range(0, len(thumbs), columns):
+        row = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in thumbs[i:i + columns]]
+        row += [np.full((THUMB_HEIGHT, width, 3), 255, np.uint8)] * (columns - len(row))
+        rows.append(np.concatenate(row, 1))
+    sheet = np.concatenate(rows, 0)
+    tmp = out_path.with_name(f".{out_path.name}.tmp{out_path.suffix}")
+    cv2.imwrite(str(tmp), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    tmp.replace(out_path)
+
+
+def write_overlays(records: list[dict], skeletons, body, out_dir: Path, progress: bool = True) -> dict:
+    """An overlay PNG per fitted record (``out_dir/overlays/<id>.png``, kept if present) and
+    ``out_dir/contact_sheet.jpg``. Returns ``{"written", "existing", "skipped": {reason: [ids]}}``;
+    a missing or unreadable photo still gets an overlay on grey and is listed by reason."""
+    import cv2
+    from tqdm import tqdm
+
+    out = out_dir / "overlays"
+    out.mkdir(parents=True, exist_ok=True)
+    image_of = {s.id: s.image_path for s in skeletons}
+    faces = body.topology().body_faces
+    report = {"written": 0, "existing": 0, "skipped": {}}
+    paths = []
+    fitted = [r for r in records if r.get("pose") is not None and r["id"] in image_of]
+    for r in tqdm(fitted, desc="overlays", unit="img", disable=not progress):
+        path = out / f"{_safe(r['id'])}.png"
+        paths.append(path)
+        if path.exists():
+            report["existing"] += 1
+            continue
+        img_path = image_of.get(r["id"])
+        photo = cv2.imread(str(img_path)) if img_path is not None and Path(img_path).exists() else None
+        if photo is None:
+            why = "image missing" if img_path is None or not Path(img_path).exists() else "image unreadable"
+            report["skipped"].setdefault(f"{why} (overlay drawn on grey)", []).append(r["id"])
+        elif photo.shape[:2] != (int(r["height"]), int(r["width"])):
+            report["skipped"].setdefault("image size differs from the record (overlay drawn on grey)", []).append(r["id"])
+            photo = None
+        with torch.no_grad():
+            pose = torch.tensor([r["pose"]], dtype=torch.float32, device=body.shape_mean.device)
+            shape = torch.tensor([r["shape"]], dtype=torch.float32, device=body.shape_mean.device)
+            v = body(pose, shape, with_vertices=True).vertices
+            v = to_camera(v, torch.tensor([r["camera"]["t"]], dtype=torch.float32, device=v.device))[0]
+        img = overlay_image(r, photo, v.cpu().numpy().astype(np.float64), faces)
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        cv2.imwrite(str(tmp), img)
+        tmp.replace(path)
+        report["written"] += 1
+    contact_sheet(paths, out_dir / "contact_sheet.jpg")
+    return report
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(name))
