@@ -293,3 +293,85 @@ def test_texture_folder(tmp_path):
         assert (tex[..., 0] == 255).all()  # RGB
     tex, desc = make_texture(None, np.random.default_rng(0), 64, AppearanceConfig(textures=str(tmp_path)))
     assert desc["file"] == "red.png"
+
+
+# ---- backgrounds and supports ------------------------------------------------------------------
+
+def test_procedural_backgrounds_and_support_textures_are_seeded():
+    from syrip_gen.render.background import BACKGROUND_KINDS, procedural_background, support_texture
+
+    for kind in BACKGROUND_KINDS:
+        a, desc = procedural_background(120, 90, np.random.default_rng(3), kind)
+        b, _ = procedural_background(120, 90, np.random.default_rng(3), kind)
+        assert a.shape == (90, 120, 3) and a.dtype == np.uint8 and desc["kind"] == kind
+        assert a.tobytes() == b.tobytes() and a.std() > 1
+    for kind in ("mattress", "blanket", "rug", "floor"):
+        a, desc = support_texture(kind, np.random.default_rng(5), 128)
+        b, _ = support_texture(kind, np.random.default_rng(5), 128)
+        assert a.shape == (128, 128, 3) and a.tobytes() == b.tobytes()
+        assert desc["kind"] == kind and desc["tile_m"] > 0
+    with pytest.raises(UserError):
+        support_texture("trampoline", np.random.default_rng(0))
+    with pytest.raises(UserError):
+        procedural_background(10, 10, np.random.default_rng(0), "space")
+
+
+def test_periodic_noise_wraps():
+    from syrip_gen.render.background import _noise
+
+    n = _noise(np.random.default_rng(0), 64, 64, 6, periodic=True)
+    step = np.abs(np.diff(n, axis=1)).mean()
+    assert np.abs(n[:, 0] - n[:, -1]).mean() < 2 * step
+    assert np.abs(n[0] - n[-1]).mean() < 2 * np.abs(np.diff(n, axis=0)).mean()
+
+
+def test_background_folder(tmp_path):
+    import cv2
+
+    from syrip_gen.render.background import BackgroundFolder
+
+    with pytest.raises(UserError):
+        BackgroundFolder(tmp_path)
+    (tmp_path / "a_broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(UserError):
+        BackgroundFolder(tmp_path).sample(64, 48, np.random.default_rng(0))
+    photo = np.zeros((300, 500, 3), np.uint8)
+    photo[:, :250] = (255, 0, 0)  # BGR blue left half
+    cv2.imwrite(str(tmp_path / "b_photo.png"), photo)
+    folder = BackgroundFolder(tmp_path)
+    blue_seen = False
+    for seed in range(5):
+        img, desc = folder.sample(64, 48, np.random.default_rng(seed))
+        assert img.shape == (48, 64, 3) and desc["file"] == "b_photo.png"
+        assert img[..., :2].max() == 0  # RGB order: the blue half has no red or green
+        blue_seen |= bool(img[..., 2].max() > 200)
+    assert blue_seen
+    assert folder.unreadable == {"a_broken.jpg": 1}  # counted once, then skipped
+
+
+# ---- sensor ------------------------------------------------------------------------------------
+
+def test_sensor_effects():
+    import cv2
+
+    from syrip_gen.render import sensor
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(sensor.color_jitter(img), img)
+    assert sensor.color_jitter(img, brightness=0.5).mean() < 0.6 * img.mean()
+    grey = np.full((100, 100, 3), 128, np.uint8)
+    noisy = sensor.gaussian_noise(grey, np.random.default_rng(1), 5.0)
+    assert 4.5 < noisy.astype(float).std() < 5.5
+    assert sensor.poisson_noise(grey, np.random.default_rng(1), 50.0).std() > sensor.poisson_noise(
+        grey, np.random.default_rng(1), 5000.0).std()
+    stripes = np.zeros((32, 32, 3), np.uint8)
+    stripes[:, ::2] = 255
+    blurred = sensor.motion_blur(stripes, 6, 0.0)
+    assert blurred.std() < 0.3 * stripes.std() and abs(blurred.mean() - stripes.mean()) < 3
+    assert sensor.motion_blur(stripes, 6, 90.0).std() > 0.9 * stripes.std()  # along the stripes
+    a, da = sensor.apply_sensor(img, np.random.default_rng(9))
+    b, db = sensor.apply_sensor(img, np.random.default_rng(9))
+    assert a.tobytes() == b.tobytes() and da == db and 60 <= da["jpeg_quality"] <= 95
+    decoded = cv2.imdecode(np.frombuffer(sensor.encode_jpeg(img, 90), np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == img.shape

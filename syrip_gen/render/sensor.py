@@ -1,0 +1,132 @@
+"""Camera/sensor effects on finished renders, so synthetic images look less clean.
+
+Pure functions on ``(H, W, 3) uint8`` RGB images (OpenCV underneath); every random one takes
+the ``np.random.Generator`` to use (same seed, same bytes). :func:`apply_sensor` samples a
+whole chain from a :class:`SensorConfig` and says what it did.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def gaussian_noise(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """Add zero-mean Gaussian noise of ``sigma`` grey levels."""
+    if sigma <= 0:
+        return img
+    noise = rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
+    return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def poisson_noise(img: np.ndarray, rng: np.random.Generator, photons: float) -> np.ndarray:
+    """Shot noise: a white pixel collects ``photons`` photons (fewer = noisier)."""
+    if photons <= 0:
+        return img
+    lam = img.astype(np.float32) * np.float32(photons / 255.0)
+    return np.clip(rng.poisson(lam).astype(np.float32) * np.float32(255.0 / photons), 0, 255).astype(np.uint8)
+
+
+def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Defocus-like blur of ``sigma`` pixels."""
+    import cv2
+
+    return img if sigma <= 0 else cv2.GaussianBlur(img, (0, 0), float(sigma))
+
+
+def motion_blur(img: np.ndarray, length: float, angle_deg: float) -> np.ndarray:
+    """Linear motion blur over ``length`` pixels in direction ``angle_deg`` (0 = horizontal)."""
+    import cv2
+
+    n = int(round(length))
+    if n < 2:
+        return img
+    k = np.zeros((n, n), np.float32)
+    c = (n - 1) / 2
+    dx, dy = np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))
+    cv2.line(k, (int(round(c - dx * c)), int(round(c - dy * c))), (int(round(c + dx * c)), int(round(c + dy * c))),
+             1.0, 1, cv2.LINE_AA)
+    return cv2.filter2D(img, -1, k / k.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def color_jitter(img: np.ndarray, brightness: float = 1.0, contrast: float = 1.0, saturation: float = 1.0,
+                 white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """Multiply brightness, scale contrast about the mean grey, scale saturation about each
+    pixel's grey, then per-channel gains (white balance). Factors of 1 leave it unchanged."""
+    x = img.astype(np.float32)
+    x *= np.float32(brightness) * np.asarray(white_balance, np.float32)
+    grey = x @ np.float32([0.299, 0.587, 0.114])
+    if saturation != 1.0:
+        x = grey[..., None] + (x - grey[..., None]) * np.float32(saturation)
+    if contrast != 1.0:
+        x = grey.mean() + (x - grey.mean()) * np.float32(contrast)
+    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+
+
+def encode_jpeg(img: np.ndarray, quality: int) -> bytes:
+    """RGB ``img`` as JPEG bytes at ``quality`` (1-100)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(img[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def sample_jpeg_quality(rng: np.random.Generator, low: int = 60, high: int = 95) -> int:
+    """A JPEG quality drawn uniformly from ``[low, high]``."""
+    return int(rng.integers(low, high + 1))
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """Probabilities and ranges of each effect in :func:`apply_sensor`."""
+
+    p_color_jitter: float = 0.8
+    brightness: tuple[float, float] = (0.8, 1.2)
+    contrast: tuple[float, float] = (0.8, 1.2)
+    saturation: tuple[float, float] = (0.7, 1.3)
+    white_balance: float = 0.08  # per-channel gain spread (± fraction)
+    p_blur: float = 0.3
+    blur_sigma: tuple[float, float] = (0.4, 1.5)
+    p_motion_blur: float = 0.1
+    motion_length: tuple[float, float] = (3.0, 9.0)
+    p_noise: float = 0.6
+    noise_sigma: tuple[float, float] = (1.0, 6.0)
+    p_poisson: float = 0.2
+    photons: tuple[float, float] = (80.0, 400.0)
+    jpeg_quality: tuple[int, int] = (60, 95)
+
+
+def apply_sensor(img: np.ndarray, rng: np.random.Generator,
+                 config: SensorConfig | None = None) -> tuple[np.ndarray, dict]:
+    """Sample and apply colour jitter, blur (Gaussian or motion) and noise (Gaussian and/or
+    Poisson), in that order. Returns the image and a JSON-able record of what was applied,
+    including the sampled ``jpeg_quality`` to encode with (:func:`encode_jpeg`)."""
+    c = config or SensorConfig()
+    done: dict = {}
+    if rng.uniform() < c.p_color_jitter:
+        p = {"brightness": rng.uniform(*c.brightness), "contrast": rng.uniform(*c.contrast),
+             "saturation": rng.uniform(*c.saturation),
+             "white_balance": tuple(1.0 + rng.uniform(-c.white_balance, c.white_balance, 3))}
+        img = color_jitter(img, **p)
+        done["color_jitter"] = {k: (np.round(v, 4).tolist() if isinstance(v, tuple) else round(float(v), 4))
+                                for k, v in p.items()}
+    if rng.uniform() < c.p_motion_blur:
+        length, angle = rng.uniform(*c.motion_length), rng.uniform(0, 180)
+        img = motion_blur(img, length, angle)
+        done["motion_blur"] = {"length": round(float(length), 3), "angle": round(float(angle), 2)}
+    elif rng.uniform() < c.p_blur:
+        sigma = rng.uniform(*c.blur_sigma)
+        img = gaussian_blur(img, sigma)
+        done["blur_sigma"] = round(float(sigma), 3)
+    if rng.uniform() < c.p_poisson:
+        photons = rng.uniform(*c.photons)
+        img = poisson_noise(img, rng, photons)
+        done["poisson_photons"] = round(float(photons), 1)
+    if rng.uniform() < c.p_noise:
+        sigma = rng.uniform(*c.noise_sigma)
+        img = gaussian_noise(img, rng, sigma)
+        done["noise_sigma"] = round(float(sigma), 3)
+    done["jpeg_quality"] = sample_jpeg_quality(rng, *c.jpeg_quality)
+    return img, done
