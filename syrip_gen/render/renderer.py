@@ -35,14 +35,17 @@ Speed (a 2-core CPU with Mesa llvmpipe is the target; see benchmarks/render_core
   and given the part of the nearest body vertex (scipy cKDTree).
 
 GPU: the same code runs on an NVIDIA GPU through the NVIDIA EGL driver (no Mesa assumption);
-``EGL_DEVICE_ID`` picks the GPU (pyrender's variable, default 0). Do not fork a process after
-a Renderer exists (EGL contexts do not survive fork); create it inside each worker.
+``EGL_DEVICE_ID`` picks the GPU (pyrender's variable, default 0; on a machine with several
+EGL devices, e.g. NVIDIA + Mesa, check which index is the GPU). Do not fork a process after
+a Renderer exists (EGL contexts do not survive fork); create it inside each worker process.
+Renders from several threads of one process are serialised by a lock (one context).
 """
 from __future__ import annotations
 
 import ctypes.util
 import logging
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 # OpenCV camera axes (x right, y down, z forward) -> OpenGL camera axes (y up, z backward)
 _CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 _GL = None  # the process's one pyrender.OffscreenRenderer (one EGL context per process)
+_LOCK = threading.RLock()  # the one context can be current in one thread at a time
 _MSAA_SAMPLES = 4  # multisampling of the offscreen framebuffer (see _import_pyrender)
 _BODY_MASK_TOL = 1e-3  # metres: depth within this of the support plane (or body) counts as on it
 
@@ -386,7 +390,13 @@ class Renderer:
 
     # -- frame ----------------------------------------------------------------------------
     def render(self, scene: Scene, parts: bool = False) -> RenderResult:
-        """Render one frame; see the module docstring for the returned arrays."""
+        """Render one frame; see the module docstring for the returned arrays.
+
+        Thread-safe (frames from several threads are serialised: they share one context)."""
+        with _LOCK:
+            return self._render(scene, parts)
+
+    def _render(self, scene: Scene, parts: bool) -> RenderResult:
         pr = self._pr
         gl = _offscreen(self.width, self.height)
         _use_msaa(gl, self.msaa)
