@@ -28,8 +28,9 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         raise UserError(f"{path}: no fits file; run `syrip-gen fit` first")
     ok = [r for r in read_fits(path) if r.get("status") == "ok" and r.get("pose")]
-    if len(ok) < max(2 * args.components, 10):
-        raise UserError(f"{path}: only {len(ok)} ok fits; need at least {max(2 * args.components, 10)} "
+    need = max(2 * args.components, 4)
+    if len(ok) < need:
+        raise UserError(f"{path}: only {len(ok)} ok fits; need at least {need} "
                         f"for {args.components} components (use --components fewer)")
     poses = torch.tensor([r["pose"] for r in ok], dtype=torch.float32)
     if args.mirror:
