@@ -66,7 +66,7 @@ class FitConfig:
     images: str | None = None
     stages: tuple[Stage, ...] = DEFAULT_STAGES
     prune_after: int = 1  # stage index after which hypotheses are pruned
-    keep_hypotheses: int = 2
+    keep_hypotheses: int = 3
     shape_weight: float = 0.01
     hyperextension_weight: float = 1.0
     limit_weight: float = 1.0
@@ -119,7 +119,8 @@ class BatchFit:
     error_norm: torch.Tensor  # (B, 17)
     losses: list[dict]  # per skeleton {term: value}
     hypothesis: list[str]
-    hypotheses: list[dict]  # per skeleton {name: loss}
+    hypotheses: list[dict]  # per skeleton {name: total loss at the pruning stage} (all comparable)
+    hypotheses_final: list[dict]  # per skeleton {name: final total loss} of the kept hypotheses
 
 
 def _terms(model, prior, pose, shape_z, t, focal, centre, kp2d, weight, diag, sigma, body, consts=None,
@@ -194,6 +195,7 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
     lower_z = (body.shape_lower - body.shape_mean) / body.shape_std
     upper_z = (body.shape_upper - body.shape_mean) / body.shape_std
 
+    pruning_loss = None
     for si, stage in enumerate(cfg.stages):
         glob = pose[:, :1].clone().requires_grad_(True)
         rest = pose[:, 1:].clone().requires_grad_(stage.optimise_pose)
@@ -224,6 +226,8 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
             terms = _terms(model, prior, pose, shape_z, t, focal[sk] * log_f.exp(), *args)
             loss = _total(terms, stage, cfg)
         last_loss[sk, hid] = loss
+        if si == cfg.prune_after:
+            pruning_loss = last_loss.clone()
         if si == cfg.prune_after and cfg.keep_hypotheses < H:
             score = last_loss + bias
             keep = score.topk(cfg.keep_hypotheses, dim=1, largest=False).indices.sort(1).values  # (B, K)
@@ -250,11 +254,13 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
     losses = [{k: float(v[i]) for k, v in term_rows.items()} for i in range(B)]
     for i in range(B):
         losses[i]["total"] = float(loss[best[i]])
-    hyps = [{h.name: float(last_loss[b, j]) for j, h in enumerate(hyp.HYPOTHESES)} for b in range(B)]
+    pruning_loss = last_loss if pruning_loss is None else pruning_loss
+    hyps = [{h.name: float(pruning_loss[b, j]) for j, h in enumerate(hyp.HYPOTHESES)} for b in range(B)]
+    finals = [{hyp.NAMES[int(hid[r])]: float(loss[r]) for r in range(len(sk)) if int(sk[r]) == b} for b in range(B)]
     return BatchFit(pose=pose[best].cpu(), shape=shape.cpu(), age_months=body.age_months(shape).cpu(),
                     focal=f_best.cpu(), t=t[best].cpu(), keypoints_3d=cam.cpu(), keypoints_px=px.cpu(),
                     error_px=err_px.cpu(), error_norm=err_norm.cpu(), losses=losses,
-                    hypothesis=[hyp.NAMES[int(h)] for h in best_h], hypotheses=hyps)
+                    hypothesis=[hyp.NAMES[int(h)] for h in best_h], hypotheses=hyps, hypotheses_final=finals)
 
 
 def skeleton_noise(ids: list[str], seed: int) -> torch.Tensor:
@@ -405,6 +411,7 @@ def _record(s, res: BatchFit, i: int, body_name: str, cfg: FitConfig) -> dict:
         "losses": res.losses[i],
         "hypothesis": res.hypothesis[i],
         "hypotheses": res.hypotheses[i],
+        "hypotheses_final": res.hypotheses_final[i],
         "seed": cfg.seed,
     })
     return rec

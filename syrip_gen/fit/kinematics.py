@@ -26,20 +26,37 @@ from syrip_gen.body.pose_space import JOINT_NAMES, NUM_JOINTS, PARENTS
 EXTREMITIES = ((10, 7, 4), (11, 8, 5), (22, 20, 18), (23, 21, 19))  # end, mid, base
 
 
+
+def _levels():
+    """The 24-joint tree by depth: per level the joints and their parents' positions in the
+    level before, plus the permutation back to joint order."""
+    depth = [0] * NUM_JOINTS
+    for j in range(1, NUM_JOINTS):
+        depth[j] = depth[PARENTS[j]] + 1
+    levels = [[j for j in range(NUM_JOINTS) if depth[j] == d] for d in range(max(depth) + 1)]
+    parent_pos = [None] + [[levels[d - 1].index(PARENTS[j]) for j in levels[d]] for d in range(1, len(levels))]
+    order = [j for lev in levels for j in lev]
+    inverse = [order.index(j) for j in range(NUM_JOINTS)]
+    return levels, parent_pos, inverse
+
+
+LEVELS, PARENT_POS, INVERSE = _levels()
+
+
 def chain(pose: torch.Tensor, pivots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Accumulated rotations ``G (B, 24, 3, 3)`` and posed pivots ``(B, 24, 3)`` of a pose
     ``(B, 24, 3)`` (joint 0's rotation ignored: the global orientation is applied later) about
-    T-pose pivots ``(B, 24, 3)``; all float32."""
+    T-pose pivots ``(B, 24, 3)``; all float32. One batched product per tree level (8 levels)."""
     B = pose.shape[0]
-    rot = roma.rotvec_to_rotmat(pose[:, 1:])
-    eye = torch.eye(3, dtype=pose.dtype, device=pose.device).expand(B, 3, 3)
-    G = [eye]
-    P = [pivots[:, 0]]
-    for j in range(1, NUM_JOINTS):
-        p = PARENTS[j]
-        G.append(G[p] @ rot[:, j - 1])
-        P.append(P[p] + (G[p] @ (pivots[:, j] - pivots[:, p])[..., None])[..., 0])
-    return torch.stack(G, 1), torch.stack(P, 1)
+    rot = roma.rotvec_to_rotmat(pose)
+    G = [torch.eye(3, dtype=pose.dtype, device=pose.device).expand(B, 1, 3, 3)]
+    P = [pivots[:, :1]]
+    for lev, ppos in zip(LEVELS[1:], PARENT_POS[1:]):
+        Gp, Pp = G[-1][:, ppos], P[-1][:, ppos]  # (B, n, 3, 3), (B, n, 3)
+        off = pivots[:, lev] - pivots[:, [PARENTS[j] for j in lev]]
+        G.append(Gp @ rot[:, lev])
+        P.append(Pp + (Gp @ off[..., None])[..., 0])
+    return torch.cat(G, 1)[:, INVERSE], torch.cat(P, 1)[:, INVERSE]
 
 
 class FoldedAnny(torch.nn.Module):
@@ -96,13 +113,14 @@ class FoldedAnny(torch.nn.Module):
         Y, J, H = self._interp(shape)
         rel = Y - self.W[None, :, :, None] * J[:, None]  # (B, 17, 24, 3)
         o = self.owner_of_position
-        return rel, J, H - J[:, o]
+        return rel.flatten(2).transpose(1, 2), J, H - J[:, o]  # rel as (B, 72, 17)
 
     def posed(self, pose: torch.Tensor, consts: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         """Keypoints ``(B, 17, 3)`` and joints ``(B, 24, 3)`` of poses ``(B, 24, 3)``."""
         rel, J, H_rel = consts
         G, P = chain(pose, J)
-        kps = torch.einsum("bjde,bkje->bkd", G, rel) + torch.einsum("kj,bjd->bkd", self.W, P)
+        B = pose.shape[0]
+        kps = (G.transpose(1, 2).reshape(B, 3, -1) @ rel).transpose(1, 2) + torch.einsum("kj,bjd->bkd", self.W, P)
         o = self.owner_of_position
         joints = P[:, o] + (G[:, o] @ H_rel[..., None])[..., 0]
         joints = _fill_extremities(joints)

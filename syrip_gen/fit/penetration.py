@@ -53,22 +53,27 @@ def segment_distance(a0, a1, b0, b1) -> torch.Tensor:
     return (diff * diff).sum(-1).clamp(min=1e-12).sqrt()
 
 
+def _tables(device, dtype):
+    """Capsule end indices into joints + the head centre (index 24), radii and pairs."""
+    head = len(JOINT)
+    ia = [head if n == "head" else JOINT[CAPSULES[n][0]] for n in NAMES]
+    ib = [head if n == "head" else JOINT[CAPSULES[n][1]] for n in NAMES]
+    return (torch.tensor(ia, device=device), torch.tensor(ib, device=device),
+            torch.tensor([CAPSULES[n][2] for n in NAMES], dtype=dtype, device=device),
+            torch.tensor(PAIRS, device=device))
+
+
 def capsule_penetration(joints: torch.Tensor) -> torch.Tensor:
     """Metres of capsule overlap ``(B,)``, summed over non-attached pairs, for joints
     ``(B, 24, 3)`` float32 in metres (any frame)."""
-    ia = torch.tensor([JOINT[CAPSULES[n][0]] for n in NAMES], device=joints.device)
-    ib = torch.tensor([JOINT[CAPSULES[n][1]] for n in NAMES], device=joints.device)
-    radius = torch.tensor([CAPSULES[n][2] for n in NAMES], dtype=joints.dtype, device=joints.device)
+    head_dir = joints[:, JOINT["head"]] - joints[:, JOINT["neck"]]
+    # the head capsule is a sphere a little above the head joint, along the neck direction
+    ext = torch.cat([joints, (joints[:, JOINT["head"]] + 0.8 * head_dir)[:, None]], 1)  # (B, 25, 3)
+    ia, ib, radius, pairs = _tables(joints.device, joints.dtype)
     trunk = (joints[:, JOINT["neck"]] - joints[:, JOINT["pelvis"]]).norm(dim=-1)
     scale = (trunk / REFERENCE_TRUNK_M).clamp(0.5, 2.0)[:, None]
-    a, b = joints[:, ia], joints[:, ib]
-    # the head capsule is a sphere a little above the head joint, along the neck direction
-    head_dir = joints[:, JOINT["head"]] - joints[:, JOINT["neck"]]
-    hi = NAMES.index("head")
-    centre = joints[:, JOINT["head"]] + 0.8 * head_dir
-    a = torch.cat([a[:, :hi], centre[:, None], a[:, hi + 1:]], 1)
-    b = torch.cat([b[:, :hi], centre[:, None], b[:, hi + 1:]], 1)
-    p = torch.tensor(PAIRS, device=joints.device)
-    d = segment_distance(a[:, p[:, 0]], b[:, p[:, 0]], a[:, p[:, 1]], b[:, p[:, 1]])
-    overlap = torch.relu((radius[p[:, 0]] + radius[p[:, 1]]) * scale - d)
+    a0, a1 = ext[:, ia[pairs[:, 0]]], ext[:, ib[pairs[:, 0]]]
+    b0, b1 = ext[:, ia[pairs[:, 1]]], ext[:, ib[pairs[:, 1]]]
+    d = segment_distance(a0, a1, b0, b1)
+    overlap = torch.relu((radius[pairs[:, 0]] + radius[pairs[:, 1]]) * scale - d)
     return overlap.sum(1)
