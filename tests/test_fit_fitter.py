@@ -78,11 +78,9 @@ def test_resume_after_truncated_jsonl_gives_same_fits(tmp_path, anny_body, synth
     (crashed / "fits.jsonl").write_text(full[0] + "\n" + full[1][: len(full[1]) // 2])  # died mid-write
     s = fit_file(src, crashed, cfg, body=anny_body, progress=False)
     assert s.skipped_existing == 1 and s.fitted == 2
-    again = [json.loads(x) for x in (crashed / "fits.jsonl").read_text().splitlines()]
-    ref = [json.loads(x) for x in full]
-    assert [r["id"] for r in again] == ["1", "2", "3"]
-    for r, q in zip(again, ref):
-        assert np.allclose(r["pose"], q["pose"], atol=1e-4) and r["status"] == q["status"]
+    again = (crashed / "fits.jsonl").read_text().splitlines()
+    assert [json.loads(x)["id"] for x in again] == ["1", "2", "3"]
+    assert again == full  # the resumed batch is refitted with the same companions: same bytes
     s = fit_file(src, crashed, cfg, body=anny_body, progress=False)  # nothing left to do
     assert s.fitted == 0 and s.skipped_existing == 3
 

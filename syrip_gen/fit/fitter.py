@@ -336,21 +336,26 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     start = time.perf_counter()
     fitted = 0
     bar = tqdm(total=len(todo), desc="fit", unit="skel", disable=not progress)
-    for lo in range(0, len(todo), cfg.batch_size):
-        batch = todo[lo: lo + cfg.batch_size]
-        records = [_rejected(s, f"rejected: {s.problem}") for s in batch if s.problem]
+    # Batches are fixed chunks of the input, so a resumed batch is fitted with the same
+    # companions as in the first run (same bytes); only the missing ids are written.
+    for lo in range(0, len(skeletons), cfg.batch_size):
+        batch = skeletons[lo: lo + cfg.batch_size]
+        missing = [s for s in batch if s.id not in done]
+        if not missing:
+            continue
+        records = [_rejected(s, f"rejected: {s.problem}") for s in missing if s.problem]
         good = [s for s in batch if not s.problem]
-        if good:
+        if any(not s.problem for s in missing):
             kp = torch.tensor(np.stack([s.keypoints for s in good]), dtype=torch.float32)
             res = fit_batch(body, model, prior, kp, torch.tensor([s.width for s in good]),
                             torch.tensor([s.height for s in good]), [s.posture for s in good], cfg,
                             skeleton_noise([s.id for s in good], cfg.seed))
-            records += [_record(s, res, i, body.name, cfg) for i, s in enumerate(good)]
-            fitted += len(good)
+            records += [_record(s, res, i, body.name, cfg) for i, s in enumerate(good) if s.id not in done]
+            fitted += sum(s.id not in done for s in good)
         order = {s.id: i for i, s in enumerate(batch)}
         records.sort(key=lambda r: order[r["id"]])
         io.append_fits(fits_path, records)
-        bar.update(len(batch))
+        bar.update(len(missing))
     bar.close()
     seconds = time.perf_counter() - start
     all_records = io.read_fits(fits_path)
