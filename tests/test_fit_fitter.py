@@ -160,3 +160,16 @@ def test_real_syrip_skeletons(tmp_path, anny_body, syrip_train):
                  progress=False)
     assert s.counts.get("ok", 0) >= 8, s.counts
     assert s.error["median"] < 0.03, s.error
+
+
+def test_given_focal_is_used(tmp_path, anny_body, synth):
+    from syrip_gen.fit.io import load_skeletons
+
+    src = _coco_file(tmp_path / "in.json", synth, n=1)
+    data = json.loads(src.read_text())
+    data["images"][0]["camera"] = {"K": [[700.0, 0, 512], [0, 700.0, 384], [0, 0, 1]]}
+    src.write_text(json.dumps(data))
+    assert load_skeletons(src)[0].focal == 700.0
+    fit_file(src, tmp_path / "out", FAST, body=anny_body, progress=False)
+    rec = json.loads((tmp_path / "out" / "fits.jsonl").read_text())
+    assert rec["camera"]["fx"] == pytest.approx(700.0)

@@ -158,8 +158,8 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
     """Fit ``B`` skeletons ``kp (B, 17, 3)`` (x, y, v; pixels) in images ``width, height (B,)``.
 
     Every skeleton is tried from every hypothesis (``fit/hypotheses.py``); after stage
-    ``cfg.prune_after`` only the ``cfg.keep_hypotheses`` best go on. ``focal (B,)`` overrides the
-    field-of-view guess. ``noise (B, H, 24, 3)`` standard normal (``skeleton_noise``) jitters
+    ``cfg.prune_after`` only the ``cfg.keep_hypotheses`` best go on. ``focal (B,)`` (NaN where
+    unknown) overrides the field-of-view guess. ``noise (B, H, 24, 3)`` standard normal (``skeleton_noise``) jitters
     the starting body pose by ``cfg.init_jitter``; each row's fit depends only on its own inputs.
     """
     dev = body.shape_mean.device
@@ -168,7 +168,8 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
     kp = kp.to(dev, torch.float32)
     kp2d, weight = kp[..., :2], keypoint_weights(kp[..., 2])
     width, height = width.to(dev, torch.float32), height.to(dev, torch.float32)
-    focal = (focal.to(dev, torch.float32) if focal is not None else focal_from_fov(width, height, cfg.fov_deg))
+    guess = focal_from_fov(width, height, cfg.fov_deg)
+    focal = guess if focal is None else torch.where(torch.isfinite(focal.to(dev)), focal.to(dev, torch.float32), guess)
     centre = torch.stack([width, height], 1) / 2
     diag = box_diagonal(kp2d, weight)
 
@@ -321,7 +322,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fits_path = out_dir / "fits.jsonl"
-    skeletons = io.load_skeletons(input_path, cfg.images)
+    skeletons = io.load_skeletons(input_path, cfg.images, cfg.min_keypoints)
     if cfg.limit is not None:
         skeletons = skeletons[: cfg.limit]
     done = {r["id"] for r in io.read_fits(fits_path, repair=True)}
@@ -349,7 +350,8 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
             kp = torch.tensor(np.stack([s.keypoints for s in good]), dtype=torch.float32)
             res = fit_batch(body, model, prior, kp, torch.tensor([s.width for s in good]),
                             torch.tensor([s.height for s in good]), [s.posture for s in good], cfg,
-                            skeleton_noise([s.id for s in good], cfg.seed))
+                            skeleton_noise([s.id for s in good], cfg.seed),
+                            focal=torch.tensor([s.focal or float("nan") for s in good]))
             records += [_record(s, res, i, body.name, cfg) for i, s in enumerate(good) if s.id not in done]
             fitted += sum(s.id not in done for s in good)
         order = {s.id: i for i, s in enumerate(batch)}

@@ -43,6 +43,7 @@ class Skeleton:
     posture: str | None = None
     image_path: Path | None = None
     problem: str | None = None  # why it cannot be fitted (then it is written as rejected)
+    focal: float | None = None  # pixels, when the input gives the camera (image camera.K or focal)
     extra: dict = field(default_factory=dict)
 
     def record(self) -> dict:
@@ -59,7 +60,7 @@ def _clean(kps: np.ndarray) -> np.ndarray:
     return out
 
 
-def load_skeletons(path: str | Path, images: str | Path | None = None) -> list[Skeleton]:
+def load_skeletons(path: str | Path, images: str | Path | None = None, min_keypoints: int = 6) -> list[Skeleton]:
     """Skeletons from a COCO keypoint file (or SyRIP dataset dir), an OpenPose JSON file, or a
     directory of OpenPose JSON files. One-line UserError when the whole input is unusable."""
     path = Path(path)
@@ -68,10 +69,10 @@ def load_skeletons(path: str | Path, images: str | Path | None = None) -> list[S
         if not files:
             raise UserError(f"{path}: no JSON files (expected COCO keypoints or OpenPose per-image JSON)")
         if all(_is_openpose(f) for f in files[:3]):
-            return [s for f in files for s in _openpose_file(f, images)]
+            return [s for f in files for s in _openpose_file(f, images, min_keypoints)]
     if path.is_file() and _is_openpose(path):
-        return _openpose_file(path, images)
-    return _coco_skeletons(path, images)
+        return _openpose_file(path, images, min_keypoints)
+    return _coco_skeletons(path, images, min_keypoints)
 
 
 def _is_openpose(path: Path) -> bool:
@@ -82,7 +83,7 @@ def _is_openpose(path: Path) -> bool:
     return isinstance(data, dict) and "people" in data
 
 
-def _coco_skeletons(path: Path, images: str | Path | None) -> list[Skeleton]:
+def _coco_skeletons(path: Path, images: str | Path | None, min_keypoints: int) -> list[Skeleton]:
     kf = coco.load_coco(path)
     image_dir = Path(images) if images else kf.image_dir()
     out = []
@@ -100,6 +101,7 @@ def _coco_skeletons(path: Path, images: str | Path | None) -> list[Skeleton]:
         sk.height = float(h) if coco.is_finite_number(h) and h > 0 else None
         if sk.file_name:
             sk.image_path = image_dir / sk.file_name
+        sk.focal = _given_focal(img)
         if not img:
             sk.problem = f"image_id {ann['image_id']!r} has no image record"
         if sk.problem is None and (sk.width is None or sk.height is None):
@@ -107,7 +109,7 @@ def _coco_skeletons(path: Path, images: str | Path | None) -> list[Skeleton]:
             if sk.width is None:
                 sk.problem = "image size unknown (no width/height and the image is unreadable)"
         kps = ann.get("keypoints")
-        why = coco.keypoint_problem(kps, sk.width, sk.height)
+        why = coco.keypoint_problem(kps, sk.width, sk.height, min_keypoints=min_keypoints)
         if why is None or not why.startswith("keypoints must"):
             sk.keypoints = np.asarray(kps, dtype=np.float64).reshape(17, 3)
         sk.problem = sk.problem or why
@@ -115,7 +117,7 @@ def _coco_skeletons(path: Path, images: str | Path | None) -> list[Skeleton]:
     return out
 
 
-def _openpose_file(path: Path, images: str | Path | None) -> list[Skeleton]:
+def _openpose_file(path: Path, images: str | Path | None, min_keypoints: int) -> list[Skeleton]:
     sk = Skeleton(id=path.stem, source=str(path), keypoints=None, image_id=path.stem)
     try:
         data = json.loads(path.read_text())
@@ -146,8 +148,21 @@ def _openpose_file(path: Path, images: str | Path | None) -> list[Skeleton]:
     if sk.width is None:
         sk.problem = "image size unknown: OpenPose JSON has none; pass --images with the photos"
         return [sk]
-    sk.problem = coco.keypoint_problem(sk.keypoints, sk.width, sk.height)
+    sk.problem = coco.keypoint_problem(sk.keypoints, sk.width, sk.height, min_keypoints=min_keypoints)
     return [sk]
+
+
+def _given_focal(img: dict) -> float | None:
+    """Focal length in pixels from an image record's ``camera.K`` (renders, posture skeletons)
+    or a ``focal`` field; None when absent or not a positive number."""
+    f = img.get("focal")
+    cam = img.get("camera")
+    if f is None and isinstance(cam, dict):
+        try:
+            f = float(np.asarray(cam["K"], dtype=np.float64)[0, 0])
+        except (KeyError, ValueError, TypeError, IndexError):
+            f = None
+    return float(f) if coco.is_finite_number(f) and f > 0 else None
 
 
 def _image_size(path: Path | None) -> tuple[float | None, float | None]:
