@@ -44,6 +44,7 @@ def test_bad_input_gives_one_line_errors(capsys, tiny_files, tmp_path):
                     "--out", out], "not a readable SMIL/SMPL model pickle")
     _error(capsys, ["body", "convert", str(tiny_files / "nopose.pkl"), "--out", str(tmp_path / "m.npz")],
            "model key 'posedirs' is missing")
+    _error(capsys, ["body", "preview", "--uv-obj", "x.obj", "--out", out], "--uv-obj is for SMIL/SMPL")
     _error(capsys, ["body", "preview", "--age", "13", "--out", out], "outside 0-12 months")
     _error(capsys, ["body", "export", "--age", "-1", "--out", str(tmp_path / "x.obj")], "outside 0-12 months")
     _error(capsys, ["body", "preview", "--pose", "cartwheel", "--out", out], "no such pose or file")
@@ -103,6 +104,13 @@ def test_preview_and_export_smil_without_uvs_and_without_gl(capsys, monkeypatch,
     from syrip_gen.body.smpl_body import SmplBody
 
     _use_body(monkeypatch, SmplBody.from_file(tiny_files / "tiny.pkl", face_vertex_ids=FACE_IDS))
+    # the renderer (pyrender/EGL) draws a mesh that has no texture coordinates
+    assert main(["body", "preview", "--body", "smil", "--size", "96", "--out", str(tmp_path / "r.png")]) == 0
+    assert "using the OpenCV painter" not in capsys.readouterr().err
+    import cv2
+
+    img = cv2.imread(str(tmp_path / "r.png"))
+    assert img.shape == (96, 192, 3) and (img[20:].reshape(-1, 3) < 200).any(-1).mean() > 0.002
     calls = []
     monkeypatch.setattr(cmd, "paint_views", lambda *a, **k: calls.append(1) or np.zeros((96, 192, 3), np.uint8))
     monkeypatch.setitem(sys.modules, "syrip_gen.render.renderer", None)  # no renderer -> painter

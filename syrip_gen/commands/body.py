@@ -92,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
 
 def load_cli_body(args):
     from syrip_gen.body import load_body
+    from syrip_gen.errors import UserError
 
+    if args.uv_obj and args.body not in ("smil", "smpl"):
+        raise UserError(f"--uv-obj is for SMIL/SMPL meshes; {args.body!r} brings its own texture coordinates")
     if args.body in ("smil", "smpl") and args.body_path and args.uv_obj:
         from syrip_gen.body.smpl_body import SmplBody
 
@@ -169,6 +172,12 @@ def _preview(body, pose, args) -> int:
     except ImportError:
         render_body_views = None
     if render_body_views is not None:
+        if len(topo.uvs) == 0:  # SMIL/SMPL without --uv-obj: untextured, any UV gives plain skin
+            import dataclasses
+
+            import numpy as np
+
+            topo = dataclasses.replace(topo, uvs=np.zeros((len(topo.render_vertex_index), 2), np.float32))
         try:
             image = render_body_views(verts, topo, texture=None, size=args.size, views=("front", "side"))
         except Exception as err:  # GL missing or failing: the painter still gives a preview
