@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("render annotated synthetic images from fits", "syrip_gen.commands.render"),
     "filter": ("apply quality gates (and review decisions) to a dataset", "syrip_gen.commands.filter"),
     "review": ("review renders in the browser; decisions saved as you go", "syrip_gen.commands.review"),
-    "stats": ("pose/posture/visibility statistics of a dataset, optionally against another", "syrip_gen.commands.stats"),
+    "stats": ("statistics of a dataset: poses, postures, visibility, coverage", "syrip_gen.commands.stats"),
     "train": ("train a pose model (detector, 2D, lifter) on COCO data", "pose_models.commands.train"),
     "evaluate": ("evaluate a trained pose model on COCO keypoint data", "pose_models.commands.evaluate"),
     "predict": ("run box -> 2D -> 3D on images and draw the results", "pose_models.commands.predict"),
@@ -27,10 +27,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse measures sub-command names without their extra indent, which pushes the help
+    of the longest one (``learn-prior``) onto the next line; count the indent."""
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        if action.help is not argparse.SUPPRESS and hasattr(action, "_get_subactions"):
+            names = [len(self._format_action_invocation(a)) for a in action._get_subactions()]
+            self._action_max_length = max(self._action_max_length, max(names, default=0)
+                                          + self._current_indent + self._indent_increment)
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syrip-gen",
         description="Synthetic infant pose data and the models that learn from it.",
+        formatter_class=_HelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if not a.startswith("-")), None)
