@@ -78,17 +78,23 @@ def overlay_image(record: dict, photo: np.ndarray | None, verts_cam: np.ndarray,
     k3 = np.asarray(record["keypoints_3d"])
     uv = k3[:, :2] / np.maximum(k3[:, 2:], 1e-3) * K[[0, 1], [0, 1]] + K[:2, 2]
     draw_keypoints(front, np.concatenate([uv, kp_in[:, 2:]], 1), (0, 0, 255), max(1, r // 2))
-    # side view: turn the body 90° about the camera's vertical axis through its centre
+    # side view: turn the body 90° about the camera's vertical axis, then centre it on the
+    # optical axis far enough away to fill ~80% of the frame (the photo's depth can be too close)
     c = verts_cam.mean(0)
     rot = np.array([[0, 0, 1], [0, 1, 0], [-1, 0, 0]], dtype=np.float64)
-    side_verts = (verts_cam - c) @ rot.T + c
+    turned = (verts_cam - c) @ rot.T
+    half = np.abs(turned[:, :2]).max(0)
+    depth = max(float(np.max(half * K[[0, 1], [0, 1]] / (0.4 * np.array([W, H])))), 1e-3)
+    side_verts = turned + np.array([(W / 2 - K[0, 2]) * depth / K[0, 0],
+                                    (H / 2 - K[1, 2]) * depth / K[1, 1], depth + np.abs(turned[:, 2]).max()])
     side = draw_mesh(np.full((H, W, 3), 235, np.uint8), side_verts, faces, K, alpha=1.0)
     both = np.concatenate([front, side], 1)
     scale = OVERLAY_HEIGHT / H
     out = cv2.resize(both, (int(round(both.shape[1] * scale)), OVERLAY_HEIGHT), interpolation=cv2.INTER_AREA)
     text = f"{record['id']} {record['status'][:40]} {record.get('hypothesis', '')} err {100 * record.get('mean_error_norm', float('nan')):.1f}%"
-    cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    cv2.rectangle(out, (4, 4), (12 + tw, 12 + th), (0, 0, 0), -1)
+    cv2.putText(out, text, (8, 8 + th), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
