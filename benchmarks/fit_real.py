@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,16 +37,12 @@ from syrip_gen.fit.limits import hyperextension, joint_limit_violation  # noqa: 
 from syrip_gen.fit.penetration import capsule_penetration  # noqa: E402
 from syrip_gen.fit.prior import default_prior  # noqa: E402
 from syrip_gen.fit.synthetic import pa_mpjpe, synthetic_skeletons  # noqa: E402
+from syrip_gen.hardware import lscpu  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 
 
 def hardware() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        keep = ("Model name", "CPU(s):", "Thread(s) per core", "Core(s) per socket", "CPU max MHz")
-        return "; ".join(" ".join(l.split()) for l in out.splitlines() if l.strip().startswith(keep))
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (lscpu unavailable)"
+    return "; ".join(f"{k}: {v}" for k, v in lscpu().items()) or "unknown (lscpu unavailable)"
 
 
 def real_split(split: str, body, threads: int) -> dict | None:

@@ -13,7 +13,6 @@ import datetime
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -26,14 +25,9 @@ W, H = 640, 480
 
 def hardware() -> dict:
     info = {"machine": platform.machine(), "cpus": os.cpu_count(), "load_average": list(os.getloadavg())}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("Model name", "CPU(s)", "Thread(s) per core", "Hypervisor vendor"):
-                info[key.strip()] = value.strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
+    from syrip_gen.hardware import lscpu
+
+    info.update(lscpu())
     try:
         from OpenGL import GL  # noqa: F401  (context exists by now)
 

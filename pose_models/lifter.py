@@ -83,7 +83,8 @@ def pelvis_relative(kp3d: np.ndarray) -> np.ndarray:
     return kp3d - 0.5 * (kp3d[..., LHIP, None, :] + kp3d[..., RHIP, None, :])
 
 
-def _rot(axis: int, a: float) -> np.ndarray:
+def axis_rotation(axis: int, a: float) -> np.ndarray:
+    """``(3, 3)`` rotation by angle ``a`` (radians) about coordinate axis 0, 1 or 2."""
     c, s = np.cos(a), np.sin(a)
     i, j = [k for k in range(3) if k != axis]
     r = np.eye(3)
@@ -105,8 +106,8 @@ def random_view(kp3d: np.ndarray, rng: np.random.Generator, max_pitch_deg: float
         d = float(np.linalg.norm(kp3d[[LHIP, RHIP]].mean(0)))
         d = d if np.isfinite(d) and d > 0.2 else rng.uniform(*distance)
     else:
-        r = (_rot(1, rng.uniform(-np.pi, np.pi)) @ _rot(0, np.deg2rad(rng.uniform(-max_pitch_deg, max_pitch_deg)))
-             @ _rot(2, np.deg2rad(rng.uniform(-max_roll_deg, max_roll_deg))))
+        r = (axis_rotation(1, rng.uniform(-np.pi, np.pi)) @ axis_rotation(0, np.deg2rad(rng.uniform(-max_pitch_deg, max_pitch_deg)))
+             @ axis_rotation(2, np.deg2rad(rng.uniform(-max_roll_deg, max_roll_deg))))
         d = rng.uniform(*distance)
     rel = rel @ r.T
     cam = rel + np.array([0.0, 0.0, d])

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pose_models.lifter import axis_rotation
 from syrip_gen.coco import SKELETON, write_coco
 
 # rough infant skeleton (metres, x right, y down, z away from the camera), COCO-17 order
@@ -21,12 +22,6 @@ TEMPLATE = np.array([
 POSTURES = ["Supine", "Prone", "Sitting", "Standing"]
 
 
-def _rot(axis: int, a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    i, j = [k for k in range(3) if k != axis]
-    r = np.eye(3)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    return r
 
 
 def make_dataset(root: str | Path, n: int = 16, width: int = 96, height: int = 128, seed: int = 0,
@@ -39,7 +34,7 @@ def make_dataset(root: str | Path, n: int = 16, width: int = 96, height: int = 1
     images, anns = [], []
     for i in range(n):
         body = TEMPLATE + rng.normal(0, 0.015, TEMPLATE.shape)
-        r = _rot(2, rng.uniform(-0.5, 0.5)) @ _rot(1, rng.uniform(-0.6, 0.6)) @ _rot(0, rng.uniform(-0.3, 0.3))
+        r = axis_rotation(2, rng.uniform(-0.5, 0.5)) @ axis_rotation(1, rng.uniform(-0.6, 0.6)) @ axis_rotation(0, rng.uniform(-0.3, 0.3))
         cam = body @ r.T + np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.9, 1.2)])
         f = 0.8 * height * rng.uniform(0.9, 1.1)
         k = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]])

@@ -135,18 +135,25 @@ def image_posture(img: dict) -> str | None:
     return p.lower() if isinstance(p, str) and p else None
 
 
-def atomic_write_json(path: str | Path, obj: object) -> None:
-    """Write JSON with sorted keys via a temporary file + rename: never a half-written file."""
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes via a temporary file in the same directory + rename: never a half-written
+    file, even when the process is killed midway. Files are readable by all (0644)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, sort_keys=True, default=_json_default)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_json(path: str | Path, obj: object) -> None:
+    """Write JSON with sorted keys atomically (see :func:`atomic_write_bytes`)."""
+    atomic_write_bytes(path, json.dumps(obj, sort_keys=True, default=_json_default).encode())
 
 
 def _json_default(o):

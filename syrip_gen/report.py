@@ -9,8 +9,6 @@ as missing, never invented.
 from __future__ import annotations
 
 import json
-import platform
-import subprocess
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.coco import atomic_write_json
+from syrip_gen.hardware import describe as hardware
 
 ABLATION_ROWS = [
     ("eval_real", "(a) real only"),
@@ -34,27 +33,6 @@ class ReportConfig:
     ablation_dir: Path = Path("runs/ablation")
     test_set: Path | None = None  # real test set for scoring the MediaPipe baseline
     out_dir: Path = Path("benchmarks/results")
-
-
-def hardware() -> str:
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in
-                     subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-                     if line.startswith("Model name"))
-    except (StopIteration, OSError):
-        model = platform.processor() or "unknown CPU"
-    import os
-
-    return f"{model}, {os.cpu_count()} cores, no GPU" if not _has_cuda() else f"{model} + CUDA GPU"
-
-
-def _has_cuda() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:
-        return False
 
 
 def score_mediapipe(pred_file: Path, test_set: Path) -> dict | None:

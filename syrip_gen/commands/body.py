@@ -187,7 +187,9 @@ def _preview(body, pose, args) -> int:
     label = f"{body.name}, {args.age:g} months, pose {args.pose}"
     cv2.putText(image, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 40, 40), 1, cv2.LINE_AA)
     ok, png = cv2.imencode(".png", image[..., ::-1])  # RGB -> BGR for OpenCV
-    _atomic_write_bytes(args.out, png.tobytes())
+    from syrip_gen.coco import atomic_write_bytes
+
+    atomic_write_bytes(args.out, png.tobytes())
     print(f"wrote {args.out}")
     return 0
 
@@ -241,24 +243,9 @@ def _export(body, pose, args) -> int:
         mesh = trimesh.Trimesh(vertices=verts, faces=topo.body_faces, process=False)
     text = trimesh.exchange.obj.export_obj(mesh, include_texture=len(topo.uvs) > 0, write_texture=False,
                                            include_normals=False)
-    _atomic_write_bytes(args.out, text.encode())
+    from syrip_gen.coco import atomic_write_bytes
+
+    atomic_write_bytes(args.out, text.encode())
     note = "" if len(topo.uvs) else " (no texture coordinates: this body has none)"
     print(f"wrote {args.out}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces{note}")
     return 0
-
-
-def _atomic_write_bytes(path, data: bytes) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

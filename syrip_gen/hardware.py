@@ -1,0 +1,40 @@
+"""What machine a measurement ran on (for benchmark result files): lscpu fields, load, GPU."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+
+LSCPU_KEYS = ("Model name", "CPU(s)", "Thread(s) per core", "Core(s) per socket", "Hypervisor vendor")
+
+
+def lscpu(keys: tuple[str, ...] = LSCPU_KEYS) -> dict[str, str]:
+    """Selected ``lscpu`` fields; empty when lscpu is unavailable."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    fields = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in keys:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_model() -> str:
+    return lscpu().get("Model name") or platform.processor() or "unknown CPU"
+
+
+def describe() -> str:
+    """One line: CPU model, core count, current load average, GPU if torch sees one."""
+    gpu = "no GPU"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{cpu_model()}, {os.cpu_count()} CPUs, load average {load}, {gpu}"
