@@ -375,3 +375,79 @@ def test_sensor_effects():
     assert a.tobytes() == b.tobytes() and da == db and 60 <= da["jpeg_quality"] <= 95
     decoded = cv2.imdecode(np.frombuffer(sensor.encode_jpeg(img, 90), np.uint8), cv2.IMREAD_COLOR)
     assert decoded.shape == img.shape
+
+
+# ---- the support drawn without GL (analytic_support) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def analytic(supine):
+    from syrip_gen.render.renderer import Renderer
+
+    return Renderer(W, H, supine[2], analytic_support=True)
+
+
+def _patterned_support(height=-0.001):
+    from syrip_gen.render.background import support_texture
+
+    tex = np.zeros((64, 64, 3), np.uint8)  # asymmetric: a flipped or shifted mapping shows
+    tex[..., 0] = np.arange(64)[None] * 4
+    tex[..., 1] = np.arange(64)[:, None] * 4
+    tex[:10, :20, 2] = 255
+    return [Support("mattress", height, (2.0, 1.6), tex, center=(0.1, -0.2), tile=0.3),
+            Support("blanket", height, (2.0, 1.6), support_texture("blanket", np.random.default_rng(3), 128)[0],
+                    tile=0.5)]
+
+
+@pytest.mark.parametrize("eye", [(0.0, 1.0, 0.3), (0.5, 0.6, 0.6), (0.9, 0.3, 0.7)])
+def test_analytic_support_matches_the_gl_support(renderer, analytic, supine, eye):
+    """Same scene, support shaded by GL vs by paint_support: same mask and depth, colours
+    within a few grey levels (texture filtering differs: one mip level vs per-pixel)."""
+    import cv2
+
+    v, _, _ = supine
+    cam = look_at(eye, (0.0, 0.05, 0.0), width=W, height=H, fov_deg=55)
+    lights = (Light("directional", kelvin_to_rgb(5500), 2.5, direction=(0.2, -1.0, 0.1)),
+              Light("directional", kelvin_to_rgb(8000), 1.0, direction=(-0.5, -0.4, -0.3)),
+              Light("point", kelvin_to_rgb(3200), 1.5, position=(0.4, 1.2, 0.4)))
+    for i, sup in enumerate(_patterned_support()):
+        scene = Scene(vertices=v, texture=_skin(), camera=cam, support=sup, lights=lights,
+                      ambient=(0.3, 0.3, 0.3), background=np.full((H, W, 3), (20, 220, 40), np.uint8))
+        gl, flat = renderer.render(scene), analytic.render(scene)
+        assert (gl.mask != flat.mask).sum() <= 0.03 * gl.mask.sum()  # GL: body within ~3 mm of the plane = plane
+        np.testing.assert_allclose(flat.body_depth[flat.mask & gl.mask], gl.body_depth[flat.mask & gl.mask], atol=1e-4)
+        on_support = (gl.depth > 0) & ~gl.mask
+        np.testing.assert_allclose(flat.depth[on_support & ~flat.mask], gl.depth[on_support & ~flat.mask], rtol=1e-2)
+        away = ~cv2.dilate(gl.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        diff = np.abs(gl.rgb.astype(int) - flat.rgb.astype(int))[away]
+        assert diff.mean() < (0.5 if i == 0 else 4.0), diff.mean()  # smooth / noisy weave texture
+        assert np.percentile(diff, 99) <= 40  # edges, tile seams, mip level at oblique views
+        np.testing.assert_array_equal(flat.rgb[gl.mask & flat.mask & away], flat.rgb[gl.mask & flat.mask & away])
+
+
+def test_analytic_support_falls_back_to_gl_when_needed(analytic, supine):
+    """Shadows, or a support cutting the body: GL draws the support (same as before)."""
+    v, _, _ = supine
+    plain = analytic.render(_scene(v, shadows=False))
+    shadowed = analytic.render(_scene(v, shadows=True))
+    support = ~plain.mask
+    darker = shadowed.rgb[support].astype(int).sum(1) < plain.rgb[support].astype(int).sum(1) - 30
+    assert 0.005 < darker.mean() < 0.5
+    scene = _scene(v)
+    raised = Support("blanket", float(np.median(v[:, 1])), (1.5, 1.5), scene.support.texture)
+    res = analytic.render(Scene(vertices=v, texture=scene.texture, camera=scene.camera, support=raised,
+                                lights=scene.lights))
+    assert res.mask.sum() < 0.9 * (res.body_depth > 0).sum()
+
+
+def test_support_covers_frame():
+    from syrip_gen.render.renderer import plane_depth, support_covers_frame
+
+    tex = np.zeros((4, 4, 3), np.uint8)
+    above = look_at((0.0, 1.0, 0.01), (0.0, 0.0, 0.0), width=W, height=H)
+    grazing = look_at((0.0, 0.3, 1.0), (0.0, 0.2, 0.0), width=W, height=H)
+    for cam in (above, grazing):
+        for size in (0.3, 3.0, 50.0):
+            sup = Support("rug", 0.0, (size, size), tex)
+            assert support_covers_frame(cam, sup) == bool(plane_depth(cam, sup)[1].all())
+    assert support_covers_frame(above, Support("rug", 0.0, (3.0, 3.0), tex))
+    assert not support_covers_frame(grazing, Support("rug", 0.0, (50.0, 50.0), tex))  # horizon

@@ -356,6 +356,12 @@ class TextureFolder:
 _FOLDERS: dict[str, TextureFolder] = {}
 
 
+def texture_folder(path: str) -> TextureFolder:
+    """The (cached) :class:`TextureFolder` that :func:`make_texture` uses for ``path`` (so a
+    caller can read its ``unreadable`` counts)."""
+    return _folder(path)
+
+
 def _folder(path: str) -> TextureFolder:
     if path not in _FOLDERS:
         _FOLDERS[path] = TextureFolder(path)

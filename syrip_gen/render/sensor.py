@@ -11,12 +11,35 @@ from dataclasses import dataclass
 import numpy as np
 
 
+_NORMAL_256 = None
+
+
+def standard_normal_u8(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """``shape`` float32 standard-normal noise, fast: one random byte per value mapped through
+    the 256 normal quantiles (std rescaled to 1; tails cut at 2.9 sigma). For sensor noise of a
+    few grey levels this is indistinguishable from ``rng.standard_normal`` once rounded to
+    uint8, at ~1/5 of the cost (640x480x3: ~2 ms instead of ~10 ms)."""
+    import cv2
+
+    global _NORMAL_256
+    if _NORMAL_256 is None:
+        from statistics import NormalDist
+
+        q = np.array([NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)])
+        _NORMAL_256 = (q / q.std()).astype(np.float32)
+    idx = np.frombuffer(rng.bytes(int(np.prod(shape))), np.uint8).reshape(shape)
+    return cv2.LUT(idx, _NORMAL_256)
+
+
 def gaussian_noise(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
     """Add zero-mean Gaussian noise of ``sigma`` grey levels."""
+    import cv2
+
     if sigma <= 0:
         return img
-    noise = rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
-    return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    noise = standard_normal_u8(rng, img.shape)
+    noise *= np.float32(sigma)
+    return cv2.add(img, noise, dtype=cv2.CV_8U)  # rounds and saturates, no float copy of img
 
 
 def poisson_noise(img: np.ndarray, rng: np.random.Generator, photons: float) -> np.ndarray:
@@ -24,11 +47,14 @@ def poisson_noise(img: np.ndarray, rng: np.random.Generator, photons: float) -> 
 
     Uses the normal approximation of the Poisson law (variance = mean), ~10x faster than
     ``rng.poisson`` per pixel and indistinguishable for the photon counts used here (>= 20)."""
+    import cv2
+
     if photons <= 0:
         return img
-    x = img.astype(np.float32)
-    std = np.sqrt(x * np.float32(255.0 / photons))
-    return np.clip(x + std * rng.standard_normal(img.shape, dtype=np.float32) + 0.5, 0, 255).astype(np.uint8)
+    std = np.sqrt(np.arange(256, dtype=np.float32) * np.float32(255.0 / photons))  # per grey level
+    noise = standard_normal_u8(rng, img.shape)
+    noise *= cv2.LUT(img, std)
+    return cv2.add(img, noise, dtype=cv2.CV_8U)
 
 
 def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -56,15 +82,22 @@ def motion_blur(img: np.ndarray, length: float, angle_deg: float) -> np.ndarray:
 def color_jitter(img: np.ndarray, brightness: float = 1.0, contrast: float = 1.0, saturation: float = 1.0,
                  white_balance: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
     """Multiply brightness, scale contrast about the mean grey, scale saturation about each
-    pixel's grey, then per-channel gains (white balance). Factors of 1 leave it unchanged."""
-    x = img.astype(np.float32)
-    x *= np.float32(brightness) * np.asarray(white_balance, np.float32)
-    grey = x @ np.float32([0.299, 0.587, 0.114])
-    if saturation != 1.0:
-        x = grey[..., None] + (x - grey[..., None]) * np.float32(saturation)
-    if contrast != 1.0:
-        x = grey.mean() + (x - grey.mean()) * np.float32(contrast)
-    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
+    pixel's grey, then per-channel gains (white balance). Factors of 1 leave it unchanged.
+
+    Every step is linear in the pixel (saturation keeps each pixel's grey, since the grey
+    weights sum to 1), so the chain is one 3x4 affine colour map applied by ``cv2.transform``
+    in uint8 (~1 ms at 640x480 instead of ~6 ms of float32 numpy)."""
+    import cv2
+
+    if brightness == 1.0 and contrast == 1.0 and saturation == 1.0 and tuple(white_balance) == (1.0, 1.0, 1.0):
+        return img
+    w = np.array([0.299, 0.587, 0.114])
+    gain = np.diag(float(brightness) * np.asarray(white_balance, np.float64))  # x -> gain x
+    sat = float(saturation) * np.eye(3) + (1.0 - float(saturation)) * np.outer(np.ones(3), w)
+    mean_grey = float(w @ gain @ np.asarray(cv2.mean(img)[:3]))  # grey mean after the gains
+    M = float(contrast) * sat @ gain
+    offset = (1.0 - float(contrast)) * mean_grey * np.ones(3)
+    return cv2.transform(img, np.concatenate([M, offset[:, None]], 1))
 
 
 def encode_jpeg(img: np.ndarray, quality: int) -> bytes:
