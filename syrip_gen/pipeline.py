@@ -2,7 +2,7 @@
 
 A spec lists steps in order. Each step has a ``kind`` (fit, render, filter, stats, train,
 evaluate, ...), ``inputs`` (role -> an earlier step's name, or a path) and ``config``. A
-step's key hashes its kind, config, the code version and its inputs (an earlier step's key,
+step's key hashes its kind, config, the version of the code that kind runs and its inputs (an earlier step's key,
 or a file's content); the step is skipped when its output manifest ``<out>/<step>/step.json``
 holds that key. Changing a step's settings therefore reruns it and every step after it that
 reads from it. Outputs are never deleted: stages resume their own partial work.
@@ -87,13 +87,31 @@ def load_spec(path: str | Path, out: str | Path | None = None,
     return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path)
 
 
-def code_version() -> str:
-    """Hash of the project's Python sources: any code change reruns the stages."""
+# The sources each kind of step runs (paths under the repo): a change there reruns that kind.
+_SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py")
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "fit": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
+    "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py",
+                         "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
+    "filter": _SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "assets/pose_prior.npz"),
+    "stats": _SHARED + ("syrip_gen/stats.py",),
+    "train": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
+    "evaluate": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
+}
+
+
+def code_version(kind: str | None = None) -> str:
+    """Hash of the sources a kind of step runs (all project sources when ``kind`` is None or
+    unlisted), so that editing the renderer does not retrain a model."""
+    paths = STAGE_CODE.get(kind) or ("syrip_gen", "pose_models")
     h = hashlib.sha256()
-    for pkg in ("syrip_gen", "pose_models"):
-        for f in sorted((REPO_ROOT / pkg).rglob("*.py")):
-            h.update(f.relative_to(REPO_ROOT).as_posix().encode())
-            h.update(f.read_bytes())
+    for rel in paths:
+        root = REPO_ROOT / rel
+        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+        for f in files:
+            if f.exists():
+                h.update(f.relative_to(REPO_ROOT).as_posix().encode())
+                h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -109,7 +127,6 @@ def _content_key(path: Path) -> str:
 
 def plan(spec: Spec) -> list[PlannedStep]:
     """Resolve inputs and keys in order; mark steps whose manifest already holds their key."""
-    version = code_version()
     planned: dict[str, PlannedStep] = {}
     for step in spec.steps:
         resolved, parts = {}, []
@@ -126,7 +143,7 @@ def plan(spec: Spec) -> list[PlannedStep]:
                 resolved[role] = p
                 parts.append(f"{role}=file:{_content_key(p)}")
         blob = json.dumps({"kind": step.kind, "config": step.config, "inputs": parts,
-                           "code": version}, sort_keys=True)
+                           "code": code_version(step.kind)}, sort_keys=True)
         key = hashlib.sha256(blob.encode()).hexdigest()[:16]
         out_dir = spec.out / step.name
         done = _manifest_key(out_dir) == key

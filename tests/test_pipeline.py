@@ -97,3 +97,14 @@ def test_input_override_points_a_step_elsewhere(tmp_path, counting_stages):
     other.write_text('{"images": [], "annotations": []}')
     spec = pipeline.load_spec(_spec(tmp_path), input_overrides={"fit": {"skeletons": str(other)}})
     assert pipeline.plan(spec)[0].inputs["skeletons"] == other
+
+
+def test_code_version_is_per_stage_kind(monkeypatch, tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("y = 1\n")
+    monkeypatch.setattr(pipeline, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(pipeline, "STAGE_CODE", {"fit": ("a.py",), "train": ("b.py",)})
+    fit, train = pipeline.code_version("fit"), pipeline.code_version("train")
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert pipeline.code_version("fit") != fit
+    assert pipeline.code_version("train") == train
