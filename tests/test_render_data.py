@@ -7,6 +7,8 @@ import pytest
 import torch
 from test_render_data_helpers import write_fits
 
+from syrip_gen.errors import UserError
+
 from syrip_gen.annotate import annotate_image
 from syrip_gen.coco import FLIP_INDEX
 from syrip_gen.posture import posture_labels
@@ -110,3 +112,125 @@ def test_real_renderer_run(anny_body, fit_infos, tmp_path):
     flipped = masks[0][:, ::-1]
     iou = (flipped & masks[1]).sum() / (flipped | masks[1]).sum()
     assert iou > 0.9, iou
+
+
+# ---- the real image maker: appearance, backgrounds, supports, lights, sensor -----------------
+def _maker(cfg, topology):
+    from syrip_gen.dataset import ImageMaker
+
+    try:
+        return ImageMaker(cfg, topology)
+    except Exception as err:  # noqa: BLE001
+        pytest.skip(f"no EGL renderer here: {err}")
+
+
+@pytest.fixture(scope="module")
+def topo(anny_body):
+    return anny_body.topology()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_image_maker_is_deterministic_and_records_its_draws(anny_body, fit_infos, topo):
+    from syrip_gen.dataset import RenderConfig
+
+    cfg = RenderConfig(width=W, height=H, texture_size=128, support_texture_size=64, shadows=0.5)
+    s = sample_variants([(fit_infos[0], v) for v in range(3)], anny_body, cfg.sampling, 4, W, H, shadow_prob=0.5)
+    a, b = _maker(cfg, topo), _maker(cfg, topo)
+    first = [a.render(spec, s.vertices[k]) for k, spec in enumerate(s.specs)]
+    again = [b.render(spec, s.vertices[k]) for k, spec in reversed(list(enumerate(s.specs)))][::-1]
+    for spec, x, y in zip(s.specs, first, again):
+        assert x.jpeg == y.jpeg  # a fresh maker, another order: same bytes
+        p = x.provenance
+        assert p["texture"]["kind"] == "procedural" and p["texture"]["outfit"]
+        assert p["support"]["kind"] == spec.support_kind and p["support"]["tile_m"] > 0
+        lo, hi = cfg.sensor.jpeg_quality
+        assert lo <= p["sensor"]["jpeg_quality"] <= hi
+        assert "kind" in p["background"]
+        assert 1 <= len(spec.lights) <= 4 and all("kelvin" in light for light in spec.lights)
+    assert len({x.jpeg for x in first}) == 3
+
+
+def test_lights_vary_in_number_colour_and_share_one_intensity_budget(anny_body, fit_infos):
+    cfg = VariantConfig()
+    s = sample_variants([(fit_infos[1], v) for v in range(24)], anny_body, cfg, 2, W, H, shadow_prob=0.25)
+    counts = {len(sp.lights) for sp in s.specs}
+    assert counts == {1, 2, 3, 4}
+    for sp in s.specs:
+        total = sum(light["intensity"] for light in sp.lights)
+        assert cfg.light_intensity[0] - 1e-3 <= total <= cfg.light_intensity[1] + 1e-3
+        assert all(light["direction"][1] < 0 for light in sp.lights)  # all shine downwards
+        assert cfg.ambient[0] <= sp.ambient <= cfg.ambient[1]
+    kelvins = [light["kelvin"] for sp in s.specs for light in sp.lights]
+    assert max(kelvins) - min(kelvins) > 2500
+    assert 0 < sum(sp.shadows for sp in s.specs) < len(s.specs)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_user_texture_and_background_folders(anny_body, fit_infos, topo, tmp_path):
+    import cv2
+
+    from syrip_gen.dataset import RenderConfig, check_folders
+    from syrip_gen.render.scene import Support
+
+    tex_dir, bg_dir = tmp_path / "tex", tmp_path / "bg"
+    tex_dir.mkdir(), bg_dir.mkdir()
+    cv2.imwrite(str(tex_dir / "t.png"), np.full((32, 32, 3), (0, 0, 255), np.uint8))  # BGR: red
+    cv2.imwrite(str(bg_dir / "b.png"), np.full((60, 80, 3), (255, 0, 0), np.uint8))  # blue
+    (bg_dir / "broken.jpg").write_bytes(b"not an image")
+    cfg = RenderConfig(width=W, height=H, textures=str(tex_dir), backgrounds=str(bg_dir), texture_size=64)
+    assert check_folders(cfg) == 2
+    with pytest.raises(UserError, match="no images"):
+        check_folders(replace(cfg, textures=str(tmp_path)))
+    s = sample_variants([(fit_infos[0], 0)], anny_body, cfg.sampling, 1, W, H, n_backgrounds=2)
+    spec = s.specs[0]
+    assert spec.background["kind"] == "file"
+    maker = _maker(cfg, topo)
+    tex, desc, bad = maker.texture(spec)
+    assert desc == {"kind": "file", "file": "t.png"} and bad == 0 and tuple(tex[0, 0]) == (255, 0, 0)
+    tiny = Support("rug", spec.support_y, (0.05, 0.05), np.zeros((4, 4, 3), np.uint8))
+    seen = {}
+    for seed in range(6):  # the broken file is skipped (counted) whenever the draw tries it first
+        sp = replace(spec, background={"kind": "file", "seed": seed})
+        img, desc, bad = maker.background(sp, maker.scene(sp, s.vertices[0], tex, tiny, None).camera, tiny)
+        assert desc["file"] == "b.png" and tuple(img[0, 0]) == (0, 0, 255)
+        seen[seed] = bad
+    assert sum(seen.values()) == 1  # counted once: the folder remembers a bad file
+
+
+def test_render_config_from_dict_and_pipeline_specs(tmp_path):
+    import yaml
+
+    from syrip_gen.dataset import RenderConfig
+
+    cfg = RenderConfig.from_dict({"variants": 2, "shadows": True, "sampling": {"fov_deg": [30, 40]},
+                                  "sensor": {"p_noise": 0.0}, "force": True})
+    assert cfg.shadows == 1.0 and cfg.sampling.fov_deg == (30, 40) and cfg.sensor.p_noise == 0.0
+    assert RenderConfig.from_dict(None) == RenderConfig()
+    for bad, match in (({"variantz": 2}, "unknown key.*variantz"), ({"sampling": {"yaw": 1}}, "sampling.*yaw"),
+                       ({"shadows": 2.0}, "probability"), ({"msaa": 3}, "msaa")):
+        with pytest.raises(UserError, match=match):
+            RenderConfig.from_dict(bad)
+    # what pipeline._render passes: every bundled spec's render config
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for spec in sorted((root / "pipelines").glob("*.yaml")):
+        for step in yaml.safe_load(spec.read_text()).get("steps", []) or []:
+            if step.get("kind") == "render":
+                assert RenderConfig.from_dict({**step.get("config", {}), "force": True}).force
+
+
+def test_cli_shadows_flag():
+    import argparse
+
+    from syrip_gen.commands import render
+
+    p = argparse.ArgumentParser()
+    render.add_arguments(p)
+    base = ["fits", "--out", "ds"]
+    assert p.parse_args(base).shadows == 0.0
+    assert p.parse_args(base + ["--shadows"]).shadows == 1.0
+    assert p.parse_args(base + ["--shadows", "0.3"]).shadows == 0.3
+    assert p.parse_args(base + ["--shadows", "off"]).shadows == 0.0
+    with pytest.raises(SystemExit):
+        p.parse_args(base + ["--shadows", "1.5"])

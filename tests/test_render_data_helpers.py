@@ -55,7 +55,7 @@ class FakeMaker:
         self.cfg = cfg
         self.faces = body.topology().body_faces
 
-    def render(self, spec, vertices):
+    def render(self, spec, vertices, timer=None):
         import cv2
 
         from syrip_gen.dataset import Rendered
@@ -86,7 +86,7 @@ class FakeMaker:
         ok, buf = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, 90])
         return Rendered(jpeg=buf.tobytes(), mask=mask, body_depth=body_depth,
                         depth_mm=np.round(body_depth * 1000).astype(np.uint16), parts=None,
-                        texture={"kind": "fake"}, background={"kind": "flat"})
+                        provenance={"texture": {"kind": "fake"}, "background": {"kind": "flat"}})
 
 
 def use_fake_maker(monkeypatch):

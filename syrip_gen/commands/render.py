@@ -19,13 +19,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
     p.add_argument("--backgrounds", metavar="DIR", help="folder of background photos (default procedural)")
     p.add_argument("--textures", metavar="DIR", help="folder of textures (default procedural)")
-    p.add_argument("--shadows", action="store_true", help="directional shadows (slower)")
+    p.add_argument("--shadows", type=_probability, nargs="?", const=1.0, default=0.0, metavar="P",
+                   help="directional shadows in a share P of the images (0-1; bare --shadows = all); "
+                        "a shadowed image takes ~3x longer on a CPU")
     p.add_argument("--split", default="train", help="name in annotations/person_keypoints_<split>_infant.json")
     p.add_argument("--depth", action="store_true", help="also write depth PNGs (uint16 mm)")
     p.add_argument("--parts", action="store_true", help="also write part-segmentation PNGs")
     p.add_argument("--force", action="store_true", help="replace a different run in --out")
     p.add_argument("--limit", type=int, help="render only the first N usable fits")
     p.add_argument("--shard-size", type=int, default=50, help="images per shard (resume unit)")
+    p.add_argument("--texture-size", type=int, default=512, help="body texture size in texels (default 512)")
+    p.add_argument("--msaa", type=int, choices=(0, 2, 4), default=0,
+                   help="GL multisampling (default 0: outline softened in 2D; 4: GL antialiasing, slower on a CPU)")
+    p.add_argument("--gl-threads", type=int, metavar="N",
+                   help="software-GL (llvmpipe) threads per worker; default CPUs // workers")
+
+
+def _probability(text: str) -> float:
+    """``--shadows`` value: a number in [0, 1], or on/off words."""
+    words = {"on": 1.0, "true": 1.0, "yes": 1.0, "off": 0.0, "false": 0.0, "no": 0.0}
+    if text.lower() in words:
+        return words[text.lower()]
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability 0-1 or on/off, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability 0-1, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
                        workers=args.workers, backend=args.backend, scheduler=args.scheduler,
                        backgrounds=args.backgrounds, textures=args.textures, shadows=args.shadows,
                        split=args.split, depth=args.depth, parts=args.parts, force=args.force,
-                       limit=args.limit, shard_size=args.shard_size)
+                       limit=args.limit, shard_size=args.shard_size, texture_size=args.texture_size,
+                       msaa=args.msaa, gl_threads=args.gl_threads)
     summary = render_dataset(args.fits, args.out, cfg)
     print(json.dumps(summary_json(summary), indent=1, sort_keys=True))
     return 0

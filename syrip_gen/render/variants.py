@@ -48,11 +48,13 @@ class VariantConfig:
     shape_jitter: float = 0.5  # x shape_std for weight / muscle / height; gender uniform
     margin_px: float = 2.0  # body box must stay this far inside the frame
     max_attempts: int = 3  # redraws of a variant whose body leaves the frame
-    light_intensity: tuple[float, float] = (2.0, 5.0)
-    ambient: tuple[float, float] = (0.25, 0.6)
-    noise_sigma: tuple[float, float] = (0.0, 4.0)  # sensor noise, grey levels
-    blur_sigma: tuple[float, float] = (0.0, 1.0)  # px
-    jpeg_quality: tuple[int, int] = (80, 95)
+    lights: tuple[int, int] = (1, 4)  # number of directional lights (uniform, inclusive)
+    light_intensity: tuple[float, float] = (2.0, 4.0)  # all lights together (pyrender directional units)
+    fill_ratio: tuple[float, float] = (0.15, 0.5)  # each further light's intensity / the key's
+    light_kelvin: tuple[float, float] = (2700.0, 7500.0)  # colour temperature of each light
+    key_elevation_deg: tuple[float, float] = (35.0, 85.0)  # key light above the horizon
+    fill_elevation_deg: tuple[float, float] = (10.0, 80.0)
+    ambient: tuple[float, float] = (0.2, 0.5)  # grey ambient light
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,11 @@ class VariantSpec:
     support_kind: str  # a render.scene.Support kind: mattress/blanket/rug (lying), floor/rug
     appearance_seed: int
     support_seed: int
-    background: dict  # {"kind": "procedural", "seed": s} | {"kind": "file", "index": i}
-    lights: tuple  # dicts: {"kind", "direction" [3], "intensity", "color" [3]}
+    background: dict  # {"kind": "procedural" | "file", "seed": s} (file: picked from the folder by s)
+    lights: tuple  # dicts: {"kind", "direction" [3] (where light travels), "intensity", "kelvin", "color" [3]}
     ambient: float
-    sensor: dict  # {"noise_sigma", "blur_sigma", "jpeg_quality", "seed"}
+    shadows: bool  # directional shadows (GL shadow maps; slower)
+    sensor: dict  # {"seed": s}: render.sensor.apply_sensor draws its chain from default_rng(s)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -235,9 +238,9 @@ class _Draw:
     roll: float
     fov: float
     fill: float
-    ints: np.ndarray  # (6,) appearance, support, background, sensor seeds, background pick, support kind
-    light: np.ndarray  # (6,) uniforms
-    sensor: np.ndarray  # (3,) uniforms
+    ints: np.ndarray  # (6,) appearance, support, background, sensor seeds, (unused), support kind
+    light: np.ndarray  # (4, 4) uniforms per light: azimuth, elevation, colour temperature, intensity
+    scene: np.ndarray  # (3,) uniforms: number of lights, ambient, shadows
 
 
 def _draw(rng: np.random.Generator, cfg: VariantConfig, seed: list) -> _Draw:
@@ -247,7 +250,7 @@ def _draw(rng: np.random.Generator, cfg: VariantConfig, seed: list) -> _Draw:
         shape_noise=rng.standard_normal(3), gender=float(u()), pose_noise=rng.standard_normal((23, 3)),
         yaw=float(u(*cfg.yaw_deg)), elevation_u=float(u()), roll=float(u(*cfg.roll_deg)),
         fov=float(u(*cfg.fov_deg)), fill=float(u(*cfg.fill)), ints=rng.integers(0, 2**31 - 1, 6),
-        light=rng.uniform(size=6), sensor=rng.uniform(size=3))
+        light=rng.uniform(size=(4, 4)), scene=rng.uniform(size=3))
 
 
 def _lerp(r: tuple[float, float], t: float) -> float:
@@ -383,26 +386,38 @@ def place_camera(verts: np.ndarray, width: int, height: int, elevation: float, r
     return camera, None
 
 
-def _lights(d: _Draw, cfg: VariantConfig, lying: bool) -> tuple:
-    """A key light from above (direction = where the light travels, world frame) and a fill."""
-    az = 2 * math.pi * d.light[0]
-    el = math.radians(35 + 50 * d.light[1])
-    to_light = np.array([math.cos(el) * math.cos(az), math.sin(el), math.cos(el) * math.sin(az)])
-    warm = 0.9 + 0.1 * d.light[2]
-    key = {"kind": "directional", "direction": [float(x) for x in -to_light],
-           "intensity": _lerp(cfg.light_intensity, d.light[3]), "color": [1.0, warm, warm * 0.95]}
-    fill_dir = np.array([-to_light[0], -0.6, -to_light[2]])
-    fill_dir /= np.linalg.norm(fill_dir)
-    fill = {"kind": "directional", "direction": [float(x) for x in fill_dir],
-            "intensity": 0.35 * key["intensity"] * (0.5 + d.light[4]), "color": [0.95, 0.97, 1.0]}
-    return (key, fill)
+def _lights(d: _Draw, cfg: VariantConfig) -> tuple:
+    """1-4 directional lights (``cfg.lights``): a key light from above and weaker fills from
+    anywhere above the horizon, each with its own colour temperature (``scene.kelvin_to_rgb``).
+    Their intensities add up to a draw from ``light_intensity`` (more lights, not a brighter
+    picture). ``direction`` is where the light travels (world frame, y up)."""
+    from syrip_gen.render.scene import kelvin_to_rgb
+
+    lo, hi = cfg.lights
+    n = lo + min(hi - lo, int(d.scene[0] * (hi - lo + 1)))
+    out = []
+    weights = [1.0] + [_lerp(cfg.fill_ratio, d.light[k, 3]) for k in range(1, n)]
+    key_intensity = _lerp(cfg.light_intensity, d.light[0, 3]) / sum(weights)
+    for k in range(n):
+        u = d.light[k]
+        az = 2 * math.pi * u[0]
+        el = math.radians(_lerp(cfg.key_elevation_deg if k == 0 else cfg.fill_elevation_deg, u[1]))
+        to_light = np.array([math.cos(el) * math.cos(az), math.sin(el), math.cos(el) * math.sin(az)])
+        kelvin = round(_lerp(cfg.light_kelvin, u[2]), 1)
+        intensity = key_intensity * weights[k]
+        out.append({"kind": "directional", "direction": [round(float(x), 6) for x in -to_light],
+                    "intensity": round(float(intensity), 4), "kelvin": kelvin,
+                    "color": [round(float(c), 4) for c in kelvin_to_rgb(kelvin)]})
+    return tuple(out)
 
 
 def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, run_seed: int,
                     width: int, height: int, checker: PoseChecker | None = None,
-                    n_backgrounds: int = 0) -> Sampled:
+                    n_backgrounds: int = 0, shadow_prob: float = 0.0) -> Sampled:
     """Draw the specs of ``jobs`` ((fit, variant index) pairs) with one batched body forward
-    per attempt; variants whose body leaves the frame are redrawn up to ``max_attempts``."""
+    per attempt; variants whose body leaves the frame are redrawn up to ``max_attempts``.
+    ``n_backgrounds`` > 0: backgrounds come from the user's folder (picked by the background
+    seed); ``shadow_prob``: chance of shadows per image."""
     import torch
 
     specs: dict[int, VariantSpec] = {}
@@ -440,7 +455,6 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
                 last_reason[i] = reason
                 still.append(i)
                 continue
-            s = d.sensor
             specs[i] = VariantSpec(
                 fit_id=f.id, fit_index=f.index, variant_index=int(jobs[i][1]), seed=d.rng_seed,
                 body=getattr(body, "name", "body"),
@@ -454,11 +468,9 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
                 support_kind=(LYING_SUPPORTS[int(d.ints[5] % len(LYING_SUPPORTS))] if lying
                               else UPRIGHT_SUPPORTS[int(d.ints[5] % len(UPRIGHT_SUPPORTS))]),
                 appearance_seed=int(d.ints[0]), support_seed=int(d.ints[1]),
-                background=({"kind": "file", "index": int(d.ints[4] % n_backgrounds), "seed": int(d.ints[2])}
-                            if n_backgrounds else {"kind": "procedural", "seed": int(d.ints[2])}),
-                lights=_lights(d, cfg, lying), ambient=_lerp(cfg.ambient, d.light[5]),
-                sensor={"noise_sigma": _lerp(cfg.noise_sigma, s[0]), "blur_sigma": _lerp(cfg.blur_sigma, s[1]),
-                        "jpeg_quality": int(round(_lerp(cfg.jpeg_quality, s[2]))), "seed": int(d.ints[3])})
+                background={"kind": "file" if n_backgrounds else "procedural", "seed": int(d.ints[2])},
+                lights=_lights(d, cfg), ambient=round(_lerp(cfg.ambient, d.scene[1]), 4),
+                shadows=bool(d.scene[2] < shadow_prob), sensor={"seed": int(d.ints[3])})
             verts_out[i], kps_out[i] = verts[k], kps[k]
         pending = still
     for i in pending:
