@@ -112,3 +112,12 @@ def test_global_orientation_rotates_whole_body(anny_body):
     lying = k[1, COCO["nose"]]
     # Rx(-90°) maps +y (up) to -z, and +z (forward) to +y (facing up, supine)
     assert torch.allclose(lying, torch.stack([rest_up[0], rest_up[2], -rest_up[1]]), atol=1e-5)
+
+
+def test_tabulated_coefficients_equal_annys_own(anny_body):
+    g = torch.Generator().manual_seed(1)
+    shape = anny_body.shape_lower + torch.rand(64, 5, generator=g) * (anny_body.shape_upper - anny_body.shape_lower)
+    fast = anny_body._coefficients(shape)
+    slow = anny_body._anny_coefficients(shape)
+    assert fast.shape == slow.shape
+    assert (fast - slow).abs().max() < 1e-5
