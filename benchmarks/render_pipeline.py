@@ -1,19 +1,27 @@
-"""End-to-end render throughput: annotated images per second (variants -> GL render ->
-composite -> sensor effects -> JPEG -> annotations -> shards -> merge), plus a contact sheet.
+"""End-to-end render throughput: annotated images per second (variants -> GL render -> support,
+background, composite -> sensor effects -> JPEG -> annotations -> shards -> merge).
 
-    python benchmarks/render_pipeline.py [--fits N] [--variants V] [--workers 2] [--size 640x480]
+    python benchmarks/render_pipeline.py [--fits-file FITS/fits.jsonl] [--fits 16] [--variants 10]
+                                         [--workers 2] [--size 640x480] [--matrix] [--sheet]
 
-Writes benchmarks/results/render_pipeline.{json,md} and benchmarks/results/contact_sheet.jpg.
-Fits are random plausible poses (no licensed data). Rates: ``end_to_end`` counts everything
-from the call (worker start-up and the ~10 s body load per worker included); ``steady`` counts
-images finished after the first shard over the time since it finished.
+Writes benchmarks/results/render_pipeline.{json,md}; with ``--sheet`` also
+benchmarks/results/contact_sheet.jpg (64 random images of the main run with keypoints).
+Input: a fits file (``--fits-file``; e.g. `syrip-gen fit` on the posture library), else
+``--fits`` random plausible poses (no licensed data either way).
+
+Rates: ``end_to_end`` counts everything from the call (worker start-up, the body load per
+worker, merge); ``steady`` counts the images of the shards finished after the first one per
+worker, over the time since then. ``stage_ms`` is worker wall time per image by stage (from
+:class:`syrip_gen.dataset.RenderSummary`). ``--matrix`` repeats a smaller run, each in a fresh
+process (llvmpipe reads ``LP_NUM_THREADS`` once per process), for workers x GL threads, 4x
+MSAA and shadows.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
-import platform
+import os
 import shutil
 import subprocess
 import sys
@@ -21,10 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+GOAL = 15.0
 
 
 def write_random_fits(body, path: Path, n: int, seed: int = 0) -> None:
@@ -44,67 +51,104 @@ def write_random_fits(body, path: Path, n: int, seed: int = 0) -> None:
                                 "body": body.name, "pose": pose[i].tolist(), "shape": shape[i].tolist()}) + "\n")
 
 
+def one_run(fits: Path, out: Path, config: dict) -> dict:
+    """Render ``fits`` into ``out`` with ``RenderConfig.from_dict(config)``; timings."""
+    from syrip_gen.dataset import RenderConfig, render_dataset
+
+    cfg = RenderConfig.from_dict({"contact_sheet": False, **config})
+    stamps: list[tuple[float, int]] = []
+    load_before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    s = render_dataset(fits, out, cfg, on_shard_done=lambda shard: stamps.append((time.perf_counter(), shard)))
+    total = time.perf_counter() - t0
+    per_shard = {k: len(json.loads((out / "shards" / f"{k:05d}" / "shard.json").read_text())["images"])
+                 for _, k in stamps}
+    first = min(cfg.workers, len(stamps)) - 1  # steady state: after each worker's first shard
+    steady = None
+    if len(stamps) > first + 1:
+        steady = sum(per_shard[k] for _, k in stamps[first + 1:]) / (stamps[-1][0] - stamps[first][0])
+    return {"config": {k: v for k, v in config.items()}, "images": s.images, "rejected": s.rejected,
+            "seconds_total": round(total, 2), "seconds_to_first_shard": round(stamps[0][0] - t0, 2),
+            "images_per_s_end_to_end": round(s.images / total, 2),
+            "images_per_s_steady": round(steady, 2) if steady else None,
+            "stage_ms_per_image": {k: round(1000 * v / max(1, s.images), 1) for k, v in s.stage_seconds.items()},
+            "load_1min_before": round(load_before, 2), "load_1min_after": round(os.getloadavg()[0], 2),
+            "annotation_path": s.annotation_path}
+
+
+def _subprocess_run(fits: Path, out: Path, config: dict) -> dict:
+    """:func:`one_run` in a fresh interpreter (its own GL context and LP_NUM_THREADS)."""
+    env = {k: v for k, v in os.environ.items() if k != "LP_NUM_THREADS"}
+    proc = subprocess.run([sys.executable, __file__, "--single", json.dumps(config), "--fits-file", str(fits),
+                           "--out", str(out)], capture_output=True, text=True, env=env, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fits-file", help="a fits.jsonl to render (default: --fits random poses)")
     ap.add_argument("--fits", type=int, default=16)
     ap.add_argument("--variants", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--shard-size", type=int, default=20)
+    ap.add_argument("--matrix", action="store_true", help="also workers x GL threads, msaa 4, shadows")
+    ap.add_argument("--sheet", action="store_true", help="write results/contact_sheet.jpg from the main run")
+    ap.add_argument("--single", help=argparse.SUPPRESS)  # internal: one run, JSON config
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.single:
+        print(json.dumps(one_run(Path(args.fits_file), Path(args.out), json.loads(args.single))))
+        return 0
+
+    from syrip_gen.hardware import lscpu
+
     w, h = map(int, args.size.split("x"))
-
-    from syrip_gen.body import load_body
-    from syrip_gen.dataset import RenderConfig, render_dataset, write_contact_sheet
-
     tmp = Path(tempfile.mkdtemp(prefix="render_bench_"))
     try:
-        write_random_fits(load_body("anny"), tmp / "fits.jsonl", args.fits)
-        cfg = RenderConfig(variants=args.variants, width=w, height=h, workers=args.workers,
-                           shard_size=args.shard_size, contact_sheet=False)
-        stamps = []
-        t0 = time.perf_counter()
-        summary = render_dataset(tmp / "fits.jsonl", tmp / "ds", cfg,
-                                 on_shard_done=lambda s: stamps.append(time.perf_counter()))
-        total = time.perf_counter() - t0
-        per_shard = args.shard_size
-        steady = (summary.images - per_shard) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else None
-        write_contact_sheet(Path(summary.annotation_path), RESULTS / "contact_sheet.jpg", seed=1, n=64, tile_w=160)
-        ann = json.loads(Path(summary.annotation_path).read_text())
-        vis = np.array([a["keypoints"][2::3] for a in ann["annotations"]])
-        tex = sorted({str(a["provenance"]["texture"].get("kind") if isinstance(a["provenance"]["texture"], dict)
-                          else a["provenance"]["texture"]) for a in ann["annotations"]})
+        if args.fits_file:
+            fits, source = Path(args.fits_file), f"fits file {Path(args.fits_file).name}"
+        else:
+            from syrip_gen.body import load_body
+
+            fits, source = tmp / "fits.jsonl", f"{args.fits} random plausible poses"
+            write_random_fits(load_body("anny"), fits, args.fits)
+        base = {"width": w, "height": h, "variants": args.variants, "shard_size": args.shard_size}
+        main_run = _subprocess_run(fits, tmp / "main", {**base, "workers": args.workers})
+        if args.sheet:
+            from syrip_gen.dataset import write_contact_sheet
+
+            write_contact_sheet(Path(main_run["annotation_path"]), RESULTS / "contact_sheet.jpg", seed=1, n=64,
+                                tile_w=160)
+        ann = json.loads(Path(main_run["annotation_path"]).read_text())
+        matrix = []
+        if args.matrix:
+            small = {**base, "variants": 4, "shard_size": 8, "limit": 15}
+            for cfg in ({"workers": 1, "gl_threads": 1}, {"workers": 1, "gl_threads": 2},
+                        {"workers": 2, "gl_threads": 1}, {"workers": 2, "gl_threads": 2},
+                        {"workers": 2, "gl_threads": 1, "msaa": 4}, {"workers": 2, "gl_threads": 1, "shadows": 1.0}):
+                r = _subprocess_run(fits, tmp / f"m{len(matrix)}", {**small, **cfg})
+                r.pop("annotation_path")
+                matrix.append(r)
+                print(json.dumps(r), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((l.split(":", 1)[1].strip() for l in lscpu.splitlines() if l.startswith("Model name")), "?")
+    main_run.pop("annotation_path")
+    annots = ann["annotations"]
+    vis = [v for a in annots for v in a["keypoints"][2::3]]
+    kinds = sorted({a["provenance"]["texture"].get("kind", "?") for a in annots})
+    hidden = sum("hidden" in a["provenance"]["background"].get("kind", "") for a in annots)
     result = {
-        "date": datetime.date.today().isoformat(), "python": sys.version.split()[0],
-        "cpu": model, "cpus": int(next((l.split(":")[1] for l in lscpu.splitlines() if l.startswith("CPU(s):")), 0)),
-        "gpu": "none (Mesa llvmpipe software EGL)", "platform": platform.platform(),
-        "size": [w, h], "workers": args.workers, "fits": args.fits, "variants": args.variants,
-        "shard_size": args.shard_size, "images": summary.images, "rejected": summary.rejected,
-        "seconds_total": round(total, 2), "images_per_s_end_to_end": round(summary.images / total, 2),
-        "images_per_s_steady": round(steady, 2) if steady else None, "goal_images_per_s": 15,
-        "visible_fraction": round(float((vis == 2).mean()), 3), "in_frame_fraction": round(float((vis > 0).mean()), 3),
-        "texture_kinds": tex, "pose_check": summary.pose_check,
-        "load_average_1min_after": round(__import__("os").getloadavg()[0], 2),
+        "date": datetime.datetime.now().isoformat(timespec="minutes"), "python": sys.version.split()[0],
+        "hardware": lscpu(), "gpu": "none lent this session: Mesa llvmpipe (software EGL) on the CPU",
+        "input": source, "size": [w, h], "goal_images_per_s": GOAL, "main": main_run, "matrix": matrix,
+        "visible_fraction": round(sum(v == 2 for v in vis) / len(vis), 3),
+        "in_frame_fraction": round(sum(v > 0 for v in vis) / len(vis), 3),
+        "texture_kinds": kinds, "background_hidden_fraction": round(hidden / len(annots), 3),
+        "postures": {p: sum(a["posture"] == p for a in annots) for p in sorted({a["posture"] for a in annots})},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "render_pipeline.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    md = ["# Render pipeline throughput", "",
-          f"{result['date']}, {model}, {result['cpus']} CPUs, {result['gpu']}. `python benchmarks/render_pipeline.py`.", "",
-          "| size | workers | images | total s | img/s end to end | img/s steady | goal |", "|---|---|---|---|---|---|---|",
-          f"| {w}x{h} | {args.workers} | {summary.images} | {result['seconds_total']} | "
-          f"{result['images_per_s_end_to_end']} | {result['images_per_s_steady']} | 15 |", "",
-          f"Keypoints visible {result['visible_fraction']:.1%}, in frame {result['in_frame_fraction']:.1%}. "
-          f"Textures: {', '.join(tex)}. Pose check: {summary.pose_check}. Rejected: {summary.rejected or 'none'}.", "",
-          "End to end includes worker start-up (each worker loads the body, ~10 s, and opens its EGL context); "
-          "steady = images after the first shard / time since it finished. "
-          f"1-min load average right after the run: {result['load_average_1min_after']} "
-          "(the CPUs are shared with other jobs).", "",
-          "![contact sheet](contact_sheet.jpg)", ""]
-    (RESULTS / "render_pipeline.md").write_text("\n".join(md))
     print(json.dumps(result, indent=1, sort_keys=True))
     return 0
 

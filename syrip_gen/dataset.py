@@ -369,7 +369,7 @@ class ImageMaker:
         with timer("GL render + support + composite"):
             r = self.renderer.render(scene, parts=self.cfg.parts)
         with timer("edges + sensor effects"):
-            rgb = r.rgb if self.cfg.msaa else soften_edges(r.rgb, r.mask)
+            rgb = r.rgb if self.cfg.msaa else soften_edges(r.rgb, r.mask, r.body_depth)
             rgb, sensor_rec = apply_sensor(rgb, np.random.default_rng(spec.sensor["seed"]), self.cfg.sensor)
         timer.start("jpeg")
         jpeg = encode_jpeg(rgb, sensor_rec["jpeg_quality"])
@@ -383,15 +383,21 @@ class ImageMaker:
                         depth_mm=depth_mm, parts=parts, provenance=prov, skipped=skipped)
 
 
-def soften_edges(rgb: np.ndarray, mask: np.ndarray, sigma: float = 0.7) -> np.ndarray:
-    """Anti-alias the body's outline after a render without multisampling: pixels within one
-    pixel of the mask's border ``(H, W) bool`` take a Gaussian blur (``sigma`` px) of
-    ``rgb (H, W, 3) uint8``; elsewhere the image is unchanged. ~2 ms at 640x480."""
+def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = None, sigma: float = 0.7,
+                 jump: float = 0.01) -> np.ndarray:
+    """Anti-alias a render made without multisampling: pixels within one pixel of the body
+    mask's border ``(H, W) bool``, or of a depth jump above ``jump`` metres in ``depth (H, W)
+    float32`` (a limb or the chin in front of the body), take a Gaussian blur (``sigma`` px)
+    of ``rgb (H, W, 3) uint8``; elsewhere the image is unchanged. ~3 ms at 640x480, against
+    ~40 ms for 4x MSAA on llvmpipe."""
     import cv2
 
-    m = mask.view(np.uint8)
     kernel = np.ones((3, 3), np.uint8)
+    m = mask.view(np.uint8)
     band = cv2.dilate(m, kernel) - cv2.erode(m, kernel)
+    if depth is not None:
+        spread = cv2.dilate(depth, kernel) - cv2.erode(depth, kernel)
+        band |= (spread > jump).view(np.uint8) & m
     out = rgb.copy()
     cv2.copyTo(cv2.GaussianBlur(rgb, (3, 3), sigma), band, out)
     return out

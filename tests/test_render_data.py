@@ -234,3 +234,19 @@ def test_cli_shadows_flag():
     assert p.parse_args(base + ["--shadows", "off"]).shadows == 0.0
     with pytest.raises(SystemExit):
         p.parse_args(base + ["--shadows", "1.5"])
+
+
+def test_soften_edges_touches_only_outlines_and_depth_jumps():
+    from syrip_gen.dataset import soften_edges
+
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 10:30] = True
+    rgb[mask] = 200
+    depth = np.where(mask, 1.0, 0.0).astype(np.float32)
+    depth[15:25, 15:25] = 0.9  # a limb 10 cm in front of the body
+    rgb[15:25, 15:25] = 100
+    out = soften_edges(rgb, mask, depth)
+    changed = np.any(out != rgb, axis=2)
+    assert changed[9:11, 12:28].any() and changed[14:16, 17:23].any()  # outline and the limb's edge
+    assert not changed[:8].any() and not changed[12:14, 12:14].any() and not changed[19:21, 19:21].any()
