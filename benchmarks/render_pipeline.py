@@ -72,6 +72,7 @@ def one_run(fits: Path, out: Path, config: dict) -> dict:
             "images_per_s_end_to_end": round(s.images / total, 2),
             "images_per_s_steady": round(steady, 2) if steady else None,
             "stage_ms_per_image": {k: round(1000 * v / max(1, s.images), 1) for k, v in s.stage_seconds.items()},
+            "cpu_ms_per_image": round(1000 * s.cpu_seconds / max(1, s.images), 1),
             "load_1min_before": round(load_before, 2), "load_1min_after": round(os.getloadavg()[0], 2),
             "annotation_path": s.annotation_path}
 

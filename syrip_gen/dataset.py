@@ -149,6 +149,7 @@ class RenderSummary:
     contact_sheet: str | None = None
     warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # worker wall seconds per stage, summed
+    cpu_seconds: float = 0.0  # CPU time of the shard work in all workers (worker start-up excluded)
 
 
 # ---- fits ---------------------------------------------------------------------------------
@@ -404,8 +405,8 @@ def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = N
 
 
 def gl_threads(cfg: RenderConfig) -> int:
-    """llvmpipe threads per worker: ``cfg.gl_threads`` or the CPUs shared out among workers
-    (on 2 cores, 2 workers x 1 thread beat 1 worker x 2 and 2 x 2: benchmarks/results)."""
+    """llvmpipe (and OpenCV) threads per worker: ``cfg.gl_threads`` or the CPUs shared out
+    among workers (benchmarks/results/render_pipeline.md compares 1-2 workers x 1-2 threads)."""
     return int(cfg.gl_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
 
 
@@ -419,7 +420,10 @@ def worker_state(cfg: RenderConfig) -> WorkerState:
             from syrip_gen.render.variants import PoseChecker
 
             if cfg.gl_threads or cfg.workers > 1:  # before this process's GL context exists
+                import cv2
+
                 os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))
+                cv2.setNumThreads(gl_threads(cfg))  # OpenCV's pool too: no oversubscription
             body = _STATE.get(("body", os.getpid(), cfg.body)) or load_body(cfg.body)
             _STATE[("body", os.getpid(), cfg.body)] = body
             state = WorkerState(body=body, maker=make_image_maker(cfg, body),
@@ -499,7 +503,8 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     from syrip_gen.render.variants import sample_variants
 
     timer = StageTimer()
-    state = worker_state(cfg)
+    state = worker_state(cfg)  # start-up (body load, GL context) once per worker: not timed
+    cpu0 = time.process_time()  # this process's CPU, llvmpipe's threads included
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
@@ -541,7 +546,8 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
                 "rejected_jobs": [list(x) for x in sampled.rejected_jobs]}
     with timer("write"):
         atomic_write_json(d / "shard.json", manifest)  # last: the done marker
-    return {**manifest, "resumed": False, "stage_seconds": timer.seconds}  # timing: not in shard.json
+    timing = {"stage_seconds": timer.seconds, "cpu_seconds": time.process_time() - cpu0}
+    return {**manifest, "resumed": False, **timing}  # timing: not in shard.json (same bytes on rerun)
 
 
 class StageTimer:
@@ -716,6 +722,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     tasks = [(s, jobs[i:i + cfg.shard_size]) for s, i in enumerate(range(0, len(jobs), cfg.shard_size))]
     rejected: dict[str, int] = {}
     stages: dict[str, float] = {}
+    cpu = 0.0
     resumed = n_images = 0
     with tqdm(total=len(jobs), unit="img", desc="render", smoothing=0.1) as bar:
         for manifest in _run_shards(tasks, fits, cfg, out, key, n_bg):
@@ -723,6 +730,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
             n_images += len(manifest["images"])
             for reason, n in manifest["rejected"].items():
                 rejected[reason] = rejected.get(reason, 0) + n
+            cpu += manifest.get("cpu_seconds", 0.0)
             for stage, sec in manifest.get("stage_seconds", {}).items():
                 stages[stage] = stages.get(stage, 0.0) + sec
             bar.update(len(manifest["jobs"]))
@@ -738,7 +746,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
         pose_check=_pose_check_kind(), seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
-        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())})
+        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3))
     if n_images == 0:
         raise UserError(f"every variant was rejected ({rejected}); widen --fill/--fov or check the fits")
     return summary
