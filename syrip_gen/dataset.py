@@ -57,7 +57,9 @@ class RenderConfig:
     0 is ~40 % faster on llvmpipe, the body's silhouette is then softened by compositing
     (see :class:`ImageMaker`). ``gl_threads``: llvmpipe threads per worker process
     (``LP_NUM_THREADS``; None = CPUs // workers; ignored on a GPU and when the variable is
-    set already). ``texture_size`` / ``support_texture_size``: square texture sizes.
+    set already). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
+    support texture density (its side is the power of two nearest to density x tile length:
+    256 for mattresses/blankets, 512 for rugs/floors at the default).
     """
 
     variants: int = 10
@@ -78,7 +80,7 @@ class RenderConfig:
     shard_size: int = 50
     body: str = "anny"
     texture_size: int = 512
-    support_texture_size: int = 256
+    support_texels_per_m: int = 512
     msaa: int = 0
     gl_threads: int | None = None
     contact_sheet: bool = True
@@ -262,6 +264,13 @@ def make_image_maker(cfg: RenderConfig, body):
     return ImageMaker(cfg, body.topology())
 
 
+def support_texture_size(kind: str, texels_per_m: int) -> int:
+    """Side of a support texture: the power of two nearest to ``texels_per_m`` x its tile."""
+    from syrip_gen.render.background import SUPPORT_TILE_M
+
+    return int(2 ** max(3, round(float(np.log2(texels_per_m * SUPPORT_TILE_M[kind])))))
+
+
 def check_folders(cfg: RenderConfig) -> int:
     """Validate ``--textures`` / ``--backgrounds`` up front (UserError when missing or empty);
     returns the number of background images (0: procedural backgrounds)."""
@@ -314,15 +323,15 @@ class ImageMaker:
         from syrip_gen.render.background import support_texture
         from syrip_gen.render.scene import Support
 
-        tex, desc = support_texture(spec.support_kind, np.random.default_rng(spec.support_seed),
-                                    self.cfg.support_texture_size)
+        size = support_texture_size(spec.support_kind, self.cfg.support_texels_per_m)
+        tex, desc = support_texture(spec.support_kind, np.random.default_rng(spec.support_seed), size)
         lo, hi = vertices.min(0), vertices.max(0)
         span = float(max(hi[0] - lo[0], hi[2] - lo[2]))
         side = 4 * span + 0.5 if spec.source_posture in LYING else max(8.0, 4 * span + 0.5)
         support = Support(kind=spec.support_kind, height=spec.support_y - 0.002, size=(side, side),
                           center=(float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2)),
                           texture=tex, tile=float(desc["tile_m"]))
-        return support, {**desc, "size_m": round(side, 3), "texture_size": self.cfg.support_texture_size}
+        return support, {**desc, "size_m": round(side, 3), "texture_size": size}
 
     def background(self, spec, camera, support) -> tuple[np.ndarray | None, dict, int]:
         """Background image (None when the support covers the frame), description, and how

@@ -142,7 +142,7 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
     monkeypatch.setattr(body_module, "load_body", lambda name="anny", **kw: anny_body)
     monkeypatch.setattr(ds, "code_version", lambda: "test-code")
     ds._STATE.clear()
-    cfg = replace(CFG, variants=2, texture_size=64, support_texture_size=64, shadows=0.5, contact_sheet=False)
+    cfg = replace(CFG, variants=2, texture_size=64, support_texels_per_m=128, shadows=0.5, contact_sheet=False)
     clean = render_dataset(fits, tmp_path / "clean", cfg)
     assert clean.images == 4 and set(clean.stage_seconds) >= {"GL render + support + composite", "jpeg", "annotate"}
 

@@ -133,7 +133,7 @@ def topo(anny_body):
 def test_image_maker_is_deterministic_and_records_its_draws(anny_body, fit_infos, topo):
     from syrip_gen.dataset import RenderConfig
 
-    cfg = RenderConfig(width=W, height=H, texture_size=128, support_texture_size=64, shadows=0.5)
+    cfg = RenderConfig(width=W, height=H, texture_size=128, support_texels_per_m=128, shadows=0.5)
     s = sample_variants([(fit_infos[0], v) for v in range(3)], anny_body, cfg.sampling, 4, W, H, shadow_prob=0.5)
     a, b = _maker(cfg, topo), _maker(cfg, topo)
     first = [a.render(spec, s.vertices[k]) for k, spec in enumerate(s.specs)]

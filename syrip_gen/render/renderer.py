@@ -292,14 +292,62 @@ def support_lighting(scene: Scene, points: np.ndarray) -> tuple[np.ndarray, np.n
     return diffuse, specular
 
 
+def _warp_mipmapped(tex: np.ndarray, M: np.ndarray, W: int, H: int, uu: np.ndarray, vv: np.ndarray,
+                    hit: np.ndarray, full: tuple[int, int]) -> np.ndarray:
+    """``tex`` warped to ``(H, W, 3) uint8`` by ``M`` (pixel -> texel, wrapping), filtered like
+    GL's trilinear mipmapping: the mip level lambda = log2(texel footprint of a pixel) is
+    found on the grid ``uu, vv`` (cell centres), box-filtered levels are warped and blended by
+    lambda. When lambda hardly varies over the support (top views) one level is enough."""
+    import cv2
+
+    def texel(u, v):
+        m = M @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])
+        return m[:2] / m[2]
+
+    base = texel(uu, vv)
+    foot = np.maximum(np.linalg.norm(texel(uu + 1, vv) - base, axis=0),
+                      np.linalg.norm(texel(uu, vv + 1) - base, axis=0)).reshape(uu.shape)
+    on = hit[np.clip(vv.astype(int), 0, H - 1), np.clip(uu.astype(int), 0, W - 1)]
+    max_level = int(np.log2(max(1, min(tex.shape[:2]))))
+    lam = np.clip(np.log2(np.maximum(np.nan_to_num(foot, nan=1.0, posinf=1e6), 1e-6)), 0, max_level)
+    lam_on = lam[on] if on.any() else lam.ravel()
+    lo, hi = np.percentile(lam_on, [5, 95])
+    if hi - lo < 0.75:
+        levels = [int(np.floor(np.median(lam_on) + 0.5))]
+    else:
+        levels = list(range(int(np.floor(lo)), min(int(np.ceil(hi)), max_level) + 1))[:4]
+    pyramid, mats, m = [tex], [M], M
+    for _ in range(levels[-1]):
+        t = pyramid[-1]
+        pyramid.append(cv2.resize(t, (max(1, t.shape[1] // 2), max(1, t.shape[0] // 2)),
+                                  interpolation=cv2.INTER_AREA))
+        m = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25], [0, 0, 1]]) @ m  # texel centres of the half size
+        mats.append(m)
+
+    def warp(k):
+        return cv2.warpPerspective(pyramid[k], mats[k], (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_WRAP)
+
+    if len(levels) == 1:
+        return warp(levels[0])
+    lam_full = cv2.resize(np.where(on, lam, np.median(lam_on)).astype(np.float32), full,
+                          interpolation=cv2.INTER_LINEAR)[:H, :W]
+    lam_full = np.clip(lam_full, levels[0], levels[-1])
+    acc = np.zeros((H, W, 3), np.float32)
+    for k in levels:
+        w = np.clip(1.0 - np.abs(lam_full - k), 0.0, 1.0)
+        acc += warp(k).astype(np.float32) * w[..., None]
+    acc += 0.5
+    return acc.astype(np.uint8)
+
+
 def paint_support(scene: Scene, under: np.ndarray, step: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The support drawn without GL over ``under (H, W, 3) uint8`` (the filled background):
     returns ``rgb (H, W, 3) uint8``, the support's camera depth ``(H, W) float32`` (0 off it)
     and its hit mask ``(H, W) bool``.
 
     The texture is mapped by the plane's homography (``cv2.warpPerspective``, wrapping tiles)
-    from one box-filtered mip level chosen by the median texel footprint per pixel (GL picks
-    per pixel; on a plane seen from above the footprint varies little). Lighting is
+    with trilinear-like mipmapping (:func:`_warp_mipmapped`; one level for top views). Lighting is
     :func:`support_lighting` on a grid every ``step`` pixels, upsampled (it varies smoothly
     over a plane). Matches the GL support to a few grey levels (tests/test_render_core.py) at
     ~10 ms instead of ~60 ms of llvmpipe shading. Valid without shadows only.
@@ -321,30 +369,14 @@ def paint_support(scene: Scene, under: np.ndarray, step: int = 8) -> tuple[np.nd
     tex_from_plane = np.array([[tw / tu, 0, -(cx - sx / 2) * tw / tu - 0.5],
                                [0, th / tv, -(cz + sz / 2) * th / tv - 0.5], [0, 0, 1]])
     M = tex_from_plane @ np.linalg.inv(img_from_plane)  # pixel -> texel
-    # mip level from the texel footprint of one pixel, at grid points on the support
-    rows, cols = np.nonzero(hit[step // 2::step, step // 2::step])
-    p = np.stack([cols * step + step // 2, rows * step + step // 2, np.ones(len(rows))], 0).astype(np.float64)
-
-    def texel(q):
-        m = M @ q
-        return m[:2] / m[2]
-
-    base = texel(p)
-    foot = np.maximum(np.linalg.norm(texel(p + [[1], [0], [0]]) - base, axis=0),
-                      np.linalg.norm(texel(p + [[0], [1], [0]]) - base, axis=0))
-    level = int(np.clip(np.floor(np.log2(max(float(np.median(foot)), 1e-6)) + 0.5), 0, 8))
-    while level and min(tex.shape[:2]) >= 2:
-        tex = cv2.resize(tex, (tex.shape[1] // 2, tex.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        s = 0.5
-        M = np.array([[s, 0, 0.5 * s - 0.5], [0, s, 0.5 * s - 0.5], [0, 0, 1]]) @ M
-        level -= 1
-    warped = cv2.warpPerspective(tex, M, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                 borderMode=cv2.BORDER_WRAP)
-    # lighting on a coarse grid (cell centres), bilinear up to full size
+    # grid of cell centres (every ``step`` px): mip level and lighting are computed there
     gh, gw = -(-H // step), -(-W // step)
     gu = (np.arange(gw) + 0.5) * step - 0.5
     gv = (np.arange(gh) + 0.5) * step - 0.5
     uu, vv = np.meshgrid(gu, gv)
+    full = (gw * step, gh * step)
+    warped = _warp_mipmapped(tex, M, W, H, uu, vv, hit, full)
+    # lighting on the coarse grid, bilinear up to full size
     rays = np.stack([uu.ravel(), vv.ravel(), np.ones(uu.size)], 1) @ np.linalg.inv(cam.K).T @ R
     c = -R.T @ t
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -352,7 +384,6 @@ def paint_support(scene: Scene, under: np.ndarray, step: int = 8) -> tuple[np.nd
     s_ray = np.where(np.isfinite(s_ray) & (s_ray > 0), s_ray, 1e3)  # off-plane cells: any point
     points = c + s_ray[:, None] * rays
     diffuse, specular = support_lighting(scene, points)
-    full = (gw * step, gh * step)
     diffuse = cv2.resize(diffuse.reshape(gh, gw, 3).astype(np.float32), full, interpolation=cv2.INTER_LINEAR)[:H, :W]
     specular = cv2.resize(specular.reshape(gh, gw, 3).astype(np.float32), full, interpolation=cv2.INTER_LINEAR)[:H, :W]
     to_linear, to_out = _colour_luts()
