@@ -324,9 +324,10 @@ def _warp_mipmapped(tex: np.ndarray, M: np.ndarray, W: int, H: int, uu: np.ndarr
         m = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25], [0, 0, 1]]) @ m  # texel centres of the half size
         mats.append(m)
 
-    def warp(k):
-        return cv2.warpPerspective(pyramid[k], mats[k], (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                   borderMode=cv2.BORDER_WRAP)
+    def warp(k, x0=0, y0=0, x1=W, y1=H):  # the destination window [y0:y1, x0:x1] only
+        shift = np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1.0]])
+        return cv2.warpPerspective(pyramid[k], mats[k] @ shift, (x1 - x0, y1 - y0),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_WRAP)
 
     if len(levels) == 1:
         return warp(levels[0])
@@ -334,9 +335,13 @@ def _warp_mipmapped(tex: np.ndarray, M: np.ndarray, W: int, H: int, uu: np.ndarr
                           interpolation=cv2.INTER_LINEAR)[:H, :W]
     lam_full = np.clip(lam_full, levels[0], levels[-1])
     acc = np.zeros((H, W, 3), np.float32)
-    for k in levels:
+    for k in levels:  # each level only where its weight is > 0 (a band of rows on a floor)
         w = np.clip(1.0 - np.abs(lam_full - k), 0.0, 1.0)
-        acc += warp(k).astype(np.float32) * w[..., None]
+        rows, cols = np.flatnonzero(w.any(1)), np.flatnonzero(w.any(0))
+        if not len(rows):
+            continue
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        acc[y0:y1, x0:x1] += warp(k, x0, y0, x1, y1).astype(np.float32) * w[y0:y1, x0:x1, None]
     acc += 0.5
     return acc.astype(np.uint8)
 
