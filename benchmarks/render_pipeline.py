@@ -1,13 +1,15 @@
 """End-to-end render throughput: annotated images per second (variants -> GL render -> support,
 background, composite -> sensor effects -> JPEG -> annotations -> shards -> merge).
 
-    python benchmarks/render_pipeline.py [--fits-file FITS/fits.jsonl] [--fits 16] [--variants 10]
-                                         [--workers 2] [--size 640x480] [--matrix] [--sheet]
+    python benchmarks/render_pipeline.py [--posture-fits | --fits-file FITS/fits.jsonl | --fits 16]
+                                         [--variants 10] [--workers 2] [--size 640x480] [--matrix] [--sheet]
 
 Writes benchmarks/results/render_pipeline.{json,md}; with ``--sheet`` also
 benchmarks/results/contact_sheet.jpg (64 random images of the main run with keypoints).
-Input: a fits file (``--fits-file``; e.g. `syrip-gen fit` on the posture library), else
-``--fits`` random plausible poses (no licensed data either way).
+Input: ``--posture-fits`` fits every 5th skeleton of the bundled posture library
+(assets/postures/skeletons.json, all five postures) with ``syrip_gen.fit.fitter.fit_file``
+first; ``--fits-file`` renders a given fits file; else ``--fits`` random plausible poses (no
+licensed data in any case).
 
 Rates: ``end_to_end`` counts everything from the call (worker start-up, the body load per
 worker, merge); ``steady`` counts the images of the shards finished after the first one per
@@ -51,6 +53,20 @@ def write_random_fits(body, path: Path, n: int, seed: int = 0) -> None:
                                 "body": body.name, "pose": pose[i].tolist(), "shape": shape[i].tolist()}) + "\n")
 
 
+def posture_fits(tmp: Path, every: int = 5) -> tuple[Path, str]:
+    """Fit every ``every``-th skeleton of the posture library; returns the fits file and a note."""
+    from syrip_gen.fit.fitter import FitConfig, fit_file
+
+    lib = json.loads((ROOT / "assets" / "postures" / "skeletons.json").read_text())
+    anns = lib["annotations"][::every]
+    keep = {a["image_id"] for a in anns}
+    sub = {**lib, "images": [i for i in lib["images"] if i["id"] in keep], "annotations": anns}
+    (tmp / "skeletons.json").write_text(json.dumps(sub))
+    summary = fit_file(tmp / "skeletons.json", tmp / "fits", FitConfig(overlays=False, threads=1), progress=False)
+    return tmp / "fits" / "fits.jsonl", (f"`syrip-gen fit` of every {every}th posture-library skeleton "
+                                         f"({len(anns)} skeletons; fits {summary.counts})")
+
+
 def one_run(fits: Path, out: Path, config: dict) -> dict:
     """Render ``fits`` into ``out`` with ``RenderConfig.from_dict(config)``; timings."""
     from syrip_gen.dataset import RenderConfig, render_dataset
@@ -88,6 +104,8 @@ def _subprocess_run(fits: Path, out: Path, config: dict) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fits-file", help="a fits.jsonl to render (default: --fits random poses)")
+    ap.add_argument("--posture-fits", action="store_true",
+                    help="fit every 5th posture-library skeleton first and render those fits")
     ap.add_argument("--fits", type=int, default=16)
     ap.add_argument("--variants", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
@@ -107,8 +125,10 @@ def main() -> int:
     w, h = map(int, args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="render_bench_"))
     try:
-        if args.fits_file:
-            fits, source = Path(args.fits_file), f"fits file {Path(args.fits_file).name}"
+        if args.posture_fits:
+            fits, source = posture_fits(tmp)
+        elif args.fits_file:
+            fits, source = Path(args.fits_file), f"fits file {args.fits_file}"
         else:
             from syrip_gen.body import load_body
 
