@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import shutil
 import threading
@@ -38,8 +37,6 @@ import numpy as np
 from syrip_gen.errors import UserError
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import LYING, FitInfo, VariantConfig
-
-log = logging.getLogger(__name__)
 
 MAX_VARIANTS = 10000
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
