@@ -76,6 +76,7 @@ class RenderConfig:
     limit: int | None = None  # render only the first N usable fits
     shard_size: int = 50
     body: str = "anny"
+    body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
     texture_size: int = 512
     support_texels_per_m: int = 512
     msaa: int = 0
@@ -258,7 +259,10 @@ class Rendered:
 
 def make_image_maker(cfg: RenderConfig, body):
     """The object that turns (spec, vertices) into a :class:`Rendered`."""
-    return ImageMaker(cfg, body.topology())
+    topology = body.topology()
+    if len(topology.uvs) == 0:  # SMIL/SMPL without a UV layout: one flat texel (skin colour)
+        topology = dataclasses.replace(topology, uvs=np.zeros((len(topology.render_vertex_index), 2), np.float32))
+    return ImageMaker(cfg, topology)
 
 
 def support_texture_size(kind: str, texels_per_m: int) -> int:
@@ -430,7 +434,7 @@ def worker_state(cfg: RenderConfig) -> WorkerState:
 
                 os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))
                 cv2.setNumThreads(gl_threads(cfg))  # OpenCV's pool too: no oversubscription
-            body = _STATE.get(("body", os.getpid(), cfg.body)) or load_body(cfg.body)
+            body = _STATE.get(("body", os.getpid(), cfg.body)) or load_body(cfg.body, cfg.body_path)
             _STATE[("body", os.getpid(), cfg.body)] = body
             state = WorkerState(body=body, maker=make_image_maker(cfg, body),
                                 checker=PoseChecker(cfg.sampling.max_nll_increase))
@@ -713,7 +717,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
-    body = load_body(cfg.body)
+    body = load_body(cfg.body, cfg.body_path)
     records, fits_skipped = load_fits(path, len(body.shape_names), cfg.limit)
     n_bg = check_folders(cfg)
     with one_torch_thread():

@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--texture-size", type=int, default=512, help="body texture size in texels (default 512)")
     p.add_argument("--msaa", type=int, choices=(0, 2, 4), default=0,
                    help="GL multisampling (default 0: outline softened in 2D; 4: GL antialiasing, slower on a CPU)")
+    p.add_argument("--body", default="anny", choices=("anny", "smil", "smpl"),
+                   help="body model the fits were made with (default anny)")
+    p.add_argument("--body-path", help="the SMIL/SMPL model file (.pkl or converted .npz) for --body smil|smpl")
     p.add_argument("--gl-threads", type=int, metavar="N",
                    help="software-GL (llvmpipe) threads per worker; default CPUs // workers")
 
@@ -59,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
                        backgrounds=args.backgrounds, textures=args.textures, shadows=args.shadows,
                        split=args.split, depth=args.depth, parts=args.parts, force=args.force,
                        limit=args.limit, shard_size=args.shard_size, texture_size=args.texture_size,
-                       msaa=args.msaa, gl_threads=args.gl_threads)
+                       msaa=args.msaa, gl_threads=args.gl_threads, body=args.body,
+                       body_path=args.body_path)
     summary = render_dataset(args.fits, args.out, cfg)
     print(json.dumps(summary_json(summary), indent=1, sort_keys=True))
     return 0

@@ -129,7 +129,7 @@ def _vertex_smoother(topology: MeshTopology):
     from scipy import sparse
 
     f = np.asarray(topology.body_faces)
-    n = int(f.max()) + 1
+    n = len(topology.part_of_vertex) if topology.part_of_vertex is not None else int(f.max()) + 1
     i = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0], np.arange(n)])
     j = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2], np.arange(n)])
     a = sparse.csr_matrix((np.ones(len(i), np.float32), (i, j)), shape=(n, n))
