@@ -139,7 +139,7 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
         Renderer(CFG.width, CFG.height, anny_body.topology())
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"no EGL renderer here: {err}")
-    monkeypatch.setattr(body_module, "load_body", lambda name="anny", **kw: anny_body)
+    monkeypatch.setattr(body_module, "load_body", lambda name="anny", path=None, **kw: anny_body)
     monkeypatch.setattr(ds, "code_version", lambda: "test-code")
     ds._STATE.clear()
     cfg = replace(CFG, variants=2, texture_size=64, support_texels_per_m=128, shadows=0.5, contact_sheet=False)
