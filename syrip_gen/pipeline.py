@@ -235,26 +235,46 @@ def _stats(config: dict, inputs: dict[str, Path], out: Path) -> dict:
 
 
 def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Every input role but ``val`` is a training source; ``config.weights`` maps role -> weight."""
+    """Every input role but ``val`` and ``init`` is a training source (``config.weights`` maps
+    role -> weight); ``init`` is an earlier train step whose model starts this one (pretrain on
+    synthetic, fine-tune on real)."""
     from pose_models.config import TrainConfig
     from pose_models.train import train
 
     cfg = dict(config)
     weights = cfg.pop("weights", {}) or {}
     sources = [{"path": str(_dataset_of(p)), "weight": float(weights.get(role, 1.0))}
-               for role, p in sorted(inputs.items()) if role != "val"]
+               for role, p in sorted(inputs.items()) if role not in ("val", "init")]
     val = inputs.get("val")
     cfg.update(train=sources, out_dir=str(out), val=str(_dataset_of(val)) if val else None)
+    if "init" in inputs:
+        cfg["init"] = str(_as_simplebaselines(_checkpoint_of(inputs["init"]), out / "init_simplebaselines.pt"))
     ckpt = train(TrainConfig.from_dict(cfg))
     return {"checkpoint": str(ckpt)}
+
+
+def _checkpoint_of(path: Path) -> Path:
+    """A train step's output dir -> the final checkpoint its manifest names; a file as is."""
+    if path.is_dir():
+        return Path(json.loads((path / MANIFEST).read_text())["summary"]["checkpoint"])
+    return path
+
+
+def _as_simplebaselines(checkpoint: Path, out: Path) -> Path:
+    """Our pose2d checkpoint as a SimpleBaselines-layout state dict (``conv1..layer4``,
+    ``deconv_layers``, ``final_layer``), which ``TrainConfig.init`` loads strictly."""
+    import torch
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    plain = {k.removeprefix("backbone."): v for k, v in state.items() if not k.startswith("domain_classifier.")}
+    torch.save(plain, out)
+    return out
 
 
 def _evaluate(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from pose_models.evaluate import evaluate
 
-    ckpt = _need(inputs, "model", "evaluate")
-    if ckpt.is_dir():  # a train step's output: its manifest names the final checkpoint
-        ckpt = Path(json.loads((ckpt / MANIFEST).read_text())["summary"]["checkpoint"])
+    ckpt = _checkpoint_of(_need(inputs, "model", "evaluate"))
     metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), **config)
     atomic_write_json(out / "metrics.json", metrics)
     return metrics

@@ -23,6 +23,7 @@ ABLATION_ROWS = [
     ("eval_synthetic", "(b) synthetic only"),
     ("eval_real_synthetic", "(c) real + synthetic"),
     ("eval_real_synthetic_da", "(d) real + synthetic + FiDIP DA"),
+    ("eval_synthetic_then_real", "(e) synthetic pretraining, then real fine-tuning"),
 ]
 POSTURES = ["supine", "prone", "sitting", "standing"]
 

@@ -108,3 +108,17 @@ def test_code_version_is_per_stage_kind(monkeypatch, tmp_path):
     (tmp_path / "a.py").write_text("x = 2\n")
     assert pipeline.code_version("fit") != fit
     assert pipeline.code_version("train") == train
+
+
+def test_a_trained_pose_model_exports_as_simplebaselines_init(tmp_path):
+    import torch
+
+    from pose_models.models import build_model
+
+    model = build_model("pose2d", {"depth": 18, "deconv_channels": 32, "domain_adaptation": True})
+    ckpt = tmp_path / "step_1.pt"
+    torch.save({"model": model.state_dict()}, ckpt)
+    fresh = build_model("pose2d", {"depth": 18, "deconv_channels": 32, "domain_adaptation": False})
+    init = pipeline._as_simplebaselines(ckpt, tmp_path / "init.pt")
+    fresh.load_pretrained(torch.load(init, weights_only=True), str(init))  # strict names and shapes
+    assert torch.equal(fresh.final_layer.weight, model.final_layer.weight)
