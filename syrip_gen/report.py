@@ -71,6 +71,26 @@ def _fmt(x, digits=3) -> str:
     return "–" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
+def ablation_run_lines(ablation_dir: Path) -> list[str]:
+    """What the ablation run did, read from its step manifests (synthetic set size, train time)."""
+    steps = {p.parent.name: _read(p) for p in sorted(ablation_dir.glob("*/step.json"))}
+    if not steps:
+        return ["No ablation run found (`syrip-gen pipeline run pipelines/ablation.yaml`).", ""]
+    lines = [f"From `{ablation_dir}` (`pipelines/ablation.yaml`):"]
+    render = (steps.get("render") or {}).get("summary", {})
+    filt = (steps.get("filter") or {}).get("summary", {})
+    if render:
+        lines.append(f"- synthetic set: {render.get('images')} images rendered from "
+                     f"{render.get('fits_used')} fits of the real train skeletons, "
+                     f"{filt.get('n_kept', '?')} kept by `filter` (rejected: {filt.get('failed', {})})")
+    for name, meta in steps.items():
+        if name.startswith("train") and meta:
+            cfg = meta.get("config", {})
+            lines.append(f"- {name}: {cfg.get('max_steps')} steps x {cfg.get('batch_size')} crops, "
+                         f"{meta.get('seconds', 0) / 60:.1f} min")
+    return lines + [""]
+
+
 def ablation_table(rows: dict[str, dict | None]) -> list[str]:
     head = ["model", "AP", "AP50", "AR", "PCK@0.05", "PCK@0.1"] + [f"AP {p}" for p in POSTURES]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -134,10 +154,7 @@ def write_report(cfg: ReportConfig) -> Path:
         if data is not None and (res / f"{name}.md").exists():
             md.append(f"- [{name}]({name}.md)")
     md += ["", "## Does the synthetic data help? (real test set, GT boxes, flip test)", ""]
-    run = found.get("ablation_run") or {}
-    if run:
-        md.append(f"Ablation run: {run.get('description', '')}")
-        md.append("")
+    md += ablation_run_lines(Path(cfg.ablation_dir))
     md += ablation_table(rows)
     md += ["", "![AP per posture](report_ablation.png)", ""]
     atomic_write_json(out / "report.json", {"ablation": rows, "ablation_steps": ablation_meta,
