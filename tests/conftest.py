@@ -15,21 +15,20 @@ def anny_body():
     return load_body("anny")
 
 
-@pytest.fixture(scope="session")
-def syrip_train():
+def _shared_split(split: str):
     from syrip_gen.paths import shared_syrip
 
-    path = shared_syrip("train200")
+    path = shared_syrip(split)
     if not path.exists():
         pytest.skip(f"real SyRIP data not found at {path} (research-only; CI has it beside the clone)")
     return path
+
+
+@pytest.fixture(scope="session")
+def syrip_train():
+    return _shared_split("train200")
 
 
 @pytest.fixture(scope="session")
 def syrip_validate():
-    from syrip_gen.paths import shared_syrip
-
-    path = shared_syrip("validate100")
-    if not path.exists():
-        pytest.skip(f"real SyRIP data not found at {path} (research-only; CI has it beside the clone)")
-    return path
+    return _shared_split("validate100")
