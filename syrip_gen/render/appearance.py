@@ -16,7 +16,6 @@ Texture image convention: row 0 = v 1 (the top of the UV square), as pyrender ex
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +23,8 @@ import numpy as np
 
 from syrip_gen.body.base import MeshTopology
 from syrip_gen.errors import UserError
+from syrip_gen.render.image_folder import ImageFolder
 
-log = logging.getLogger(__name__)
 
 # sRGB skin tones from light (Fitzpatrick I) to dark (VI); a sample interpolates neighbours.
 SKIN_PALETTE = np.array([
@@ -46,7 +45,6 @@ EYES = ("eye.L", "eye.R")
 
 OUTFITS = ("none", "diaper", "onesie", "sleepsuit", "shirt_trousers")
 PATTERNS = ("solid", "striped", "dotted", "printed")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)
@@ -318,39 +316,20 @@ def make_texture(topology: MeshTopology, rng: np.random.Generator, size: int = 1
 
 # ---- user textures -------------------------------------------------------------------------
 
-class TextureFolder:
-    """Texture images made for the body's UV layout, sampled at random.
-
-    Unreadable files are skipped with a warning and counted (``self.unreadable``); an empty
-    folder, or one whose files are all unreadable, is a :class:`UserError`.
-    """
+class TextureFolder(ImageFolder):
+    """Texture images made for the body's UV layout, sampled at random (see ImageFolder)."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise UserError(f"texture folder {self.path} does not exist")
-        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self.files:
-            raise UserError(f"texture folder {self.path} has no images ({', '.join(IMAGE_SUFFIXES)})")
-        self.unreadable: dict[str, int] = {}
+        super().__init__(path, "texture")
 
     def sample(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, dict]:
         """A random readable texture ``(size, size, 3) uint8`` and ``{"kind": "file", "file"}``."""
         import cv2
 
-        order = rng.permutation(len(self.files))
-        for i in order:
-            path = self.files[i]
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if img is None:
-                if path.name not in self.unreadable:
-                    log.warning("texture %s unreadable; skipped", path)
-                self.unreadable[path.name] = self.unreadable.get(path.name, 0) + 1
-                continue
-            if img.shape[:2] != (size, size):
-                img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-            return np.ascontiguousarray(img[..., ::-1]), {"kind": "file", "file": path.name}
-        raise UserError(f"texture folder {self.path}: none of its {len(self.files)} images could be read")
+        path, img = self.read_random(rng)
+        if img.shape[:2] != (size, size):
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(img[..., ::-1]), {"kind": "file", "file": path.name}
 
 
 _FOLDERS: dict[str, TextureFolder] = {}

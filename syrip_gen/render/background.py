@@ -10,16 +10,14 @@ images are ``(H, W, 3) uint8`` RGB.
 from __future__ import annotations
 
 import colorsys
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from syrip_gen.errors import UserError
+from syrip_gen.render.image_folder import ImageFolder
 
-log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 BACKGROUND_KINDS = ("gradient", "room", "shapes", "fabric")
 SUPPORT_TILE_M = {"mattress": 0.6, "blanket": 0.5, "rug": 1.0, "floor": 1.2}  # suggested Support.tile
 
@@ -108,51 +106,33 @@ def procedural_background(width: int, height: int, rng: np.random.Generator,
     return _to_u8(img), {"kind": kind}
 
 
-class BackgroundFolder:
+class BackgroundFolder(ImageFolder):
     """User photos used as backgrounds: random crop (25-100% of the largest crop with the
     output's aspect) resized to the output size.
 
-    Unreadable files are skipped with a warning and counted (``self.unreadable``); an empty
-    folder, or one whose files are all unreadable, is a :class:`UserError`.
+    Unreadable files are skipped, warned about once and counted (see ImageFolder).
     """
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not self.path.is_dir():
-            raise UserError(f"background folder {self.path} does not exist")
-        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self.files:
-            raise UserError(f"background folder {self.path} has no images ({', '.join(IMAGE_SUFFIXES)})")
-        self.unreadable: dict[str, int] = {}
-        self._bad: set[str] = set()
+        super().__init__(path, "background")
 
     def sample(self, width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """``(height, width, 3) uint8`` crop and ``{"kind": "file", "file", "crop": [x, y, w, h]}``."""
         import cv2
 
-        for i in rng.permutation(len(self.files)):
-            path = self.files[i]
-            if path.name in self._bad:
-                continue
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if img is None:
-                log.warning("background %s unreadable; skipped", path)
-                self.unreadable[path.name] = self.unreadable.get(path.name, 0) + 1
-                self._bad.add(path.name)
-                continue
-            H, W = img.shape[:2]
-            aspect = width / height
-            cw, ch = (W, int(round(W / aspect))) if W / H < aspect else (int(round(H * aspect)), H)
-            s = float(np.sqrt(rng.uniform(0.25, 1.0)))
-            cw, ch = max(1, int(cw * s)), max(1, int(ch * s))
-            x0, y0 = int(rng.integers(0, W - cw + 1)), int(rng.integers(0, H - ch + 1))
-            crop = img[y0:y0 + ch, x0:x0 + cw]
-            interp = cv2.INTER_AREA if cw > width else cv2.INTER_LINEAR
-            out = cv2.resize(crop, (width, height), interpolation=interp)[..., ::-1]
-            if rng.uniform() < 0.5:
-                out = out[:, ::-1]
-            return np.ascontiguousarray(out), {"kind": "file", "file": path.name, "crop": [x0, y0, cw, ch]}
-        raise UserError(f"background folder {self.path}: none of its {len(self.files)} images could be read")
+        path, img = self.read_random(rng)
+        H, W = img.shape[:2]
+        aspect = width / height
+        cw, ch = (W, int(round(W / aspect))) if W / H < aspect else (int(round(H * aspect)), H)
+        s = float(np.sqrt(rng.uniform(0.25, 1.0)))
+        cw, ch = max(1, int(cw * s)), max(1, int(ch * s))
+        x0, y0 = int(rng.integers(0, W - cw + 1)), int(rng.integers(0, H - ch + 1))
+        crop = img[y0:y0 + ch, x0:x0 + cw]
+        interp = cv2.INTER_AREA if cw > width else cv2.INTER_LINEAR
+        out = cv2.resize(crop, (width, height), interpolation=interp)[..., ::-1]
+        if rng.uniform() < 0.5:
+            out = out[:, ::-1]
+        return np.ascontiguousarray(out), {"kind": "file", "file": path.name, "crop": [x0, y0, cw, ch]}
 
 
 # ---- support surfaces --------------------------------------------------------------------------

@@ -1,0 +1,43 @@
+"""A user's folder of images (body textures, background photos), read at random.
+
+Unreadable files are skipped, warned about once and counted (``unreadable``: file name -> 1);
+an empty folder, or one with no readable image, is a :class:`UserError`.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from syrip_gen.errors import UserError
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageFolder:
+    def __init__(self, path: str | Path, what: str):
+        self.path, self.what = Path(path), what
+        if not self.path.is_dir():
+            raise UserError(f"{what} folder {self.path} does not exist")
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise UserError(f"{what} folder {self.path} has no images ({', '.join(IMAGE_SUFFIXES)})")
+        self.unreadable: dict[str, int] = {}
+
+    def read_random(self, rng: np.random.Generator) -> tuple[Path, np.ndarray]:
+        """A random readable image: its path and ``(H, W, 3) uint8`` BGR pixels."""
+        import cv2
+
+        for i in rng.permutation(len(self.files)):
+            path = self.files[i]
+            if path.name in self.unreadable:
+                continue
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is None:
+                log.warning("%s %s unreadable; skipped", self.what, path)
+                self.unreadable[path.name] = 1
+                continue
+            return path, img
+        raise UserError(f"{self.what} folder {self.path}: none of its {len(self.files)} images could be read")
