@@ -117,10 +117,10 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> "TrainConfig":
+        from syrip_gen.yamlfile import read_yaml
+
         path = Path(path)
-        if not path.is_file():
-            raise UserError(f"{path}: config file not found")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml(path, missing="config file not found") or {}
         if not isinstance(data, dict):
             raise UserError(f"{path}: expected a YAML mapping of config keys")
         return cls.from_dict(data, overrides)

@@ -95,15 +95,9 @@ class FilterConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> FilterConfig:
-        import yaml
+        from syrip_gen.yamlfile import read_yaml
 
-        path = Path(path)
-        if not path.exists():
-            raise UserError(f"{path}: no such gates config file")
-        try:
-            d = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        d = read_yaml(path, missing="no such gates config file")
         if d is not None and not isinstance(d, dict):
             raise UserError(f"{path}: expected a mapping of filter settings")
         return cls.from_dict(d)

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import yaml
 
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.paths import REPO_ROOT
+from syrip_gen.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
 MANIFEST = "step.json"
@@ -58,12 +58,7 @@ def load_spec(path: str | Path, out: str | Path | None = None,
     """Read a YAML spec; ``overrides`` / ``input_overrides`` map step name -> config entries /
     input roles to replace (e.g. point ``fit.skeletons`` at the user's own COCO file)."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such pipeline spec (see pipelines/*.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    raw = read_yaml(path, missing="no such pipeline spec (see pipelines/*.yaml)")
     if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
         raise UserError(f"{path}: a pipeline spec needs a 'steps' list")
     steps, seen = [], set()

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import roma
 import torch
-import yaml
 
 from syrip_gen.body.pose_space import JOINT, NUM_JOINTS, PARENTS, flip_pose
 from syrip_gen.coco import NUM_KEYPOINTS, POSTURES
 from syrip_gen.errors import UserError
 from syrip_gen.paths import ASSETS
+from syrip_gen.yamlfile import read_yaml
 
 LIBRARY_PATH = ASSETS / "postures" / "library.yaml"
 SKELETONS_PATH = ASSETS / "postures" / "skeletons.json"
@@ -113,12 +113,7 @@ def _parse_entry(entry: dict, where: str) -> Posture:
 def load_library(path: str | Path = LIBRARY_PATH) -> list[Posture]:
     """Read the posture library YAML; one-line UserError on a malformed entry."""
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: posture library not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    data = read_yaml(path, missing="posture library not found")
     entries = data.get("postures") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise UserError(f"{path}: expected a top-level 'postures:' list")

@@ -122,3 +122,14 @@ def test_a_trained_pose_model_exports_as_simplebaselines_init(tmp_path):
     init = pipeline._as_simplebaselines(ckpt, tmp_path / "init.pt")
     fresh.load_pretrained(torch.load(init, weights_only=True), str(init))  # strict names and shapes
     assert torch.equal(fresh.final_layer.weight, model.final_layer.weight)
+
+
+def test_malformed_yaml_is_a_one_line_error(tmp_path):
+    from pose_models.config import TrainConfig
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        pipeline.load_spec(bad)
+    with pytest.raises(UserError, match="not valid YAML"):
+        TrainConfig.from_yaml(bad)
