@@ -160,7 +160,7 @@ def run(spec: Spec, dry: bool = False, keep_going: bool = False,
     echo(f"pipeline {spec.name}: {len(steps)} steps -> {spec.out}")
     records, failed = [], set()
     for ps in steps:
-        upstream_failed = any(str(p) in failed for p in map(str, ps.inputs.values()))
+        upstream_failed = any(str(p) in failed for p in ps.inputs.values())
         if ps.done:
             echo(f"  skip {ps.step.name} ({ps.step.kind}): up to date [{ps.key}]")
             records.append({"name": ps.step.name, "status": "skipped"})

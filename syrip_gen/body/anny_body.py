@@ -25,7 +25,8 @@ import roma
 import torch
 
 from syrip_gen.body.base import BodyModel, BodyOutput, MeshTopology
-from syrip_gen.body.pose_space import JOINT, NUM_JOINTS, PARENTS, change_frame, rotation_between, rx
+from syrip_gen.body.pose_space import (JOINT, JOINT_NAMES, NUM_JOINTS, PARENTS, change_frame,
+                                       rotation_between, rx)
 from syrip_gen.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,7 @@ BONE_OF_JOINT = {
     "left_wrist": "wrist.L", "right_wrist": "wrist.R",
 }
 # Joint-centre positions: the head of this bone (pelvis = root).
-POSITION_BONE = {**BONE_OF_JOINT, "pelvis": "root", "spine1": "spine04", "spine3": "spine02",
-                 "left_elbow": "lowerarm01.L", "right_elbow": "lowerarm01.R"}
+POSITION_BONE = {**BONE_OF_JOINT, "pelvis": "root", "spine1": "spine04", "spine3": "spine02"}
 # Anny's native frame: z up, facing -y. C maps common-frame vectors into it.
 FRAME = rx(90.0, dtype=torch.float64)
 
@@ -134,9 +134,9 @@ class AnnyBody(BodyModel):
             regressor_weights = anny.KeypointsRegressor.coco(m).regression_weights[:17]
         bone = {label: i for i, label in enumerate(m.bone_labels)}
         self.bone_of_joint = torch.tensor(
-            [bone[BONE_OF_JOINT[n]] if n in BONE_OF_JOINT else -1 for n in _names()])
+            [bone[BONE_OF_JOINT[n]] if n in BONE_OF_JOINT else -1 for n in JOINT_NAMES])
         self.position_bone = torch.tensor(
-            [bone[POSITION_BONE[n]] if n in POSITION_BONE else -1 for n in _names()])
+            [bone[POSITION_BONE[n]] if n in POSITION_BONE else -1 for n in JOINT_NAMES])
         self.local_change_index = torch.tensor(
             [m.local_change_labels.index(c) for c in HEAD_CHANGES])
         self.register_buffer("frame", FRAME.float())
@@ -313,12 +313,6 @@ class AnnyBody(BodyModel):
     # ---- mesh -----------------------------------------------------------------------------
     def topology(self) -> MeshTopology:
         return anny_topology(self.anny)
-
-
-def _names():
-    from syrip_gen.body.pose_space import JOINT_NAMES
-
-    return JOINT_NAMES
 
 
 def _fill_extremity_joints(joints: torch.Tensor) -> torch.Tensor:
