@@ -67,6 +67,7 @@ class RenderConfig:
     backend: str = "joblib"  # joblib | dask
     scheduler: str | None = None  # dask scheduler address; None = a LocalCluster
     backgrounds: str | None = None  # folder of background photos; None = procedural
+    photo_support: float = 0.7  # with backgrounds: chance a lying infant lies on one of the photos
     textures: str | None = None  # folder of UV textures for the body; None = procedural
     shadows: float = 0.0  # probability per image
     split: str = "train"
@@ -89,6 +90,8 @@ class RenderConfig:
         if isinstance(self.shadows, bool):
             object.__setattr__(self, "shadows", 1.0 if self.shadows else 0.0)
         problems = []
+        if not 0.0 <= float(self.photo_support) <= 1.0:
+            problems.append(f"photo_support must be a probability in [0, 1], got {self.photo_support}")
         if not 0.0 <= float(self.shadows) <= 1.0:
             problems.append(f"shadows must be a probability in [0, 1] (or true/false), got {self.shadows}")
         if self.msaa not in (0, 2, 4):
@@ -320,18 +323,30 @@ class ImageMaker:
     def support(self, spec, vertices: np.ndarray):
         """The support under the body: a mattress/blanket/rug sized to the body for lying
         infants, a floor reaching far away for upright ones; textured by ``support_texture``
-        repeating every ``tile_m`` metres."""
+        repeating every ``tile_m`` metres. With background photos, a lying infant lies on one
+        of them instead (chance ``photo_support``): the photo stretched once over a square
+        1.5-3 body lengths wide, about the scale of the floor around an infant in a photo."""
         from syrip_gen.render.background import support_texture
         from syrip_gen.render.scene import Support
 
-        size = support_texture_size(spec.support_kind, self.cfg.support_texels_per_m)
-        tex, desc = support_texture(spec.support_kind, np.random.default_rng(spec.support_seed), size)
         lo, hi = vertices.min(0), vertices.max(0)
         span = float(max(hi[0] - lo[0], hi[2] - lo[2]))
-        side = 4 * span + 0.5 if spec.source_posture in LYING else max(8.0, 4 * span + 0.5)
+        center = (float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2))
+        rng = np.random.default_rng([spec.support_seed, 1])
+        lying = spec.source_posture in LYING
+        if self.backgrounds is not None and lying and rng.uniform() < self.cfg.photo_support:
+            size = support_texture_size("rug", self.cfg.support_texels_per_m)
+            tex, desc = self.backgrounds.sample(size, size, rng)
+            side = float(rng.uniform(1.5, 3.0)) * span + 0.3
+            support = Support(kind="photo", height=spec.support_y - 0.002, size=(side, side), center=center,
+                              texture=tex, tile=None)
+            return support, {**desc, "kind": "photo", "photo_kind": desc["kind"], "size_m": round(side, 3),
+                             "texture_size": size}
+        size = support_texture_size(spec.support_kind, self.cfg.support_texels_per_m)
+        tex, desc = support_texture(spec.support_kind, np.random.default_rng(spec.support_seed), size)
+        side = 4 * span + 0.5 if lying else max(8.0, 4 * span + 0.5)
         support = Support(kind=spec.support_kind, height=spec.support_y - 0.002, size=(side, side),
-                          center=(float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2)),
-                          texture=tex, tile=float(desc["tile_m"]))
+                          center=center, texture=tex, tile=float(desc["tile_m"]))
         return support, {**desc, "size_m": round(side, 3), "texture_size": size}
 
     def background(self, spec, camera, support) -> tuple[np.ndarray | None, dict, int]:

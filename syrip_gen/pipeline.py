@@ -86,6 +86,7 @@ def load_spec(path: str | Path, out: str | Path | None = None,
 _SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py")
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "fit": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
+    "backgrounds": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
     "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py",
                          "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
     "filter": _SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "assets/pose_prior.npz"),
@@ -206,10 +207,18 @@ def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     return _as_dict(summary)
 
 
+def _backgrounds(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from syrip_gen.backgrounds import BackgroundsConfig, extract_backgrounds
+
+    return extract_backgrounds(_need(inputs, "dataset", "backgrounds"), out, BackgroundsConfig.from_dict(config))
+
+
 def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Optional input ``backgrounds``: a backgrounds step (or a folder of photos)."""
     from syrip_gen.dataset import RenderConfig, render_dataset
 
-    cfg = RenderConfig.from_dict({**config, "force": True})  # key changed: old shards are stale
+    extra = {"backgrounds": str(inputs["backgrounds"])} if "backgrounds" in inputs else {}
+    cfg = RenderConfig.from_dict({**config, **extra, "force": True})  # key changed: old shards are stale
     return _as_dict(render_dataset(_need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
 
 
@@ -292,6 +301,6 @@ def _as_dict(obj) -> dict:
 
 
 STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {
-    "fit": _fit, "render": _render, "filter": _filter, "stats": _stats,
+    "fit": _fit, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
     "train": _train, "evaluate": _evaluate,
 }

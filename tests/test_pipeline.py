@@ -133,3 +133,19 @@ def test_malformed_yaml_is_a_one_line_error(tmp_path):
         pipeline.load_spec(bad)
     with pytest.raises(UserError, match="not valid YAML"):
         TrainConfig.from_yaml(bad)
+
+
+def test_render_step_takes_its_backgrounds_from_an_input(tmp_path, monkeypatch):
+    import syrip_gen.dataset as dataset
+
+    seen = {}
+
+    def fake_render(fits, out, cfg):
+        seen["cfg"] = cfg
+        return {}
+
+    monkeypatch.setattr(dataset, "render_dataset", fake_render)
+    pipeline._render({"variants": 1}, {"fits": tmp_path, "backgrounds": tmp_path / "bg"}, tmp_path / "out")
+    assert seen["cfg"].backgrounds == str(tmp_path / "bg") and seen["cfg"].variants == 1
+    spec = pipeline.load_spec(pipeline.REPO_ROOT / "pipelines" / "ablation.yaml")
+    assert {"backgrounds", "render", "train"} <= {s.kind for s in spec.steps}

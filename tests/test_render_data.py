@@ -197,6 +197,34 @@ def test_user_texture_and_background_folders(anny_body, fit_infos, topo, tmp_pat
     assert sum(seen.values()) == 1  # counted once: the folder remembers a bad file
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_lying_infants_rest_on_background_photos_when_asked(anny_body, fit_infos, topo, tmp_path):
+    import cv2
+
+    from syrip_gen.dataset import RenderConfig
+
+    bg_dir = tmp_path / "bg"
+    bg_dir.mkdir()
+    cv2.imwrite(str(bg_dir / "b.png"), np.full((60, 80, 3), (255, 0, 0), np.uint8))  # BGR blue
+    cfg = RenderConfig(width=W, height=H, backgrounds=str(bg_dir), photo_support=1.0, texture_size=64,
+                       support_texels_per_m=64)
+    s = sample_variants([(fit_infos[0], 0)], anny_body, cfg.sampling, 1, W, H, n_backgrounds=1)
+    lying = replace(s.specs[0], source_posture="supine")
+    maker = _maker(cfg, topo)
+    support, desc = maker.support(lying, s.vertices[0])
+    assert support.kind == "photo" and support.tile is None and desc["file"] == "b.png"
+    assert (support.texture == (0, 0, 255)).all()  # RGB blue, stretched once
+    span = float(np.ptp(s.vertices[0][:, [0, 2]], axis=0).max())
+    assert 1.5 * span + 0.3 <= support.size[0] <= 3.0 * span + 0.3
+    out = maker.render(lying, s.vertices[0])
+    assert out.provenance["support"]["kind"] == "photo"
+    assert maker.support(replace(lying, source_posture="standing"), s.vertices[0])[0].kind != "photo"
+    never = _maker(replace(cfg, photo_support=0.0), topo)
+    assert never.support(lying, s.vertices[0])[0].kind == lying.support_kind
+    with pytest.raises(UserError, match="photo_support"):
+        RenderConfig(photo_support=1.5)
+
+
 def test_render_config_from_dict_and_pipeline_specs(tmp_path):
     import yaml
 

@@ -17,7 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=2, help="render processes (one GL context each)")
     p.add_argument("--backend", choices=("joblib", "dask"), default="joblib")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
-    p.add_argument("--backgrounds", metavar="DIR", help="folder of background photos (default procedural)")
+    p.add_argument("--backgrounds", metavar="DIR", help="folder of background photos (default procedural); "
+                   "`syrip-gen backgrounds` makes one from your own annotated photos")
+    p.add_argument("--photo-support", type=_probability, default=0.7, metavar="P",
+                   help="with --backgrounds: share of lying infants placed on a photo instead of a "
+                        "procedural mattress/blanket/rug (default 0.7)")
     p.add_argument("--textures", metavar="DIR", help="folder of textures (default procedural)")
     p.add_argument("--shadows", type=_probability, nargs="?", const=1.0, default=0.0, metavar="P",
                    help="directional shadows in a share P of the images (0-1; bare --shadows = all); "
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = RenderConfig(variants=args.variants, seed=args.seed, width=args.width, height=args.height,
                        workers=args.workers, backend=args.backend, scheduler=args.scheduler,
-                       backgrounds=args.backgrounds, textures=args.textures, shadows=args.shadows,
+                       backgrounds=args.backgrounds, photo_support=args.photo_support, textures=args.textures, shadows=args.shadows,
                        split=args.split, depth=args.depth, parts=args.parts, force=args.force,
                        limit=args.limit, shard_size=args.shard_size, texture_size=args.texture_size,
                        msaa=args.msaa, gl_threads=args.gl_threads, body=args.body,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LIGHT_KINDS = ("directional", "point")
-SUPPORT_KINDS = ("mattress", "blanket", "rug", "floor")
+SUPPORT_KINDS = ("mattress", "blanket", "rug", "floor", "photo")  # photo: a background photo, stretched once
 
 
 @dataclass(frozen=True, eq=False)

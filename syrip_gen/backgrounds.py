@@ -1,0 +1,196 @@
+"""Person-free background photos cut from the user's own annotated images.
+
+Why: renders on procedural floors teach a from-scratch model little that carries over to
+photos; the user's real photos show exactly the rooms, mats and blankets their test images
+have. Each annotated person is removed: the largest person-free crop with the render's
+aspect ratio is kept when it is big enough, otherwise each person box is refilled with the
+photo around it, mirrored (real floor texture; never a second, unlabelled infant).
+The output is an ordinary background folder for ``render --backgrounds`` (and its photo
+supports); it holds pieces of the user's images, so it stays with their data (e.g. under
+``runs/``), never in a repository.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from syrip_gen.coco import atomic_write_json, load_coco
+from syrip_gen.errors import UserError
+
+INDEX = "backgrounds.json"
+
+
+@dataclass(frozen=True)
+class BackgroundsConfig:
+    aspect: float = 4 / 3          # width / height of the crops (the render size's aspect)
+    margin: float = 0.2            # each person box grows by this fraction of its size per side
+    min_crop_area: float = 0.2     # smallest person-free crop kept, as a fraction of the image
+    max_side: int = 1024           # output images are shrunk to at most this many pixels
+    grid: int = 48                 # resolution of the person mask the crop search runs on
+    jpeg_quality: int = 92
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "BackgroundsConfig":
+        d = dict(d or {})
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise UserError(f"backgrounds config keys not understood: {', '.join(unknown)}")
+        return cls(**d)
+
+
+def grown_boxes(shape_hw: tuple[int, int], boxes: list[np.ndarray], margin: float) -> list[tuple[int, int, int, int]]:
+    """Boxes ``[x, y, w, h]`` grown by ``margin`` of their size per side, as clipped pixel
+    ranges ``(x0, y0, x1, y1)`` (exclusive ends)."""
+    h, w = shape_hw
+    out = []
+    for x, y, bw, bh in boxes:
+        x0, y0 = int(np.floor(x - margin * bw)), int(np.floor(y - margin * bh))
+        x1, y1 = int(np.ceil(x + bw * (1 + margin))), int(np.ceil(y + bh * (1 + margin)))
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        if x1 > x0 and y1 > y0:
+            out.append((x0, y0, x1, y1))
+    return out
+
+
+def person_mask(shape_hw: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """``(H, W) bool``: True inside any pixel box ``(x0, y0, x1, y1)``."""
+    mask = np.zeros(shape_hw, bool)
+    for x0, y0, x1, y1 in boxes:
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def largest_free_crop(mask: np.ndarray, aspect: float, grid: int = 48) -> tuple[int, int, int, int] | None:
+    """Largest ``(x, y, w, h)`` crop of width/height ``aspect`` that touches no True pixel of
+    ``mask`` ``(H, W) bool``, searched on a ``grid``-cell coarse mask (a coarse cell counts as
+    occupied when any pixel in it is); None when every cell is occupied."""
+    import cv2
+
+    H, W = mask.shape
+    gh, gw = (grid, max(1, round(grid * W / H))) if H <= W else (max(1, round(grid * H / W)), grid)
+    # INTER_AREA averages the fine pixels of each cell: > 0 means "any pixel occupied"
+    coarse = cv2.resize(mask.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA) > 0
+    integral = np.pad(coarse.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    cell_w, cell_h = W / gw, H / gh
+    for ch in range(gh, 0, -1):  # largest height first; width follows from the aspect
+        cw = int(np.floor(ch * cell_h * aspect / cell_w))
+        if cw < 1 or cw > gw:
+            continue
+        sums = (integral[ch:, cw:] - integral[:-ch, cw:] - integral[ch:, :-cw] + integral[:-ch, :-cw])
+        free = np.argwhere(sums == 0)
+        if len(free):
+            y, x = free[len(free) // 2]  # the middle candidate: away from the image border
+            x0, y0 = int(np.ceil(x * cell_w)), int(np.ceil(y * cell_h))  # stay inside the free cells
+            x1, y1 = int(np.floor((x + cw) * cell_w)), int(np.floor((y + ch) * cell_h))
+            return x0, y0, x1 - x0, y1 - y0
+    return None
+
+
+def _fold(i: np.ndarray, n: int) -> np.ndarray:
+    """Indices ``i >= 0`` folded back and forth into ``[0, n)`` (mirror tiling)."""
+    i = np.mod(i, 2 * n)
+    return np.where(i >= n, 2 * n - 1 - i, i)
+
+
+def _mirror_fill_axis(img: np.ndarray, lo: int, hi: int, axis: int) -> np.ndarray | None:
+    """The span ``[lo, hi)`` along ``axis`` (1 = columns, 0 = rows) refilled with the image
+    beyond each of its edges, mirrored, the two halves cross-faded in the middle; None when
+    neither side has free pixels. Returns the refilled span only."""
+    n = img.shape[axis]
+    before, after = lo, n - hi
+    if before == 0 and after == 0:
+        return None
+    x = np.arange(lo, hi)
+    from_before = lo - 1 - _fold(x - lo, before) if before else None
+    from_after = hi + _fold(hi - 1 - x, after) if after else None
+    take = lambda src: np.take(img, src, axis=axis).astype(np.float32)  # noqa: E731
+    if from_before is None or from_after is None:
+        return take(from_before if from_before is not None else from_after)
+    mid, ramp = (lo + hi) / 2, max(2.0, (hi - lo) / 6)
+    w = np.clip(0.5 - (x - mid) / (2 * ramp), 0, 1)  # 1 near lo, 0 near hi
+    shape = [1, 1, 1]
+    shape[axis] = len(x)
+    w = w.reshape(shape)
+    return w * take(from_before) + (1 - w) * take(from_after)
+
+
+def fill_people(img: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """``img`` ``(H, W, 3) uint8`` with each box ``(x0, y0, x1, y1)`` (pixels, exclusive ends)
+    replaced by the image around it, mirrored across the box's edges along the axis with more
+    room (real carpet and floor texture, unlike inpainting's smears)."""
+    out = img.copy()
+    H, W = img.shape[:2]
+    for x0, y0, x1, y1 in boxes:
+        room_x, room_y = (x0 + W - x1) / max(1, x1 - x0), (y0 + H - y1) / max(1, y1 - y0)
+        for axis in ((1, 0) if room_x >= room_y else (0, 1)):
+            if axis == 1:
+                span = _mirror_fill_axis(out[y0:y1], x0, x1, 1)
+                if span is not None:
+                    out[y0:y1, x0:x1] = np.clip(span, 0, 255).astype(np.uint8)
+                    break
+            else:
+                span = _mirror_fill_axis(out[:, x0:x1], y0, y1, 0)
+                if span is not None:
+                    out[y0:y1, x0:x1] = np.clip(span, 0, 255).astype(np.uint8)
+                    break
+    return out
+
+
+def person_free_background(img: np.ndarray, boxes: list[np.ndarray],
+                           cfg: BackgroundsConfig) -> tuple[np.ndarray, dict]:
+    """One background from one photo: the largest person-free crop if it covers at least
+    ``min_crop_area`` of the image, else the whole photo with the people filled in from
+    their surroundings (:func:`fill_people`)."""
+    H, W = img.shape[:2]
+    pixel_boxes = grown_boxes((H, W), boxes, cfg.margin)
+    mask = person_mask((H, W), pixel_boxes)
+    crop = largest_free_crop(mask, cfg.aspect, cfg.grid)
+    if crop is not None and crop[2] * crop[3] >= cfg.min_crop_area * H * W:
+        x, y, w, h = crop
+        return img[y:y + h, x:x + w], {"kind": "crop", "crop": list(crop)}
+    return fill_people(img, pixel_boxes), {"kind": "filled", "masked_fraction": round(float(mask.mean()), 3)}
+
+
+def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
+                        cfg: BackgroundsConfig = BackgroundsConfig()) -> dict:
+    """Write one person-free JPEG per image of the COCO ``dataset`` into ``out_dir`` and an
+    index (``backgrounds.json``); returns the summary. Unreadable images are skipped and counted."""
+    import cv2
+
+    kf = load_coco(dataset)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    boxes: dict[int, list[np.ndarray]] = {}
+    for ann in kf.annotations:
+        box = np.asarray(ann.get("bbox") or [0, 0, 0, 0], np.float64)
+        kps = np.asarray(ann.get("keypoints") or [], np.float64).reshape(-1, 3)
+        lab = kps[kps[:, 2] > 0, :2] if len(kps) else np.zeros((0, 2))
+        if len(lab):  # keypoints may reach outside the annotated box: cover both
+            lo = np.minimum(lab.min(0), box[:2]) if box[2] > 0 else lab.min(0)
+            hi = np.maximum(lab.max(0), box[:2] + box[2:]) if box[2] > 0 else lab.max(0)
+            box = np.r_[lo, hi - lo]
+        boxes.setdefault(ann["image_id"], []).append(box)
+    image_dir = kf.image_dir()
+    items, skipped = [], {}
+    for image_id, rec in tqdm(sorted(kf.images.items()), desc="backgrounds", mininterval=2):
+        img = cv2.imread(str(image_dir / rec.get("file_name", "")), cv2.IMREAD_COLOR)
+        if img is None:
+            skipped["image unreadable or missing"] = skipped.get("image unreadable or missing", 0) + 1
+            continue
+        bg, desc = person_free_background(img, boxes.get(image_id, []), cfg)
+        s = min(1.0, cfg.max_side / max(bg.shape[:2]))
+        if s < 1.0:
+            bg = cv2.resize(bg, (round(bg.shape[1] * s), round(bg.shape[0] * s)), interpolation=cv2.INTER_AREA)
+        name = f"bg_{image_id:08d}.jpg"
+        cv2.imwrite(str(out / name), bg, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+        items.append({"file": name, "image_id": image_id, **desc})
+    if not items:
+        raise UserError(f"{dataset}: no readable images to take backgrounds from")
+    kinds = {k: sum(i["kind"] == k for i in items) for k in ("crop", "filled")}
+    summary = {"source": str(dataset), "n_backgrounds": len(items), "kinds": kinds, "skipped": skipped,
+               "config": asdict(cfg)}
+    atomic_write_json(out / INDEX, {**summary, "items": items})
+    return summary
