@@ -21,8 +21,8 @@ from syrip_gen.hardware import describe as hardware
 ABLATION_ROWS = [
     ("eval_real", "(a) real only"),
     ("eval_synthetic", "(b) synthetic only"),
-    ("eval_real_synthetic", "(c) real + synthetic"),
-    ("eval_real_synthetic_da", "(d) real + synthetic + FiDIP DA"),
+    ("eval_real_synthetic", "(c) real + synthetic mixed"),
+    ("eval_real_synthetic_da", "(d) synthetic pretraining, then real + synthetic with FiDIP DA"),
     ("eval_synthetic_then_real", "(e) synthetic pretraining, then real fine-tuning"),
 ]
 POSTURES = ["supine", "prone", "sitting", "standing"]
@@ -86,7 +86,9 @@ def ablation_run_lines(ablation_dir: Path) -> list[str]:
     for name, meta in steps.items():
         if name.startswith("train") and meta:
             cfg = meta.get("config", {})
-            lines.append(f"- {name}: {cfg.get('max_steps')} steps x {cfg.get('batch_size')} crops, "
+            init = (meta.get("inputs") or {}).get("init")
+            start = f", starting from `{Path(init).name}`" if init else ""
+            lines.append(f"- {name}: {cfg.get('max_steps')} steps x {cfg.get('batch_size')} crops{start}, "
                          f"{meta.get('seconds', 0) / 60:.1f} min")
     return lines + [""]
 
