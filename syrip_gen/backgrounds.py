@@ -28,6 +28,7 @@ class BackgroundsConfig:
     aspect: float = 4 / 3          # width / height of the crops (the render size's aspect)
     margin: float = 0.2            # each person box grows by this fraction of its size per side
     min_crop_area: float = 0.2     # smallest person-free crop kept, as a fraction of the image
+    max_masked: float = 0.6        # photos whose grown person boxes cover more than this are skipped
     max_side: int = 1024           # output images are shrunk to at most this many pixels
     grid: int = 48                 # resolution of the person mask the crop search runs on
     jpeg_quality: int = 92
@@ -140,13 +141,16 @@ def fill_people(img: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.n
 
 
 def person_free_background(img: np.ndarray, boxes: list[np.ndarray],
-                           cfg: BackgroundsConfig) -> tuple[np.ndarray, dict]:
+                           cfg: BackgroundsConfig) -> tuple[np.ndarray | None, dict]:
     """One background from one photo: the largest person-free crop if it covers at least
     ``min_crop_area`` of the image, else the whole photo with the people filled in from
-    their surroundings (:func:`fill_people`)."""
+    their surroundings (:func:`fill_people`); None when the people cover more than
+    ``max_masked`` of it (too little floor left to fill them in with)."""
     H, W = img.shape[:2]
     pixel_boxes = grown_boxes((H, W), boxes, cfg.margin)
     mask = person_mask((H, W), pixel_boxes)
+    if mask.mean() > cfg.max_masked:
+        return None, {"kind": "skipped", "masked_fraction": round(float(mask.mean()), 3)}
     crop = largest_free_crop(mask, cfg.aspect, cfg.grid)
     if crop is not None and crop[2] * crop[3] >= cfg.min_crop_area * H * W:
         x, y, w, h = crop
@@ -181,6 +185,10 @@ def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
             skipped["image unreadable or missing"] = skipped.get("image unreadable or missing", 0) + 1
             continue
         bg, desc = person_free_background(img, boxes.get(image_id, []), cfg)
+        if bg is None:
+            why = f"people cover more than {cfg.max_masked:.0%} of the photo"
+            skipped[why] = skipped.get(why, 0) + 1
+            continue
         s = min(1.0, cfg.max_side / max(bg.shape[:2]))
         if s < 1.0:
             bg = cv2.resize(bg, (round(bg.shape[1] * s), round(bg.shape[0] * s)), interpolation=cv2.INTER_AREA)
@@ -188,7 +196,7 @@ def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
         cv2.imwrite(str(out / name), bg, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
         items.append({"file": name, "image_id": image_id, **desc})
     if not items:
-        raise UserError(f"{dataset}: no readable images to take backgrounds from")
+        raise UserError(f"{dataset}: no usable images to take backgrounds from (skipped: {skipped})")
     kinds = {k: sum(i["kind"] == k for i in items) for k in ("crop", "filled")}
     summary = {"source": str(dataset), "n_backgrounds": len(items), "kinds": kinds, "skipped": skipped,
                "config": asdict(cfg)}

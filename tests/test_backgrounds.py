@@ -53,9 +53,10 @@ def test_extract_backgrounds_writes_person_free_folder(tmp_path):
 
     images_dir = tmp_path / "data" / "images"
     images_dir.mkdir(parents=True)
-    small, big = (20, 20, 60, 60), (60, 40, 340, 290)  # a small infant (crop) and a big one (fill)
+    # a small infant (crop), a big one (fill), and one filling the photo (nothing left: skipped)
+    small, big, whole = (20, 20, 60, 60), (60, 40, 340, 290), (10, 10, 390, 290)
     images, anns = [], []
-    for i, box in enumerate((small, big), start=1):
+    for i, box in enumerate((small, big, whole), start=1):
         cv2.imwrite(str(images_dir / f"{i}.png"), _scene(300, 400, box))
         x0, y0, x1, y1 = box
         kps = [x0 + 5, y0 + 5, 2] * 17
@@ -69,6 +70,7 @@ def test_extract_backgrounds_writes_person_free_folder(tmp_path):
     out = tmp_path / "bgs"
     summary = extract_backgrounds(coco, out, BackgroundsConfig(margin=0.1))
     assert summary["n_backgrounds"] == 2 and summary["kinds"] == {"crop": 1, "filled": 1}
+    assert summary["skipped"] == {"people cover more than 60% of the photo": 1}
     index = json.loads((out / "backgrounds.json").read_text())
     assert [i["kind"] for i in index["items"]] == ["crop", "filled"]
     for item in index["items"]:
