@@ -54,7 +54,7 @@ def test_extract_backgrounds_writes_person_free_folder(tmp_path):
     images_dir = tmp_path / "data" / "images"
     images_dir.mkdir(parents=True)
     # a small infant (crop), a big one (fill), and one filling the photo (nothing left: skipped)
-    small, big, whole = (20, 20, 60, 60), (60, 40, 340, 290), (10, 10, 390, 290)
+    small, big, whole = (20, 20, 60, 60), (120, 80, 280, 220), (10, 10, 390, 290)
     images, anns = [], []
     for i, box in enumerate((small, big, whole), start=1):
         cv2.imwrite(str(images_dir / f"{i}.png"), _scene(300, 400, box))
