@@ -132,6 +132,71 @@ def plot_ablation(rows: dict[str, dict | None], path: Path) -> None:
     plt.close(fig)
 
 
+def speed_lines(found: dict[str, dict | None], steps: dict[str, dict | None]) -> list[str]:
+    """Fits/s, images/s and training crops/s: the quiet-machine benchmarks and the ablation run's
+    own stages (which shared the CPU with nothing but themselves)."""
+    fit_b = ((found.get("fit_real") or {}).get("real") or {}).get("train200") or {}
+    ren_b = (found.get("render_pipeline") or {}).get("main") or {}
+    fit_s = ((steps.get("fit") or {}).get("summary") or {})
+    ren_s = ((steps.get("render") or {}).get("summary") or {})
+    gpu = (found.get("render_pipeline") or {}).get("gpu") or "not measured"
+    rows = [("fit, real train skeletons (benchmarks/fit_real.py)", fit_b.get("fits_per_second"), "fits/s"),
+            ("fit, the ablation run's `fit` step", fit_s.get("fits_per_second") or None, "fits/s"),
+            ("render 640x480, steady (benchmarks/render_pipeline.py)", ren_b.get("images_per_s_steady"), "images/s"),
+            ("render 640x480, the ablation run's `render` step", ren_s.get("images_per_s"), "images/s")]
+    for name, meta in steps.items():
+        if name.startswith("train") and meta and meta.get("seconds"):
+            cfg = meta.get("config", {})
+            crops = (cfg.get("max_steps") or 0) * (cfg.get("batch_size") or 0)
+            rows.append((f"train, the ablation run's `{name}`", crops / meta["seconds"], "crops/s"))
+    lines = ["| what | CPU | unit |", "|---|---|---|"]
+    lines += [f"| {what} | {_fmt(v, 1) if isinstance(v, float) else _fmt(v)} | {unit} |" for what, v, unit in rows]
+    return lines + ["", f"GPU: {gpu}.", ""]
+
+
+def fit_error_lines(ablation_dir: Path, png: Path) -> list[str]:
+    """Distribution of the per-skeleton fit error of the ablation run's fit (real train skeletons):
+    percentiles and a histogram."""
+    path = ablation_dir / "fit" / "fits.jsonl"
+    if not path.exists():
+        return ["No fits found (the ablation run's `fit` step).", ""]
+    errs = np.array([json.loads(line)["mean_error_norm"] for line in path.read_text().splitlines() if line.strip()
+                     and json.loads(line).get("mean_error_norm") is not None]) * 100
+    if not len(errs):
+        return ["The fits hold no errors.", ""]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(errs, bins=np.arange(0, max(12.0, errs.max()) + 0.5, 0.5))
+    ax.axvline(5, color="red", linestyle="--", label="5 %")
+    ax.set_xlabel("mean 2D keypoint error, % of the keypoint-box diagonal")
+    ax.set_ylabel("skeletons")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    p50, p90, p95 = np.percentile(errs, [50, 90, 95])
+    return [f"{len(errs)} skeletons (`{path}`): median {p50:.2f} %, p90 {p90:.2f} %, p95 {p95:.2f} %, "
+            f"{np.mean(errs <= 2):.1%} within 2 %, {np.mean(errs <= 5):.1%} within 5 % of the box diagonal.", "",
+            f"![fit errors]({png.name})", ""]
+
+
+def coverage_lines(ablation_dir: Path) -> list[str]:
+    """Pose coverage of the real train set by the synthetic set (the run's `stats` step)."""
+    stats = _read(ablation_dir / "stats" / "stats.json") or {}
+    c = stats.get("coverage")
+    if not c:
+        return ["No coverage found (the ablation run's `stats` step).", ""]
+    at = ", ".join(f"{v:.2f} at {k}" for k, v in c.get("coverage_at", {}).items())
+    return [f"Share of the {c['n_other_poses']} real train poses with a synthetic pose within {c['tau']} torso "
+            f"lengths (torso-normalised 2D keypoints): **{c['coverage']:.3f}** ({at}); share of the "
+            f"{c['n_dataset_poses']} synthetic poses near a real one: {c['precision']:.3f}. "
+            f"Median nearest-neighbour distance real -> synthetic {c['median_nn_other_to_dataset']:.3f}.", ""]
+
+
 def write_report(cfg: ReportConfig) -> Path:
     """Gather, score and write ``report.md`` / ``report.json``; returns the markdown path."""
     res = Path(cfg.results_dir)
@@ -155,7 +220,12 @@ def write_report(cfg: ReportConfig) -> Path:
     for name, data in found.items():
         if data is not None and (res / f"{name}.md").exists():
             md.append(f"- [{name}]({name}.md)")
-    md += ["", "## Does the synthetic data help? (real test set, GT boxes, flip test)", ""]
+    run_steps = {p.parent.name: _read(p) for p in sorted(Path(cfg.ablation_dir).glob("*/step.json"))}
+    md += ["", "## Speed", ""] + speed_lines(found, run_steps)
+    md += ["## Fit error on the real train skeletons", ""]
+    md += fit_error_lines(Path(cfg.ablation_dir), out / "report_fit_errors.png")
+    md += ["## Pose coverage of the real train set by the synthetic set", ""] + coverage_lines(Path(cfg.ablation_dir))
+    md += ["## Does the synthetic data help? (real test set, GT boxes, flip test)", ""]
     md += ablation_run_lines(Path(cfg.ablation_dir))
     md += ablation_table(rows)
     md += ["", "![AP per posture](report_ablation.png)", ""]

@@ -45,3 +45,29 @@ def test_report_marks_missing_runs(tmp_path):
                                    out_dir=tmp_path / "out")).read_text()
     assert "| (a) real only | 0.500 | 0.600 | 0.550 | 0.400 | 0.700 | 0.450 |" in md
     assert "| (b) synthetic only | not run" in md
+
+
+def test_report_gathers_speed_fit_errors_and_coverage(tmp_path):
+    abl = tmp_path / "ablation"
+    (abl / "fit").mkdir(parents=True)
+    errs = [0.01, 0.02, 0.03, 0.08]
+    (abl / "fit" / "fits.jsonl").write_text("".join(json.dumps({"id": str(i), "mean_error_norm": e}) + "\n"
+                                                    for i, e in enumerate(errs)))
+    (abl / "fit" / "step.json").write_text(json.dumps({"summary": {"fits_per_second": 2.0}}))
+    (abl / "render").mkdir()
+    (abl / "render" / "step.json").write_text(json.dumps({"summary": {"images_per_s": 12.5}}))
+    (abl / "train_real").mkdir()
+    (abl / "train_real" / "step.json").write_text(json.dumps(
+        {"config": {"max_steps": 10, "batch_size": 4}, "seconds": 8.0}))
+    (abl / "stats").mkdir()
+    cov = {"tau": 0.25, "coverage": 0.5, "precision": 0.25, "coverage_at": {"0.25": 0.5}, "n_other_poses": 4,
+           "n_dataset_poses": 8, "median_nn_other_to_dataset": 0.3}
+    (abl / "stats" / "stats.json").write_text(json.dumps({"coverage": cov}))
+    out = tmp_path / "out"
+    md = write_report(ReportConfig(results_dir=tmp_path / "none", ablation_dir=abl, test_set=tmp_path / "no",
+                                   out_dir=out)).read_text()
+    assert "| fit, the ablation run's `fit` step | 2.0 | fits/s |" in md
+    assert "| render 640x480, the ablation run's `render` step | 12.5 | images/s |" in md
+    assert "| train, the ablation run's `train_real` | 5.0 | crops/s |" in md
+    assert "median 2.50 %" in md and "75.0% within 5 %" in md and (out / "report_fit_errors.png").exists()
+    assert "**0.500**" in md
