@@ -84,22 +84,45 @@ def keypoint_results(records: list[Record], xy: np.ndarray, kp_scores: np.ndarra
     return out
 
 
+def calibrate_on(model, coco_path: str | Path, device: torch.device, batch_size: int = 32,
+                 max_images: int = 2048) -> dict:
+    """AdaBN for a 2D model: recompute its BatchNorm statistics on ground-truth-box crops of the
+    images in ``coco_path`` (their keypoints are not used), as the test crops will be made."""
+    from pose_models.batchnorm import recalibrate_batchnorm
+
+    cfg = model.cfg
+    records = load_records(coco_path).records[:max_images]
+    if not records:
+        raise UserError(f"{coco_path}: no usable images to calibrate BatchNorm on")
+    ds = Pose2DDataset(records, (cfg.input_h, cfg.input_w), cfg.sigma)
+    seen = recalibrate_batchnorm(model, (b["image"] for b in _batches(ds, batch_size)), device)
+    return {"data": str(coco_path), "images": seen}
+
+
 @torch.no_grad()
 def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt", detector: str | Path | None = None,
-             device: str = "auto", flip: bool = True, batch_size: int = 32, decode: str = "dark", log=print) -> dict:
+             device: str = "auto", flip: bool = True, batch_size: int = 32, decode: str = "dark",
+             bn_calibration: str | Path | None = None, log=print) -> dict:
     """Evaluate ``checkpoint`` on ``coco_path`` (JSON or dataset dir); returns a JSON-serialisable dict.
 
-    ``boxes``: ``gt`` or ``detector`` (then ``detector`` = a detector checkpoint) for pose2d models."""
+    ``boxes``: ``gt`` or ``detector`` (then ``detector`` = a detector checkpoint) for pose2d models.
+    ``bn_calibration``: a COCO set of real images (e.g. the real *train* set) whose crops first
+    replace a 2D model's BatchNorm statistics (AdaBN, see :mod:`pose_models.batchnorm`)."""
     dev = resolve_device(device)
     model, ck = load_model(checkpoint, device=dev)
     kind = ck["kind"]
+    calibration = None
+    if bn_calibration is not None:
+        if kind != "pose2d":
+            raise UserError(f"BatchNorm calibration is for 2D pose models; {checkpoint} is a {kind}")
+        calibration = calibrate_on(model, bn_calibration, dev, batch_size)
     loaded = load_records(coco_path, need_image=kind != "lifter")
     kf = load_coco(coco_path)
     gt, fixed = sanitise_areas(kf.data)
     if fixed:
         log(f"{kf.path}: {fixed} annotation areas larger than their image or box were reset to box w x h")
     out: dict = {"checkpoint": str(checkpoint), "kind": kind, "data": str(kf.path), "areas_fixed": fixed,
-                 "step": ck["step"]}
+                 "step": ck["step"], "bn_calibration": calibration}
     skipped = Counter(loaded.skipped)
     if kind == "lifter":
         ds = LiftingDataset(loaded.records)

@@ -276,10 +276,12 @@ def _as_simplebaselines(checkpoint: Path, out: Path) -> Path:
 
 
 def _evaluate(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Optional input ``calibration``: real images to recompute BatchNorm statistics on (AdaBN)."""
     from pose_models.evaluate import evaluate
 
     ckpt = _checkpoint_of(_need(inputs, "model", "evaluate"))
-    metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), **config)
+    calibration = _dataset_of(inputs["calibration"]) if "calibration" in inputs else None
+    metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), bn_calibration=calibration, **config)
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
 

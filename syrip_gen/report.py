@@ -24,6 +24,9 @@ ABLATION_ROWS = [
     ("eval_real_synthetic", "(c) real + synthetic mixed"),
     ("eval_real_synthetic_da", "(d) synthetic pretraining, then real + synthetic with FiDIP DA"),
     ("eval_synthetic_then_real", "(e) synthetic pretraining, then real fine-tuning"),
+    ("eval_synthetic_adabn", "(b') = (b), BatchNorm recalibrated on real train images (AdaBN)"),
+    ("eval_real_synthetic_adabn", "(c') = (c) + AdaBN"),
+    ("eval_real_synthetic_da_adabn", "(d') = (d) + AdaBN"),
 ]
 POSTURES = ["supine", "prone", "sitting", "standing"]
 

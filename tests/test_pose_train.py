@@ -101,6 +101,8 @@ def test_evaluate_with_gt_and_detected_boxes(data, pose_ckpt, det_ckpt):
     assert md["boxes"] == "detector" and md["n"] == 16
     mb = evaluate(det_ckpt[0], data, device="cpu", log=lambda *_: None)
     assert 0 <= mb["bbox"]["AP"] <= 1
+    mc = evaluate(pose_ckpt[0], data, device="cpu", bn_calibration=data, log=lambda *_: None)  # AdaBN
+    assert mc["bn_calibration"]["images"] == 16 and 0 <= mc["oks"]["AP"] <= 1 and m["bn_calibration"] is None
 
 
 def test_predict_writes_json_and_drawings(data, pose_ckpt, det_ckpt, runs, tmp_path):

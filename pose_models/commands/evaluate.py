@@ -13,6 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", help="detector checkpoint (with --boxes detector)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-flip", action="store_true", help="2D: no flip test")
+    parser.add_argument("--bn-calibration", metavar="DATASET",
+                        help="2D: first recompute BatchNorm statistics on these real images (labels unused; "
+                             "e.g. your real train set): AdaBN, for models trained on synthetic or mixed data")
     parser.add_argument("--out", help="write the metrics JSON here")
 
 
@@ -21,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from syrip_gen.coco import atomic_write_json
 
     m = evaluate(args.checkpoint, args.data, boxes=args.boxes, detector=args.detector, device=args.device,
-                 flip=not args.no_flip)
+                 flip=not args.no_flip, bn_calibration=args.bn_calibration)
     if args.out:
         atomic_write_json(args.out, m)
     summary = {k: m[k] for k in ("oks", "pck@0.05", "pck@0.1", "bbox", "mpjpe_mm", "pa_mpjpe_mm") if k in m}
