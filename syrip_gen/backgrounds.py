@@ -11,13 +11,13 @@ supports); it holds pieces of the user's images, so it stays with their data (e.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from syrip_gen.coco import atomic_write_json, load_coco
+from syrip_gen.coco import atomic_write_bytes, atomic_write_json, load_coco
 from syrip_gen.errors import UserError
 
 INDEX = "backgrounds.json"
@@ -140,8 +140,32 @@ def fill_people(img: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.n
     return out
 
 
-def person_free_background(img: np.ndarray, boxes: list[np.ndarray],
-                           cfg: BackgroundsConfig) -> tuple[np.ndarray | None, dict]:
+@dataclass
+class PersonFree:
+    """What became of one photo: ``image`` ``(h, w, 3) uint8`` (None when ``kind`` is
+    "skipped"), how (``kind``: "crop" | "filled" | "skipped"), the crop ``(x, y, w, h)`` if
+    one, and the share of the photo the grown person boxes cover."""
+
+    image: np.ndarray | None
+    kind: str
+    masked_fraction: float
+    crop: tuple[int, int, int, int] | None = None
+
+    def record(self) -> dict:
+        rec = {"kind": self.kind, "masked_fraction": self.masked_fraction}
+        return {**rec, "crop": list(self.crop)} if self.crop else rec
+
+
+@dataclass
+class BackgroundsSummary:
+    source: str
+    n_backgrounds: int
+    kinds: dict[str, int]                                   # "crop" | "filled" -> count
+    skipped: dict[str, int] = field(default_factory=dict)   # reason -> count
+    config: dict = field(default_factory=dict)
+
+
+def person_free_background(img: np.ndarray, boxes: list[np.ndarray], cfg: BackgroundsConfig) -> PersonFree:
     """One background from one photo: the largest person-free crop if it covers at least
     ``min_crop_area`` of the image, else the whole photo with the people filled in from
     their surroundings (:func:`fill_people`); None when the people cover more than
@@ -149,19 +173,21 @@ def person_free_background(img: np.ndarray, boxes: list[np.ndarray],
     H, W = img.shape[:2]
     pixel_boxes = grown_boxes((H, W), boxes, cfg.margin)
     mask = person_mask((H, W), pixel_boxes)
-    if mask.mean() > cfg.max_masked:
-        return None, {"kind": "skipped", "masked_fraction": round(float(mask.mean()), 3)}
+    masked = round(float(mask.mean()), 3)
+    if masked > cfg.max_masked:
+        return PersonFree(None, "skipped", masked)
     crop = largest_free_crop(mask, cfg.aspect, cfg.grid)
     if crop is not None and crop[2] * crop[3] >= cfg.min_crop_area * H * W:
         x, y, w, h = crop
-        return img[y:y + h, x:x + w], {"kind": "crop", "crop": list(crop)}
-    return fill_people(img, pixel_boxes), {"kind": "filled", "masked_fraction": round(float(mask.mean()), 3)}
+        return PersonFree(img[y:y + h, x:x + w], "crop", masked, crop)
+    return PersonFree(fill_people(img, pixel_boxes), "filled", masked)
 
 
 def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
-                        cfg: BackgroundsConfig = BackgroundsConfig()) -> dict:
-    """Write one person-free JPEG per image of the COCO ``dataset`` into ``out_dir`` and an
-    index (``backgrounds.json``); returns the summary. Unreadable images are skipped and counted."""
+                        cfg: BackgroundsConfig = BackgroundsConfig()) -> BackgroundsSummary:
+    """Write one person-free JPEG per image of the COCO ``dataset`` into ``out_dir`` (atomically)
+    and an index (``backgrounds.json``). Unreadable photos, and photos the people fill, are
+    skipped and counted by reason. A rerun rewrites the same bytes (it is quick: ~20 photos/s)."""
     import cv2
 
     kf = load_coco(dataset)
@@ -184,7 +210,8 @@ def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
         if img is None:
             skipped["image unreadable or missing"] = skipped.get("image unreadable or missing", 0) + 1
             continue
-        bg, desc = person_free_background(img, boxes.get(image_id, []), cfg)
+        result = person_free_background(img, boxes.get(image_id, []), cfg)
+        bg = result.image
         if bg is None:
             why = f"people cover more than {cfg.max_masked:.0%} of the photo"
             skipped[why] = skipped.get(why, 0) + 1
@@ -193,12 +220,12 @@ def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
         if s < 1.0:
             bg = cv2.resize(bg, (round(bg.shape[1] * s), round(bg.shape[0] * s)), interpolation=cv2.INTER_AREA)
         name = f"bg_{image_id:08d}.jpg"
-        cv2.imwrite(str(out / name), bg, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
-        items.append({"file": name, "image_id": image_id, **desc})
+        _, jpeg = cv2.imencode(".jpg", bg, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+        atomic_write_bytes(out / name, jpeg.tobytes())
+        items.append({"file": name, "image_id": image_id, **result.record()})
     if not items:
         raise UserError(f"{dataset}: no usable images to take backgrounds from (skipped: {skipped})")
     kinds = {k: sum(i["kind"] == k for i in items) for k in ("crop", "filled")}
-    summary = {"source": str(dataset), "n_backgrounds": len(items), "kinds": kinds, "skipped": skipped,
-               "config": asdict(cfg)}
-    atomic_write_json(out / INDEX, {**summary, "items": items})
+    summary = BackgroundsSummary(str(dataset), len(items), kinds, skipped, asdict(cfg))
+    atomic_write_json(out / INDEX, {**asdict(summary), "items": items})
     return summary

@@ -210,7 +210,7 @@ def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
 def _backgrounds(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.backgrounds import BackgroundsConfig, extract_backgrounds
 
-    return extract_backgrounds(_need(inputs, "dataset", "backgrounds"), out, BackgroundsConfig.from_dict(config))
+    return _as_dict(extract_backgrounds(_need(inputs, "dataset", "backgrounds"), out, BackgroundsConfig.from_dict(config)))
 
 
 def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:

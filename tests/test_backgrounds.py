@@ -69,8 +69,8 @@ def test_extract_backgrounds_writes_person_free_folder(tmp_path):
                                 "categories": [{"id": 1, "name": "person"}]}))
     out = tmp_path / "bgs"
     summary = extract_backgrounds(coco, out, BackgroundsConfig(margin=0.1))
-    assert summary["n_backgrounds"] == 2 and summary["kinds"] == {"crop": 1, "filled": 1}
-    assert summary["skipped"] == {"people cover more than 60% of the photo": 1}
+    assert summary.n_backgrounds == 2 and summary.kinds == {"crop": 1, "filled": 1}
+    assert summary.skipped == {"people cover more than 60% of the photo": 1}
     index = json.loads((out / "backgrounds.json").read_text())
     assert [i["kind"] for i in index["items"]] == ["crop", "filled"]
     for item in index["items"]:

@@ -15,8 +15,8 @@ def run(args: argparse.Namespace) -> int:
     from syrip_gen.backgrounds import BackgroundsConfig, extract_backgrounds
 
     summary = extract_backgrounds(args.dataset, args.out, BackgroundsConfig(margin=args.margin, aspect=args.aspect))
-    print(f"wrote {summary['n_backgrounds']} backgrounds to {args.out} ({summary['kinds']['crop']} person-free "
-          f"crops, {summary['kinds']['filled']} with the people filled in); use: render --backgrounds {args.out}")
-    for why, n in summary["skipped"].items():
+    print(f"wrote {summary.n_backgrounds} backgrounds to {args.out} ({summary.kinds['crop']} person-free "
+          f"crops, {summary.kinds['filled']} with the people filled in); use: render --backgrounds {args.out}")
+    for why, n in summary.skipped.items():
         print(f"skipped {n} photos: {why}")
     return 0
