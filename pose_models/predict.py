@@ -14,8 +14,7 @@ from pose_models.device import resolve_device
 from pose_models.evaluate import detect_boxes, predict_keypoints
 from syrip_gen.coco import SKELETON, atomic_write_json
 from syrip_gen.errors import UserError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+from syrip_gen.paths import IMAGE_SUFFIXES
 
 
 @dataclass

@@ -23,10 +23,10 @@ import numpy as np
 
 from syrip_gen import coco
 from syrip_gen.errors import UserError
+from syrip_gen.paths import IMAGE_SUFFIXES
 
 OPENPOSE19_TO_COCO = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
 LOW_CONFIDENCE = 0.3
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclass

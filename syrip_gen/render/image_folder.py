@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.errors import UserError
+from syrip_gen.paths import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class ImageFolder:
