@@ -126,17 +126,12 @@ def fill_people(img: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> np.n
     H, W = img.shape[:2]
     for x0, y0, x1, y1 in boxes:
         room_x, room_y = (x0 + W - x1) / max(1, x1 - x0), (y0 + H - y1) / max(1, y1 - y0)
-        for axis in ((1, 0) if room_x >= room_y else (0, 1)):
-            if axis == 1:
-                span = _mirror_fill_axis(out[y0:y1], x0, x1, 1)
-                if span is not None:
-                    out[y0:y1, x0:x1] = np.clip(span, 0, 255).astype(np.uint8)
-                    break
-            else:
-                span = _mirror_fill_axis(out[:, x0:x1], y0, y1, 0)
-                if span is not None:
-                    out[y0:y1, x0:x1] = np.clip(span, 0, 255).astype(np.uint8)
-                    break
+        along_x, along_y = (out[y0:y1], x0, x1, 1), (out[:, x0:x1], y0, y1, 0)
+        for args in ((along_x, along_y) if room_x >= room_y else (along_y, along_x)):
+            span = _mirror_fill_axis(*args)
+            if span is not None:
+                out[y0:y1, x0:x1] = np.clip(span, 0, 255).astype(np.uint8)
+                break
     return out
 
 

@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = RenderConfig(variants=args.variants, seed=args.seed, width=args.width, height=args.height,
                        workers=args.workers, backend=args.backend, scheduler=args.scheduler,
-                       backgrounds=args.backgrounds, photo_support=args.photo_support, textures=args.textures, shadows=args.shadows,
+                       backgrounds=args.backgrounds, photo_support=args.photo_support, textures=args.textures,
+                       shadows=args.shadows,
                        split=args.split, depth=args.depth, parts=args.parts, force=args.force,
                        limit=args.limit, shard_size=args.shard_size, texture_size=args.texture_size,
                        msaa=args.msaa, gl_threads=args.gl_threads, body=args.body,
