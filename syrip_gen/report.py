@@ -74,9 +74,13 @@ def _fmt(x, digits=3) -> str:
     return "–" if x is None else f"{x:.{digits}f}" if isinstance(x, float) else str(x)
 
 
-def ablation_run_lines(ablation_dir: Path) -> list[str]:
+def run_steps(ablation_dir: Path) -> dict[str, dict | None]:
+    """The ablation run's step manifests, by step name."""
+    return {p.parent.name: _read(p) for p in sorted(ablation_dir.glob("*/step.json"))}
+
+
+def ablation_run_lines(ablation_dir: Path, steps: dict[str, dict | None]) -> list[str]:
     """What the ablation run did, read from its step manifests (synthetic set size, train time)."""
-    steps = {p.parent.name: _read(p) for p in sorted(ablation_dir.glob("*/step.json"))}
     if not steps:
         return ["No ablation run found (`syrip-gen pipeline run pipelines/ablation.yaml`).", ""]
     lines = [f"From `{ablation_dir}` (`pipelines/ablation.yaml`):"]
@@ -163,8 +167,8 @@ def fit_error_lines(ablation_dir: Path, png: Path) -> list[str]:
     path = ablation_dir / "fit" / "fits.jsonl"
     if not path.exists():
         return ["No fits found (the ablation run's `fit` step).", ""]
-    errs = np.array([json.loads(line)["mean_error_norm"] for line in path.read_text().splitlines() if line.strip()
-                     and json.loads(line).get("mean_error_norm") is not None]) * 100
+    fits = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    errs = np.array([f["mean_error_norm"] for f in fits if f.get("mean_error_norm") is not None]) * 100
     if not len(errs):
         return ["The fits hold no errors.", ""]
     import matplotlib
@@ -206,7 +210,8 @@ def write_report(cfg: ReportConfig) -> Path:
     rows: dict[str, dict | None] = {}
     for step, label in ABLATION_ROWS:
         rows[label] = _read(Path(cfg.ablation_dir) / step / "metrics.json")
-    ablation_meta = {step: _read(Path(cfg.ablation_dir) / step / "step.json") for step, _ in ABLATION_ROWS}
+    steps = run_steps(Path(cfg.ablation_dir))
+    ablation_meta = {step: steps.get(step) for step, _ in ABLATION_ROWS}
     from syrip_gen.paths import shared_syrip
 
     test_set = cfg.test_set or shared_syrip("validate100")
@@ -223,13 +228,12 @@ def write_report(cfg: ReportConfig) -> Path:
     for name, data in found.items():
         if data is not None and (res / f"{name}.md").exists():
             md.append(f"- [{name}]({name}.md)")
-    run_steps = {p.parent.name: _read(p) for p in sorted(Path(cfg.ablation_dir).glob("*/step.json"))}
-    md += ["", "## Speed", ""] + speed_lines(found, run_steps)
+    md += ["", "## Speed", ""] + speed_lines(found, steps)
     md += ["## Fit error on the real train skeletons", ""]
     md += fit_error_lines(Path(cfg.ablation_dir), out / "report_fit_errors.png")
     md += ["## Pose coverage of the real train set by the synthetic set", ""] + coverage_lines(Path(cfg.ablation_dir))
     md += ["## Does the synthetic data help? (real test set, GT boxes, flip test)", ""]
-    md += ablation_run_lines(Path(cfg.ablation_dir))
+    md += ablation_run_lines(Path(cfg.ablation_dir), steps)
     md += ablation_table(rows)
     md += ["", "![AP per posture](report_ablation.png)", ""]
     atomic_write_json(out / "report.json", {"ablation": rows, "ablation_steps": ablation_meta,
