@@ -274,6 +274,23 @@ def skeleton_noise(ids: list[str], seed: int) -> torch.Tensor:
     return torch.stack(out) if out else torch.zeros(0, len(hyp.HYPOTHESES), 24, 3)
 
 
+def fit_skeletons(skeletons: list, body, model, prior: PosePrior, cfg: FitConfig, progress: bool = False) -> list[dict]:
+    """Fits records of ``skeletons`` (``fit.io.Skeleton``, none with a ``problem``), in input
+    order, in batches of ``cfg.batch_size``; for callers that refit in memory (learn-keypoints)."""
+    from tqdm import tqdm
+
+    records = []
+    for lo in tqdm(range(0, len(skeletons), cfg.batch_size), desc="fit", unit="batch", disable=not progress):
+        batch = skeletons[lo: lo + cfg.batch_size]
+        kp = torch.tensor(np.stack([s.keypoints for s in batch]), dtype=torch.float32)
+        res = fit_batch(body, model, prior, kp, torch.tensor([s.width for s in batch]),
+                        torch.tensor([s.height for s in batch]), [s.posture for s in batch], cfg,
+                        skeleton_noise([s.id for s in batch], cfg.seed),
+                        focal=torch.tensor([s.focal or float("nan") for s in batch]))
+        records += [_record(s, res, i, body.name, cfg) for i, s in enumerate(batch)]
+    return records
+
+
 # ---- the file-level runner -----------------------------------------------------------------
 
 @dataclass
