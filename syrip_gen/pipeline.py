@@ -252,6 +252,8 @@ def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     val = inputs.get("val")
     cfg.update(train=sources, out_dir=str(out), val=str(_dataset_of(val)) if val else None)
     if "init" in inputs:
+        if inputs["init"].is_dir():  # an earlier step's model: never pretrained elsewhere, so FiDIP freezes nothing
+            cfg.setdefault("freeze_early", False)
         cfg["init"] = str(_as_simplebaselines(_checkpoint_of(inputs["init"]), out / "init_simplebaselines.pt"))
     ckpt = train(TrainConfig.from_dict(cfg))
     return {"checkpoint": str(ckpt)}
