@@ -83,11 +83,11 @@ def load_spec(path: str | Path, out: str | Path | None = None,
 
 
 # The sources each kind of step runs (paths under the repo): a change there reruns that kind.
-_SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py")
+_SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py", "syrip_gen/geometry.py")
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "fit": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
     "backgrounds": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
-    "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py",
+    "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/drawing.py",
                          "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
     "filter": _SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "assets/pose_prior.npz"),
     "stats": _SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py"),

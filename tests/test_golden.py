@@ -35,15 +35,15 @@ def render_hashes(body, tmp: Path) -> dict[str, str]:
     """3 fits x 2 variants at 160x120 through the real GL image maker (procedural appearance,
     shadows on half the images, depth and part maps): hashes of the COCO file, of every
     written image's bytes (name + bytes, in name order) and of the contact sheet."""
-    import syrip_gen.dataset as ds
     from test_render_data_helpers import write_fits
 
     from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.compose import _STATE
 
     fits = write_fits(body, tmp / "fits" / "fits.jsonl", n=3, seed=7)
     cfg = RenderConfig(variants=2, seed=5, width=160, height=120, workers=1, shadows=0.5, depth=True,
                        parts=True, texture_size=64, support_texels_per_m=64, shard_size=4)
-    ds._STATE.clear()
+    _STATE.clear()
     s = render_dataset(fits, tmp / "data", cfg)
     out = Path(s.out_dir)
     h = hashlib.sha256()
