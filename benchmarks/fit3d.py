@@ -118,7 +118,10 @@ def markdown(r: dict) -> str:
                      f"{v['zero_depth_2d']['mean']:.3f} | {post} |")
     lines += ["", "Baselines on the fitted images only: " + "; ".join(
         f"{s}: average pose {v['average_pose_on_fitted']['mean']:.3f}, zero depth {v['zero_depth_on_fitted']['mean']:.3f}"
-        for s, v in r["splits"].items() if isinstance(v, dict)) + ".", ""]
+        for s, v in r["splits"].items() if isinstance(v, dict)) + ".", "",
+              "Fits: " + "; ".join(f"{s}: {v['fits_from']} ({v['fits']} records)" for s, v in r["splits"].items()
+                                   if isinstance(v, dict)) + " (made by `syrip-gen fit <split> --out DIR --no-overlays`, "
+              "default settings, when a folder is named).", ""]
     return "\n".join(lines)
 
 
