@@ -78,6 +78,7 @@ class RenderConfig:
     shard_size: int = 50
     body: str = "anny"
     body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
+    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     texture_size: int = 512
     support_texels_per_m: int = 512
     msaa: int = 0
@@ -123,6 +124,12 @@ class RenderConfig:
         d = asdict(self)
         for k in EXECUTION_ONLY:
             d.pop(k)
+        if d["keypoints"] is None:  # the default: keys (and run keys) as before the option existed
+            d.pop("keypoints")
+        else:  # the file's content decides the labels, not its name
+            from syrip_gen.body.keypoints import file_hash
+
+            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
         return d
 
 
@@ -487,7 +494,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
-    body = load_body(cfg.body, cfg.body_path)
+    body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
     records, fits_skipped = load_fits(path, len(body.shape_names), cfg.limit)
     n_bg = check_folders(cfg)
     with one_torch_thread():

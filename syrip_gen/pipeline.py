@@ -86,6 +86,7 @@ def load_spec(path: str | Path, out: str | Path | None = None,
 _SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py", "syrip_gen/geometry.py")
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "fit": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
+    "learn_keypoints": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
     "backgrounds": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
     "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/drawing.py",
                          "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
@@ -200,11 +201,28 @@ def _need(inputs: dict[str, Path], role: str, kind: str) -> Path:
     return inputs[role]
 
 
+def _keypoints(inputs: dict[str, Path]) -> dict:
+    """Optional input ``keypoints``: a learn_keypoints step (or a keypoints.npz) -> config entry."""
+    if "keypoints" not in inputs:
+        return {}
+    path = inputs["keypoints"]
+    return {"keypoints": str(path / "keypoints.npz" if path.is_dir() else path)}
+
+
 def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Optional input ``keypoints`` (see :func:`_keypoints`)."""
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
-    summary = fit_file(_need(inputs, "skeletons", "fit"), out, FitConfig.from_dict(config))
+    summary = fit_file(_need(inputs, "skeletons", "fit"), out, FitConfig.from_dict({**config, **_keypoints(inputs)}))
     return _as_dict(summary)
+
+
+def _learn_keypoints(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Input ``fits``: a fit step of the annotated skeletons; writes ``keypoints.npz``."""
+    from syrip_gen.fit.learn_keypoints import RoundsConfig, learn_file
+
+    res = learn_file(_need(inputs, "fits", "learn_keypoints"), out / "keypoints.npz", RoundsConfig.from_dict(config))
+    return {"keypoints": str(out / "keypoints.npz"), "heldout_before": res.before, "heldout_after": res.after}
 
 
 def _backgrounds(config: dict, inputs: dict[str, Path], out: Path) -> dict:
@@ -218,6 +236,7 @@ def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.dataset import RenderConfig, render_dataset
 
     extra = {"backgrounds": str(inputs["backgrounds"])} if "backgrounds" in inputs else {}
+    extra.update(_keypoints(inputs))
     cfg = RenderConfig.from_dict({**config, **extra, "force": True})  # key changed: old shards are stale
     return _as_dict(render_dataset(_need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
 
@@ -227,7 +246,8 @@ def _filter(config: dict, inputs: dict[str, Path], out: Path) -> dict:
 
     fits = inputs.get("fits")
     report = filter_dataset(_need(inputs, "dataset", "filter"), FilterConfig.from_dict(config),
-                            fits_path=fits / "fits.jsonl" if fits else None, out_dir=out)
+                            fits_path=fits / "fits.jsonl" if fits else None, out_dir=out,
+                            keypoints=_keypoints(inputs).get("keypoints"))
     return _as_dict(report)
 
 
@@ -305,6 +325,6 @@ def _as_dict(obj) -> dict:
 
 
 STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {
-    "fit": _fit, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
+    "fit": _fit, "learn_keypoints": _learn_keypoints, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
     "train": _train, "evaluate": _evaluate,
 }

@@ -116,17 +116,17 @@ def test_anny_learned_regressor_folds_into_both_forward_paths(anny_body):
 # ---- learn-keypoints on synthetic skeletons with a planted convention -------------------------
 
 def _planted(body):
-    """Hips ~3 cm outwards and 1 cm down, nose 1.5 cm forward onto the skin: where a made-up
-    annotator clicks. A vertex combination the learner can represent (alpha 0.3 on the default)."""
+    """Hips ~2.5 cm outwards and down, nose ~1-2 cm down and forward onto the skin: where a made-up
+    annotator clicks. Vertex combinations the learner can represent."""
     rest_v, rest_kp = rest_geometry(body)
     mirror = mirror_map(rest_v)
     nearest = lambda p: int(np.argmin(np.linalg.norm(rest_v - p, axis=1)))  # noqa: E731
     hip = nearest(rest_kp[11] + [0.03, -0.01, 0.0])
-    nose = nearest(rest_kp[0] + [0.0, -0.005, 0.015])
+    nose = nearest(rest_kp[0] + [0.0, -0.015, 0.02])
     a = np.ones(17)
-    a[[0, 11, 12]] = 0.3
+    a[[0, 11, 12]] = 0.0, 0.3, 0.3
     lk = _learned(rest_v.shape[0], body.name, a, [(11, hip, 0.7), (12, mirror[hip], 0.7),
-                                                  (0, nose, 0.35), (0, mirror[nose], 0.35)])
+                                                  (0, nose, 0.5), (0, mirror[nose], 0.5)])
     return lk, rest_v, rest_kp
 
 
@@ -148,28 +148,28 @@ def planted_fits(anny_body):
     return lk, rest_v, rest_kp, default_fits, clean_fits
 
 
+@pytest.mark.slow
 def test_learn_keypoints_recovers_a_planted_hip_and_nose_shift(anny_body, planted_fits):
     lk, rest_v, rest_kp, default_fits, clean_fits = planted_fits
     cfg = RoundsConfig(rounds=2, heldout_share=0.3, min_fits=30)
     res = learn_rounds(default_fits, anny_body, FAST, cfg, progress=False)
-    held = {r["id"] for r in default_fits} - set()
     from syrip_gen.fit.learn_keypoints import error_summary, heldout_mask
 
     mask = heldout_mask([r["id"] for r in clean_fits], cfg.heldout_share)
     clean = error_summary([r for r, h in zip(clean_fits, mask) if h])
-    assert held and res.before["n"] == clean["n"] >= 8
+    assert res.before["n"] == clean["n"] >= 8
     planted_rest = lk.keypoints(rest_kp[None], rest_v[None])[0]
     learned_rest = res.learned.keypoints(rest_kp[None], rest_v[None])[0]
     shift = np.linalg.norm(planted_rest - rest_kp, axis=1)
     miss = np.linalg.norm(learned_rest - planted_rest, axis=1)
     print("before", res.before["median"], "after", res.after["median"], "clean", clean["median"],
           "shift", shift[[0, 11, 12]], "miss", miss[[0, 11, 12]])
-    assert shift[11] > 0.02 and shift[0] > 0.01
+    assert shift[11] > 0.02 and shift[0] > 0.008
     assert (miss[[0, 11, 12]] < 0.4 * shift[[0, 11, 12]]).all()  # the planted points are found ...
     assert miss[1:11].max() < 0.01 and miss[13:].max() < 0.01  # ... and the others stay put
     # held-out error falls back to the clean level (labels and body in the same convention)
     assert res.before["median"] > 1.5 * clean["median"]
-    assert res.after["median"] <= 1.15 * clean["median"]
+    assert res.after["median"] <= 1.25 * clean["median"]
     for k in (0, 11, 12):
         assert res.after["per_joint"][k] < res.before["per_joint"][k]
 
@@ -181,3 +181,79 @@ def test_learn_keypoints_bad_input(anny_body, planted_fits):
     other = [{**r, "body": "smil"} for r in default_fits]
     with pytest.raises(UserError, match="fits are of body smil"):
         learn_rounds(other, anny_body, FAST, RoundsConfig(), progress=False)
+
+
+@pytest.mark.slow
+def test_learn_keypoints_refuses_a_regressor_that_is_worse(tmp_path, anny_body, planted_fits, monkeypatch, capsys):
+    """A regressor that moves the hips to the feet must not be written; the error gives the numbers."""
+    import json
+
+    from syrip_gen.cli import main
+    from syrip_gen.fit import learn_keypoints as lk_mod
+
+    _, rest_v, rest_kp, default_fits, _ = planted_fits
+    fits = tmp_path / "fits"
+    fits.mkdir()
+    (fits / "fits.jsonl").write_text("".join(json.dumps(r) + "\n" for r in default_fits))
+    (fits / "summary.json").write_text(json.dumps({"config": FAST.record()}))
+    foot = int(np.argmin(np.linalg.norm(rest_v - rest_kp[15], axis=1)))
+
+    def bad_learn(train, heldout, rv, rk, cfg):
+        a, w = np.ones(17), np.zeros((17, rv.shape[0]))
+        a[[11, 12]] = 0.0
+        w[11, foot] = w[12, foot] = 1.0
+        return a, w, {}
+
+    monkeypatch.setattr(lk_mod, "learn", bad_learn)
+    monkeypatch.setattr("syrip_gen.body.load_body", lambda *a, **k: anny_body)
+    out = tmp_path / "k.npz"
+    assert main(["learn-keypoints", str(fits), "--out", str(out), "--rounds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "do not lower the held-out error" in err and "%" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_one_line_errors(tmp_path, capsys):
+    from syrip_gen.cli import main
+
+    assert main(["learn-keypoints", str(tmp_path / "none"), "--out", str(tmp_path / "k.npz")]) == 2
+    assert "no fits file" in capsys.readouterr().err
+    assert main(["learn-keypoints", str(tmp_path), "--out", str(tmp_path / "k.npz"), "--rounds", "0"]) == 2
+    assert "--rounds" in capsys.readouterr().err
+    np.savez(tmp_path / "other.npz", x=np.ones(2))
+    assert main(["fit", str(tmp_path), "--out", str(tmp_path / "f"), "--keypoints", str(tmp_path / "other.npz")]) == 2
+    assert "not a keypoints file" in capsys.readouterr().err
+
+
+def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
+    from syrip_gen import dataset, pipeline
+    from syrip_gen.body.keypoints import check_labelled_with, file_hash
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.fit import fitter
+
+    kp = tmp_path / "keypoints.npz"
+    _learned(10).save(kp)
+    assert "keypoints" not in RenderConfig().keyed()  # default: run keys as before
+    keyed = RenderConfig(keypoints=str(kp)).keyed()
+    assert keyed["keypoints"] == file_hash(kp)
+    check_labelled_with(keyed, kp, "d")
+    with pytest.raises(UserError, match="labelled with the body's own keypoints"):
+        check_labelled_with(RenderConfig().keyed(), kp, "d")
+    seen = {}
+    monkeypatch.setattr(fitter, "fit_file", lambda src, out, cfg: seen.setdefault("fit", cfg))
+    monkeypatch.setattr(dataset, "render_dataset", lambda fits, out, cfg: seen.setdefault("render", cfg))
+    pipeline._fit({}, {"skeletons": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
+    pipeline._render({"variants": 1}, {"fits": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
+    assert seen["fit"].keypoints == seen["render"].keypoints == str(kp)
+    for name in ("syrip.yaml", "ablation.yaml"):
+        steps = pipeline.load_spec(pipeline.REPO_ROOT / "pipelines" / name).steps
+        kinds = [s.kind for s in steps]
+        final_fit = max(i for i, k in enumerate(kinds) if k == "fit")
+        assert kinds.index("learn_keypoints") < final_fit
+        assert "keypoints" in steps[final_fit].inputs
+        assert all("keypoints" in s.inputs for s in steps if s.kind in ("render", "filter"))
+    from syrip_gen.fit.learn_keypoints import RoundsConfig
+
+    assert RoundsConfig.from_dict({"rounds": 3, "radius": 0.04}).learn.radius == 0.04
+    with pytest.raises(UserError, match="unknown key"):
+        RoundsConfig.from_dict({"round": 3})

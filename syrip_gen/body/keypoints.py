@@ -173,6 +173,17 @@ def body_file_hash(name: str, path: str | Path | None) -> str:
     return file_hash(path) if name in ("smil", "smpl") and path and Path(path).is_file() else ""
 
 
+def check_labelled_with(render_config: dict, keypoints: str | Path, dataset: str | Path) -> None:
+    """One-line UserError unless a rendered dataset (its COCO ``info.config``) was labelled with
+    the regressor file ``keypoints``."""
+    LearnedKeypoints.load(keypoints)  # a readable keypoints file first
+    used = render_config.get("keypoints")
+    if used != file_hash(keypoints):
+        what = "the body's own keypoints" if used is None else f"another keypoints file (sha256 {str(used)[:12]})"
+        raise UserError(f"{dataset} was labelled with {what}, not {keypoints}; render it again with "
+                        f"--keypoints {keypoints}, or filter it without --keypoints")
+
+
 # ---- geometry of the rest mesh -------------------------------------------------------------
 
 def mirror_map(rest_vertices: np.ndarray) -> np.ndarray:

@@ -13,6 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pose-prior", metavar="P", help="pose prior .npz (default: the bundled assets/pose_prior.npz)")
     p.add_argument("--body", choices=("anny", "smil", "smpl"), default="anny")
     p.add_argument("--body-path", metavar="P", help="model file for --body smil/smpl")
+    p.add_argument("--keypoints", metavar="NPZ",
+                   help="keypoint regressor from `syrip-gen learn-keypoints` (default: the body's own)")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, metavar="N", help="fit only the first N skeletons")
@@ -33,7 +35,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--batch-size must be at least 1")
     if not 1.0 < args.fov < 170.0:
         raise UserError(f"--fov {args.fov}: give a field of view in degrees between 1 and 170")
+    if args.keypoints:  # fail fast on a wrong file, before reading skeletons and the body
+        from syrip_gen.body.keypoints import LearnedKeypoints
+
+        LearnedKeypoints.load(args.keypoints)
     cfg = FitConfig(fov_deg=args.fov, refine_focal=args.refine_focal, body=args.body, body_path=args.body_path,
+                    keypoints=args.keypoints,
                     pose_prior=args.pose_prior, device=args.device, seed=args.seed, batch_size=args.batch_size,
                     limit=args.limit, overlays=not args.no_overlays, images=args.images, threads=args.threads)
     s = fit_file(args.input, args.out, cfg)

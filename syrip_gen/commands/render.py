@@ -38,6 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body", default="anny", choices=("anny", "smil", "smpl"),
                    help="body model the fits were made with (default anny)")
     p.add_argument("--body-path", help="the SMIL/SMPL model file (.pkl or converted .npz) for --body smil|smpl")
+    p.add_argument("--keypoints", metavar="NPZ",
+                   help="label keypoints with a regressor from `syrip-gen learn-keypoints` (default: the body's own)")
     p.add_argument("--gl-threads", type=int, metavar="N",
                    help="software-GL (llvmpipe) threads per worker; default CPUs // workers")
 
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                        split=args.split, depth=args.depth, parts=args.parts, force=args.force,
                        limit=args.limit, shard_size=args.shard_size, texture_size=args.texture_size,
                        msaa=args.msaa, gl_threads=args.gl_threads, body=args.body,
-                       body_path=args.body_path)
+                       body_path=args.body_path, keypoints=args.keypoints)
     summary = render_dataset(args.fits, args.out, cfg)
     print(json.dumps(summary_json(summary), indent=1, sort_keys=True))
     return 0

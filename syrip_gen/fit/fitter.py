@@ -57,6 +57,7 @@ class FitConfig:
     refine_focal: bool = False
     body: str = "anny"
     body_path: str | None = None
+    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     pose_prior: str | None = None  # .npz; None = the bundled prior
     device: str = "cpu"  # cpu | cuda | auto
     seed: int = 0
@@ -347,7 +348,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     device = cfg.resolved_device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device)
+    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device, keypoints=cfg.keypoints)
     body = body.to(device)
     model = keypoint_model(body)
     prior = PosePrior.load(cfg.pose_prior) if cfg.pose_prior else default_prior()

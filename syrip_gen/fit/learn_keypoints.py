@@ -30,6 +30,23 @@ class RoundsConfig:
     min_fits: int = 30
     learn: LearnConfig = field(default_factory=LearnConfig)
     chunk: int = 32  # bodies per full-mesh forward
+    threads: int = 1  # torch CPU threads
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "RoundsConfig":
+        """From a pipeline step's ``config:`` (``radius`` etc. go to ``learn``); unknown keys are
+        a one-line UserError."""
+        import dataclasses
+
+        d = dict(d or {})
+        own = {f.name for f in dataclasses.fields(cls)} - {"learn"}
+        sub = {f.name for f in dataclasses.fields(LearnConfig)}
+        unknown = sorted(set(d) - own - sub)
+        if unknown:
+            raise UserError(f"learn_keypoints config: unknown key(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(own | sub))}")
+        learn_cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in sub}
+        return cls(**{k: v for k, v in d.items() if k in own}, learn=LearnConfig(**learn_cfg))
 
 
 @dataclass
@@ -142,3 +159,48 @@ def learn_rounds(records: list[dict], body, fit_cfg, cfg: RoundsConfig = RoundsC
                       "radius_m": cfg.learn.radius, "heldout_share": cfg.heldout_share}
     assert learned.alpha.shape == (NUM_KEYPOINTS,)
     return RoundsResult(learned=learned, before=before, after=after, rounds=rounds, refits=refits)
+
+
+def fits_config(fits_dir, threads: int = 1):
+    """The fit configuration the fits were made with (their summary.json), without overlays."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from syrip_gen.fit.fitter import FitConfig
+
+    summary = Path(fits_dir) / "summary.json"
+    recorded = json.loads(summary.read_text()).get("config", {}) if summary.is_file() else {}
+    skip = {"limit", "images", "overlays", "threads", "device", "keypoints"}
+    known = {f.name for f in dataclasses.fields(FitConfig)} - skip
+    cfg = FitConfig.from_dict({k: v for k, v in recorded.items() if k in known})
+    return dataclasses.replace(cfg, overlays=False, threads=threads, limit=None)
+
+
+def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = True) -> RoundsResult:
+    """``learn-keypoints``: learn from ``fits`` (folder or .jsonl), write ``out`` (keypoints.npz)
+    only when the held-out error goes down; otherwise a one-line UserError with the numbers."""
+    from pathlib import Path
+
+    from syrip_gen.body import load_body
+    from syrip_gen.body.keypoints import body_file_hash, file_hash
+    from syrip_gen.fit.io import read_fits
+
+    path = Path(fits)
+    path = path / "fits.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        raise UserError(f"{path}: no fits file; run `syrip-gen fit` on your annotated skeletons first")
+    records = read_fits(path)
+    fit_cfg = fits_config(path.parent, cfg.threads)
+    torch.set_num_threads(cfg.threads)
+    body = load_body(fit_cfg.body, fit_cfg.body_path)
+    source = {"fits": str(path.resolve()), "fits_sha256": file_hash(path), "fit_config": fit_cfg.record()}
+    res = learn_rounds(records, body, fit_cfg, cfg, source=source,
+                       body_hash=body_file_hash(fit_cfg.body, fit_cfg.body_path), progress=progress)
+    b, a = res.before, res.after
+    if not a["median"] < b["median"]:
+        raise UserError(f"the learned keypoints do not lower the held-out error (median {100 * b['median']:.2f}% "
+                        f"-> {100 * a['median']:.2f}% of the box diagonal over {b['n']} held-out skeletons); "
+                        f"{out} not written")
+    res.learned.save(out)
+    return res
