@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,7 @@ def render_ratio(fits_dir: Path, out: Path, keypoints: Path | None, n_fits: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/work/scratch/keypoints", help="derived files (outside the repo)")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--render-fits", type=int, default=150, help="fits rendered per set (x2 variants)")
     args = ap.parse_args()
     work = Path(args.work)
@@ -91,7 +92,8 @@ def main() -> None:
     learn_out = ""
     if not kp.exists():
         learn_out = cli("learn-keypoints", str(fits_train), "--out", str(kp), "--rounds", str(args.rounds))
-    res = {"command": f"python benchmarks/keypoints.py --work {args.work} --rounds {args.rounds} "
+    env = f"SYRIP_DATA={os.environ['SYRIP_DATA']} " if os.environ.get("SYRIP_DATA") else ""
+    res = {"command": f"{env}python benchmarks/keypoints.py --work {args.work} --rounds {args.rounds} "
                       f"--render-fits {args.render_fits}",
            "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                     text=True).stdout.strip(),
