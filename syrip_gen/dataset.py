@@ -34,6 +34,7 @@ from typing import Callable
 
 import numpy as np
 
+from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import LYING, FitInfo, VariantConfig
@@ -59,29 +60,30 @@ class RenderConfig:
     256 for mattresses/blankets, 512 for rugs/floors at the default).
     """
 
-    variants: int = 10
-    seed: int = 0
-    width: int = 640
-    height: int = 480
-    workers: int = 2
-    backend: str = "joblib"  # joblib | dask
+    variants: int = field(default=10, metadata={"min": 1, "max": MAX_VARIANTS})
+    seed: int = field(default=0, metadata={"min": 0})
+    width: int = field(default=640, metadata={"min": 16})
+    height: int = field(default=480, metadata={"min": 16})
+    workers: int = field(default=2, metadata={"min": 1})
+    backend: str = field(default="joblib", metadata={"choices": ("joblib", "dask")})
     scheduler: str | None = None  # dask scheduler address; None = a LocalCluster
     backgrounds: str | None = None  # folder of background photos; None = procedural
-    photo_support: float = 0.7  # with backgrounds: chance a lying infant lies on one of the photos
+    # with backgrounds: chance a lying infant lies on one of the photos
+    photo_support: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
     textures: str | None = None  # folder of UV textures for the body; None = procedural
-    shadows: float = 0.0  # probability per image
+    shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
     parts: bool = False  # write part-segmentation PNGs (uint8 part id + 1, 0 = not body)
     force: bool = False  # replace a different run's shards
-    limit: int | None = None  # render only the first N usable fits
-    shard_size: int = 50
-    body: str = "anny"
+    limit: int | None = field(default=None, metadata={"min": 1})  # render only the first N usable fits
+    shard_size: int = field(default=50, metadata={"min": 1})
+    body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
-    texture_size: int = 512
-    support_texels_per_m: int = 512
-    msaa: int = 0
-    gl_threads: int | None = None
+    texture_size: int = field(default=512, metadata={"min": 8})
+    support_texels_per_m: int = field(default=512, metadata={"min": 8})
+    msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
+    gl_threads: int | None = field(default=None, metadata={"min": 1})
     contact_sheet: bool = True
     sampling: VariantConfig = field(default_factory=VariantConfig)
     sensor: SensorConfig = field(default_factory=SensorConfig)
@@ -89,34 +91,17 @@ class RenderConfig:
     def __post_init__(self):
         if isinstance(self.shadows, bool):
             object.__setattr__(self, "shadows", 1.0 if self.shadows else 0.0)
-        problems = []
-        if not 0.0 <= float(self.photo_support) <= 1.0:
-            problems.append(f"photo_support must be a probability in [0, 1], got {self.photo_support}")
-        if not 0.0 <= float(self.shadows) <= 1.0:
-            problems.append(f"shadows must be a probability in [0, 1] (or true/false), got {self.shadows}")
-        if self.msaa not in (0, 2, 4):
-            problems.append(f"msaa must be 0, 2 or 4, got {self.msaa}")
-        if self.workers < 1 or self.shard_size < 1:
-            problems.append("workers and shard_size must be >= 1")
-        if self.width < 16 or self.height < 16:
-            problems.append(f"image size {self.width}x{self.height} is too small")
-        if self.gl_threads is not None and self.gl_threads < 1:
-            problems.append("gl_threads must be >= 1")
-        if problems:
-            raise UserError("render config: " + "; ".join(problems))
+        check_ranges(self, "render config")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "RenderConfig":
         """From a pipeline spec's ``config:`` mapping (``sampling:`` / ``sensor:`` may be
-        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys are a
-        one-line :class:`UserError`."""
-        d = dict(d or {})
-        _check_keys("render", d, cls)
-        for key, sub in (("sampling", VariantConfig), ("sensor", SensorConfig)):
-            if isinstance(d.get(key), dict):
-                _check_keys(f"render {key}", d[key], sub)
-                d[key] = sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in d[key].items()})
-        return cls(**d)
+        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys, wrong
+        types and values out of range are a one-line :class:`UserError`."""
+        d = dict(d or {}) if isinstance(d, dict) or d is None else d
+        if isinstance(d, dict) and isinstance(d.get("shadows"), bool):  # true/false = always/never
+            d["shadows"] = 1.0 if d["shadows"] else 0.0
+        return from_mapping(cls, d, "render config")
 
     def keyed(self) -> dict:
         """The fields that change the output (the run key's part of the config)."""
@@ -124,13 +109,6 @@ class RenderConfig:
         for k in EXECUTION_ONLY:
             d.pop(k)
         return d
-
-
-def _check_keys(what: str, d: dict, cls) -> None:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise UserError(f"{what} config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 @dataclass
@@ -727,8 +705,6 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     from syrip_gen.body import load_body
     from syrip_gen.render.variants import prepare_fits
 
-    if not 1 <= cfg.variants <= MAX_VARIANTS:
-        raise UserError(f"--variants must be between 1 and {MAX_VARIANTS}, got {cfg.variants}")
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
