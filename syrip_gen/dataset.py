@@ -40,6 +40,7 @@ from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import LYING, FitInfo, VariantConfig
 
 MAX_VARIANTS = 10000
+MANIFEST_OF_PIPELINE = "step.json"  # the pipeline runner's manifest may sit in a render step's folder
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
 CODE_FILES = ("syrip_gen/dataset.py", "syrip_gen/annotate.py", "syrip_gen/posture.py", "syrip_gen/coco.py")
 CODE_DIRS = ("syrip_gen/render", "syrip_gen/body")
@@ -143,9 +144,11 @@ def fits_file(path: str | Path) -> Path:
     return path
 
 
-def load_fits(path: str | Path, body_shape_size: int, limit: int | None = None) -> tuple[list[dict], dict[str, int]]:
-    """Usable fit records (``status == "ok"``, well-formed) in file order, each given
-    ``_index`` (its position among them), and the skips counted by reason."""
+def load_fits(path: str | Path, body_shape_size: int, limit: int | None = None,
+              body: str | None = None) -> tuple[list[dict], dict[str, int]]:
+    """Usable fit records (``status == "ok"``, well-formed, made with ``body`` when given and
+    the record names one) in file order, each given ``_index`` (its position among them), and
+    the skips counted by reason."""
     path = fits_file(path)
     records, skipped = [], {}
     lines = path.read_text().splitlines()
@@ -178,6 +181,9 @@ def load_fits(path: str | Path, body_shape_size: int, limit: int | None = None) 
             ok = False
         if not ok:
             skip("malformed pose/shape/id")
+            continue
+        if body is not None and r.get("body", body) != body:
+            skip(f"fit made with another body model ({str(r.get('body'))[:40]!r}, not {body!r})")
             continue
         if limit is not None and len(records) >= limit:
             skip("beyond --limit")
@@ -590,10 +596,14 @@ def _write_png(path: Path, array: np.ndarray) -> str:
 
 
 # ---- the run ------------------------------------------------------------------------------
-def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
-    """Refuse an output directory holding a different run (unless ``force``); record this run."""
-    from syrip_gen.coco import atomic_write_json
-
+def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
+    """Refuse, before any work, an ``--out`` that is a file, a non-empty folder that no render
+    run made (a user's own dataset: never written into, even with ``--force``), or a
+    different render run without ``force``. Returns the other run's key to replace, if any."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the dataset")
+    if not out.is_dir():
+        return None
     run_file = out / "run.json"
     other = None
     if run_file.exists():
@@ -601,12 +611,24 @@ def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> Non
             other = json.loads(run_file.read_text()).get("run_key")
         except (OSError, json.JSONDecodeError, AttributeError):
             other = "unreadable"
-    elif (out / "shards").exists() and any((out / "shards").iterdir()):
+    elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
         other = "unknown"
-    if other is not None and other != key:
-        if not cfg.force:
-            raise UserError(f"{out} holds a different render run (key {other}, this run {key}); "
-                            "choose another --out, or pass --force to replace it")
+    elif any(p.name != MANIFEST_OF_PIPELINE for p in out.iterdir()):
+        raise UserError(f"--out {out} is not empty and was not made by `syrip-gen render`; refusing to "
+                        "write into it (its files would be overwritten): choose a new or empty folder")
+    if other is not None and other != key and not cfg.force:
+        raise UserError(f"{out} holds a different render run (key {other}, this run {key}); "
+                        "choose another --out, or pass --force to replace it")
+    return other if other != key else None
+
+
+def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
+    """Replace a different run's files (``check_out`` allowed it); record this run."""
+    from syrip_gen.coco import atomic_write_json
+
+    other = check_out(out, key, cfg)
+    run_file = out / "run.json"
+    if other is not None:
         for sub in ("shards", "images", "annotations"):
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / "contact_sheet.jpg").unlink(missing_ok=True)
@@ -708,8 +730,9 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
+    check_out(out, run_key(path, cfg), cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path)
-    records, fits_skipped = load_fits(path, len(body.shape_names), cfg.limit)
+    records, fits_skipped = load_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
     with one_torch_thread():
         infos = prepare_fits(records, body)
@@ -747,7 +770,10 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
         pose_check=_pose_check_kind(), seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
-        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3))
+        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
+        warnings=[f"{n} fit record(s) skipped: {why}" for why, n in sorted(fits_skipped.items())
+                  if why not in ("fit not ok", "beyond --limit")]
+        + [f"{n} x {why}" for why, n in sorted(rejected.items()) if "unreadable" in why])
     if n_images == 0:
         raise UserError(f"every variant was rejected ({rejected}); widen --fill/--fov or check the fits")
     return summary

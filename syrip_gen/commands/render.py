@@ -59,6 +59,7 @@ def _probability(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     from syrip_gen.config import from_args
     from syrip_gen.dataset import RenderConfig, render_dataset, summary_json
@@ -66,4 +67,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = from_args(RenderConfig, args, "render")
     summary = render_dataset(args.fits, args.out, cfg)
     print(json.dumps(summary_json(summary), indent=1, sort_keys=True))
+    for warning in summary.warnings:
+        print(f"syrip-gen render: warning: {warning}", file=sys.stderr)
     return 0
