@@ -50,7 +50,9 @@ class TrainConfig:
     da_lambda: float = field(default=0.5, metadata={"min": 0.0})
     da_stage1_steps: int = field(default=1, metadata={"min": 0})
     da_stage2_steps: int = field(default=1, metadata={"min": 0})
-    freeze_early: bool = False
+    freeze_early: bool | None = None            # None: FiDIP's protocol, i.e. conv1/bn1/layer1 frozen under
+                                                # domain_adaptation only when ``init`` loads weights learned
+                                                # elsewhere; a network trained from scratch is never frozen
     lifter_hidden: int = field(default=1024, metadata={"min": 1})
     lifter_blocks: int = field(default=2, metadata={"min": 0})
     dropout: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
@@ -116,6 +118,14 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise UserError(f"{path}: expected a YAML mapping of config keys")
         return cls.from_dict(data, overrides)
+
+    @property
+    def early_frozen(self) -> bool:
+        """Whether conv1/bn1/layer1 stay fixed: FiDIP freezes the early layers of a *pretrained* network
+        (they already hold general features); frozen random weights would only cripple a from-scratch one."""
+        if self.freeze_early is not None:
+            return self.freeze_early
+        return self.domain_adaptation and self.init is not None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
