@@ -59,7 +59,9 @@ def _probability(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from syrip_gen.dataset import RenderConfig, render_dataset, summary_json
+    from dataclasses import asdict
+
+    from syrip_gen.dataset import RenderConfig, render_dataset
 
     cfg = RenderConfig(variants=args.variants, seed=args.seed, width=args.width, height=args.height,
                        workers=args.workers, backend=args.backend, scheduler=args.scheduler,
@@ -70,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
                        msaa=args.msaa, gl_threads=args.gl_threads, body=args.body,
                        body_path=args.body_path)
     summary = render_dataset(args.fits, args.out, cfg)
-    print(json.dumps(summary_json(summary), indent=1, sort_keys=True))
+    print(json.dumps(asdict(summary), indent=1, sort_keys=True))
     return 0
