@@ -20,8 +20,6 @@ execution-only fields) and the code of the stages involved.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -31,19 +29,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
+from syrip_gen.codehash import code_version
+from syrip_gen.coco import annotation_path, atomic_write_bytes, atomic_write_json
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
+from syrip_gen.fits import fits_file, usable_fits
+from syrip_gen.render.compose import StageTimer, check_folders, one_torch_thread, worker_state
 from syrip_gen.render.sensor import SensorConfig
-from syrip_gen.render.variants import LYING, FitInfo, VariantConfig
+from syrip_gen.render.variants import FitInfo, VariantConfig
 
 MAX_VARIANTS = 10000
 MANIFEST_OF_PIPELINE = "step.json"  # the pipeline runner's manifest may sit in a render step's folder
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
-CODE_FILES = ("syrip_gen/dataset.py", "syrip_gen/annotate.py", "syrip_gen/posture.py", "syrip_gen/coco.py",
-              "syrip_gen/geometry.py", "syrip_gen/drawing.py")
-CODE_DIRS = ("syrip_gen/render", "syrip_gen/body")
 
 
 @dataclass(frozen=True)
@@ -134,98 +131,16 @@ class RenderSummary:
     cpu_seconds: float = 0.0  # CPU time of the shard work in all workers (worker start-up excluded)
 
 
-# ---- fits ---------------------------------------------------------------------------------
-def fits_file(path: str | Path) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "fits.jsonl"
-    if not path.exists():
-        raise UserError(f"{path}: no fits file; run `syrip-gen fit` first or pass FITS/fits.jsonl")
-    return path
-
-
-def load_fits(path: str | Path, body_shape_size: int, limit: int | None = None,
-              body: str | None = None) -> tuple[list[dict], dict[str, int]]:
-    """Usable fit records (``status == "ok"``, well-formed, made with ``body`` when given and
-    the record names one) in file order, each given ``_index`` (its position among them), and
-    the skips counted by reason."""
-    path = fits_file(path)
-    records, skipped = [], {}
-    lines = path.read_text().splitlines()
-    if not any(line.strip() for line in lines):
-        raise UserError(f"{path}: the fits file is empty; run `syrip-gen fit` on your keypoint file first")
-
-    def skip(reason):
-        skipped[reason] = skipped.get(reason, 0) + 1
-
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            skip("not valid JSON")
-            continue
-        if not isinstance(r, dict):
-            skip("not a JSON object")
-            continue
-        if r.get("status") != "ok":
-            skip("fit not ok")
-            continue
-        try:
-            pose = np.asarray(r["pose"], np.float64)
-            shape = np.asarray(r["shape"], np.float64)
-            ok = pose.shape == (24, 3) and shape.shape == (body_shape_size,) and np.isfinite(pose).all() \
-                and np.isfinite(shape).all() and "id" in r
-        except (KeyError, TypeError, ValueError):
-            ok = False
-        if not ok:
-            skip("malformed pose/shape/id")
-            continue
-        if body is not None and r.get("body", body) != body:
-            skip(f"fit made with another body model ({str(r.get('body'))[:40]!r}, not {body!r})")
-            continue
-        if limit is not None and len(records) >= limit:
-            skip("beyond --limit")
-            continue
-        r["_index"] = len(records)
-        records.append(r)
-    if not records:
-        detail = ", ".join(f"{n} {k}" for k, n in sorted(skipped.items()))
-        raise UserError(f"{path}: no usable fits ({detail}); every fit was rejected — check `syrip-gen fit`'s summary")
-    return records, skipped
-
-
 # ---- run key ------------------------------------------------------------------------------
-def code_version() -> str:
-    """Hash of the source of the stages that shape the output."""
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    files = [root / f for f in CODE_FILES]
-    for d in CODE_DIRS:
-        files += sorted((root / d).glob("*.py"))
-    for f in sorted(set(files)):
-        if f.exists():
-            h.update(f.relative_to(root).as_posix().encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def run_key(fits_path: Path, cfg: RenderConfig) -> str:
     h = hashlib.sha256()
     h.update(fits_path.read_bytes())
     h.update(json.dumps(cfg.keyed(), sort_keys=True).encode())
-    h.update(code_version().encode())
+    h.update(code_version("render").encode())
     return h.hexdigest()[:20]
 
 
 # ---- files --------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    from syrip_gen.coco import atomic_write_bytes as write
-
-    write(path, data)
-
-
 def image_id(fit_index: int, variant_index: int) -> int:
     return fit_index * MAX_VARIANTS + variant_index + 1
 
@@ -267,27 +182,12 @@ def render_shard(shard: int, jobs: list[tuple[int, int]], fits: dict[int, FitInf
         return _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds)
 
 
-@contextlib.contextmanager
-def one_torch_thread():
-    """Run torch single-threaded: results must not depend on the thread count (same bytes
-    whether a shard runs in a worker, in this process, or on a Dask thread)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     import torch
 
     from syrip_gen.annotate import annotate_image
-    from syrip_gen.coco import atomic_write_json
     from syrip_gen.posture import posture_labels
-    from syrip_gen.render.compose import StageTimer, worker_state
+    from syrip_gen.render.sensor import encode_png
     from syrip_gen.render.variants import sample_variants
 
     timer = StageTimer()
@@ -320,12 +220,12 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         timer.start("write")
         atomic_write_bytes(d / name, r.jpeg)
         files.append(name)
-        if cfg.depth:
-            files.append(_write_png(d / name.replace(".jpg", "_depth.png"), r.depth_mm))
-            res.image["depth_file"] = files[-1]
-        if cfg.parts and r.parts is not None:
-            files.append(_write_png(d / name.replace(".jpg", "_parts.png"), r.parts))
-            res.image["parts_file"] = files[-1]
+        for field_, suffix, array in (("depth_file", "_depth.png", r.depth_mm if cfg.depth else None),
+                                      ("parts_file", "_parts.png", r.parts if cfg.parts else None)):
+            if array is not None:
+                files.append(name.replace(".jpg", suffix))
+                atomic_write_bytes(d / files[-1], encode_png(array))
+                res.image[field_] = files[-1]
         images.append(res.image)
         anns.append(res.annotation)
         timer.stop()
@@ -336,16 +236,6 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         atomic_write_json(d / "shard.json", manifest)  # last: the done marker
     timing = {"stage_seconds": timer.seconds, "cpu_seconds": time.process_time() - cpu0}
     return {**manifest, "resumed": False, **timing}  # timing: not in shard.json (same bytes on rerun)
-
-
-def _write_png(path: Path, array: np.ndarray) -> str:
-    import cv2
-
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:  # pragma: no cover - cv2 failure
-        raise RuntimeError(f"could not encode {path.name}")
-    atomic_write_bytes(path, buf.tobytes())
-    return path.name
 
 
 # ---- the run ------------------------------------------------------------------------------
@@ -377,8 +267,6 @@ def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
 
 def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
     """Replace a different run's files (``check_out`` allowed it); record this run."""
-    from syrip_gen.coco import atomic_write_json
-
     other = check_out(out, key, cfg)
     run_file = out / "run.json"
     if other is not None:
@@ -387,7 +275,7 @@ def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> Non
         (out / "contact_sheet.jpg").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_file, {"run_key": key, "config": cfg.keyed(), "fits": str(fits_path),
-                                 "code_version": code_version()})
+                                 "code_version": code_version("render")})
 
 
 def _run_shards(tasks: list[tuple[int, list]], fits: dict, cfg: RenderConfig, out: Path, key: str,
@@ -448,7 +336,7 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig) -> Path:
         anns += data["annotations"]
     images.sort(key=lambda r: r["id"])
     anns.sort(key=lambda r: r["id"])
-    path = out / "annotations" / f"person_keypoints_{cfg.split}_infant.json"
+    path = annotation_path(out, cfg.split)
     write_coco(path, images, anns, info={"description": "syrip-gen synthetic infant renders",
                                          "run_key": key, "config": cfg.keyed()})
     return path
@@ -479,15 +367,14 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
 
     from syrip_gen.body import load_body
     from syrip_gen.drawing import write_contact_sheet
-    from syrip_gen.render.compose import check_folders
-    from syrip_gen.render.variants import prepare_fits
+    from syrip_gen.render.variants import PoseChecker, prepare_fits
 
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
     check_out(out, run_key(path, cfg), cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path)
-    records, fits_skipped = load_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
+    records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
     with one_torch_thread():
         infos = prepare_fits(records, body)
@@ -523,7 +410,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     summary = RenderSummary(
         out_dir=str(out), annotation_path=str(ann_path), run_key=key, images=n_images, shards=len(tasks),
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
-        pose_check=_pose_check_kind(), seconds=round(seconds, 3),
+        pose_check=PoseChecker(0.0).kind, seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
         stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
         warnings=[f"{n} fit record(s) skipped: {why}" for why, n in sorted(fits_skipped.items())
@@ -532,13 +419,3 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     if n_images == 0:
         raise UserError(f"every variant was rejected ({rejected}); widen --fill/--fov or check the fits")
     return summary
-
-
-def _pose_check_kind() -> str:
-    from syrip_gen.render.variants import PoseChecker
-
-    return PoseChecker(0.0).kind
-
-
-def summary_json(summary: RenderSummary) -> dict:
-    return {f.name: getattr(summary, f.name) for f in fields(summary)}

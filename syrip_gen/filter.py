@@ -21,15 +21,16 @@ import dataclasses
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.coco import KeypointFile, atomic_write_json, load_coco, write_coco
+from syrip_gen.coco import (KeypointFile, atomic_write_json, dataset_json, dataset_root, filtered_name, load_coco,
+                            write_coco)
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
+from syrip_gen.fits import fit_errors
 
 log = logging.getLogger(__name__)
 
@@ -123,60 +124,15 @@ class FilterReport:
     images: list[dict] = field(default_factory=list)  # per-image verdicts
 
 
-# ---- dataset files -------------------------------------------------------------------------
-def dataset_json(dataset: str | Path) -> Path:
-    """The (unfiltered) COCO file of a dataset directory in SyRIP layout, or the file given."""
-    dataset = Path(dataset)
-    if dataset.is_file():
-        return dataset
-    if not dataset.is_dir():
-        raise UserError(f"{dataset}: no such dataset directory")
-    found = [p for p in sorted((dataset / "annotations").glob("person_keypoints_*.json"))
-             if "_filtered" not in p.name]
-    if len(found) != 1:
-        raise UserError(f"{dataset}: expected one annotations/person_keypoints_<split>_infant.json, "
-                        f"found {len(found)}; pass a dataset directory in SyRIP layout (or the JSON file)")
-    return found[0]
-
-
-def dataset_root(coco_path: Path) -> Path:
-    return coco_path.parent.parent if coco_path.parent.name == "annotations" else coco_path.parent
-
-
-def filtered_name(coco_path: Path) -> Path:
-    m = re.match(r"person_keypoints_(.+?)(_infant)?\.json$", coco_path.name)
-    split = m.group(1) if m else coco_path.stem
-    return coco_path.with_name(f"person_keypoints_{split}_filtered_infant.json")
-
-
-def load_fits(path: str | Path) -> dict[str, dict]:
-    """Fit id -> {status, mean_error_norm} from ``FITS/fits.jsonl`` (a directory or the file)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "fits.jsonl"
-    if not path.exists():
-        raise UserError(f"{path}: no fits file; pass --fits FITS/fits.jsonl")
-    fits = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("%s:%d: unreadable fit record skipped", path, n)
-            continue
-        fits[str(rec.get("id"))] = {"status": rec.get("status"), "mean_error_norm": rec.get("mean_error_norm")}
-    return fits
-
-
 def _fits_path(coco: KeypointFile, fits_path) -> Path | None:
+    """``--fits``, else the fits file the render recorded in the COCO ``info`` (relative to the
+    dataset root)."""
     if fits_path:
         return Path(fits_path)
     info = coco.data.get("info") if isinstance(coco.data.get("info"), dict) else {}
-    for key in ("fits", "fits_path"):
-        if info.get(key):
-            p = Path(info[key])
-            return p if p.is_absolute() else dataset_root(coco.path) / p
+    if info.get("fits"):
+        p = Path(info["fits"])
+        return p if p.is_absolute() else dataset_root(coco.path) / p
     return None
 
 
@@ -264,7 +220,7 @@ def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skippe
         skipped["fit_error"]["no fits file (pass --fits FITS/fits.jsonl)"] = len(v)
         values["fit_error"] = v
         return
-    fits = load_fits(path)
+    fits = fit_errors(path)
     for i, ann in enumerate(s.anns):
         fid = _fit_id(ann) if ann else None
         rec = fits.get(fid) if fid is not None else None

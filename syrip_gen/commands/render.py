@@ -61,12 +61,14 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from dataclasses import asdict
+
     from syrip_gen.config import from_args
-    from syrip_gen.dataset import RenderConfig, render_dataset, summary_json
+    from syrip_gen.dataset import RenderConfig, render_dataset
 
     cfg = from_args(RenderConfig, args, "render")
     summary = render_dataset(args.fits, args.out, cfg)
-    print(json.dumps(summary_json(summary), indent=1, sort_keys=True))
+    print(json.dumps(asdict(summary), indent=1, sort_keys=True))
     for warning in summary.warnings:
         print(f"syrip-gen render: warning: {warning}", file=sys.stderr)
     return 0

@@ -311,6 +311,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
 
     from syrip_gen.body import load_body
     from syrip_gen.coco import atomic_write_json
+    from syrip_gen import fits
     from syrip_gen.fit import io
     from syrip_gen.fit.kinematics import keypoint_model
     from syrip_gen.fit.prior import default_prior
@@ -321,7 +322,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     skeletons = io.load_skeletons(input_path, cfg.images, cfg.min_keypoints)
     if cfg.limit is not None:
         skeletons = skeletons[: cfg.limit]
-    done = {r["id"] for r in io.read_fits(fits_path, repair=True)}
+    done = {r["id"] for r in fits.read_fits(fits_path, repair=True)}
     todo = [s for s in skeletons if s.id not in done]
     device = cfg.resolved_device()
     if cfg.threads:
@@ -352,11 +353,11 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
             fitted += sum(s.id not in done for s in good)
         order = {s.id: i for i, s in enumerate(batch)}
         records.sort(key=lambda r: order[r["id"]])
-        io.append_fits(fits_path, records)
+        fits.append_fits(fits_path, records)
         bar.update(len(missing))
     bar.close()
     seconds = time.perf_counter() - start
-    all_records = io.read_fits(fits_path)
+    all_records = fits.read_fits(fits_path)
     summary = summarise(all_records, out_dir, fitted, len(skeletons) - len(todo), seconds, device, cfg)
     if cfg.overlays:
         from syrip_gen.fit.overlay import write_overlays
