@@ -58,3 +58,32 @@ def test_render_skips_fits_of_an_unknown_body(anny_body, fits, tmp_path, monkeyp
     why = "fit made with another body model ('martian', not 'anny')"
     assert s.fits_used == 1 and s.fits_skipped[why] == 1 and s.images == 2
     assert any("martian" in w for w in s.warnings)
+
+
+# ---- 2. filter checks that the images exist -------------------------------------------------
+def test_filter_rejects_and_counts_missing_image_files(tmp_path):
+    import numpy as np
+    from test_filter_fixtures import sample, write_dataset
+
+    from syrip_gen.filter import FilterConfig, filter_dataset
+
+    kp = np.array([[x, y, 0.0] for x, y in zip(np.linspace(-0.15, 0.15, 17), np.linspace(-0.3, 0.3, 17))])
+    root = tmp_path / "ds"
+    write_dataset(root, [sample(kp, fit_id=f"f{i}") for i in range(3)])
+    files = sorted((root / "images").glob("*.jpg"))
+    files[1].unlink()
+    report = filter_dataset(root, FilterConfig(gates=("out_of_frame",)))
+    assert report.missing_files == 1 and report.rejected_by == {"missing_file": 1} and report.n_kept == 2
+    kept = json.loads(open(report.coco_out).read())["images"]
+    assert files[1].name not in {im["file_name"] for im in kept} and len(kept) == 2
+
+
+def test_filter_on_a_dataset_without_images_is_a_one_line_error(tmp_path):
+    from test_filter_fixtures import write_dataset
+
+    from syrip_gen.filter import filter_dataset
+
+    root = tmp_path / "ds"
+    write_dataset(root, [])
+    with pytest.raises(UserError, match="lists no images; nothing to filter"):
+        filter_dataset(root)
