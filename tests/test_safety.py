@@ -87,3 +87,42 @@ def test_filter_on_a_dataset_without_images_is_a_one_line_error(tmp_path):
     write_dataset(root, [])
     with pytest.raises(UserError, match="lists no images; nothing to filter"):
         filter_dataset(root)
+
+
+# ---- 3. a fit run is keyed by its input and settings ----------------------------------------
+def test_fit_rerun_with_other_seed_or_input_is_refused_or_replaced(anny_body, tmp_path):
+    from syrip_gen.fit.fitter import FitConfig, Stage, fit_file
+    from syrip_gen.paths import REPO_ROOT
+
+    skeletons = REPO_ROOT / "assets" / "postures" / "skeletons.json"
+    cfg = FitConfig(overlays=False, limit=2, batch_size=2, stages=(Stage(3, 0.2, 0.05), Stage(3, 0.1, 0.02), Stage(3, 0.05, 0.01)))
+    out = tmp_path / "fits"
+
+    def records():
+        return [json.loads(line) for line in (out / "fits.jsonl").read_text().splitlines()]
+
+    fit_file(skeletons, out, cfg, body=anny_body, progress=False)
+    assert {r["seed"] for r in records()} == {0}
+    # the same run again, or with a larger limit / other threads: resumes
+    assert fit_file(skeletons, out, replace(cfg, threads=2), body=anny_body,
+                    progress=False).skipped_existing == 2
+    with pytest.raises(UserError, match="holds fits of a different run"):
+        fit_file(skeletons, out, replace(cfg, seed=1), body=anny_body, progress=False)
+    other_input = tmp_path / "other.json"
+    data = json.loads(skeletons.read_text())
+    data["annotations"][0]["keypoints"][0] += 5.0
+    other_input.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="holds fits of a different run"):
+        fit_file(other_input, out, cfg, body=anny_body, progress=False)
+    assert {r["seed"] for r in records()} == {0}  # untouched
+    s = fit_file(skeletons, out, replace(cfg, seed=1, force=True), body=anny_body, progress=False)
+    assert {r["seed"] for r in records()} == {1} and s.config["seed"] == 1 and s.fitted == 2
+    assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 1
+    with pytest.raises(UserError, match="prune_after .1. must name a stage before the last of the 2 stages"):
+        replace(cfg, stages=cfg.stages[:2])
+    # a folder the fitter did not make is never written into
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty and was not made by `syrip-gen fit`"):
+        fit_file(skeletons, theirs, replace(cfg, force=True), body=anny_body, progress=False)
