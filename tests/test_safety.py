@@ -126,3 +126,21 @@ def test_fit_rerun_with_other_seed_or_input_is_refused_or_replaced(anny_body, tm
     (theirs / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="not empty and was not made by `syrip-gen fit`"):
         fit_file(skeletons, theirs, replace(cfg, force=True), body=anny_body, progress=False)
+
+
+# ---- 5. a truncated photo is skipped and counted, not used half grey --------------------------
+def test_truncated_background_photo_is_skipped_and_counted(tmp_path):
+    import cv2
+    import numpy as np
+
+    from syrip_gen.render.background import BackgroundFolder
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    (tmp_path / "a_cut.jpg").write_bytes(buf.tobytes()[: len(buf) // 2])
+    (tmp_path / "b_whole.jpg").write_bytes(buf.tobytes())
+    assert cv2.imread(str(tmp_path / "a_cut.jpg")) is not None  # what OpenCV alone would have used
+    folder = BackgroundFolder(tmp_path)
+    files = {folder.sample(80, 60, np.random.default_rng(i))[1]["file"] for i in range(12)}
+    assert files == {"b_whole.jpg"} and folder.unreadable == {"a_cut.jpg": 1}
