@@ -144,3 +144,23 @@ def test_truncated_background_photo_is_skipped_and_counted(tmp_path):
     folder = BackgroundFolder(tmp_path)
     files = {folder.sample(80, 60, np.random.default_rng(i))[1]["file"] for i in range(12)}
     assert files == {"b_whole.jpg"} and folder.unreadable == {"a_cut.jpg": 1}
+
+
+# ---- 6. evaluate on nothing, train for nothing: errors, not a score of 0 ---------------------
+def test_evaluate_on_an_empty_dataset_and_train_for_no_steps_are_errors(tmp_path):
+    import subprocess
+    import sys
+
+    from pose_models.config import TrainConfig
+    from pose_models.evaluate import evaluate
+    from syrip_gen.coco import write_coco
+
+    empty = tmp_path / "empty" / "annotations" / "person_keypoints_val_infant.json"
+    write_coco(empty, [], [])
+    with pytest.raises(UserError, match="0 images and 0 annotations; nothing to evaluate on"):
+        evaluate(tmp_path / "model.pt", empty.parent.parent)
+    r = subprocess.run([sys.executable, "-m", "syrip_gen.cli", "evaluate", str(tmp_path / "model.pt"),
+                        str(empty)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "nothing to evaluate on" in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(UserError, match="max_steps must be >= 1, got -3"):
+        TrainConfig.from_dict({"task": "pose2d", "train": "x"}, ["max_steps=-3"])
