@@ -164,3 +164,104 @@ def test_evaluate_on_an_empty_dataset_and_train_for_no_steps_are_errors(tmp_path
     assert r.returncode == 2 and "nothing to evaluate on" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(UserError, match="max_steps must be >= 1, got -3"):
         TrainConfig.from_dict({"task": "pose2d", "train": "x"}, ["max_steps=-3"])
+
+
+# ---- 9/10. the review server: only its page writes; lengths and types are checked ------------
+@pytest.fixture()
+def review(tmp_path):
+    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+
+    from syrip_gen.review.server import make_server, serve_in_thread
+
+    write_dataset(tmp_path / "ds", skeleton_2d_samples(3))
+    srv = make_server(tmp_path / "ds", port=0)
+    serve_in_thread(srv)
+    yield srv, tmp_path / "ds"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _raw(server, head: bytes, body: bytes = b"", wait: float = 15.0) -> bytes:
+    """Send raw bytes on a socket (headers a browser or urllib would never send) and read the reply."""
+    import socket
+
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=wait) as s:
+        s.sendall(head + b"\r\n\r\n" + body)
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        chunks = []
+        while True:
+            try:
+                data = s.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_review_server_takes_decisions_only_from_its_page(review):
+    from test_review import _post, page_token
+
+    from syrip_gen.review.decisions import decisions_path, load_decisions
+    from syrip_gen.review.server import url_of
+
+    server, ds = review
+    url = url_of(server)
+    token = page_token(url)
+    evil = [{"X-Review-Token": ""},                                          # a page that cannot read ours
+            {"X-Review-Token": "guess"},
+            {"Origin": "http://evil.example"},                              # right token, other site
+            {"Host": "evil.example:80"}]                                    # DNS rebinding
+    for headers in evil:
+        code, body = _post(url, {"image_id": 1, "decision": "reject"}, headers=headers)
+        assert code == 403, (headers, body)
+    # a cross-site form post (text/plain, no token) is refused too
+    host = url.split("/")[2].encode()
+    reply = _raw(server, b"POST /api/decision HTTP/1.1\r\nHost: " + host + b"\r\nContent-Type: text/plain\r\n"
+                 b"Origin: http://evil.example\r\nContent-Length: 40", b'{"image_id": 1, "decision": "reject"}   ')
+    assert reply.startswith(b"HTTP/1.0 403")
+    assert load_decisions(decisions_path(ds)) == {}
+    assert _post(url, {"image_id": 1, "decision": "reject"}, headers={"Origin": url.rstrip("/")})[0] == 200
+    assert set(load_decisions(decisions_path(ds))) == {"1"} and len(token) > 20
+
+
+def test_review_server_validates_lengths_and_types(review):
+    import time
+
+    from test_review import _post, page_token
+
+    from syrip_gen.review.decisions import decisions_path, load_decisions
+    from syrip_gen.review.server import url_of
+
+    server, ds = review
+    url = url_of(server)
+    host = url.split("/")[2].encode()
+    head = (b"POST /api/decision HTTP/1.1\r\nHost: " + host + b"\r\nContent-Type: application/json\r\n"
+            b"X-Review-Token: " + page_token(url).encode() + b"\r\n")
+    body = b'{"image_id": 1, "decision": "reject"}'
+    for length in (b"-1", b"abc", b"0", b"999999999"):
+        t0 = time.perf_counter()
+        reply = _raw(server, head + b"Content-Length: " + length, body)
+        assert reply.split(b"\r\n")[0] in (b"HTTP/1.0 400 Bad Request", b"HTTP/1.0 413 Request Entity Too Large")
+        assert time.perf_counter() - t0 < 5, length  # answered at once, no hang
+    # announced more than it sent and gave up: nothing is written
+    reply = _raw(server, head + b"Content-Length: " + str(len(body) + 20).encode(), body)
+    assert reply.startswith(b"HTTP/1.0 400")
+    assert load_decisions(decisions_path(ds)) == {}
+    for bad in ({"image_id": True, "decision": "reject"}, {"image_id": [1], "decision": "reject"},
+                {"image_id": 1, "decision": 1}, {"image_id": 1, "decision": "reject", "reviewer": {"a": 1}}):
+        assert _post(url, bad)[0] == 400, bad
+    assert load_decisions(decisions_path(ds)) == {}
+
+
+def test_review_port_out_of_range_is_a_one_line_error(review):
+    from syrip_gen.review.server import make_server
+
+    _, ds = review
+    with pytest.raises(UserError, match="--port 70000: give a port number from 0"):
+        make_server(ds, port=70000)
