@@ -50,7 +50,9 @@ class TrainConfig:
     da_lambda: float = 0.5
     da_stage1_steps: int = 1
     da_stage2_steps: int = 1
-    freeze_early: bool = False
+    freeze_early: bool | None = None            # None: FiDIP's protocol, i.e. conv1/bn1/layer1 frozen under
+                                                # domain_adaptation only when ``init`` loads weights learned
+                                                # elsewhere; a network trained from scratch is never frozen
     lifter_hidden: int = 1024
     lifter_blocks: int = 2
     dropout: float = 0.5
@@ -124,6 +126,14 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise UserError(f"{path}: expected a YAML mapping of config keys")
         return cls.from_dict(data, overrides)
+
+    @property
+    def early_frozen(self) -> bool:
+        """Whether conv1/bn1/layer1 stay fixed: FiDIP freezes the early layers of a *pretrained* network
+        (they already hold general features); frozen random weights would only cripple a from-scratch one."""
+        if self.freeze_early is not None:
+            return self.freeze_early
+        return self.domain_adaptation and self.init is not None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -31,7 +31,7 @@ class PoseConfig:
     da_lambda: float = 0.5           # weight of the reversed domain loss in stage 2
     da_stage1_steps: int = 1         # classifier steps per cycle
     da_stage2_steps: int = 1         # pose-net steps per cycle
-    freeze_early: bool = False       # freeze conv1/bn1/layer1 (always on with domain_adaptation)
+    freeze_early: bool = False       # freeze conv1/bn1/layer1 (TrainConfig.early_frozen decides)
 
     @property
     def stride(self) -> int:
@@ -54,7 +54,7 @@ class PoseResNet(nn.Module):
         nn.init.normal_(self.final_layer.weight, std=0.001)
         nn.init.zeros_(self.final_layer.bias)
         self.domain_classifier = DomainClassifier(self.backbone.out_channels) if cfg.domain_adaptation else None
-        self._frozen = cfg.freeze_early or cfg.domain_adaptation
+        self._frozen = cfg.freeze_early
         if self._frozen:
             for m in (self.backbone.conv1, self.backbone.bn1, self.backbone.layer1):
                 m.requires_grad_(False)

@@ -30,7 +30,7 @@ def model_args_from(cfg: TrainConfig) -> dict:
         return dict(depth=cfg.depth, input_h=cfg.input_h, input_w=cfg.input_w, deconv_channels=cfg.deconv_channels,
                     sigma=cfg.sigma, domain_adaptation=cfg.domain_adaptation, da_lambda=cfg.da_lambda,
                     da_stage1_steps=cfg.da_stage1_steps, da_stage2_steps=cfg.da_stage2_steps,
-                    freeze_early=cfg.freeze_early)
+                    freeze_early=cfg.early_frozen)
     if cfg.task == "detector":
         return dict(depth=cfg.depth, input_size=cfg.detector_size, deconv_channels=min(cfg.deconv_channels, 128))
     return dict(hidden=cfg.lifter_hidden, blocks=cfg.lifter_blocks, dropout=cfg.dropout)

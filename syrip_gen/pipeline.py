@@ -83,14 +83,14 @@ def load_spec(path: str | Path, out: str | Path | None = None,
 
 
 # The sources each kind of step runs (paths under the repo): a change there reruns that kind.
-_SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py")
+_SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py", "syrip_gen/geometry.py")
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "fit": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
     "backgrounds": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
-    "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py",
+    "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/drawing.py",
                          "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
     "filter": _SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "assets/pose_prior.npz"),
-    "stats": _SHARED + ("syrip_gen/stats.py",),
+    "stats": _SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py"),
     "train": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
     "evaluate": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
 }
@@ -235,7 +235,7 @@ def _stats(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.stats import dataset_stats
 
     return dataset_stats(_dataset_of(_need(inputs, "dataset", "stats")), out,
-                         compare=inputs.get("compare"))
+                         compare=inputs.get("compare"), ceiling=inputs.get("ceiling"))
 
 
 def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
@@ -252,6 +252,8 @@ def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     val = inputs.get("val")
     cfg.update(train=sources, out_dir=str(out), val=str(_dataset_of(val)) if val else None)
     if "init" in inputs:
+        if inputs["init"].is_dir():  # an earlier step's model: never pretrained elsewhere, so FiDIP freezes nothing
+            cfg.setdefault("freeze_early", False)
         cfg["init"] = str(_as_simplebaselines(_checkpoint_of(inputs["init"]), out / "init_simplebaselines.pt"))
     ckpt = train(TrainConfig.from_dict(cfg))
     return {"checkpoint": str(ckpt)}

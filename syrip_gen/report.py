@@ -201,7 +201,20 @@ def coverage_lines(ablation_dir: Path) -> list[str]:
     return [f"Share of the {c['n_other_poses']} real train poses with a synthetic pose within {c['tau']} torso "
             f"lengths (torso-normalised 2D keypoints): **{c['coverage']:.3f}** ({at}); share of the "
             f"{c['n_dataset_poses']} synthetic poses near a real one: {c['precision']:.3f}. "
-            f"Median nearest-neighbour distance real -> synthetic {c['median_nn_other_to_dataset']:.3f}.", ""]
+            f"Median nearest-neighbour distance real -> synthetic {c['median_nn_other_to_dataset']:.3f}.", ""] + \
+        knn_lines(c)
+
+
+def knn_lines(c: dict) -> list[str]:
+    """The k-NN precision/recall lines of a stats.json ``coverage`` record (and its ceiling)."""
+    out = []
+    for key, what in (("knn", "synthetic"), ("ceiling", "real-vs-real ceiling")):
+        k = c.get(key)
+        if k:
+            out += [f"k-NN (k = {k['k']}, 12 torso-normalised limb vectors) {what}: {k['generated']} "
+                    f"({k['n_generated']} skeletons) vs {k['real']} ({k['n_real']}): precision "
+                    f"**{k['precision']:.3f}**, recall **{k['recall']:.3f}**.", ""]
+    return out
 
 
 def write_report(cfg: ReportConfig) -> Path:

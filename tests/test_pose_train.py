@@ -61,7 +61,7 @@ def test_detector_loss_falls(det_ckpt):
     assert ok, v
 
 
-def test_domain_adaptation_alternates_and_freezes_early_stages(data, runs):
+def test_domain_adaptation_from_scratch_alternates_and_trains_every_layer(data, runs):
     from pose_models.checkpoint import load_model
     from pose_models.models import build_model
     from pose_models.train import model_args_from
@@ -72,10 +72,33 @@ def test_domain_adaptation_alternates_and_freezes_early_stages(data, runs):
     ok, v = _falls([r["pose"] for r in log if r["stage"] == "2"], 0.92)
     assert ok, v
     model, ck = load_model(path, expect="pose2d")
+    assert ck["model_args"]["freeze_early"] is False  # never pretrained elsewhere: nothing frozen
     torch.manual_seed(0)  # the trainer's seed: the same initial weights
     fresh = build_model("pose2d", model_args_from(TrainConfig.from_dict(ck["config"])))
-    assert torch.equal(model.backbone.layer1[0].conv1.weight, fresh.backbone.layer1[0].conv1.weight)
+    assert not torch.equal(model.backbone.layer1[0].conv1.weight, fresh.backbone.layer1[0].conv1.weight)
     assert not torch.equal(model.backbone.layer4[0].conv1.weight, fresh.backbone.layer4[0].conv1.weight)
+
+
+def test_domain_adaptation_from_outside_weights_freezes_early_stages(data, runs, tmp_path):
+    """FiDIP's published protocol for ``init`` runs: the pretrained early layers stay as loaded."""
+    from pose_models.checkpoint import load_model
+    from pose_models.models import build_model
+    from pose_models.train import model_args_from
+
+    torch.manual_seed(123)
+    donor = build_model("pose2d", model_args_from(TrainConfig.from_dict(
+        {"task": "pose2d", "train": [str(data)], **SMALL})))
+    init = tmp_path / "simplebaselines.pth"  # SimpleBaselines layout, as an outside checkpoint comes
+    torch.save({k.removeprefix("backbone."): v for k, v in donor.state_dict().items()}, init)
+    path, _ = _train("pose2d", data, runs / "da_init", max_steps=8, domain_adaptation=True, init=str(init))
+    model, ck = load_model(path, expect="pose2d")
+    assert ck["model_args"]["freeze_early"] is True
+    assert torch.equal(model.backbone.layer1[0].conv1.weight, donor.backbone.layer1[0].conv1.weight)
+    assert torch.equal(model.backbone.bn1.running_mean, donor.backbone.bn1.running_mean)
+    assert not torch.equal(model.backbone.layer4[0].conv1.weight, donor.backbone.layer4[0].conv1.weight)
+    explicit = TrainConfig.from_dict({"task": "pose2d", "train": [str(data)], "domain_adaptation": True,
+                                      "init": str(init), "freeze_early": False})
+    assert explicit.early_frozen is False
 
 
 def test_lifter_learns_and_resumes_exactly(data, runs):
