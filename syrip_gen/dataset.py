@@ -56,7 +56,10 @@ class RenderConfig:
     (``LP_NUM_THREADS``; None = CPUs // workers; ignored on a GPU and when the variable is
     set already). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
     support texture density (its side is the power of two nearest to density x tile length:
-    256 for mattresses/blankets, 512 for rugs/floors at the default).
+    256 for mattresses/blankets, 512 for rugs/floors at the default). ``photo_textures``: each
+    fit's photo is baked onto its body once (``DATASET/photo_textures/``, the user's data); an
+    image wears its own fit's texture (chance ``own_photo_texture``) or another baked fit's;
+    fits without a usable photo stay procedural (counted in the summary).
     """
 
     variants: int = 10
@@ -69,6 +72,8 @@ class RenderConfig:
     backgrounds: str | None = None  # folder of background photos; None = procedural
     photo_support: float = 0.7  # with backgrounds: chance a lying infant lies on one of the photos
     textures: str | None = None  # folder of UV textures for the body; None = procedural
+    photo_textures: bool = False  # bodies wear textures baked from the fits' own photos (see render.bake)
+    own_photo_texture: float = 0.5  # with photo_textures: chance an image wears its own fit's photo
     shadows: float = 0.0  # probability per image
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
@@ -92,6 +97,8 @@ class RenderConfig:
         problems = []
         if not 0.0 <= float(self.photo_support) <= 1.0:
             problems.append(f"photo_support must be a probability in [0, 1], got {self.photo_support}")
+        if not 0.0 <= float(self.own_photo_texture) <= 1.0:
+            problems.append(f"own_photo_texture must be a probability in [0, 1], got {self.own_photo_texture}")
         if not 0.0 <= float(self.shadows) <= 1.0:
             problems.append(f"shadows must be a probability in [0, 1] (or true/false), got {self.shadows}")
         if self.msaa not in (0, 2, 4):
@@ -123,6 +130,9 @@ class RenderConfig:
         d = asdict(self)
         for k in EXECUTION_ONLY:
             d.pop(k)
+        if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
+            d.pop("photo_textures")
+            d.pop("own_photo_texture")
         return d
 
 
@@ -153,6 +163,8 @@ class RenderSummary:
     warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # worker wall seconds per stage, summed
     cpu_seconds: float = 0.0  # CPU time of the shard work in all workers (worker start-up excluded)
+    photo_textures: dict[str, int] = field(default_factory=dict)  # fits by bake outcome (--photo-textures)
+    bake_seconds: float = 0.0  # of ``seconds``: baking (or reusing) the photo textures
 
 
 # ---- fits ---------------------------------------------------------------------------------
@@ -227,9 +239,11 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def run_key(fits_path: Path, cfg: RenderConfig) -> str:
+def run_key(fits_path: Path, cfg: RenderConfig, extra: str = "") -> str:
+    """Hash of the fits file, the keyed config, the code and ``extra`` (e.g. the photo textures)."""
     h = hashlib.sha256()
     h.update(fits_path.read_bytes())
+    h.update(extra.encode())
     h.update(json.dumps(cfg.keyed(), sort_keys=True).encode())
     h.update(code_version().encode())
     return h.hexdigest()[:20]
@@ -304,6 +318,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     from syrip_gen.coco import atomic_write_json
     from syrip_gen.posture import posture_labels
     from syrip_gen.render.compose import StageTimer, worker_state
+    from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.variants import sample_variants
 
     timer = StageTimer()
@@ -317,8 +332,11 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
                     if sampled.specs else [])
     images, anns, files = [], [], []
     rejected = dict(sampled.rejected)
+    photo_paths = {i: f.photo_texture for i, f in fits.items() if f.photo_texture}
     for k, spec in enumerate(sampled.specs):
-        r = state.maker.render(spec, sampled.vertices[k], timer)
+        r = state.maker.render(spec, sampled.vertices[k], timer,
+                               photo_texture=choose_texture(spec.appearance_seed, spec.fit_index, photo_paths,
+                                                            cfg.own_photo_texture) if photo_paths else None)
         for why, n in r.skipped.items():
             rejected[why] = rejected.get(why, 0) + n
         name = image_name(spec.fit_index, spec.variant_index)
@@ -495,8 +513,19 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     for info, r in zip(infos, records):
         info.source_image_id = r.get("image_id")
         info.source_file = r.get("file_name")
+    photo, bake_seconds = None, 0.0
+    if cfg.photo_textures:
+        from syrip_gen.render.bake import BakeConfig
+        from syrip_gen.render.photo_textures import TEXTURE_DIR, bake_fits
+
+        t_bake = time.perf_counter()
+        with one_torch_thread():
+            photo = bake_fits(records, body, out / TEXTURE_DIR, BakeConfig(size=cfg.texture_size))
+        bake_seconds = time.perf_counter() - t_bake
+        for info in infos:
+            info.photo_texture = photo.paths.get(info.index)
     fits = {f.index: f for f in infos}
-    key = run_key(path, cfg)
+    key = run_key(path, cfg, photo.key() if photo else "")
     _prepare_out(out, key, cfg, path)
     jobs = [(f.index, v) for f in infos for v in range(cfg.variants)]
     tasks = [(s, jobs[i:i + cfg.shard_size]) for s, i in enumerate(range(0, len(jobs), cfg.shard_size))]
@@ -526,7 +555,8 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
         pose_check=_pose_check_kind(), seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
-        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3))
+        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
+        photo_textures=dict(sorted(photo.counts.items())) if photo else {}, bake_seconds=round(bake_seconds, 3))
     if n_images == 0:
         raise UserError(f"every variant was rejected ({rejected}); widen --fill/--fov or check the fits")
     return summary
