@@ -74,7 +74,7 @@ def fit_hashes(body, tmp: Path) -> dict[str, str]:
 def pinned_code(monkeypatch):
     import syrip_gen.dataset as ds
 
-    monkeypatch.setattr(ds, "code_version", lambda: "golden-code")
+    monkeypatch.setattr(ds, "code_version", lambda kind=None: "golden-code")
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -94,7 +94,7 @@ if __name__ == "__main__":  # print the hashes of this checkout
     import syrip_gen.dataset as ds
     from syrip_gen.body import load_body
 
-    ds.code_version = lambda: "golden-code"
+    ds.code_version = lambda kind=None: "golden-code"
     anny = load_body("anny")
     with tempfile.TemporaryDirectory() as d:
         print(json.dumps({**render_hashes(anny, Path(d)), **fit_hashes(anny, Path(d))}, indent=4))

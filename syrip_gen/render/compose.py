@@ -223,6 +223,20 @@ def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = N
     return out
 
 
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run torch single-threaded: results must not depend on the thread count (same bytes
+    whether a shard runs in a worker, in this process, or on a Dask thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def gl_threads(cfg: RenderConfig) -> int:
     """llvmpipe (and OpenCV) threads per worker: ``cfg.gl_threads`` or the CPUs shared out
     among workers (benchmarks/results/render_pipeline.md compares 1-2 workers x 1-2 threads)."""

@@ -36,9 +36,6 @@ class PhotoTextures:
     def add(self, reason: str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
 
-    def key(self) -> str:
-        """Hash of which texture each fit wears (part of the render run key)."""
-        return hashlib.sha256(json.dumps(sorted((k, Path(p).name) for k, p in self.paths.items())).encode()).hexdigest()[:16]
 
 
 def photo_path(record: dict) -> Path | None:
@@ -52,6 +49,26 @@ def photo_path(record: dict) -> Path | None:
     src = Path(source)
     root = src.parent.parent if src.parent.name == "annotations" else src.parent
     return root / "images" / name
+
+
+def photo_signature(fits_path: str | Path) -> str:
+    """Hash of the photos behind a fits file (path, size, modification time of each; cheap:
+    nothing is read), so that a render run with photo textures is keyed by its photos too."""
+    h = hashlib.sha256()
+    for line in Path(fits_path).read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(r, dict) or r.get("status") != "ok":
+            continue
+        p = photo_path(r)
+        try:
+            st = p.stat() if p is not None else None
+        except OSError:
+            st = None
+        h.update(json.dumps([str(p), st.st_size if st else None, st.st_mtime_ns if st else None]).encode())
+    return h.hexdigest()[:16]
 
 
 def _code_hash() -> str:
