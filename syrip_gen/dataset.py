@@ -31,6 +31,7 @@ from typing import Callable
 
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import annotation_path, atomic_write_bytes, atomic_write_json
+from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.compose import StageTimer, check_folders, one_torch_thread, worker_state
@@ -38,6 +39,7 @@ from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import FitInfo, VariantConfig
 
 MAX_VARIANTS = 10000
+MANIFEST_OF_PIPELINE = "step.json"  # the pipeline runner's manifest may sit in a render step's folder
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
 
 
@@ -56,29 +58,30 @@ class RenderConfig:
     256 for mattresses/blankets, 512 for rugs/floors at the default).
     """
 
-    variants: int = 10
-    seed: int = 0
-    width: int = 640
-    height: int = 480
-    workers: int = 2
-    backend: str = "joblib"  # joblib | dask
+    variants: int = field(default=10, metadata={"min": 1, "max": MAX_VARIANTS})
+    seed: int = field(default=0, metadata={"min": 0})
+    width: int = field(default=640, metadata={"min": 16})
+    height: int = field(default=480, metadata={"min": 16})
+    workers: int = field(default=2, metadata={"min": 1})
+    backend: str = field(default="joblib", metadata={"choices": ("joblib", "dask")})
     scheduler: str | None = None  # dask scheduler address; None = a LocalCluster
     backgrounds: str | None = None  # folder of background photos; None = procedural
-    photo_support: float = 0.7  # with backgrounds: chance a lying infant lies on one of the photos
+    # with backgrounds: chance a lying infant lies on one of the photos
+    photo_support: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
     textures: str | None = None  # folder of UV textures for the body; None = procedural
-    shadows: float = 0.0  # probability per image
+    shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
     parts: bool = False  # write part-segmentation PNGs (uint8 part id + 1, 0 = not body)
     force: bool = False  # replace a different run's shards
-    limit: int | None = None  # render only the first N usable fits
-    shard_size: int = 50
-    body: str = "anny"
+    limit: int | None = field(default=None, metadata={"min": 1})  # render only the first N usable fits
+    shard_size: int = field(default=50, metadata={"min": 1})
+    body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
-    texture_size: int = 512
-    support_texels_per_m: int = 512
-    msaa: int = 0
-    gl_threads: int | None = None
+    texture_size: int = field(default=512, metadata={"min": 8})
+    support_texels_per_m: int = field(default=512, metadata={"min": 8})
+    msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
+    gl_threads: int | None = field(default=None, metadata={"min": 1})
     contact_sheet: bool = True
     sampling: VariantConfig = field(default_factory=VariantConfig)
     sensor: SensorConfig = field(default_factory=SensorConfig)
@@ -86,34 +89,17 @@ class RenderConfig:
     def __post_init__(self):
         if isinstance(self.shadows, bool):
             object.__setattr__(self, "shadows", 1.0 if self.shadows else 0.0)
-        problems = []
-        if not 0.0 <= float(self.photo_support) <= 1.0:
-            problems.append(f"photo_support must be a probability in [0, 1], got {self.photo_support}")
-        if not 0.0 <= float(self.shadows) <= 1.0:
-            problems.append(f"shadows must be a probability in [0, 1] (or true/false), got {self.shadows}")
-        if self.msaa not in (0, 2, 4):
-            problems.append(f"msaa must be 0, 2 or 4, got {self.msaa}")
-        if self.workers < 1 or self.shard_size < 1:
-            problems.append("workers and shard_size must be >= 1")
-        if self.width < 16 or self.height < 16:
-            problems.append(f"image size {self.width}x{self.height} is too small")
-        if self.gl_threads is not None and self.gl_threads < 1:
-            problems.append("gl_threads must be >= 1")
-        if problems:
-            raise UserError("render config: " + "; ".join(problems))
+        check_ranges(self, "render config")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "RenderConfig":
         """From a pipeline spec's ``config:`` mapping (``sampling:`` / ``sensor:`` may be
-        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys are a
-        one-line :class:`UserError`."""
-        d = dict(d or {})
-        _check_keys("render", d, cls)
-        for key, sub in (("sampling", VariantConfig), ("sensor", SensorConfig)):
-            if isinstance(d.get(key), dict):
-                _check_keys(f"render {key}", d[key], sub)
-                d[key] = sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in d[key].items()})
-        return cls(**d)
+        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys, wrong
+        types and values out of range are a one-line :class:`UserError`."""
+        d = dict(d or {}) if isinstance(d, dict) or d is None else d
+        if isinstance(d, dict) and isinstance(d.get("shadows"), bool):  # true/false = always/never
+            d["shadows"] = 1.0 if d["shadows"] else 0.0
+        return from_mapping(cls, d, "render config")
 
     def keyed(self) -> dict:
         """The fields that change the output (the run key's part of the config)."""
@@ -121,13 +107,6 @@ class RenderConfig:
         for k in EXECUTION_ONLY:
             d.pop(k)
         return d
-
-
-def _check_keys(what: str, d: dict, cls) -> None:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise UserError(f"{what} config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 @dataclass
@@ -260,8 +239,14 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
 
 
 # ---- the run ------------------------------------------------------------------------------
-def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
-    """Refuse an output directory holding a different run (unless ``force``); record this run."""
+def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
+    """Refuse, before any work, an ``--out`` that is a file, a non-empty folder that no render
+    run made (a user's own dataset: never written into, even with ``--force``), or a
+    different render run without ``force``. Returns the other run's key to replace, if any."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the dataset")
+    if not out.is_dir():
+        return None
     run_file = out / "run.json"
     other = None
     if run_file.exists():
@@ -269,12 +254,22 @@ def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> Non
             other = json.loads(run_file.read_text()).get("run_key")
         except (OSError, json.JSONDecodeError, AttributeError):
             other = "unreadable"
-    elif (out / "shards").exists() and any((out / "shards").iterdir()):
+    elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
         other = "unknown"
-    if other is not None and other != key:
-        if not cfg.force:
-            raise UserError(f"{out} holds a different render run (key {other}, this run {key}); "
-                            "choose another --out, or pass --force to replace it")
+    elif any(p.name != MANIFEST_OF_PIPELINE for p in out.iterdir()):
+        raise UserError(f"--out {out} is not empty and was not made by `syrip-gen render`; refusing to "
+                        "write into it (its files would be overwritten): choose a new or empty folder")
+    if other is not None and other != key and not cfg.force:
+        raise UserError(f"{out} holds a different render run (key {other}, this run {key}); "
+                        "choose another --out, or pass --force to replace it")
+    return other if other != key else None
+
+
+def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
+    """Replace a different run's files (``check_out`` allowed it); record this run."""
+    other = check_out(out, key, cfg)
+    run_file = out / "run.json"
+    if other is not None:
         for sub in ("shards", "images", "annotations"):
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / "contact_sheet.jpg").unlink(missing_ok=True)
@@ -376,13 +371,12 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     from syrip_gen.drawing import write_contact_sheet
     from syrip_gen.render.variants import PoseChecker, prepare_fits
 
-    if not 1 <= cfg.variants <= MAX_VARIANTS:
-        raise UserError(f"--variants must be between 1 and {MAX_VARIANTS}, got {cfg.variants}")
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
+    check_out(out, run_key(path, cfg), cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path)
-    records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit)
+    records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
     with one_torch_thread():
         infos = prepare_fits(records, body)
@@ -420,7 +414,10 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
         pose_check=PoseChecker(0.0).kind, seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
-        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3))
+        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
+        warnings=[f"{n} fit record(s) skipped: {why}" for why, n in sorted(fits_skipped.items())
+                  if why not in ("fit not ok", "beyond --limit")]
+        + [f"{n} x {why}" for why, n in sorted(rejected.items()) if "unreadable" in why])
     if n_images == 0:
         raise UserError(f"every variant was rejected ({rejected}); widen --fill/--fov or check the fits")
     return summary

@@ -95,9 +95,11 @@ def fit_errors(path: str | Path) -> dict[str, dict]:
             for r in read_fits(fits_file(path), bad={})}
 
 
-def usable_fits(path: str | Path, body_shape_size: int, limit: int | None = None) -> tuple[list[dict], dict[str, int]]:
-    """Usable fit records (``status == "ok"``, well-formed) in file order, each given
-    ``_index`` (its position among them), and the skips counted by reason."""
+def usable_fits(path: str | Path, body_shape_size: int, limit: int | None = None,
+                body: str | None = None) -> tuple[list[dict], dict[str, int]]:
+    """Usable fit records (``status == "ok"``, well-formed, made with ``body`` when given and
+    the record names one) in file order, each given ``_index`` (its position among them), and
+    the skips counted by reason."""
     path = fits_file(path)
     skipped: dict[str, int] = {}
     raw = read_fits(path, bad=skipped)
@@ -114,6 +116,9 @@ def usable_fits(path: str | Path, body_shape_size: int, limit: int | None = None
             continue
         if not well_formed(r, body_shape_size):
             skip("malformed pose/shape/id")
+            continue
+        if body is not None and r.get("body", body) != body:
+            skip(f"fit made with another body model ({str(r.get('body'))[:40]!r}, not {body!r})")
             continue
         if limit is not None and len(records) >= limit:
             skip("beyond --limit")

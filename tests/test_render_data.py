@@ -238,7 +238,7 @@ def test_render_config_from_dict_and_pipeline_specs(tmp_path):
     assert cfg.shadows == 1.0 and cfg.sampling.fov_deg == (30, 40) and cfg.sensor.p_noise == 0.0
     assert RenderConfig.from_dict(None) == RenderConfig()
     for bad, match in (({"variantz": 2}, "unknown key.*variantz"), ({"sampling": {"yaw": 1}}, "sampling.*yaw"),
-                       ({"shadows": 2.0}, "probability"), ({"msaa": 3}, "msaa")):
+                       ({"shadows": 2.0}, "shadows must be <= 1"), ({"msaa": 3}, "msaa")):
         with pytest.raises(UserError, match=match):
             RenderConfig.from_dict(bad)
     # what pipeline._render passes: every bundled spec's render config
@@ -259,7 +259,7 @@ def test_cli_shadows_flag():
     p = argparse.ArgumentParser()
     render.add_arguments(p)
     base = ["fits", "--out", "ds"]
-    assert p.parse_args(base).shadows == 0.0
+    assert p.parse_args(base).shadows is None  # not given: RenderConfig's default (0.0) rules
     assert p.parse_args(base + ["--shadows"]).shadows == 1.0
     assert p.parse_args(base + ["--shadows", "0.3"]).shadows == 0.3
     assert p.parse_args(base + ["--shadows", "off"]).shadows == 0.0
