@@ -338,8 +338,9 @@ def _run_dask(tasks, args, cfg: RenderConfig):
             cluster.close()
 
 
-def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig) -> Path:
-    """Combine the shards into one COCO file and link their images into ``images/``."""
+def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path) -> Path:
+    """Combine the shards into one COCO file and link their images into ``images/``; ``info``
+    names the fits file (relative to the dataset) so that ``filter`` needs only the dataset."""
     from syrip_gen.coco import write_coco
 
     images, anns = [], []
@@ -356,8 +357,9 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig) -> Path:
     images.sort(key=lambda r: r["id"])
     anns.sort(key=lambda r: r["id"])
     path = annotation_path(out, cfg.split)
-    write_coco(path, images, anns, info={"description": "syrip-gen synthetic infant renders",
-                                         "run_key": key, "config": cfg.keyed()})
+    write_coco(path, images, anns, info={"description": "syrip-gen synthetic infant renders", "run_key": key,
+                                         "config": cfg.keyed(),
+                                         "fits": os.path.relpath(fits_path.resolve(), out.resolve())})
     return path
 
 
@@ -437,7 +439,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
             bar.update(len(manifest["jobs"]))
             if on_shard_done is not None:
                 on_shard_done(manifest["shard"])
-    ann_path = merge(out, len(tasks), key, cfg)
+    ann_path = merge(out, len(tasks), key, cfg, path)
     sheet = None
     if cfg.contact_sheet:
         sheet = str(write_contact_sheet(ann_path, out / "contact_sheet.jpg", seed=cfg.seed))
