@@ -126,11 +126,15 @@ def write_markdown(report: dict, path: Path) -> None:
              f"- Command: `{report['command']}`", f"- Commit: {report['commit']}, {report['date']}",
              f"- Hardware: {report['hardware']}", f"- Model: {report['model']}; protocol: {report['protocol']}",
              "- AP: pycocotools OKS with COCO sigmas; every set's area = its box w x h; miss = no person found in the crop;"
-             " error = median distance / box diagonal over labelled joints where a person was found", "",
-             "| set | images | AP | AP / real | miss rate | median error |", "|---|---|---|---|---|---|"]
+             " error = median distance / box diagonal over labelled joints where a person was found",
+             "- AP at the real mix: the set's per-posture APs weighted by the real photos' posture shares",
+             "", "| set | images | AP | AP / real | AP at the real posture mix (/ real) | miss rate | median error |",
+             "|---|---|---|---|---|---|---|"]
     for name, s in sets.items():
         ratio = f"{s['AP'] / sets[ref]['AP']:.2f}" if ref and sets[ref]["AP"] else "-"
-        lines.append(f"| {name} | {s['n']} | {s['AP']:.3f} | {ratio} | {s['miss_rate']:.1%} | {s['median_error']} |")
+        mix = s.get("AP_reference_posture_mix")
+        mixed = f"{mix:.3f} ({mix / sets[ref]['AP']:.2f})" if mix is not None and ref and sets[ref]["AP"] else "-"
+        lines.append(f"| {name} | {s['n']} | {s['AP']:.3f} | {ratio} | {mixed} | {s['miss_rate']:.1%} | {s['median_error']} |")
     postures = sorted({p for s in sets.values() for p in s["per_posture"]})
     lines += ["", "Per posture (AP / miss rate, n):", "", "| posture | " + " | ".join(sets) + " |",
               "|---|" + "---|" * len(sets)]
@@ -214,7 +218,13 @@ def main() -> None:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    report = {"command": "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
+    argv, skip = [], False  # the command without its --note texts (they are listed below it)
+    for a in sys.argv[1:]:
+        if skip or a == "--note":
+            skip = a == "--note"
+            continue
+        argv.append(a)
+    report = {"command": "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + argv) + (" --note ..." if args.note else ""),
               "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                        text=True).stdout.strip(),
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -229,6 +239,13 @@ def main() -> None:
         report["sets"][name] = {**score(data, pred), "dataset": str(path), "seconds": round(time.time() - t0, 1)}
         s = report["sets"][name]
         print(f"{name}: n {s['n']}, AP {s['AP']:.3f}, miss {s['miss_rate']:.1%}")
+    ref = report["sets"].get(args.reference) if args.reference else None
+    if ref:  # the renders' posture mix differs from the photos': also weigh postures as the photos do
+        share = {p: q["n"] / ref["n"] for p, q in ref["per_posture"].items()}
+        for s in report["sets"].values():
+            aps = {p: q["AP"] for p, q in s["per_posture"].items() if q["AP"] is not None}
+            if set(share) <= set(aps):
+                s["AP_reference_posture_mix"] = round(sum(share[p] * aps[p] for p in share), 4)
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1, sort_keys=True))
     write_markdown(report, out.with_suffix(".md"))
