@@ -525,7 +525,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     from syrip_gen.annotate import annotate_image
     from syrip_gen.coco import atomic_write_json
     from syrip_gen.posture import posture_labels
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.variants import posture_pool, sample_variants
 
     timer = StageTimer()
     state = worker_state(cfg)  # start-up (body load, GL context) once per worker: not timed
@@ -533,7 +533,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
-                                  shadow_prob=cfg.shadows)
+                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
         postures = (posture_labels(torch.from_numpy(sampled.keypoints), torch.tensor([0.0, 1.0, 0.0]))
                     if sampled.specs else [])
     images, anns, files = [], [], []
