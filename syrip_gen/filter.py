@@ -11,6 +11,13 @@ review page; ``use_decisions`` applies their decisions:
   report, marked ``overridden``);
 - images without a decision keep the automatic verdict.
 
+Calibration on the run's own fits: every render is a view of a fitted real pose, so the pose
+gates (pose prior, joint limits, hyperextension, penetration) must not reject what the real
+infants did. With a fits file holding poses, each of those thresholds is raised to at least
+the ``calibrate_percentile`` percentile of the gate's value over the ok fits and their mirror
+images (renders mirror half the poses); the report records both numbers. Thresholds never go
+below the configured ones, so a planted impossible pose is still caught.
+
 Outputs: the filtered COCO file (``annotations/person_keypoints_<split>_filtered_infant.json``
 or ``out``), ``DATASET/filter/report.json`` (counts per reason, per-image verdicts) and one
 histogram PNG per gate with its threshold.
@@ -70,12 +77,15 @@ class FilterConfig:
     # outliers. Check filter/hist_pose_prior.png after a change of prior.
     max_prior_nll: float = 75.0
     max_penetration: float = 0.05  # 5% of a part's vertices deeper than penetration_depth_m inside another
-    penetration_depth_m: float = 0.01
+    # below the other part's own surface (gates/penetration.py): contact (hand to mouth, crossed
+    # legs) sits within 2 cm; fits of real photos: 4 % of train200's beyond 0.05 at 2 cm, 11 % at 1.5 cm
+    penetration_depth_m: float = 0.02
     penetration_stride: int = 3  # every 3rd vertex: ~20 ms/body instead of ~57
     duplicate_max_2d: float = 0.05  # RMS keypoint distance in units of the skeleton's RMS radius
     duplicate_max_pose_rad: float = 0.15  # largest joint-rotation difference (~9 degrees)
     duplicate_score: float = 1.0  # fixed by the definition (pairs below 1 are duplicates)
     batch_size: int = 32  # bodies per mesh forward pass
+    calibrate_percentile: float | None = 99.0  # pose gates >= this percentile of the run's fits; None: off
 
     def __post_init__(self):
         unknown = [g for g in self.gates if g not in GATES]
@@ -123,6 +133,7 @@ class FilterReport:
     decisions_unknown_images: int = 0
     histograms: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)  # gate -> {configured, fits_percentile, threshold, n_fits}
     images: list[dict] = field(default_factory=list)  # per-image verdicts
 
 
@@ -153,7 +164,8 @@ def filtered_name(coco_path: Path) -> Path:
 
 
 def load_fits(path: str | Path) -> dict[str, dict]:
-    """Fit id -> {status, mean_error_norm} from ``FITS/fits.jsonl`` (a directory or the file)."""
+    """Fit id -> {status, mean_error_norm, pose, shape, body} from ``FITS/fits.jsonl`` (a
+    directory or the file)."""
     path = Path(path)
     if path.is_dir():
         path = path / "fits.jsonl"
@@ -168,7 +180,7 @@ def load_fits(path: str | Path) -> dict[str, dict]:
         except json.JSONDecodeError:
             log.warning("%s:%d: unreadable fit record skipped", path, n)
             continue
-        fits[str(rec.get("id"))] = {"status": rec.get("status"), "mean_error_norm": rec.get("mean_error_norm")}
+        fits[str(rec.get("id"))] = {k: rec.get(k) for k in ("status", "mean_error_norm", "pose", "shape", "body")}
     return fits
 
 
@@ -344,12 +356,62 @@ def _penetration_values(s: _Samples, cfg: FilterConfig, body, values: dict, skip
             shape = torch.as_tensor(np.array([s.shapes[i] for i in b], dtype=np.float32))
             with torch.no_grad():
                 verts = body(pose, shape, with_vertices=True).vertices.numpy()
-            share, worst = penetration_share(verts, parts, depth=cfg.penetration_depth_m,
+            share, worst = penetration_share(verts, parts, topo.body_faces, depth=cfg.penetration_depth_m,
                                              stride=cfg.penetration_stride)
             v[b] = share
             for i, w in zip(b, worst):
                 details.setdefault(int(i), {})["penetration"] = w
             bar.update(len(b))
+
+
+CALIBRATED = ("pose_prior", "joint_limits", "hyperextension", "penetration")
+
+
+def _fit_samples(fits: dict[str, dict]) -> _Samples | None:
+    """The ok fits with a pose and their mirror images as samples of the pose gates (None if none)."""
+    import torch
+
+    from syrip_gen.body.pose_space import flip_pose
+
+    ok = [f for f in fits.values() if f.get("status") == "ok" and f.get("pose") is not None]
+    try:
+        poses = np.asarray([f["pose"] for f in ok], dtype=np.float64).reshape(-1, 24, 3)
+    except ValueError:
+        return None
+    if not len(poses):
+        return None
+    poses = np.concatenate([poses, flip_pose(torch.as_tensor(poses)).numpy()])
+    shapes = [f.get("shape") for f in ok] * 2
+    models = [f.get("body") for f in ok] * 2
+    n = len(poses)
+    return _Samples([None] * n, [None] * n, np.zeros((n, 17, 3)), np.zeros((n, 2)), np.zeros((n, 4)), poses,
+                    shapes, models, [None] * n)
+
+
+def calibrate(cfg: FilterConfig, fits: dict[str, dict] | None, body=None) -> tuple[FilterConfig, dict]:
+    """``cfg`` with each pose gate's threshold raised to at least the ``calibrate_percentile``
+    percentile of its value over the run's ok fits (and their mirrors), and what was done."""
+    gates = [g for g in CALIBRATED if g in cfg.gates]
+    s = _fit_samples(fits or {}) if cfg.calibrate_percentile is not None and gates else None
+    if s is None:
+        return cfg, {}
+    values: dict[str, np.ndarray] = {}
+    skipped: dict[str, dict[str, int]] = {g: {} for g in GATES}
+    _pose_values(s, cfg, values, skipped)
+    if "penetration" in gates:
+        _penetration_values(s, cfg, body, values, skipped, {})
+    changes, out = {}, {}
+    for gate in gates:
+        v = values.get(gate, np.array([]))
+        v = v[np.isfinite(v)]
+        if not len(v):
+            continue
+        attr = GATES[gate][1]
+        pct = float(np.percentile(v, cfg.calibrate_percentile))
+        changes[attr] = max(getattr(cfg, attr), pct)
+        out[gate] = {"configured": getattr(cfg, attr), "fits_percentile": pct, "threshold": changes[attr],
+                     "percentile": cfg.calibrate_percentile, "n_fits": int(len(v))}
+    return dataclasses.replace(cfg, **changes), out
 
 
 # ---- verdicts --------------------------------------------------------------------------------
@@ -387,6 +449,9 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     details: dict[int, dict] = {}
     fit_status: dict[int, str] = {}
     _framing_values(s, values, skipped)
+    fits_file = _fits_path(coco, fits_path)
+    cfg, calibration = calibrate(cfg, load_fits(fits_file) if fits_file is not None and Path(
+        fits_file).exists() else None, body)
     if "fit_error" in cfg.gates:
         _fit_values(coco, s, fits_path, values, skipped, fit_status)
     if {"joint_limits", "hyperextension", "pose_prior"} & set(cfg.gates):
@@ -456,7 +521,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=rejected_by, failed=failed,
         skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
         decisions_applied=len(decisions), decisions_unknown_images=unknown, histograms=hists,
-        config=dataclasses.asdict(cfg), images=verdicts)
+        config=dataclasses.asdict(cfg), calibration=calibration, images=verdicts)
     atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
     atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": n})
     log.info("filter: kept %d of %d images (%s)", len(kept), n, rejected_by)
