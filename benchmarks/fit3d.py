@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from syrip_gen.coco import atomic_write_json, load_coco  # noqa: E402
-from syrip_gen.fit.io import read_fits  # noqa: E402
+from syrip_gen.fits import fits_file, read_fits  # noqa: E402
 from syrip_gen.hardware import describe  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 from syrip_gen.pose3d import aligned_error, average_pose, coco_to_lsp12, zero_depth  # noqa: E402
@@ -45,7 +45,7 @@ def corrected_3d(split_dir: Path) -> dict[str, np.ndarray]:
 def _fits(split: str, split_dir: Path, given: str | None) -> tuple[list[dict], str]:
     if given:
         path = Path(given)
-        return read_fits(path / "fits.jsonl" if path.is_dir() else path), str(given)
+        return read_fits(fits_file(path)), str(given)
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
     with tempfile.TemporaryDirectory() as tmp:

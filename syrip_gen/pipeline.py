@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 
+from syrip_gen.codehash import code_version
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.paths import REPO_ROOT
@@ -80,35 +81,6 @@ def load_spec(path: str | Path, out: str | Path | None = None,
     if not out_dir.is_absolute():
         out_dir = REPO_ROOT / out_dir
     return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path)
-
-
-# The sources each kind of step runs (paths under the repo): a change there reruns that kind.
-_SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py")
-STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "fit": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
-    "backgrounds": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
-    "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py",
-                         "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
-    "filter": _SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "assets/pose_prior.npz"),
-    "stats": _SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py"),
-    "train": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
-    "evaluate": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
-}
-
-
-def code_version(kind: str | None = None) -> str:
-    """Hash of the sources a kind of step runs (all project sources when ``kind`` is None or
-    unlisted), so that editing the renderer does not retrain a model."""
-    paths = STAGE_CODE.get(kind) or ("syrip_gen", "pose_models")
-    h = hashlib.sha256()
-    for rel in paths:
-        root = REPO_ROOT / rel
-        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-        for f in files:
-            if f.exists():
-                h.update(f.relative_to(REPO_ROOT).as_posix().encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def _content_key(path: Path) -> str:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from syrip_gen.coco import SYRIP_POSTURES as POSTURES
 from syrip_gen.coco import atomic_write_json
+from syrip_gen.fits import read_fits
 from syrip_gen.hardware import describe as hardware
 
 ABLATION_ROWS = [
@@ -28,7 +30,6 @@ ABLATION_ROWS = [
     ("eval_real_synthetic_adabn", "(c') = (c) + AdaBN"),
     ("eval_real_synthetic_da_adabn", "(d') = (d) + AdaBN"),
 ]
-POSTURES = ["supine", "prone", "sitting", "standing"]
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def plot_ablation(rows: dict[str, dict | None], path: Path) -> None:
     names = [k for k, v in rows.items() if v]
     if not names:
         return
-    groups = ["all"] + POSTURES
+    groups = ["all", *POSTURES]
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
@@ -167,7 +168,7 @@ def fit_error_lines(ablation_dir: Path, png: Path) -> list[str]:
     path = ablation_dir / "fit" / "fits.jsonl"
     if not path.exists():
         return ["No fits found (the ablation run's `fit` step).", ""]
-    fits = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    fits = read_fits(path, bad={})
     errs = np.array([f["mean_error_norm"] for f in fits if f.get("mean_error_norm") is not None]) * 100
     if not len(errs):
         return ["The fits hold no errors.", ""]

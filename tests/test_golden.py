@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SKELETONS = ROOT / "assets" / "postures" / "skeletons.json"
 
 GOLDEN = {  # recorded on main 583df9e (2-core CPU, llvmpipe)
-    "annotations": "6ad14c835d248dfdf05128814bab46b318c672df65db726a430f9ff28adf16eb",  # issue 14: new sampling fields in the recorded config
+    # the COCO info names the fits file since 2nd landing of issue 11 (only change: info.fits)
+    "annotations": "edd7a460ee8982ed792513d1be03e76ce1d9c95b048937a94071b25350940063",
     "images": "694c3c3aa6c13fa8a812bb950fd216eebac5bedb1a7152aa68b9a6b7de8f7fac",
     "contact_sheet": "8e5be4af021f8d763f85aaa6491c31178860dd25244a3468b7c1d84d55beeeda",
     "fits": "e32a19b78f381d6d1e2c38c70826c100b7008bc77f1ed715e9eddffa7a84f0df",
@@ -35,15 +36,15 @@ def render_hashes(body, tmp: Path) -> dict[str, str]:
     """3 fits x 2 variants at 160x120 through the real GL image maker (procedural appearance,
     shadows on half the images, depth and part maps): hashes of the COCO file, of every
     written image's bytes (name + bytes, in name order) and of the contact sheet."""
-    import syrip_gen.dataset as ds
     from test_render_data_helpers import write_fits
 
     from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.compose import _STATE
 
     fits = write_fits(body, tmp / "fits" / "fits.jsonl", n=3, seed=7)
     cfg = RenderConfig(variants=2, seed=5, width=160, height=120, workers=1, shadows=0.5, depth=True,
                        parts=True, texture_size=64, support_texels_per_m=64, shard_size=4)
-    ds._STATE.clear()
+    _STATE.clear()
     s = render_dataset(fits, tmp / "data", cfg)
     out = Path(s.out_dir)
     h = hashlib.sha256()
@@ -74,7 +75,7 @@ def fit_hashes(body, tmp: Path) -> dict[str, str]:
 def pinned_code(monkeypatch):
     import syrip_gen.dataset as ds
 
-    monkeypatch.setattr(ds, "code_version", lambda: "golden-code")
+    monkeypatch.setattr(ds, "code_version", lambda kind=None: "golden-code")
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -94,7 +95,7 @@ if __name__ == "__main__":  # print the hashes of this checkout
     import syrip_gen.dataset as ds
     from syrip_gen.body import load_body
 
-    ds.code_version = lambda: "golden-code"
+    ds.code_version = lambda kind=None: "golden-code"
     anny = load_body("anny")
     with tempfile.TemporaryDirectory() as d:
         print(json.dumps({**render_hashes(anny, Path(d)), **fit_hashes(anny, Path(d))}, indent=4))

@@ -17,7 +17,7 @@ def test_own_view_is_the_photo_camera(anny_body, fit_infos):  # noqa: F811
     for spec in s.specs:
         assert spec.view == "own" and spec.view_from == fit_infos[spec.fit_index].id
         # the camera sees the body as the photo's camera did: R_cam . R_world = R_photo (diag(1,-1,-1))
-        assert np.allclose(spec.camera.R_np @ np.array(spec.world_rotation), np.diag([1.0, -1.0, -1.0]), atol=1e-9)
+        assert np.allclose(spec.camera.R @ np.array(spec.world_rotation), np.diag([1.0, -1.0, -1.0]), atol=1e-9)
         assert spec.to_json()["view"] == "own"
 
 
@@ -25,7 +25,7 @@ def test_mirrored_own_view_is_the_mirror_image(anny_body, fit_infos):  # noqa: F
     cfg = replace(NOMOVE, own_view_share=1.0, own_view_jitter_deg=0.0, mirror_prob=1.0)
     spec = sample_variants([(fit_infos[0], 0)], anny_body, cfg, 3, W, H).specs[0]
     flip = np.diag([-1.0, 1.0, 1.0])
-    assert spec.mirror and np.allclose(flip @ spec.camera.R_np @ flip @ np.array(spec.world_rotation),
+    assert spec.mirror and np.allclose(flip @ spec.camera.R @ flip @ np.array(spec.world_rotation),
                                        np.diag([1.0, -1.0, -1.0]), atol=1e-9)
 
 
@@ -36,13 +36,13 @@ def test_posture_view_borrows_a_camera_of_the_same_posture(anny_body, fit_infos)
     for spec in sample_variants(jobs, anny_body, cfg, 3, W, H, pool=pool).specs:
         source = next(f for f in fit_infos if f.id == spec.view_from)
         assert spec.view == "posture" and source.posture == fit_infos[0].posture
-        assert np.allclose(spec.camera.R_np, source.camera, atol=1e-9)  # same camera in the canonical world
+        assert np.allclose(spec.camera.R, source.camera, atol=1e-9)  # same camera in the canonical world
         assert np.allclose(np.array(spec.world_rotation), fit_infos[0].canonical, atol=1e-9)
     # jitter turns the camera by about the asked angle
     jit = replace(cfg, posture_view_jitter_deg=10.0)
     spec = sample_variants(jobs[:1], anny_body, jit, 3, W, H, pool=pool).specs[0]
     source = next(f for f in fit_infos if f.id == spec.view_from)
-    angle = np.degrees(Rotation.from_matrix(spec.camera.R_np @ source.camera.T).magnitude())
+    angle = np.degrees(Rotation.from_matrix(spec.camera.R @ source.camera.T).magnitude())
     assert 0.5 < angle < 60
 
 
