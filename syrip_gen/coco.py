@@ -123,15 +123,6 @@ def keypoint_problem(kps: object, width: float | None = None, height: float | No
     return None
 
 
-def bbox_from_keypoints(kps: np.ndarray) -> list[float]:
-    """Tight ``[x, y, w, h]`` of the labelled keypoints of a ``(17, 3)`` array."""
-    used = kps[:, 2] > 0
-    xy = kps[used, :2]
-    x0, y0 = xy.min(0)
-    x1, y1 = xy.max(0)
-    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
-
-
 def image_posture(img: dict) -> str | None:
     """SyRIP stores posture per image ('Supine', ...); normalised to lower case."""
     p = img.get("posture")

@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -200,11 +201,10 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         postures = (posture_labels(torch.from_numpy(sampled.keypoints), torch.tensor([0.0, 1.0, 0.0]))
                     if sampled.specs else [])
     images, anns, files = [], [], []
-    rejected = dict(sampled.rejected)
+    rejected = Counter(sampled.rejected)
     for k, spec in enumerate(sampled.specs):
         r = state.maker.render(spec, sampled.vertices[k], timer)
-        for why, n in r.skipped.items():
-            rejected[why] = rejected.get(why, 0) + n
+        rejected.update(r.skipped)
         name = image_name(spec.fit_index, spec.variant_index)
         fit = fits[spec.fit_index]
         with timer("annotate"):
@@ -215,7 +215,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
             res = annotate_image(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.keypoints[k],
                                  r.mask, r.body_depth, postures[k], prov)
         if res.annotation is None:
-            rejected[res.reason] = rejected.get(res.reason, 0) + 1
+            rejected[res.reason] += 1
             continue
         timer.start("write")
         atomic_write_bytes(d / name, r.jpeg)
@@ -230,7 +230,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         anns.append(res.annotation)
         timer.stop()
     manifest = {"run_key": key, "shard": shard, "jobs": [list(j) for j in jobs], "images": images,
-                "annotations": anns, "files": files, "rejected": rejected,
+                "annotations": anns, "files": files, "rejected": dict(rejected),
                 "rejected_jobs": [list(x) for x in sampled.rejected_jobs]}
     with timer("write"):
         atomic_write_json(d / "shard.json", manifest)  # last: the done marker
@@ -388,19 +388,16 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     _prepare_out(out, key, cfg, path)
     jobs = [(f.index, v) for f in infos for v in range(cfg.variants)]
     tasks = [(s, jobs[i:i + cfg.shard_size]) for s, i in enumerate(range(0, len(jobs), cfg.shard_size))]
-    rejected: dict[str, int] = {}
-    stages: dict[str, float] = {}
+    rejected, stages = Counter(), Counter()  # reason -> images, stage -> seconds
     cpu = 0.0
     resumed = n_images = 0
     with tqdm(total=len(jobs), unit="img", desc="render", smoothing=0.1) as bar:
         for manifest in _run_shards(tasks, fits, cfg, out, key, n_bg):
             resumed += bool(manifest.get("resumed"))
             n_images += len(manifest["images"])
-            for reason, n in manifest["rejected"].items():
-                rejected[reason] = rejected.get(reason, 0) + n
+            rejected.update(manifest["rejected"])
             cpu += manifest.get("cpu_seconds", 0.0)
-            for stage, sec in manifest.get("stage_seconds", {}).items():
-                stages[stage] = stages.get(stage, 0.0) + sec
+            stages.update(manifest.get("stage_seconds", {}))
             bar.update(len(manifest["jobs"]))
             if on_shard_done is not None:
                 on_shard_done(manifest["shard"])
@@ -409,10 +406,11 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     if cfg.contact_sheet:
         sheet = str(write_contact_sheet(ann_path, out / "contact_sheet.jpg", seed=cfg.seed))
     seconds = time.perf_counter() - t0
+    rejected = dict(rejected)
     summary = RenderSummary(
         out_dir=str(out), annotation_path=str(ann_path), run_key=key, images=n_images, shards=len(tasks),
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
-        pose_check=PoseChecker(0.0).kind, seconds=round(seconds, 3),
+        pose_check=PoseChecker.kind, seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
         stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
         warnings=[f"{n} fit record(s) skipped: {why}" for why, n in sorted(fits_skipped.items())
