@@ -56,7 +56,10 @@ class RenderConfig:
     (``LP_NUM_THREADS``; None = CPUs // workers; ignored on a GPU and when the variable is
     set already). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
     support texture density (its side is the power of two nearest to density x tile length:
-    256 for mattresses/blankets, 512 for rugs/floors at the default).
+    256 for mattresses/blankets, 512 for rugs/floors at the default). ``photo_textures``: each
+    fit's photo is baked onto its body once (``DATASET/photo_textures/``, the user's data); an
+    image wears its own fit's texture (chance ``own_photo_texture``) or another baked fit's;
+    fits without a usable photo stay procedural (counted in the summary).
     """
 
     variants: int = field(default=10, metadata={"min": 1, "max": MAX_VARIANTS})
@@ -70,6 +73,9 @@ class RenderConfig:
     # with backgrounds: chance a lying infant lies on one of the photos
     photo_support: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
     textures: str | None = None  # folder of UV textures for the body; None = procedural
+    photo_textures: bool = False  # bodies wear textures baked from the fits' own photos (see render.bake)
+    # with photo_textures: chance an image wears its own fit's photo
+    own_photo_texture: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
@@ -107,6 +113,9 @@ class RenderConfig:
         d = asdict(self)
         for k in EXECUTION_ONLY:
             d.pop(k)
+        if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
+            d.pop("photo_textures")
+            d.pop("own_photo_texture")
         return d
 
 
@@ -130,12 +139,17 @@ class RenderSummary:
     warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # worker wall seconds per stage, summed
     cpu_seconds: float = 0.0  # CPU time of the shard work in all workers (worker start-up excluded)
+    photo_textures: dict[str, int] = field(default_factory=dict)  # fits by bake outcome (--photo-textures)
+    bake_seconds: float = 0.0  # of ``seconds``: baking (or reusing) the photo textures
 
 
 # ---- run key ------------------------------------------------------------------------------
-def run_key(fits_path: Path, cfg: RenderConfig) -> str:
+def run_key(fits_path: Path, cfg: RenderConfig, extra: str = "") -> str:
+    """Hash of the fits file, the keyed config, the code and ``extra`` (with photo textures:
+    the photos' names, sizes and times, :func:`~syrip_gen.render.photo_textures.photo_signature`)."""
     h = hashlib.sha256()
     h.update(fits_path.read_bytes())
+    h.update(extra.encode())
     h.update(json.dumps(cfg.keyed(), sort_keys=True).encode())
     h.update(code_version("render").encode())
     return h.hexdigest()[:20]
@@ -188,6 +202,8 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
 
     from syrip_gen.annotate import annotate_image
     from syrip_gen.posture import posture_labels
+    from syrip_gen.render.compose import StageTimer, worker_state
+    from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
     from syrip_gen.render.variants import sample_variants
 
@@ -202,8 +218,11 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
                     if sampled.specs else [])
     images, anns, files = [], [], []
     rejected = Counter(sampled.rejected)
+    photo_paths = {i: f.photo_texture for i, f in fits.items() if f.photo_texture}
     for k, spec in enumerate(sampled.specs):
-        r = state.maker.render(spec, sampled.vertices[k], timer)
+        r = state.maker.render(spec, sampled.vertices[k], timer,
+                               photo_texture=choose_texture(spec.appearance_seed, spec.fit_index, photo_paths,
+                                                            cfg.own_photo_texture) if photo_paths else None)
         rejected.update(r.skipped)
         name = image_name(spec.fit_index, spec.variant_index)
         fit = fits[spec.fit_index]
@@ -374,7 +393,13 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
-    check_out(out, run_key(path, cfg), cfg)  # before any work
+    photo_sig = ""
+    if cfg.photo_textures:
+        from syrip_gen.render.photo_textures import photo_signature
+
+        photo_sig = photo_signature(path)
+    key = run_key(path, cfg, photo_sig)
+    check_out(out, key, cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path)
     records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
@@ -383,9 +408,19 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     for info, r in zip(infos, records):
         info.source_image_id = r.get("image_id")
         info.source_file = r.get("file_name")
-    fits = {f.index: f for f in infos}
-    key = run_key(path, cfg)
     _prepare_out(out, key, cfg, path)
+    photo, bake_seconds = None, 0.0
+    if cfg.photo_textures:
+        from syrip_gen.render.bake import BakeConfig
+        from syrip_gen.render.photo_textures import TEXTURE_DIR, bake_fits
+
+        t_bake = time.perf_counter()
+        with one_torch_thread():
+            photo = bake_fits(records, body, out / TEXTURE_DIR, BakeConfig(size=cfg.texture_size))
+        bake_seconds = time.perf_counter() - t_bake
+        for info in infos:
+            info.photo_texture = photo.paths.get(info.index)
+    fits = {f.index: f for f in infos}
     jobs = [(f.index, v) for f in infos for v in range(cfg.variants)]
     tasks = [(s, jobs[i:i + cfg.shard_size]) for s, i in enumerate(range(0, len(jobs), cfg.shard_size))]
     rejected, stages = Counter(), Counter()  # reason -> images, stage -> seconds
@@ -413,6 +448,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
         pose_check=PoseChecker.kind, seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
         stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
+        photo_textures=dict(sorted(photo.counts.items())) if photo else {}, bake_seconds=round(bake_seconds, 3),
         warnings=[f"{n} fit record(s) skipped: {why}" for why, n in sorted(fits_skipped.items())
                   if why not in ("fit not ok", "beyond --limit")]
         + [f"{n} x {why}" for why, n in sorted(rejected.items()) if "unreadable" in why])

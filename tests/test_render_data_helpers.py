@@ -55,7 +55,7 @@ class FakeMaker:
         self.cfg = cfg
         self.faces = body.topology().body_faces
 
-    def render(self, spec, vertices, timer=None):
+    def render(self, spec, vertices, timer=None, photo_texture=None):
         import cv2
 
         from syrip_gen.render.compose import Rendered

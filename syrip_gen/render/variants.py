@@ -111,6 +111,7 @@ class FitInfo:
     align: np.ndarray  # (3, 3) float64, R_align
     source_image_id: object = None  # of the real photo the fit came from
     source_file: str | None = None
+    photo_texture: str | None = None  # its baked photo texture (render --photo-textures), if any
 
 
 @dataclass
