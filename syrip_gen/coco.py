@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_link(src: Path, dst: Path) -> None:
+    """Make ``dst`` a hard link to ``src`` (a copy across file systems), replacing it atomically."""
+    if dst.exists():
+        if os.path.samefile(src, dst):
+            return
+        dst.unlink()
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def atomic_write_json(path: str | Path, obj: object) -> None:

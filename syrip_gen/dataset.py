@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from syrip_gen.codehash import code_version
-from syrip_gen.coco import annotation_path, atomic_write_bytes, atomic_write_json
+from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
@@ -351,7 +351,7 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path
         if data is None:
             raise RuntimeError(f"shard {shard} is incomplete after rendering")
         for name in data["files"]:
-            _link(shard_dir(out, shard) / name, img_dir / name)
+            atomic_link(shard_dir(out, shard) / name, img_dir / name)
         images += data["images"]
         anns += data["annotations"]
     images.sort(key=lambda r: r["id"])
@@ -361,20 +361,6 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path
                                          "config": cfg.keyed(),
                                          "fits": os.path.relpath(fits_path.resolve(), out.resolve())})
     return path
-
-
-def _link(src: Path, dst: Path) -> None:
-    if dst.exists():
-        if os.path.samefile(src, dst):
-            return
-        dst.unlink()
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig,
