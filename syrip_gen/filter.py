@@ -28,6 +28,7 @@ import dataclasses
 import json
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,7 +212,8 @@ def _framing_values(s: _Samples, values: dict, skipped: dict) -> None:
     for i, ann in enumerate(s.anns):
         k3d = ann.get("keypoints_3d") if ann else None
         if k3d is not None and s.Ks[i] is not None:
-            xy = framing.project(np.asarray(k3d, float).reshape(1, 17, 3), np.asarray(s.Ks[i], float).reshape(1, 3, 3))
+            xy = framing.pixels_in_front(np.asarray(k3d, float).reshape(1, 17, 3),
+                                         np.asarray(s.Ks[i], float).reshape(1, 3, 3))
             out[i] = framing.outside_share(xy, s.size[i:i + 1])[0]
     size = framing.box_size(s.bbox, np.maximum(s.size, 1))
     missing = np.array([a is None for a in s.anns])
@@ -233,12 +235,13 @@ def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skippe
         values["fit_error"] = v
         return
     fits = fit_errors(path)
+    missing: Counter = Counter()
     for i, ann in enumerate(s.anns):
         fid = _fit_id(ann) if ann else None
         rec = fits.get(fid) if fid is not None else None
         if rec is None:
             why = "no source fit id in provenance" if fid is None else "source fit id not in the fits file"
-            skipped["fit_error"][why] = skipped["fit_error"].get(why, 0) + 1
+            missing[why] += 1
             continue
         status = rec.get("status") or ""
         if status != "ok":
@@ -247,8 +250,8 @@ def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skippe
         if isinstance(err, (int, float)) and math.isfinite(err):
             v[i] = err
         else:
-            skipped["fit_error"]["fit has no mean_error_norm"] = skipped["fit_error"].get(
-                "fit has no mean_error_norm", 0) + 1
+            missing["fit has no mean_error_norm"] += 1
+    skipped["fit_error"].update(missing)
     values["fit_error"] = v
 
 
@@ -448,12 +451,10 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
             log.warning("%d review decision(s) name images not in %s; ignored", unknown, coco_path)
 
     verdicts, kept = [], set()
-    rejected_by: dict[str, int] = {}
-    failed: dict[str, int] = {}
+    rejected_by: Counter = Counter()
+    failed = dict(Counter(r["gate"] for rs in reasons for r in rs))
     for i, iid in enumerate(s.image_ids):
         auto = "reject" if reasons[i] else "accept"
-        for r in reasons[i]:
-            failed[r["gate"]] = failed.get(r["gate"], 0) + 1
         review = decisions.get(str(iid), {}).get("decision")
         final = review or auto
         rec = {"image_id": iid, "file_name": coco.images[iid].get("file_name"), "auto": auto,
@@ -468,7 +469,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
             kept.add(iid)
         else:
             primary = rec["reasons"][0]["gate"]
-            rejected_by[primary] = rejected_by.get(primary, 0) + 1
+            rejected_by[primary] += 1
         verdicts.append(rec)
 
     images = [img for iid, img in coco.images.items() if iid in kept]
@@ -479,7 +480,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     hists = _histograms(values, cfg, out_dir)
     report = FilterReport(
         dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
-        n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=rejected_by, failed=failed,
+        n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=dict(rejected_by), failed=failed,
         skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
         decisions_applied=len(decisions), decisions_unknown_images=unknown, histograms=hists,
         config=dataclasses.asdict(cfg), calibration=calibration, images=verdicts)

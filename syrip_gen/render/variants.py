@@ -32,6 +32,7 @@ Views and poses near reality (each off by default; shares of the variants, drawn
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -132,6 +133,7 @@ class FitInfo:
     align: np.ndarray  # (3, 3) float64, R_align
     source_image_id: object = None  # of the real photo the fit came from
     source_file: str | None = None
+    photo_texture: str | None = None  # its baked photo texture (render --photo-textures), if any
     canonical: np.ndarray | None = None  # (3, 3) body frame -> canonical world (canonical_world)
     camera: np.ndarray | None = None  # (3, 3) the photo camera's rotation in the canonical world
 
@@ -258,29 +260,18 @@ def _shapes(body, draws: list[_Draw], cfg: VariantConfig) -> np.ndarray:
 
 
 class PoseChecker:
-    """Rejects pose perturbations that the pose prior / joint limits dislike.
+    """Rejects pose perturbations that the pose prior (``fit.prior.default_prior()``) or the
+    joint limits (``fit.limits``) dislike; ``kind`` names the checks (recorded per image)."""
 
-    Uses ``syrip_gen.fit.prior.default_prior()`` and ``syrip_gen.fit.limits`` when they exist;
-    without them only the perturbation size (``pose_sigma``) bounds the change, and
-    ``self.kind`` says so (recorded in the render summary).
-    """
+    kind = "prior+limits"
 
     def __init__(self, max_nll_increase: float):
+        from syrip_gen.fit.limits import joint_limit_violation
+        from syrip_gen.fit.prior import default_prior
+
         self.max_increase = max_nll_increase
-        self.prior = self.limits = None
-        try:
-            from syrip_gen.fit.prior import default_prior
-
-            self.prior = default_prior()
-        except Exception:  # noqa: BLE001 - the fit stage may not provide a prior yet
-            self.prior = None
-        try:
-            from syrip_gen.fit.limits import joint_limit_violation
-
-            self.limits = joint_limit_violation
-        except Exception:  # noqa: BLE001
-            self.limits = None
-        self.kind = "+".join(k for k, v in (("prior", self.prior), ("limits", self.limits)) if v) or "none"
+        self.prior = default_prior()
+        self.limits = joint_limit_violation
 
     def accept(self, base: np.ndarray, new: np.ndarray) -> np.ndarray:
         """``(B,)`` bool: keep perturbed pose ``new (B, 24, 3)`` against fitted ``base``."""
@@ -290,13 +281,11 @@ class PoseChecker:
         b = torch.tensor(base, dtype=torch.float32)
         n = torch.tensor(new, dtype=torch.float32)
         with torch.no_grad():
-            if self.prior is not None:
-                inc = (self.prior.nll(n) - self.prior.nll(b)).reshape(-1).numpy()
-                ok &= inc <= self.max_increase
-            if self.limits is not None:
-                vb = torch.as_tensor(self.limits(b)).reshape(len(new), -1).sum(-1).numpy()
-                vn = torch.as_tensor(self.limits(n)).reshape(len(new), -1).sum(-1).numpy()
-                ok &= vn <= vb + 1e-6
+            inc = (self.prior.nll(n) - self.prior.nll(b)).reshape(-1).numpy()
+            ok &= inc <= self.max_increase
+            vb = torch.as_tensor(self.limits(b)).reshape(len(new), -1).sum(-1).numpy()
+            vn = torch.as_tensor(self.limits(n)).reshape(len(new), -1).sum(-1).numpy()
+            ok &= vn <= vb + 1e-6
         return ok
 
 
@@ -461,7 +450,7 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
     specs: dict[int, VariantSpec] = {}
     verts_out: dict[int, np.ndarray] = {}
     kps_out: dict[int, np.ndarray] = {}
-    rejected: dict[str, int] = {}
+    rejected: Counter = Counter()  # reason -> count (and redraws)
     last_reason: dict[int, str] = {}
     pending = list(range(len(jobs)))
     for attempt in range(cfg.max_attempts):
@@ -495,7 +484,7 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
                                               cfg.margin_px)
             if camera is None:
                 key = f"redrawn ({reason})"
-                rejected[key] = rejected.get(key, 0) + 1
+                rejected[key] += 1
                 last_reason[i] = reason
                 still.append(i)
                 continue
@@ -520,12 +509,12 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
             verts_out[i], kps_out[i] = verts[k], kps[k]
         pending = still
     for i in pending:
-        rejected[last_reason[i]] = rejected.get(last_reason[i], 0) + 1
+        rejected[last_reason[i]] += 1
     done = sorted(specs)
     V = verts_out[done[0]].shape[0] if done else 0
     return Sampled(
         specs=[specs[i] for i in done],
         vertices=np.stack([verts_out[i] for i in done]) if done else np.zeros((0, V, 3), np.float32),
         keypoints=np.stack([kps_out[i] for i in done]) if done else np.zeros((0, 17, 3), np.float32),
-        rejected=rejected,
+        rejected=dict(rejected),
         rejected_jobs=[(jobs[i][0].index, int(jobs[i][1]), last_reason[i]) for i in pending])
