@@ -25,12 +25,13 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 from syrip_gen.codehash import code_version
-from syrip_gen.coco import annotation_path, atomic_write_bytes, atomic_write_json
+from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
@@ -204,7 +205,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     from syrip_gen.render.compose import StageTimer, worker_state
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.variants import posture_pool, sample_variants
 
     timer = StageTimer()
     state = worker_state(cfg)  # start-up (body load, GL context) once per worker: not timed
@@ -212,18 +213,17 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
-                                  shadow_prob=cfg.shadows)
+                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
         postures = (posture_labels(torch.from_numpy(sampled.keypoints), torch.tensor([0.0, 1.0, 0.0]))
                     if sampled.specs else [])
     images, anns, files = [], [], []
-    rejected = dict(sampled.rejected)
+    rejected = Counter(sampled.rejected)
     photo_paths = {i: f.photo_texture for i, f in fits.items() if f.photo_texture}
     for k, spec in enumerate(sampled.specs):
         r = state.maker.render(spec, sampled.vertices[k], timer,
                                photo_texture=choose_texture(spec.appearance_seed, spec.fit_index, photo_paths,
                                                             cfg.own_photo_texture) if photo_paths else None)
-        for why, n in r.skipped.items():
-            rejected[why] = rejected.get(why, 0) + n
+        rejected.update(r.skipped)
         name = image_name(spec.fit_index, spec.variant_index)
         fit = fits[spec.fit_index]
         with timer("annotate"):
@@ -234,7 +234,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
             res = annotate_image(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.keypoints[k],
                                  r.mask, r.body_depth, postures[k], prov)
         if res.annotation is None:
-            rejected[res.reason] = rejected.get(res.reason, 0) + 1
+            rejected[res.reason] += 1
             continue
         timer.start("write")
         atomic_write_bytes(d / name, r.jpeg)
@@ -249,7 +249,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         anns.append(res.annotation)
         timer.stop()
     manifest = {"run_key": key, "shard": shard, "jobs": [list(j) for j in jobs], "images": images,
-                "annotations": anns, "files": files, "rejected": rejected,
+                "annotations": anns, "files": files, "rejected": dict(rejected),
                 "rejected_jobs": [list(x) for x in sampled.rejected_jobs]}
     with timer("write"):
         atomic_write_json(d / "shard.json", manifest)  # last: the done marker
@@ -351,7 +351,7 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path
         if data is None:
             raise RuntimeError(f"shard {shard} is incomplete after rendering")
         for name in data["files"]:
-            _link(shard_dir(out, shard) / name, img_dir / name)
+            atomic_link(shard_dir(out, shard) / name, img_dir / name)
         images += data["images"]
         anns += data["annotations"]
     images.sort(key=lambda r: r["id"])
@@ -361,20 +361,6 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path
                                          "config": cfg.keyed(),
                                          "fits": os.path.relpath(fits_path.resolve(), out.resolve())})
     return path
-
-
-def _link(src: Path, dst: Path) -> None:
-    if dst.exists():
-        if os.path.samefile(src, dst):
-            return
-        dst.unlink()
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig,
@@ -423,19 +409,16 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     fits = {f.index: f for f in infos}
     jobs = [(f.index, v) for f in infos for v in range(cfg.variants)]
     tasks = [(s, jobs[i:i + cfg.shard_size]) for s, i in enumerate(range(0, len(jobs), cfg.shard_size))]
-    rejected: dict[str, int] = {}
-    stages: dict[str, float] = {}
+    rejected, stages = Counter(), Counter()  # reason -> images, stage -> seconds
     cpu = 0.0
     resumed = n_images = 0
     with tqdm(total=len(jobs), unit="img", desc="render", smoothing=0.1) as bar:
         for manifest in _run_shards(tasks, fits, cfg, out, key, n_bg):
             resumed += bool(manifest.get("resumed"))
             n_images += len(manifest["images"])
-            for reason, n in manifest["rejected"].items():
-                rejected[reason] = rejected.get(reason, 0) + n
+            rejected.update(manifest["rejected"])
             cpu += manifest.get("cpu_seconds", 0.0)
-            for stage, sec in manifest.get("stage_seconds", {}).items():
-                stages[stage] = stages.get(stage, 0.0) + sec
+            stages.update(manifest.get("stage_seconds", {}))
             bar.update(len(manifest["jobs"]))
             if on_shard_done is not None:
                 on_shard_done(manifest["shard"])
@@ -444,10 +427,11 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     if cfg.contact_sheet:
         sheet = str(write_contact_sheet(ann_path, out / "contact_sheet.jpg", seed=cfg.seed))
     seconds = time.perf_counter() - t0
+    rejected = dict(rejected)
     summary = RenderSummary(
         out_dir=str(out), annotation_path=str(ann_path), run_key=key, images=n_images, shards=len(tasks),
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
-        pose_check=PoseChecker(0.0).kind, seconds=round(seconds, 3),
+        pose_check=PoseChecker.kind, seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
         stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
         photo_textures=dict(sorted(photo.counts.items())) if photo else {}, bake_seconds=round(bake_seconds, 3),

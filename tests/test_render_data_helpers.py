@@ -62,9 +62,8 @@ class FakeMaker:
 
         H, W = spec.height, spec.width
         cam = spec.camera
-        pc = np.asarray(vertices, np.float64) @ cam.R.T + cam.t
-        u = cam.fx * pc[:, 0] / pc[:, 2] + cam.cx
-        v = cam.fy * pc[:, 1] / pc[:, 2] + cam.cy
+        pc = cam.to_camera(vertices)
+        u, v = cam.project(vertices)[0].T
         depth = np.full((H, W), np.inf)
         tri = self.faces
         # sample each triangle at 6x6 barycentric points (dense enough at test sizes)
