@@ -205,7 +205,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     from syrip_gen.render.compose import StageTimer, worker_state
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.variants import posture_pool, sample_variants
 
     timer = StageTimer()
     state = worker_state(cfg)  # start-up (body load, GL context) once per worker: not timed
@@ -213,7 +213,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
-                                  shadow_prob=cfg.shadows)
+                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
         postures = (posture_labels(torch.from_numpy(sampled.keypoints), torch.tensor([0.0, 1.0, 0.0]))
                     if sampled.specs else [])
     images, anns, files = [], [], []
