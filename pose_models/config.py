@@ -74,6 +74,8 @@ class TrainConfig:
     epoch_size: int | None = None               # samples per epoch (default: all)
     ckpt_every: int = 500
     keep_checkpoints: int = 2
+    keep_every: int = 0                         # also keep every checkpoint at a multiple of this step
+                                                # (a learning curve along the run); 0 = none
     log_every: int = 10
     resume: bool = True                         # continue from the latest checkpoint in out_dir
     tensorboard: bool = False                   # also log to TensorBoard when importable
