@@ -71,7 +71,8 @@ def main() -> None:
     from syrip_gen.render.appearance import make_texture
     from syrip_gen.render.background import procedural_background, support_texture
     from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import Light, Scene, Support, kelvin_to_rgb, look_at
+    from syrip_gen.geometry import look_at
+    from syrip_gen.render.scene import Light, Scene, Support, kelvin_to_rgb
     from syrip_gen.render.sensor import apply_sensor, encode_jpeg
 
     verts, topo = bodies()

@@ -137,7 +137,7 @@ def main() -> int:
         base = {"width": w, "height": h, "variants": args.variants, "shard_size": args.shard_size}
         main_run = _subprocess_run(fits, tmp / "main", {**base, "workers": args.workers})
         if args.sheet:
-            from syrip_gen.dataset import write_contact_sheet
+            from syrip_gen.drawing import write_contact_sheet
 
             write_contact_sheet(Path(main_run["annotation_path"]), RESULTS / "contact_sheet.jpg", seed=1, n=64,
                                 tile_w=160)

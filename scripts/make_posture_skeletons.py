@@ -15,32 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from syrip_gen.drawing import paint_orthographic
 from syrip_gen.paths import ASSETS
-
-
-def render_mesh(vertices: np.ndarray, faces: np.ndarray, R: np.ndarray, size: int, scale: float,
-                centre: np.ndarray) -> np.ndarray:
-    """Orthographic painter's-algorithm render of a mesh ``(V, 3)``, ``(F, 3)``; ``R`` rows are the
-    view's right, down and forward axes. Returns ``(size, size, 3) uint8``, shaded by normal."""
-    import cv2
-
-    cam = (vertices - centre) @ R.T  # x right, y down, z away from the viewer
-    tri = cam[faces]  # (F, 3, 3)
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
-    shade = np.abs(normal[:, 2]) * 0.75 + 0.25
-    order = np.argsort(-tri[:, :, 2].mean(1))  # far first
-    px = (tri[:, :, :2] * scale + size / 2).astype(np.int32)
-    img = np.full((size, size, 3), 255, np.uint8)
-    base = np.array([190, 200, 235], np.float64)  # skin-ish (BGR)
-    for f in order:
-        cv2.fillConvexPoly(img, px[f], (base * shade[f]).tolist(), lineType=cv2.LINE_8)
-    return img
 
 
 def view_matrix(yaw_deg: float, elev_deg: float) -> np.ndarray:
     """Rows: camera right, down, forward for a camera looking at the origin from (yaw, elev)."""
-    from syrip_gen.postures import look_at_rotation
+    from syrip_gen.geometry import look_at_rotation
 
     return look_at_rotation(yaw_deg, elev_deg)
 
@@ -60,7 +41,7 @@ def contact_sheet(body, library, path: Path, cell: int = 150, cols: int = 4) -> 
     for p, v in zip(library, verts):
         centre = (v.max(0) + v.min(0)) / 2
         scale = 0.85 * cell / max(np.ptp(v, axis=0).max(), 1e-6)
-        pair = np.concatenate([render_mesh(v, faces, R, cell, scale, centre) for R in views], 1)
+        pair = np.concatenate([paint_orthographic(v, faces, R, cell, scale, centre) for R in views], 1)
         cv2.putText(pair, p.name[:34], (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1, cv2.LINE_AA)
         cv2.putText(pair, f"{p.label} {p.age_months[0]:g}-{p.age_months[1]:g} mo", (3, cell - 5),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.34, (90, 40, 40), 1, cv2.LINE_AA)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from syrip_gen.geometry import project
+
 # L/R shoulder, hip, knee, ankle indices (COCO-17) for a pose-independent body length
 _NOSE, _LSH, _RSH, _LHIP, _RHIP, _LKNEE, _RKNEE, _LANK, _RANK = 0, 5, 6, 11, 12, 13, 14, 15, 16
 
@@ -26,19 +28,6 @@ class ImageAnnotation:
     image: dict | None
     annotation: dict | None
     reason: str | None = None  # why no annotation (e.g. "empty_mask")
-
-
-def project(points: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """World points ``(N, 3)`` -> camera-frame points ``(N, 3)`` float64 and pixels ``(N, 2)``."""
-    cam = np.asarray(points, np.float64) @ np.asarray(R, np.float64).T + np.asarray(t, np.float64)
-    return cam, project_camera(cam, K)
-
-
-def project_camera(cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Camera-frame points ``(N, 3)`` -> pixels ``(N, 2)`` float64 (OpenCV pinhole)."""
-    K = np.asarray(K, np.float64)
-    z = cam[:, 2]
-    return np.stack([K[0, 0] * cam[:, 0] / z + K[0, 2], K[1, 1] * cam[:, 1] / z + K[1, 2]], 1)
 
 
 def body_length(kp: np.ndarray) -> float:
@@ -110,14 +99,13 @@ def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndar
     (H, W) float32`` from the renderer; ``posture``: the label of the rendered body.
     """
     cam = spec.camera
-    K, R, t = cam.K, cam.R_np, cam.t_np
-    kp_cam = np.round(np.asarray(keypoints_world, np.float64) @ R.T + t, 6)  # stored precision
-    uv = project_camera(kp_cam, K)
+    kp_cam = np.round(cam.to_camera(keypoints_world), 6)  # stored precision
+    uv = project(kp_cam, cam.K)
     vis = keypoint_visibility(uv, kp_cam[:, 2], mask, body_depth, depth_tolerance(kp_cam))
     H, W = mask.shape
     image = {"id": int(image_id), "file_name": file_name, "width": int(W), "height": int(H),
              "is_synthetic": True, "posture": posture,
-             "camera": {"K": K.tolist(), "R": R.tolist(), "t": t.tolist()}}
+             "camera": cam.to_dict()}
     bbox = mask_bbox(mask)
     if bbox is None:
         return ImageAnnotation(image=None, annotation=None, reason="empty_mask")

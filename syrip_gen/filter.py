@@ -21,14 +21,16 @@ import dataclasses
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.coco import KeypointFile, atomic_write_json, load_coco, write_coco
+from syrip_gen.coco import (KeypointFile, atomic_write_json, dataset_json, dataset_root, filtered_name, load_coco,
+                            write_coco)
+from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
+from syrip_gen.fits import fit_errors
 
 log = logging.getLogger(__name__)
 
@@ -55,43 +57,39 @@ FIT_ID_KEYS = ("fit_id", "source_fit_id", "source_fit", "fit")
 class FilterConfig:
     """Thresholds of the gates; an image fails a gate on the named side of its threshold."""
 
-    gates: tuple[str, ...] = tuple(GATES)  # which gates run
-    max_fit_error: float = 0.05  # source fit's mean_error_norm (per box diagonal)
-    max_out_of_frame: float = 0.2  # > 3 of 17 keypoints outside the image
-    min_body_size: float = 0.15
-    max_body_size: float = 0.95
-    min_visible: int = 6
-    max_joint_limit_rad: float = 0.35  # 20 degrees beyond a limit
-    max_hyperextension_rad: float = 0.26  # 15 degrees
+    gates: tuple[str, ...] = field(default=tuple(GATES), metadata={"choices": tuple(GATES)})  # which gates run
+    # source fit's mean_error_norm (per box diagonal)
+    max_fit_error: float = field(default=0.05, metadata={"min": 0.0})
+    max_out_of_frame: float = field(default=0.2, metadata={"min": 0.0, "max": 1.0})  # > 3 of 17 keypoints outside
+    min_body_size: float = field(default=0.15, metadata={"min": 0.0})
+    max_body_size: float = field(default=0.95, metadata={"min": 0.0})
+    min_visible: int = field(default=6, metadata={"min": 0, "max": 17})
+    max_joint_limit_rad: float = field(default=0.35, metadata={"min": 0.0})  # 20 degrees beyond a limit
+    max_hyperextension_rad: float = field(default=0.26, metadata={"min": 0.0})  # 15 degrees
     # Depends on the prior. Calibrated on *fits*, not on the prior's own samples: the bundled
     # prior (assets/pose_prior.npz) gives its samples NLL median -56 (p99 -39), but fitted poses
     # sit higher (fits of the bundled skeletons: median -20, p95 58, p98 71, p99 78) because
     # 2D leaves some rotations free. -30 rejected 65 % of good renders; 75 drops ~1-2 %
     # outliers. Check filter/hist_pose_prior.png after a change of prior.
     max_prior_nll: float = 75.0
-    max_penetration: float = 0.05  # 5% of a part's vertices deeper than penetration_depth_m inside another
-    penetration_depth_m: float = 0.01
-    penetration_stride: int = 3  # every 3rd vertex: ~20 ms/body instead of ~57
-    duplicate_max_2d: float = 0.05  # RMS keypoint distance in units of the skeleton's RMS radius
-    duplicate_max_pose_rad: float = 0.15  # largest joint-rotation difference (~9 degrees)
+    # 5% of a part's vertices deeper than penetration_depth_m inside another
+    max_penetration: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})
+    penetration_depth_m: float = field(default=0.01, metadata={"min": 0.0})
+    penetration_stride: int = field(default=3, metadata={"min": 1})  # every 3rd vertex: ~20 ms/body instead of ~57
+    # RMS keypoint distance in units of the skeleton's RMS radius
+    duplicate_max_2d: float = field(default=0.05, metadata={"min": 0.0})
+    # largest joint-rotation difference (~9 degrees)
+    duplicate_max_pose_rad: float = field(default=0.15, metadata={"min": 0.0})
     duplicate_score: float = 1.0  # fixed by the definition (pairs below 1 are duplicates)
-    batch_size: int = 32  # bodies per mesh forward pass
+    batch_size: int = field(default=32, metadata={"min": 1})  # bodies per mesh forward pass
 
     def __post_init__(self):
-        unknown = [g for g in self.gates if g not in GATES]
-        if unknown:
-            raise UserError(f"unknown filter gate(s) {', '.join(unknown)}; known: {', '.join(GATES)}")
+        check_ranges(self, "filter config")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> FilterConfig:
-        d = dict(d or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise UserError(f"unknown filter setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        if "gates" in d:
-            d["gates"] = tuple(d["gates"])
-        return cls(**d)
+        """From a YAML mapping; unknown keys, wrong types and values out of range are a one-line UserError."""
+        return from_mapping(cls, d, "filter config")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> FilterConfig:
@@ -126,60 +124,15 @@ class FilterReport:
     images: list[dict] = field(default_factory=list)  # per-image verdicts
 
 
-# ---- dataset files -------------------------------------------------------------------------
-def dataset_json(dataset: str | Path) -> Path:
-    """The (unfiltered) COCO file of a dataset directory in SyRIP layout, or the file given."""
-    dataset = Path(dataset)
-    if dataset.is_file():
-        return dataset
-    if not dataset.is_dir():
-        raise UserError(f"{dataset}: no such dataset directory")
-    found = [p for p in sorted((dataset / "annotations").glob("person_keypoints_*.json"))
-             if "_filtered" not in p.name]
-    if len(found) != 1:
-        raise UserError(f"{dataset}: expected one annotations/person_keypoints_<split>_infant.json, "
-                        f"found {len(found)}; pass a dataset directory in SyRIP layout (or the JSON file)")
-    return found[0]
-
-
-def dataset_root(coco_path: Path) -> Path:
-    return coco_path.parent.parent if coco_path.parent.name == "annotations" else coco_path.parent
-
-
-def filtered_name(coco_path: Path) -> Path:
-    m = re.match(r"person_keypoints_(.+?)(_infant)?\.json$", coco_path.name)
-    split = m.group(1) if m else coco_path.stem
-    return coco_path.with_name(f"person_keypoints_{split}_filtered_infant.json")
-
-
-def load_fits(path: str | Path) -> dict[str, dict]:
-    """Fit id -> {status, mean_error_norm} from ``FITS/fits.jsonl`` (a directory or the file)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "fits.jsonl"
-    if not path.exists():
-        raise UserError(f"{path}: no fits file; pass --fits FITS/fits.jsonl")
-    fits = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("%s:%d: unreadable fit record skipped", path, n)
-            continue
-        fits[str(rec.get("id"))] = {"status": rec.get("status"), "mean_error_norm": rec.get("mean_error_norm")}
-    return fits
-
-
 def _fits_path(coco: KeypointFile, fits_path) -> Path | None:
+    """``--fits``, else the fits file the render recorded in the COCO ``info`` (relative to the
+    dataset root)."""
     if fits_path:
         return Path(fits_path)
     info = coco.data.get("info") if isinstance(coco.data.get("info"), dict) else {}
-    for key in ("fits", "fits_path"):
-        if info.get(key):
-            p = Path(info[key])
-            return p if p.is_absolute() else dataset_root(coco.path) / p
+    if info.get("fits"):
+        p = Path(info["fits"])
+        return p if p.is_absolute() else dataset_root(coco.path) / p
     return None
 
 
@@ -267,7 +220,7 @@ def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skippe
         skipped["fit_error"]["no fits file (pass --fits FITS/fits.jsonl)"] = len(v)
         values["fit_error"] = v
         return
-    fits = load_fits(path)
+    fits = fit_errors(path)
     for i, ann in enumerate(s.anns):
         fid = _fit_id(ann) if ann else None
         rec = fits.get(fid) if fid is not None else None

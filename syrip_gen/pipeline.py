@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 
+from syrip_gen.codehash import code_version
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.paths import REPO_ROOT
@@ -116,37 +117,6 @@ def inputs_replacing(path: str | Path, replace: dict[str, str]) -> dict[str, dic
 
 def _merge(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
     return {k: {**a.get(k, {}), **b.get(k, {})} for k in {*a, *b}}
-
-
-# The sources each kind of step runs (paths under the repo): a change there reruns that kind.
-_SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py")
-STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "fit": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
-    "backgrounds": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
-    "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py",
-                         "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
-    "filter": _SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "assets/pose_prior.npz"),
-    "stats": _SHARED + ("syrip_gen/stats.py",),
-    "train": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
-    "evaluate": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
-    "curve": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
-    "subset": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/subset.py"),
-}
-
-
-def code_version(kind: str | None = None) -> str:
-    """Hash of the sources a kind of step runs (all project sources when ``kind`` is None or
-    unlisted), so that editing the renderer does not retrain a model."""
-    paths = STAGE_CODE.get(kind) or ("syrip_gen", "pose_models")
-    h = hashlib.sha256()
-    for rel in paths:
-        root = REPO_ROOT / rel
-        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-        for f in files:
-            if f.exists():
-                h.update(f.relative_to(REPO_ROOT).as_posix().encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def _content_key(path: Path) -> str:
@@ -273,7 +243,7 @@ def _stats(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.stats import dataset_stats
 
     return dataset_stats(_dataset_of(_need(inputs, "dataset", "stats")), out,
-                         compare=inputs.get("compare"))
+                         compare=inputs.get("compare"), ceiling=inputs.get("ceiling"))
 
 
 def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:

@@ -33,6 +33,7 @@ import torch
 from syrip_gen.body.pose_space import JOINT, NUM_JOINTS, PARENTS, flip_pose
 from syrip_gen.coco import NUM_KEYPOINTS, POSTURES
 from syrip_gen.errors import UserError
+from syrip_gen.geometry import look_at_rotation, project, to_camera
 from syrip_gen.paths import ASSETS
 from syrip_gen.yamlfile import read_yaml
 
@@ -251,29 +252,8 @@ class SkeletonConfig:
     bbox_margin: float = 0.1  # box = keypoint extent grown by this fraction each side
 
 
-def look_at_rotation(yaw_deg: float, elev_deg: float, roll_deg: float = 0.0) -> np.ndarray:
-    """World -> camera rotation ``(3, 3) float64`` (OpenCV: rows = camera right, down, forward)
-    of a camera looking at the origin from heading ``yaw`` (0 = from +z) and ``elev`` above the
-    horizon (world y up), rolled by ``roll`` about its viewing axis."""
-    yaw, elev, roll = (math.radians(a) for a in (yaw_deg, elev_deg, roll_deg))
-    towards_cam = np.array([math.cos(elev) * math.sin(yaw), math.sin(elev), math.cos(elev) * math.cos(yaw)])
-    forward = -towards_cam
-    right = np.array([math.cos(yaw), 0.0, -math.sin(yaw)])
-    down = np.cross(forward, right)
-    c, s = math.cos(roll), math.sin(roll)
-    right, down = c * right + s * down, -s * right + c * down
-    return np.stack([right, down, forward])
-
-
 def _uniform(rng: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * float(torch.rand(1, generator=rng, dtype=torch.float64))
-
-
-def project(points: np.ndarray, K: np.ndarray, R: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """World points ``(N, 3)`` -> pixels ``(N, 2)`` and camera-frame points ``(N, 3)``."""
-    cam = points @ R.T + t
-    uv = cam[:, :2] / cam[:, 2:3] * np.array([K[0, 0], K[1, 1]]) + K[:2, 2]
-    return uv, cam
 
 
 def keypoint_visibility(uv: np.ndarray, cam: np.ndarray, K: np.ndarray, width: int, height: int,
@@ -328,7 +308,7 @@ def _frame_camera(kp: np.ndarray, label: str, rng: torch.Generator, cfg: Skeleto
     e = cfg.edge_px
     for _ in range(30):  # back off until every keypoint is inside the frame
         t = -R @ target + np.array([0, 0, dist])
-        uv, _ = project(kp, K, R, t)
+        uv = project(to_camera(kp, R, t), K)
         lo, hi = uv.min(0), uv.max(0)
         if np.all(lo >= e) and hi[0] <= W - e and hi[1] <= H - e:
             break
@@ -338,7 +318,7 @@ def _frame_camera(kp: np.ndarray, label: str, rng: torch.Generator, cfg: Skeleto
         room = np.array([W, H]) - 2 * e - (hi - lo)
         move = scale * np.array(shift) * room / 2 - ((lo + hi) / 2 - np.array([W, H]) / 2)
         t2 = t + np.array([move[0] * dist / f, move[1] * dist / f, 0.0])
-        uv, _ = project(kp, K, R, t2)
+        uv = project(to_camera(kp, R, t2), K)
         if np.all(uv.min(0) >= e) and uv[:, 0].max() <= W - e and uv[:, 1].max() <= H - e:
             return K, R, t2
     return K, R, t
@@ -375,7 +355,8 @@ def make_skeletons(body, library: list[Posture], rng: torch.Generator,
     for n, (i, v) in enumerate(entries):
         p = library[i]
         K, R, t = _frame_camera(kps[n], p.label, rng, cfg)
-        uv, cam = project(kps[n], K, R, t)
+        cam = to_camera(kps[n], R, t)
+        uv = project(cam, K)
         vis = keypoint_visibility(uv, cam, K, cfg.width, cfg.height, cfg)
         kp2d = np.concatenate([np.round(uv, 1), vis[:, None]], 1)
         kp2d[vis == 0, :2] = 0

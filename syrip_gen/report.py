@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from syrip_gen.coco import SYRIP_POSTURES as POSTURES
 from syrip_gen.coco import atomic_write_json
+from syrip_gen.fits import read_fits
 from syrip_gen.hardware import describe as hardware
 
 ABLATION_ROWS = [
@@ -28,7 +30,6 @@ ABLATION_ROWS = [
     ("eval_real_synthetic_adabn", "(c') = (c) + AdaBN"),
     ("eval_real_synthetic_da_adabn", "(d') = (d) + AdaBN"),
 ]
-POSTURES = ["supine", "prone", "sitting", "standing"]
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def plot_ablation(rows: dict[str, dict | None], path: Path) -> None:
     names = [k for k, v in rows.items() if v]
     if not names:
         return
-    groups = ["all"] + POSTURES
+    groups = ["all", *POSTURES]
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
@@ -167,7 +168,7 @@ def fit_error_lines(ablation_dir: Path, png: Path) -> list[str]:
     path = ablation_dir / "fit" / "fits.jsonl"
     if not path.exists():
         return ["No fits found (the ablation run's `fit` step).", ""]
-    fits = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    fits = read_fits(path, bad={})
     errs = np.array([f["mean_error_norm"] for f in fits if f.get("mean_error_norm") is not None]) * 100
     if not len(errs):
         return ["The fits hold no errors.", ""]
@@ -201,7 +202,20 @@ def coverage_lines(ablation_dir: Path) -> list[str]:
     return [f"Share of the {c['n_other_poses']} real train poses with a synthetic pose within {c['tau']} torso "
             f"lengths (torso-normalised 2D keypoints): **{c['coverage']:.3f}** ({at}); share of the "
             f"{c['n_dataset_poses']} synthetic poses near a real one: {c['precision']:.3f}. "
-            f"Median nearest-neighbour distance real -> synthetic {c['median_nn_other_to_dataset']:.3f}.", ""]
+            f"Median nearest-neighbour distance real -> synthetic {c['median_nn_other_to_dataset']:.3f}.", ""] + \
+        knn_lines(c)
+
+
+def knn_lines(c: dict) -> list[str]:
+    """The k-NN precision/recall lines of a stats.json ``coverage`` record (and its ceiling)."""
+    out = []
+    for key, what in (("knn", "synthetic"), ("ceiling", "real-vs-real ceiling")):
+        k = c.get(key)
+        if k:
+            out += [f"k-NN (k = {k['k']}, 12 torso-normalised limb vectors) {what}: {k['generated']} "
+                    f"({k['n_generated']} skeletons) vs {k['real']} ({k['n_real']}): precision "
+                    f"**{k['precision']:.3f}**, recall **{k['recall']:.3f}**.", ""]
+    return out
 
 
 def write_report(cfg: ReportConfig) -> Path:

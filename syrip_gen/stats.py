@@ -15,7 +15,9 @@ between two poses is the mean Euclidean distance over the keypoints labelled in 
 ``MIN_COMMON`` of them, else infinite). ``coverage`` is that share at ``TAU``; the reverse
 direction (``precision``: the share of DATASET's poses near some OTHER pose) says how much of
 DATASET is realistic-looking; both are reported for several radii with the median
-nearest-neighbour distances.
+nearest-neighbour distances. ``coverage.knn`` adds the k-NN precision/recall of
+:mod:`syrip_gen.coverage` (DATASET generated, OTHER real), and ``ceiling`` the same measure of a
+second real set against OTHER when one is given (how far real poses cover real poses).
 
 Viewpoint (renders with ``keypoints_3d``): the unit vector from the mid-hip to the camera,
 expressed in the body's torso frame (y = hips -> shoulders, z = chest normal, x = body's left):
@@ -28,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from syrip_gen import coverage as knn
 from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, atomic_write_json, image_posture, load_coco
+from syrip_gen.errors import UserError
 
 L_SH, R_SH, L_HIP, R_HIP = 5, 6, 11, 12
 TAU = 0.25  # real train200 vs validate100: 0.60 here, 0.97 at 0.5 (too lenient to tell sets apart)
@@ -111,7 +115,7 @@ class _Data:
     """One dataset's arrays."""
 
     def __init__(self, path):
-        from syrip_gen.filter import dataset_json
+        from syrip_gen.coco import dataset_json
 
         self.coco = load_coco(dataset_json(path))
         self.name = self.coco.path.parent.parent.name if self.coco.path.parent.name == "annotations" else self.coco.path.stem
@@ -122,6 +126,7 @@ class _Data:
         self.postures = [image_posture(self.coco.images.get(a["image_id"], {})) or
                          (a.get("posture") or "").lower() or "unknown" for a in anns]
         self.views = viewpoints(anns)
+        self.limbs, _ = knn.limb_features(self.poses, self.mask)
 
 
 def coverage(target: _Data, source: _Data) -> dict:
@@ -140,14 +145,29 @@ def coverage(target: _Data, source: _Data) -> dict:
     }
 
 
-def dataset_stats(dataset_dir: str | Path, out_dir: str | Path, compare: str | Path | None = None) -> dict:
+def knn_coverage(real: _Data, generated: _Data, seed: int = 0) -> dict | None:
+    """k-NN precision/recall of ``generated``'s limb features against ``real``'s (None when
+    either has no complete skeleton)."""
+    if not len(real.limbs) or not len(generated.limbs):
+        return None
+    return {**knn.pose_precision_recall(real.limbs, generated.limbs, seed=seed),
+            "real": real.name, "generated": generated.name,
+            "skipped_incomplete_limbs": {real.name: int(len(real.poses) - len(real.limbs)),
+                                         generated.name: int(len(generated.poses) - len(generated.limbs))}}
+
+
+def dataset_stats(dataset_dir: str | Path, out_dir: str | Path, compare: str | Path | None = None,
+                  ceiling: str | Path | None = None, seed: int = 0) -> dict:
     """Write ``poses.png``, ``postures.png``, ``visibility.png``, ``viewpoints.png`` (when
-    renders carry 3D keypoints) and ``stats.json`` into ``out_dir``; return the numbers."""
+    renders carry 3D keypoints) and ``stats.json`` into ``out_dir``; return the numbers.
+    ``ceiling``: a second real set, scored against ``compare`` like the dataset is."""
     import matplotlib
 
     matplotlib.use("Agg")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if ceiling and not compare:
+        raise UserError("a real-vs-real ceiling needs --compare REAL to score it against")
     sets = [_Data(dataset_dir)] + ([_Data(compare)] if compare else [])
     if len(sets) == 2 and sets[0].name == sets[1].name:
         sets[1].name += " (compare)"
@@ -173,6 +193,12 @@ def dataset_stats(dataset_dir: str | Path, out_dir: str | Path, compare: str | P
     if compare:
         stats["coverage"] = coverage(sets[1], sets[0])
         stats["coverage"].update({"dataset": sets[0].name, "other": sets[1].name})
+        stats["coverage"]["knn"] = knn_coverage(sets[1], sets[0], seed)
+    if ceiling:
+        second = _Data(ceiling)
+        if second.name in (sets[1].name, sets[0].name):
+            second.name += " (ceiling)"
+        stats["coverage"]["ceiling"] = knn_coverage(sets[1], second, seed)
     files = [_plot_poses(sets, out_dir / "poses.png"), _plot_postures(sets, out_dir / "postures.png"),
              _plot_visibility(sets, out_dir / "visibility.png")]
     if any(len(d.views) for d in sets):

@@ -6,28 +6,26 @@ its own step directory while the images stay where the render step wrote them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from syrip_gen.coco import atomic_write_json, load_coco
+from syrip_gen.config import from_mapping
 from syrip_gen.errors import UserError
 
 
 @dataclass(frozen=True)
 class SubsetConfig:
-    images: int = 0            # how many images to keep (0: use ``fraction``)
-    fraction: float = 0.0      # share of the images to keep when ``images`` is 0
+    images: int = field(default=0, metadata={"min": 0})  # how many images to keep (0: use ``fraction``)
+    fraction: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # share kept when ``images`` is 0
     complement: bool = False   # keep the images the same draw leaves out instead
     seed: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "SubsetConfig":
-        try:
-            return cls(**d)
-        except TypeError as err:
-            raise UserError(f"subset: {err}") from None
+        return from_mapping(cls, d, "subset config")
 
 
 def chosen_ids(image_ids: list, cfg: SubsetConfig) -> set:

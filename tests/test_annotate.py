@@ -2,8 +2,8 @@
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from syrip_gen.annotate import (body_length, depth_tolerance, encode_rle, keypoint_visibility, mask_bbox,
-                                project, project_camera)
+from syrip_gen.annotate import body_length, depth_tolerance, encode_rle, keypoint_visibility, mask_bbox
+from syrip_gen.geometry import project, to_camera
 
 
 def _disc_scene(H=60, W=80):
@@ -56,10 +56,11 @@ def test_projection_matches_opencv():
     rvec = np.array([0.1, -0.2, 0.05])
     R = cv2.Rodrigues(rvec)[0]
     t = np.array([0.02, -0.01, 0.1])
-    cam, uv = project(pts, K, R, t)
+    uv = project(to_camera(pts, R, t), K)
     ref, _ = cv2.projectPoints(pts, rvec, t, K, None)
     assert np.abs(uv - ref[:, 0]).max() < 1e-9
-    assert np.abs(project_camera(cam, K) - uv).max() == 0
+    batched = project(np.stack([to_camera(pts, R, t)] * 2), np.stack([K, 2 * K]))
+    assert np.abs(batched[0] - uv).max() == 0 and batched.shape == (2, 17, 2)
 
 
 def test_depth_tolerance_tied_to_body_size():

@@ -112,7 +112,9 @@ def test_preview_and_export_smil_without_uvs_and_without_gl(capsys, monkeypatch,
     img = cv2.imread(str(tmp_path / "r.png"))
     assert img.shape == (96, 192, 3) and (img[20:].reshape(-1, 3) < 200).any(-1).mean() > 0.002
     calls = []
-    monkeypatch.setattr(cmd, "paint_views", lambda *a, **k: calls.append(1) or np.zeros((96, 192, 3), np.uint8))
+    import syrip_gen.drawing as drawing
+
+    monkeypatch.setattr(drawing, "paint_views", lambda *a, **k: calls.append(1) or np.zeros((96, 192, 3), np.uint8))
     monkeypatch.setitem(sys.modules, "syrip_gen.render.renderer", None)  # no renderer -> painter
     assert main(["body", "preview", "--body", "smil", "--size", "96", "--out", str(tmp_path / "s.png")]) == 0
     assert calls == [1] and (tmp_path / "s.png").stat().st_size > 0
@@ -130,7 +132,7 @@ def test_preview_and_export_smil_without_uvs_and_without_gl(capsys, monkeypatch,
 def test_painter_draws_a_shaded_body(anny_body):
     import torch
 
-    from syrip_gen.commands.body import paint_views
+    from syrip_gen.drawing import paint_views
 
     v = anny_body(torch.zeros(1, 24, 3), anny_body.shape_for_age(torch.tensor([6.0])),
                   with_vertices=True).vertices[0].numpy()

@@ -187,7 +187,7 @@ def test_config_from_yaml_and_overrides(tmp_path):
     assert (cpu.depth, cpu.input_h, cpu.input_w) == (18, 128, 96)
     gpu = TrainConfig.from_yaml(PIPELINES / "train_pose2d_gpu.yaml")
     assert (gpu.depth, gpu.input_h, gpu.input_w) == (50, 256, 192)
-    with pytest.raises(UserError, match="not understood: bogus"):
+    with pytest.raises(UserError, match="unknown key.s. bogus"):
         TrainConfig.from_dict({"task": "pose2d", "train": ["x"], "bogus": 1})
 
 

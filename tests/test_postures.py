@@ -13,8 +13,9 @@ from syrip_gen.coco import POSTURES, keypoint_problem, load_coco
 from syrip_gen.errors import UserError
 from syrip_gen.posture import posture_labels
 from syrip_gen.postures import (SKELETONS_PATH, SkeletonConfig, euler_to_rotvec, hinge_angles,
-                                keypoint_visibility, label_weights, load_library, look_at_rotation, make_skeletons,
-                                posture_pose, project, sample_library_poses)
+                                keypoint_visibility, label_weights, load_library, make_skeletons, posture_pose,
+                                sample_library_poses)
+from syrip_gen.geometry import look_at_rotation, project, to_camera
 
 UP = torch.tensor([0.0, 1.0, 0.0])
 
@@ -152,12 +153,14 @@ def test_visibility_rule(anny_body):
     for yaw in (0.0, 180.0):
         R = look_at_rotation(yaw, 0.0)
         t = np.array([0, 0, 1.2])
-        uv, cam = project(kp, K, R, t)
+        cam = to_camera(kp, R, t)
+        uv = project(cam, K)
         vis[yaw] = keypoint_visibility(uv, cam, K, 640, 480, cfg)
     assert vis[0.0][:5].tolist() == [2] * 5 and vis[0.0][9:11].tolist() == [2, 2]
     assert vis[180.0][[0, 1, 2]].tolist() == [1, 1, 1]  # face hidden behind the head
     assert vis[180.0][[9, 10]].tolist() == [1, 1]  # hands hidden behind the torso
-    uv, cam = project(kp, K, look_at_rotation(0.0, 0.0), np.array([0.9, 0, 1.2]))
+    cam = to_camera(kp, look_at_rotation(0.0, 0.0), np.array([0.9, 0, 1.2]))
+    uv = project(cam, K)
     v = keypoint_visibility(uv, cam, K, 640, 480, cfg)
     assert uv[9, 0] > 640 and v[9] == 0 and v[10] == 2  # the left hand left the frame
 

@@ -12,7 +12,8 @@ from syrip_gen.errors import UserError
 from syrip_gen.annotate import annotate_image
 from syrip_gen.coco import FLIP_INDEX
 from syrip_gen.posture import posture_labels
-from syrip_gen.render.variants import VariantConfig, prepare_fits, rotvec_to_matrix, sample_variants
+from syrip_gen.geometry import rotvec_to_matrix
+from syrip_gen.render.variants import VariantConfig, prepare_fits, sample_variants
 
 W, H = 160, 120
 NOMOVE = VariantConfig(pose_sigma=0.0, roll_deg=(0.0, 0.0))
@@ -49,7 +50,7 @@ def test_body_stays_in_frame_and_draws_are_reproducible(anny_body, fit_infos):
     assert len(s.specs) + len(s.rejected_jobs) == 10
     for spec, verts in zip(s.specs, s.vertices):
         cam = spec.camera
-        pc = verts.astype(np.float64) @ cam.R_np.T + cam.t_np
+        pc = verts.astype(np.float64) @ cam.R.T + cam.t
         u, v = cam.fx * pc[:, 0] / pc[:, 2] + cam.cx, cam.fy * pc[:, 1] / pc[:, 2] + cam.cy
         assert u.min() >= 1.5 and v.min() >= 1.5 and u.max() <= W - 2.5 and v.max() <= H - 2.5
         assert abs(spec.age_months - np.clip(spec.age_months, 0, 12)) < 1e-3
@@ -72,7 +73,7 @@ def test_mirror_swaps_labels(anny_body, fit_infos):
 
     def pixels(s):
         sp, kp = s.specs[0], s.keypoints[0].astype(np.float64)
-        pc = kp @ sp.camera.R_np.T + sp.camera.t_np
+        pc = kp @ sp.camera.R.T + sp.camera.t
         return np.stack([sp.camera.fx * pc[:, 0] / pc[:, 2] + sp.camera.cx,
                          sp.camera.fy * pc[:, 1] / pc[:, 2] + sp.camera.cy], 1)
 
@@ -88,7 +89,8 @@ def test_mirror_swaps_labels(anny_body, fit_infos):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_real_renderer_run(anny_body, fit_infos, tmp_path):
     """Two variants through the GL renderer: mask/keypoints agree, mirrored render is the flip."""
-    from syrip_gen.dataset import ImageMaker, RenderConfig
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.compose import ImageMaker
 
     cfg = RenderConfig(width=W, height=H, workers=1)
     try:
@@ -116,7 +118,7 @@ def test_real_renderer_run(anny_body, fit_infos, tmp_path):
 
 # ---- the real image maker: appearance, backgrounds, supports, lights, sensor -----------------
 def _maker(cfg, topology):
-    from syrip_gen.dataset import ImageMaker
+    from syrip_gen.render.compose import ImageMaker
 
     try:
         return ImageMaker(cfg, topology)
@@ -169,7 +171,8 @@ def test_lights_vary_in_number_colour_and_share_one_intensity_budget(anny_body, 
 def test_user_texture_and_background_folders(anny_body, fit_infos, topo, tmp_path):
     import cv2
 
-    from syrip_gen.dataset import RenderConfig, check_folders
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.compose import check_folders
     from syrip_gen.render.scene import Support
 
     tex_dir, bg_dir = tmp_path / "tex", tmp_path / "bg"
@@ -235,7 +238,7 @@ def test_render_config_from_dict_and_pipeline_specs(tmp_path):
     assert cfg.shadows == 1.0 and cfg.sampling.fov_deg == (30, 40) and cfg.sensor.p_noise == 0.0
     assert RenderConfig.from_dict(None) == RenderConfig()
     for bad, match in (({"variantz": 2}, "unknown key.*variantz"), ({"sampling": {"yaw": 1}}, "sampling.*yaw"),
-                       ({"shadows": 2.0}, "probability"), ({"msaa": 3}, "msaa")):
+                       ({"shadows": 2.0}, "shadows must be <= 1"), ({"msaa": 3}, "msaa")):
         with pytest.raises(UserError, match=match):
             RenderConfig.from_dict(bad)
     # what pipeline._render passes: every bundled spec's render config
@@ -256,7 +259,7 @@ def test_cli_shadows_flag():
     p = argparse.ArgumentParser()
     render.add_arguments(p)
     base = ["fits", "--out", "ds"]
-    assert p.parse_args(base).shadows == 0.0
+    assert p.parse_args(base).shadows is None  # not given: RenderConfig's default (0.0) rules
     assert p.parse_args(base + ["--shadows"]).shadows == 1.0
     assert p.parse_args(base + ["--shadows", "0.3"]).shadows == 0.3
     assert p.parse_args(base + ["--shadows", "off"]).shadows == 0.0
@@ -265,7 +268,7 @@ def test_cli_shadows_flag():
 
 
 def test_soften_edges_touches_only_outlines_and_depth_jumps():
-    from syrip_gen.dataset import soften_edges
+    from syrip_gen.render.compose import soften_edges
 
     rgb = np.zeros((40, 40, 3), np.uint8)
     mask = np.zeros((40, 40), bool)

@@ -58,11 +58,11 @@ class FakeMaker:
     def render(self, spec, vertices, timer=None):
         import cv2
 
-        from syrip_gen.dataset import Rendered
+        from syrip_gen.render.compose import Rendered
 
         H, W = spec.height, spec.width
         cam = spec.camera
-        pc = np.asarray(vertices, np.float64) @ cam.R_np.T + cam.t_np
+        pc = np.asarray(vertices, np.float64) @ cam.R.T + cam.t
         u = cam.fx * pc[:, 0] / pc[:, 2] + cam.cx
         v = cam.fy * pc[:, 1] / pc[:, 2] + cam.cy
         depth = np.full((H, W), np.inf)
@@ -91,11 +91,12 @@ class FakeMaker:
 
 def use_fake_maker(monkeypatch):
     import syrip_gen.dataset as ds
+    import syrip_gen.render.compose as compose
 
-    monkeypatch.setattr(ds, "make_image_maker", lambda cfg, body: FakeMaker(cfg, body))
+    monkeypatch.setattr(compose, "make_image_maker", lambda cfg, body: FakeMaker(cfg, body))
     # the run key hashes the code; colleagues edit it while tests run, so pin it here
-    monkeypatch.setattr(ds, "code_version", lambda: "test-code")
-    ds._STATE.clear()
+    monkeypatch.setattr(ds, "code_version", lambda kind=None: "test-code")
+    compose._STATE.clear()
 
 
 def angle_between(a, b) -> float:

@@ -55,9 +55,15 @@ def test_stats_files_and_coverage(tmp_path):
     assert on_disk["coverage"]["tau"] == TAU and on_disk["datasets"]["a"]["n_normalised_poses"] == 30
     assert on_disk["datasets"]["a"]["postures"] == {"prone": 10, "sitting": 10, "supine": 10}
     assert 0 <= on_disk["datasets"]["a"]["visibility"]["nose"]["v2"] <= 1
+    knn = on_disk["coverage"]["knn"]
+    assert knn["k"] == 3 and knn["real"] == "b" and knn["generated"] == "a" and knn["n_real"] == 20
+    assert 0 <= knn["precision"] <= 1 and 0 <= knn["recall"] <= 1
     similar = stats["coverage"]["coverage_at"]["0.5"]
-    different = dataset_stats(a, tmp_path / "out2", compare=c)["coverage"]["coverage_at"]["0.5"]
+    far = dataset_stats(a, tmp_path / "out2", compare=c, ceiling=b)["coverage"]
+    different = far["coverage_at"]["0.5"]
     assert similar > 0.8 and different < 0.3, (similar, different)
+    # k-NN: similar sets overlap more than scrambled ones; the ceiling scores b against c
+    assert knn["recall"] > far["knn"]["recall"] and far["ceiling"]["generated"] == "b", (knn, far)
     # viewpoint: the stick infants face the camera, so the camera is in front of the chest
     views = stats["datasets"]["a"]["viewpoint_deg"]
     assert views["azimuth_mean_abs"] < 20 and abs(views["elevation_mean"]) < 20
@@ -67,9 +73,13 @@ def test_real_train_vs_validate(syrip_train, syrip_validate, tmp_path):
     stats = dataset_stats(syrip_train, tmp_path, compare=syrip_validate)
     cov = stats["coverage"]
     assert cov["n_other_poses"] > 50 and 0.2 < cov["coverage"] <= 1.0, cov
+    # two samples of the same real population overlap well (train200 vs validate100: 0.84 / 0.89)
+    assert cov["knn"]["precision"] > 0.7 and cov["knn"]["recall"] > 0.7, cov["knn"]
     assert "viewpoints" not in " ".join(stats["files"])  # real data has no 3D: skipped
 
 
 def test_bad_input(tmp_path):
     with pytest.raises(UserError):
         dataset_stats(tmp_path / "missing", tmp_path / "out")
+    with pytest.raises(UserError, match="ceiling"):
+        dataset_stats(tmp_path / "missing", tmp_path / "out", ceiling=tmp_path / "missing")

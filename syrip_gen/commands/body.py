@@ -183,7 +183,9 @@ def _preview(body, pose, args) -> int:
         except Exception as err:  # GL missing or failing: the painter still gives a preview
             log.warning("renderer failed (%s: %s); using the OpenCV painter", type(err).__name__, err)
     if image is None:
-        image = paint_views(verts, topo.body_faces, size=args.size)
+        from syrip_gen import drawing
+
+        image = drawing.paint_views(verts, topo.body_faces, size=args.size)
     label = f"{body.name}, {args.age:g} months, pose {args.pose}"
     cv2.putText(image, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 40, 40), 1, cv2.LINE_AA)
     ok, png = cv2.imencode(".png", image[..., ::-1])  # RGB -> BGR for OpenCV
@@ -192,43 +194,6 @@ def _preview(body, pose, args) -> int:
     atomic_write_bytes(args.out, png.tobytes())
     print(f"wrote {args.out}")
     return 0
-
-
-def paint_views(vertices, faces, size: int = 512, views=("front", "side")):
-    """Flat-shaded painter's-algorithm drawing, RGB ``(size, size * len(views), 3)`` uint8.
-
-    ``vertices (V, 3)`` float in the body frame (y up, facing +z); "front" looks at the body
-    from +z (its left on the image's right), "side" from its left (+x), facing image left.
-    """
-    import cv2
-    import numpy as np
-
-    up = np.array([0.0, 1.0, 0.0])
-    cams = {"front": np.array([0.0, 0.0, -1.0]), "side": np.array([-1.0, 0.0, 0.0])}  # viewing dirs
-    v = np.asarray(vertices, dtype=np.float64)
-    tri = v[np.asarray(faces)]  # (F, 3, 3)
-    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-12)
-    centre = (v.max(0) + v.min(0)) / 2
-    extent = (v.max(0) - v.min(0)).max() * 1.15
-    scale = size / extent
-    panels = []
-    for view in views:
-        fwd = cams[view]
-        right = np.cross(fwd, up)
-        img = np.full((size, size, 3), 235, np.uint8)
-        uv = np.stack([(tri - centre) @ right, -((tri - centre) @ up)], -1) * scale + size / 2
-        depth = ((tri - centre) @ fwd).mean(1)  # larger = farther from the camera
-        light = -fwd + 0.6 * up + 0.3 * right
-        light /= np.linalg.norm(light)
-        shade = 0.3 + 0.7 * np.abs(normals @ light)
-        skin = np.array([232, 190, 160], np.float64)  # RGB
-        for i in np.argsort(-depth):
-            colour = tuple(int(c) for c in skin * shade[i])
-            cv2.fillConvexPoly(img, np.round(uv[i] * 4).astype(np.int32), colour, cv2.LINE_AA, shift=2)
-        cv2.putText(img, view, (8, size - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (90, 90, 90), 1, cv2.LINE_AA)
-        panels.append(img)
-    return np.concatenate(panels, 1)
 
 
 def _export(body, pose, args) -> int:

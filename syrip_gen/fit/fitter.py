@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.fit import hypotheses as hyp
 from syrip_gen.fit.camera import camera_record, focal_from_fov, initial_translation, project, to_camera
 from syrip_gen.fit.limits import hyperextension, joint_limit_violation
@@ -33,12 +34,12 @@ from syrip_gen.fit.prior import DIM, PosePrior
 
 @dataclass(frozen=True)
 class Stage:
-    steps: int
-    sigma: float  # Geman-McClure scale, fraction of the box diagonal
-    prior: float  # pose-prior weight (on nll / 69)
+    steps: int = field(metadata={"min": 0})
+    sigma: float = field(metadata={"min": 1e-6})  # Geman-McClure scale, fraction of the box diagonal
+    prior: float = field(metadata={"min": 0.0})  # pose-prior weight (on nll / 69)
     optimise_pose: bool = True
     optimise_shape: bool = False
-    lr: float = 0.03
+    lr: float = field(default=0.03, metadata={"min": 0.0})
 
 
 DEFAULT_STAGES = (
@@ -53,29 +54,34 @@ DEFAULT_STAGES = (
 class FitConfig:
     """Everything that decides a fit; defaults live here once."""
 
-    fov_deg: float = 60.0  # across the longer image side (see fit/camera.py for why)
+    # across the longer image side (see fit/camera.py for why)
+    fov_deg: float = field(default=60.0, metadata={"min": 1.0, "max": 170.0})
     refine_focal: bool = False
-    body: str = "anny"
+    body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None
     pose_prior: str | None = None  # .npz; None = the bundled prior
-    device: str = "cpu"  # cpu | cuda | auto
-    seed: int = 0
-    batch_size: int = 256  # skeletons per batch (x hypotheses rows)
-    limit: int | None = None
+    device: str = field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})
+    seed: int = field(default=0, metadata={"min": 0})
+    batch_size: int = field(default=256, metadata={"min": 1})  # skeletons per batch (x hypotheses rows)
+    limit: int | None = field(default=None, metadata={"min": 1})
     overlays: bool = True
     images: str | None = None
     stages: tuple[Stage, ...] = DEFAULT_STAGES
-    prune_after: int = 1  # stage index after which hypotheses are pruned
-    keep_hypotheses: int = 3
-    shape_weight: float = 0.01
-    hyperextension_weight: float = 1.0
-    limit_weight: float = 1.0
-    penetration_weight: float = 20.0  # per metre of overlap
-    label_bias_weight: float = 0.02  # posture-label nudge, in data-term units
-    init_jitter: float = 0.01  # rad, seeded noise on the starting body pose
-    max_mean_error: float = 0.10  # reject above this mean error / box diagonal
-    min_keypoints: int = 6
-    threads: int | None = None  # torch CPU threads; 1 is fastest on a busy 2-core machine
+    prune_after: int = field(default=1, metadata={"min": 0})  # stage index after which hypotheses are pruned
+    keep_hypotheses: int = field(default=3, metadata={"min": 1})
+    shape_weight: float = field(default=0.01, metadata={"min": 0.0})
+    hyperextension_weight: float = field(default=1.0, metadata={"min": 0.0})
+    limit_weight: float = field(default=1.0, metadata={"min": 0.0})
+    penetration_weight: float = field(default=20.0, metadata={"min": 0.0})  # per metre of overlap
+    label_bias_weight: float = field(default=0.02, metadata={"min": 0.0})  # posture-label nudge, in data-term units
+    init_jitter: float = field(default=0.01, metadata={"min": 0.0})  # rad, seeded noise on the starting body pose
+    max_mean_error: float = field(default=0.10, metadata={"min": 0.0})  # reject above this mean error / box diagonal
+    min_keypoints: int = field(default=6, metadata={"min": 1, "max": 17})
+    # torch CPU threads (None = torch's default); 1 is fastest for these small batched ops on a busy machine
+    threads: int | None = field(default=1, metadata={"min": 1})
+
+    def __post_init__(self):
+        check_ranges(self, "fit config")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -84,19 +90,9 @@ class FitConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "FitConfig":
-        """From a pipeline spec's ``config:`` mapping; a one-line UserError names unknown keys."""
-        from dataclasses import fields
-
-        from syrip_gen.errors import UserError
-
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"fit config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if "stages" in d:
-            d["stages"] = tuple(Stage(**s) for s in d["stages"])
-        return cls(**d)
+        """From a pipeline spec's ``config:`` mapping; unknown keys, wrong types and values out
+        of range are a one-line UserError."""
+        return from_mapping(cls, d, "fit config")
 
     def record(self) -> dict:
         d = asdict(self)
@@ -315,6 +311,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
 
     from syrip_gen.body import load_body
     from syrip_gen.coco import atomic_write_json
+    from syrip_gen import fits
     from syrip_gen.fit import io
     from syrip_gen.fit.kinematics import keypoint_model
     from syrip_gen.fit.prior import default_prior
@@ -325,7 +322,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     skeletons = io.load_skeletons(input_path, cfg.images, cfg.min_keypoints)
     if cfg.limit is not None:
         skeletons = skeletons[: cfg.limit]
-    done = {r["id"] for r in io.read_fits(fits_path, repair=True)}
+    done = {r["id"] for r in fits.read_fits(fits_path, repair=True)}
     todo = [s for s in skeletons if s.id not in done]
     device = cfg.resolved_device()
     if cfg.threads:
@@ -356,11 +353,11 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
             fitted += sum(s.id not in done for s in good)
         order = {s.id: i for i, s in enumerate(batch)}
         records.sort(key=lambda r: order[r["id"]])
-        io.append_fits(fits_path, records)
+        fits.append_fits(fits_path, records)
         bar.update(len(missing))
     bar.close()
     seconds = time.perf_counter() - start
-    all_records = io.read_fits(fits_path)
+    all_records = fits.read_fits(fits_path)
     summary = summarise(all_records, out_dir, fitted, len(skeletons) - len(todo), seconds, device, cfg)
     if cfg.overlays:
         from syrip_gen.fit.overlay import write_overlays

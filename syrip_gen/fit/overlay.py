@@ -1,8 +1,7 @@
 """Overlays of fits on their photos (mesh over photo, side view beside it) and a contact sheet.
 
 Why: a person has to be able to see at a glance whether a fit is right. No GL: the mesh is
-drawn with OpenCV as flat-shaded triangles sorted far-to-near (painter's algorithm), which is
-exact enough for a closed body and needs nothing beyond opencv.
+drawn by ``syrip_gen.drawing``'s painter.
 """
 from __future__ import annotations
 
@@ -11,56 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from syrip_gen.coco import SKELETON
+from syrip_gen.drawing import contact_sheet, draw_keypoints, draw_mesh
 from syrip_gen.fit.camera import to_camera
 
 OVERLAY_HEIGHT = 512
-THUMB_HEIGHT = 200
-MESH_COLOUR = np.array([120, 170, 235], dtype=np.float64)  # BGR, light skin-blue
-LIGHT = np.array([0.3, -0.5, -1.0]) / np.linalg.norm([0.3, -0.5, -1.0])  # towards the camera, from above
-
-
-def draw_mesh(canvas: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray,
-              alpha: float = 0.7) -> np.ndarray:
-    """Draw a mesh (camera-frame vertices ``(V, 3)``, faces ``(F, 3)``) flat-shaded onto
-    ``canvas (H, W, 3) uint8`` through intrinsics ``K (3, 3)``; returns a new image."""
-    import cv2
-
-    z = verts_cam[:, 2]
-    uv = (verts_cam[:, :2] / np.maximum(z, 1e-3)[:, None]) * K[[0, 1], [0, 1]] + K[:2, 2]
-    tri = verts_cam[faces]  # (F, 3, 3)
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
-    centre = tri.mean(1)
-    facing = (normal * centre).sum(1) < 0  # towards the camera
-    shade = np.clip(np.abs(normal @ LIGHT), 0.0, 1.0) * 0.75 + 0.25
-    keep = facing & (tri[:, :, 2].min(1) > 1e-3)
-    order = np.argsort(-centre[keep, 2])  # far first
-    layer = canvas.copy()
-    pts = np.round(uv[faces[keep][order]] * 16).astype(np.int32)  # 4 fractional bits
-    colours = (MESH_COLOUR[None] * shade[keep][order, None]).astype(np.int32)
-    for p, c in zip(pts, colours):
-        cv2.fillConvexPoly(layer, p, c.tolist(), lineType=cv2.LINE_8, shift=4)
-    mask = np.zeros(canvas.shape[:2], np.uint8)
-    cv2.fillPoly(mask, list(np.round(uv[faces[keep]]).astype(np.int32)), 255)
-    out = canvas.copy()
-    m = mask > 0
-    out[m] = (alpha * layer[m] + (1 - alpha) * canvas[m]).astype(np.uint8)
-    return out
-
-
-def draw_keypoints(img: np.ndarray, kp: np.ndarray, colour, radius: int) -> None:
-    """Skeleton lines and dots of COCO keypoints ``(17, 3)`` (x, y, v) onto ``img`` in place."""
-    import cv2
-
-    for a, b in SKELETON:
-        if kp[a - 1, 2] > 0 and kp[b - 1, 2] > 0:
-            cv2.line(img, tuple(int(x) for x in kp[a - 1, :2]), tuple(int(x) for x in kp[b - 1, :2]), colour,
-                     max(1, radius // 2), cv2.LINE_AA)
-    for x, y, v in kp:
-        if v > 0:
-            cv2.circle(img, (int(x), int(y)), radius, colour, -1, cv2.LINE_AA)
-
 
 def overlay_image(record: dict, photo: np.ndarray | None, verts_cam: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Photo (or grey when None) with the mesh, input keypoints (green) and fitted ones (red),
@@ -96,31 +49,6 @@ def overlay_image(record: dict, photo: np.ndarray | None, verts_cam: np.ndarray,
     cv2.rectangle(out, (4, 4), (12 + tw, 12 + th), (0, 0, 0), -1)
     cv2.putText(out, text, (8, 8 + th), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
     return out
-
-
-def contact_sheet(paths: list[Path], out_path: Path, columns: int = 6) -> None:
-    """Grid of thumbnails of the overlay images ``paths`` written to ``out_path``."""
-    import cv2
-
-    thumbs = []
-    for p in paths:
-        img = cv2.imread(str(p))
-        if img is None:
-            continue
-        s = THUMB_HEIGHT / img.shape[0]
-        thumbs.append(cv2.resize(img, (int(img.shape[1] * s), THUMB_HEIGHT), interpolation=cv2.INTER_AREA))
-    if not thumbs:
-        return
-    width = max(t.shape[1] for t in thumbs)
-    rows = []
-    for i in range(0, len(thumbs), columns):
-        row = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in thumbs[i:i + columns]]
-        row += [np.full((THUMB_HEIGHT, width, 3), 255, np.uint8)] * (columns - len(row))
-        rows.append(np.concatenate(row, 1))
-    sheet = np.concatenate(rows, 0)
-    tmp = out_path.with_name(f".{out_path.name}.tmp{out_path.suffix}")
-    cv2.imwrite(str(tmp), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    tmp.replace(out_path)
 
 
 def write_overlays(records: list[dict], skeletons, body, out_dir: Path, progress: bool = True) -> dict:

@@ -4,6 +4,7 @@ pyrender/EGL renderer (``renderer``, the only module importing pyrender; importe
 
 Importing this package never imports pyrender or OpenGL.
 """
-from syrip_gen.render.scene import Camera, Light, Scene, Support, kelvin_to_rgb, look_at, vertex_normals
+from syrip_gen.geometry import Camera, look_at
+from syrip_gen.render.scene import Light, Scene, Support, kelvin_to_rgb, vertex_normals
 
 __all__ = ["Camera", "Light", "Scene", "Support", "kelvin_to_rgb", "look_at", "vertex_normals"]

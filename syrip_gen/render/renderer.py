@@ -58,7 +58,8 @@ import numpy as np
 
 from syrip_gen.body.base import MeshTopology
 from syrip_gen.errors import UserError
-from syrip_gen.render.scene import Camera, Light, Scene, Support, look_at, vertex_normals
+from syrip_gen.geometry import Camera, look_at
+from syrip_gen.render.scene import Light, Scene, Support, vertex_normals
 
 log = logging.getLogger(__name__)
 

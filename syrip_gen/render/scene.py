@@ -1,12 +1,10 @@
 """A render scene as plain data: camera, lights, support surface, body vertices and texture.
 
 Kubric's habit: the scene is data and the backend is separate. Nothing here imports pyrender
-or OpenGL; ``renderer.py`` turns a :class:`Scene` into pixels, ``annotate`` can project with
-the same :class:`Camera` without a GL context.
+or OpenGL; ``renderer.py`` turns a :class:`Scene` into pixels. The camera is
+:class:`syrip_gen.geometry.Camera` (the one used from variant sampling to annotation).
 
-World frame = the body/scene frame of docs/ARCHITECTURE.md: metres, y up. Cameras follow
-OpenCV: ``X_cam = R @ X + t`` (x right, y down, z forward), ``u = fx X_cam.x / X_cam.z + cx``,
-pixel ``(row i, column j)`` centred at ``(u, v) = (j, i)``.
+World frame = the body/scene frame of docs/ARCHITECTURE.md: metres, y up.
 """
 from __future__ import annotations
 
@@ -14,41 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from syrip_gen.geometry import Camera
+
 LIGHT_KINDS = ("directional", "point")
 SUPPORT_KINDS = ("mattress", "blanket", "rug", "floor", "photo")  # photo: a background photo, stretched once
-
-
-@dataclass(frozen=True, eq=False)
-class Camera:
-    """Pinhole camera, world -> camera (OpenCV)."""
-
-    K: np.ndarray  # (3, 3) float64 intrinsics
-    R: np.ndarray  # (3, 3) float64 rotation world -> camera
-    t: np.ndarray  # (3,) float64 translation world -> camera
-    width: int
-    height: int
-
-    def __post_init__(self):
-        for name, shape in (("K", (3, 3)), ("R", (3, 3)), ("t", (3,))):
-            value = np.asarray(getattr(self, name), dtype=np.float64)
-            if value.shape != shape:
-                raise ValueError(f"Camera.{name} must have shape {shape}, got {value.shape}")
-            object.__setattr__(self, name, value)
-
-    def to_camera(self, points: np.ndarray) -> np.ndarray:
-        """World points ``(N, 3)`` -> camera-frame points ``(N, 3)`` float64."""
-        return np.asarray(points, dtype=np.float64) @ self.R.T + self.t
-
-    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """World points ``(N, 3)`` -> pixels ``(N, 2)`` float64 and camera depth z ``(N,)``."""
-        cam = self.to_camera(points)
-        z = cam[:, 2]
-        uv = cam[:, :2] / z[:, None] * self.K[[0, 1], [0, 1]] + self.K[[0, 1], [2, 2]]
-        return uv, z
-
-    def to_dict(self) -> dict:
-        """``{"K", "R", "t"}`` as nested lists (the dataset's ``camera`` record)."""
-        return {"K": self.K.tolist(), "R": self.R.tolist(), "t": self.t.tolist()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,33 +113,6 @@ def kelvin_to_rgb(kelvin: float) -> np.ndarray:
         b = 255.0
     rgb = np.clip(np.array([r, g, b], dtype=np.float64), 0, 255) / 255.0
     return (rgb / rgb.max()).astype(np.float32)
-
-
-def intrinsics(width: int, height: int, fov_deg: float = 50.0) -> np.ndarray:
-    """``(3, 3) float64`` K with square pixels, centred, horizontal field of view ``fov_deg``."""
-    f = 0.5 * width / np.tan(np.radians(fov_deg) / 2)
-    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=np.float64)
-
-
-def look_at(eye, target, up=(0.0, 1.0, 0.0), *, width: int, height: int,
-            fov_deg: float = 50.0, K: np.ndarray | None = None) -> Camera:
-    """Camera at ``eye (3,)`` looking at ``target (3,)`` with image-up close to ``up (3,)``.
-
-    When ``up`` is parallel to the view direction (e.g. straight down with y up), world -z
-    is used as the image-up hint instead.
-    """
-    eye, target = np.asarray(eye, np.float64), np.asarray(target, np.float64)
-    z = target - eye
-    z /= np.linalg.norm(z)
-    up = np.asarray(up, np.float64)
-    if np.linalg.norm(np.cross(z, up)) < 1e-6:
-        up = np.array([0.0, 0.0, -1.0]) if abs(z[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    x = np.cross(z, up)  # image right = image-down x forward, image-down ~ -up
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z])  # rows: camera axes in world coordinates
-    K = intrinsics(width, height, fov_deg) if K is None else np.asarray(K, np.float64)
-    return Camera(K=K, R=R, t=-R @ eye, width=int(width), height=int(height))
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

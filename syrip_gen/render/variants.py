@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from syrip_gen.geometry import Camera, matrix_to_rotvec, rot_y, rot_z, rotation_between, rotvec_to_matrix
+
 LYING = ("supine", "prone", "side")
 LYING_SUPPORTS = ("mattress", "blanket", "rug")  # kinds of render.scene.Support
 UPRIGHT_SUPPORTS = ("floor", "rug")
@@ -55,33 +57,6 @@ class VariantConfig:
     key_elevation_deg: tuple[float, float] = (35.0, 85.0)  # key light above the horizon
     fill_elevation_deg: tuple[float, float] = (10.0, 80.0)
     ambient: tuple[float, float] = (0.2, 0.5)  # grey ambient light
-
-
-@dataclass(frozen=True)
-class Camera:
-    """Pinhole camera, OpenCV convention: ``X_cam = R @ X_world + t``, ``u = fx x/z + cx``."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    R: tuple  # 3x3 nested tuples, world -> camera
-    t: tuple  # 3
-
-    @property
-    def K(self) -> np.ndarray:
-        return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float64)
-
-    @property
-    def R_np(self) -> np.ndarray:
-        return np.asarray(self.R, dtype=np.float64)
-
-    @property
-    def t_np(self) -> np.ndarray:
-        return np.asarray(self.t, dtype=np.float64)
-
-    def to_json(self) -> dict:
-        return {"K": self.K.tolist(), "R": [list(r) for r in self.R], "t": list(self.t)}
 
 
 @dataclass(frozen=True)
@@ -115,7 +90,7 @@ class VariantSpec:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["camera"] = self.camera.to_json()
+        d["camera"] = self.camera.to_dict()
         d["pose"] = [list(p) for p in self.pose]
         d["shape"] = list(self.shape)
         d["world_rotation"] = [list(r) for r in self.world_rotation]
@@ -146,53 +121,6 @@ class Sampled:
     keypoints: np.ndarray  # (B, 17, 3) float32, world frame
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> count (and redraws)
     rejected_jobs: list[tuple[int, int, str]] = field(default_factory=list)
-
-
-# ---- small rotation helpers (numpy, float64) ----------------------------------------------
-def rot_y(deg: float) -> np.ndarray:
-    a = math.radians(deg)
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-def rot_z(deg: float) -> np.ndarray:
-    a = math.radians(deg)
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-
-
-def rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
-    """``(..., 3)`` axis-angle -> ``(..., 3, 3)``."""
-    from scipy.spatial.transform import Rotation
-
-    v = np.asarray(v, dtype=np.float64)
-    return Rotation.from_rotvec(v.reshape(-1, 3)).as_matrix().reshape(v.shape[:-1] + (3, 3))
-
-
-def matrix_to_rotvec(m: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    m = np.asarray(m, dtype=np.float64)
-    return Rotation.from_matrix(m.reshape(-1, 3, 3)).as_rotvec().reshape(m.shape[:-2] + (3,))
-
-
-def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Smallest rotation ``(3, 3)`` taking direction ``a`` onto ``b``."""
-    a = a / np.linalg.norm(a)
-    b = b / np.linalg.norm(b)
-    axis = np.cross(a, b)
-    s, c = np.linalg.norm(axis), float(a @ b)
-    if s < 1e-9:
-        if c > 0:
-            return np.eye(3)
-        perp = np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])
-        return rotvec_to_matrix(perp / np.linalg.norm(perp) * math.pi)
-    return rotvec_to_matrix(axis / s * math.atan2(s, c))
-
-
-def variant_rng(run_seed: int, fit_index: int, variant_index: int, attempt: int = 0) -> np.random.Generator:
-    """The generator of one image: from (run seed, fit index, variant index, attempt) only."""
-    return np.random.default_rng([int(run_seed), int(fit_index), int(variant_index), int(attempt)])
 
 
 # ---- fits -> FitInfo ----------------------------------------------------------------------
@@ -381,8 +309,8 @@ def place_camera(verts: np.ndarray, width: int, height: int, elevation: float, r
     lo_u, lo_v = margin - 0.5, margin - 0.5
     if u.min() < lo_u or v.min() < lo_v or u.max() > width - 0.5 - margin or v.max() > height - 0.5 - margin:
         return None, "out_of_frame"
-    camera = Camera(fx=float(fx), fy=float(fy), cx=float(cx), cy=float(cy),
-                    R=tuple(tuple(float(x) for x in r) for r in R), t=tuple(float(x) for x in t))
+    K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
+    camera = Camera(K=K, R=R.copy(), t=t.copy(), width=int(width), height=int(height))
     return camera, None
 
 

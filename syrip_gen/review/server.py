@@ -21,9 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, load_coco
+from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, dataset_json, dataset_root, load_coco
 from syrip_gen.errors import UserError
-from syrip_gen.filter import dataset_json, dataset_root
 from syrip_gen.review.decisions import decisions_path, load_decisions, record_decision
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,191 @@
+"""Pictures for people to look at: mesh painters (OpenCV, painter's algorithm, no GL) and
+contact sheets.
+
+- :func:`draw_mesh`: a perspective, flat-shaded mesh over a photo (fit overlays);
+- :func:`paint_views`: front and side views of a body (``syrip-gen body preview`` without GL);
+- :func:`paint_orthographic`: one orthographic view (the posture library's contact sheet);
+- :func:`draw_keypoints`, :func:`contact_sheet` (a grid of image files) and
+  :func:`write_contact_sheet` (a rendered dataset's images with keypoints and boxes).
+
+Sorting triangles far-to-near is exact enough for a closed body and needs nothing beyond OpenCV.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from syrip_gen.coco import SKELETON, atomic_write_bytes
+
+THUMB_HEIGHT = 200
+MESH_COLOUR = np.array([120, 170, 235], dtype=np.float64)  # BGR, light skin-blue
+LIGHT = np.array([0.3, -0.5, -1.0]) / np.linalg.norm([0.3, -0.5, -1.0])  # towards the camera, from above
+
+
+def draw_mesh(canvas: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray,
+              alpha: float = 0.7) -> np.ndarray:
+    """Draw a mesh (camera-frame vertices ``(V, 3)``, faces ``(F, 3)``) flat-shaded onto
+    ``canvas (H, W, 3) uint8`` through intrinsics ``K (3, 3)``; returns a new image."""
+    import cv2
+
+    z = verts_cam[:, 2]
+    uv = (verts_cam[:, :2] / np.maximum(z, 1e-3)[:, None]) * K[[0, 1], [0, 1]] + K[:2, 2]
+    tri = verts_cam[faces]  # (F, 3, 3)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
+    centre = tri.mean(1)
+    facing = (normal * centre).sum(1) < 0  # towards the camera
+    shade = np.clip(np.abs(normal @ LIGHT), 0.0, 1.0) * 0.75 + 0.25
+    keep = facing & (tri[:, :, 2].min(1) > 1e-3)
+    order = np.argsort(-centre[keep, 2])  # far first
+    layer = canvas.copy()
+    pts = np.round(uv[faces[keep][order]] * 16).astype(np.int32)  # 4 fractional bits
+    colours = (MESH_COLOUR[None] * shade[keep][order, None]).astype(np.int32)
+    for p, c in zip(pts, colours):
+        cv2.fillConvexPoly(layer, p, c.tolist(), lineType=cv2.LINE_8, shift=4)
+    mask = np.zeros(canvas.shape[:2], np.uint8)
+    cv2.fillPoly(mask, list(np.round(uv[faces[keep]]).astype(np.int32)), 255)
+    out = canvas.copy()
+    m = mask > 0
+    out[m] = (alpha * layer[m] + (1 - alpha) * canvas[m]).astype(np.uint8)
+    return out
+
+
+def paint_orthographic(vertices: np.ndarray, faces: np.ndarray, R: np.ndarray, size: int, scale: float,
+                centre: np.ndarray) -> np.ndarray:
+    """Orthographic painter's-algorithm render of a mesh ``(V, 3)``, ``(F, 3)``; ``R`` rows are the
+    view's right, down and forward axes. Returns ``(size, size, 3) uint8``, shaded by normal."""
+    import cv2
+
+    cam = (vertices - centre) @ R.T  # x right, y down, z away from the viewer
+    tri = cam[faces]  # (F, 3, 3)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
+    shade = np.abs(normal[:, 2]) * 0.75 + 0.25
+    order = np.argsort(-tri[:, :, 2].mean(1))  # far first
+    px = (tri[:, :, :2] * scale + size / 2).astype(np.int32)
+    img = np.full((size, size, 3), 255, np.uint8)
+    base = np.array([190, 200, 235], np.float64)  # skin-ish (BGR)
+    for f in order:
+        cv2.fillConvexPoly(img, px[f], (base * shade[f]).tolist(), lineType=cv2.LINE_8)
+    return img
+
+
+def paint_views(vertices, faces, size: int = 512, views=("front", "side")):
+    """Flat-shaded painter's-algorithm drawing, RGB ``(size, size * len(views), 3)`` uint8.
+
+    ``vertices (V, 3)`` float in the body frame (y up, facing +z); "front" looks at the body
+    from +z (its left on the image's right), "side" from its left (+x), facing image left.
+    """
+    import cv2
+
+    up = np.array([0.0, 1.0, 0.0])
+    cams = {"front": np.array([0.0, 0.0, -1.0]), "side": np.array([-1.0, 0.0, 0.0])}  # viewing dirs
+    v = np.asarray(vertices, dtype=np.float64)
+    tri = v[np.asarray(faces)]  # (F, 3, 3)
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-12)
+    centre = (v.max(0) + v.min(0)) / 2
+    extent = (v.max(0) - v.min(0)).max() * 1.15
+    scale = size / extent
+    panels = []
+    for view in views:
+        fwd = cams[view]
+        right = np.cross(fwd, up)
+        img = np.full((size, size, 3), 235, np.uint8)
+        uv = np.stack([(tri - centre) @ right, -((tri - centre) @ up)], -1) * scale + size / 2
+        depth = ((tri - centre) @ fwd).mean(1)  # larger = farther from the camera
+        light = -fwd + 0.6 * up + 0.3 * right
+        light /= np.linalg.norm(light)
+        shade = 0.3 + 0.7 * np.abs(normals @ light)
+        skin = np.array([232, 190, 160], np.float64)  # RGB
+        for i in np.argsort(-depth):
+            colour = tuple(int(c) for c in skin * shade[i])
+            cv2.fillConvexPoly(img, np.round(uv[i] * 4).astype(np.int32), colour, cv2.LINE_AA, shift=2)
+        cv2.putText(img, view, (8, size - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (90, 90, 90), 1, cv2.LINE_AA)
+        panels.append(img)
+    return np.concatenate(panels, 1)
+
+
+def draw_keypoints(img: np.ndarray, kp: np.ndarray, colour, radius: int) -> None:
+    """Skeleton lines and dots of COCO keypoints ``(17, 3)`` (x, y, v) onto ``img`` in place."""
+    import cv2
+
+    for a, b in SKELETON:
+        if kp[a - 1, 2] > 0 and kp[b - 1, 2] > 0:
+            cv2.line(img, tuple(int(x) for x in kp[a - 1, :2]), tuple(int(x) for x in kp[b - 1, :2]), colour,
+                     max(1, radius // 2), cv2.LINE_AA)
+    for x, y, v in kp:
+        if v > 0:
+            cv2.circle(img, (int(x), int(y)), radius, colour, -1, cv2.LINE_AA)
+
+
+def contact_sheet(paths: list[Path], out_path: Path, columns: int = 6) -> None:
+    """Grid of thumbnails of the overlay images ``paths`` written to ``out_path``."""
+    import cv2
+
+    thumbs = []
+    for p in paths:
+        img = cv2.imread(str(p))
+        if img is None:
+            continue
+        s = THUMB_HEIGHT / img.shape[0]
+        thumbs.append(cv2.resize(img, (int(img.shape[1] * s), THUMB_HEIGHT), interpolation=cv2.INTER_AREA))
+    if not thumbs:
+        return
+    width = max(t.shape[1] for t in thumbs)
+    rows = []
+    for i in range(0, len(thumbs), columns):
+        row = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in thumbs[i:i + columns]]
+        row += [np.full((THUMB_HEIGHT, width, 3), 255, np.uint8)] * (columns - len(row))
+        rows.append(np.concatenate(row, 1))
+    sheet = np.concatenate(rows, 0)
+    tmp = out_path.with_name(f".{out_path.name}.tmp{out_path.suffix}")
+    cv2.imwrite(str(tmp), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    tmp.replace(out_path)
+
+
+def write_contact_sheet(ann_path: Path, dst: Path, seed: int = 0, n: int = 64, tile_w: int = 200,
+                        quality: int = 85) -> Path:
+    """A grid of up to ``n`` randomly chosen images with their keypoints drawn (green: visible,
+    orange: occluded) and the mask's box, for a person to look at."""
+    import cv2
+
+    data = json.loads(Path(ann_path).read_text())
+    imgs = {r["id"]: r for r in data["images"]}
+    anns = data["annotations"]
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(anns), size=min(n, len(anns)), replace=False).tolist())
+    if not pick:
+        return dst
+    first = imgs[anns[pick[0]]["image_id"]]
+    tile_h = int(round(tile_w * first["height"] / first["width"]))
+    cols = int(np.ceil(np.sqrt(len(pick))))
+    rows = int(np.ceil(len(pick) / cols))
+    sheet = np.full((rows * tile_h, cols * tile_w, 3), 255, np.uint8)
+    root = Path(ann_path).parent.parent / "images"
+    for slot, i in enumerate(pick):
+        ann = anns[i]
+        img = cv2.imread(str(root / imgs[ann["image_id"]]["file_name"]))
+        if img is None:
+            continue
+        s = tile_w / img.shape[1]
+        img = cv2.resize(img, (tile_w, tile_h), interpolation=cv2.INTER_AREA)
+        kp = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
+        pts = [(int(round(x * s)), int(round(y * s))) for x, y, _ in kp]
+        for a, b in SKELETON:
+            if kp[a - 1, 2] > 0 and kp[b - 1, 2] > 0:
+                cv2.line(img, pts[a - 1], pts[b - 1], (255, 200, 0), 1, cv2.LINE_AA)
+        for (x, y), v in zip(pts, kp[:, 2]):
+            if v > 0:
+                cv2.circle(img, (x, y), 2, (0, 220, 0) if v == 2 else (0, 140, 255), -1, cv2.LINE_AA)
+        bx, by, bw, bh = ann["bbox"]
+        cv2.rectangle(img, (int(bx * s), int(by * s)), (int((bx + bw) * s), int((by + bh) * s)), (255, 0, 255), 1)
+        cv2.putText(img, ann.get("posture", ""), (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        r, c = divmod(slot, cols)
+        sheet[r * tile_h:(r + 1) * tile_h, c * tile_w:(c + 1) * tile_w] = img
+    ok, buf = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(dst, buf.tobytes())
+    return dst

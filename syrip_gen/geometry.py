@@ -1,0 +1,165 @@
+"""Cameras, projection and rotations: the one geometry of the project (NumPy, float64).
+
+One :class:`Camera` travels from variant sampling (``render/variants.py`` places it) through
+the scene and the renderer to annotation, so every stage projects the same way. Conventions
+(docs/ARCHITECTURE.md): world = body frame, metres, y up; cameras follow OpenCV,
+``X_cam = R @ X + t`` (x right, y down, z forward), ``u = fx X_cam.x / X_cam.z + cx``, pixel
+``(row i, column j)`` centred at ``(u, v) = (j, i)``. Rotations between axis-angle and matrices
+go through scipy's ``Rotation``. The fitter's differentiable twin (torch, clamped depth) is
+``fit/camera.py``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Camera:
+    """Pinhole camera, world -> camera (OpenCV)."""
+
+    K: np.ndarray  # (3, 3) float64 intrinsics
+    R: np.ndarray  # (3, 3) float64 rotation world -> camera
+    t: np.ndarray  # (3,) float64 translation world -> camera
+    width: int
+    height: int
+
+    def __post_init__(self):
+        for name, shape in (("K", (3, 3)), ("R", (3, 3)), ("t", (3,))):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.shape != shape:
+                raise ValueError(f"Camera.{name} must have shape {shape}, got {value.shape}")
+            object.__setattr__(self, name, value)
+
+    @property
+    def fx(self) -> float:
+        return float(self.K[0, 0])
+
+    @property
+    def fy(self) -> float:
+        return float(self.K[1, 1])
+
+    @property
+    def cx(self) -> float:
+        return float(self.K[0, 2])
+
+    @property
+    def cy(self) -> float:
+        return float(self.K[1, 2])
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        """World points ``(N, 3)`` -> camera-frame points ``(N, 3)`` float64."""
+        return to_camera(points, self.R, self.t)
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """World points ``(N, 3)`` -> pixels ``(N, 2)`` float64 and camera depth z ``(N,)``."""
+        cam = self.to_camera(points)
+        return project(cam, self.K), cam[:, 2]
+
+    def to_dict(self) -> dict:
+        """``{"K", "R", "t"}`` as nested lists (the dataset's ``camera`` record)."""
+        return {"K": self.K.tolist(), "R": self.R.tolist(), "t": self.t.tolist()}
+
+
+def to_camera(points: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """World points ``(N, 3)`` -> camera frame ``(N, 3) float64``: ``X R^T + t``."""
+    return np.asarray(points, np.float64) @ np.asarray(R, np.float64).T + np.asarray(t, np.float64)
+
+
+def project(cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Camera-frame points ``(..., 3)`` -> pixels ``(..., 2)`` float64 (OpenCV pinhole); ``K
+    (3, 3)`` or one per leading index ``(..., 3, 3)``. No clipping: points behind the camera
+    project mirrored, callers test ``z``."""
+    K = np.asarray(K, np.float64)
+    if K.ndim > 2:
+        K = K.reshape(K.shape[:-2] + (1,) * (cam.ndim - K.ndim + 1) + (3, 3))
+    z = cam[..., 2]
+    return np.stack([K[..., 0, 0] * cam[..., 0] / z + K[..., 0, 2], K[..., 1, 1] * cam[..., 1] / z + K[..., 1, 2]], -1)
+
+
+def intrinsics(width: int, height: int, fov_deg: float = 50.0) -> np.ndarray:
+    """``(3, 3) float64`` K with square pixels, centred, horizontal field of view ``fov_deg``."""
+    f = 0.5 * width / np.tan(np.radians(fov_deg) / 2)
+    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]], dtype=np.float64)
+
+
+def look_at(eye, target, up=(0.0, 1.0, 0.0), *, width: int, height: int,
+            fov_deg: float = 50.0, K: np.ndarray | None = None) -> Camera:
+    """Camera at ``eye (3,)`` looking at ``target (3,)`` with image-up close to ``up (3,)``.
+
+    When ``up`` is parallel to the view direction (e.g. straight down with y up), world -z
+    is used as the image-up hint instead.
+    """
+    eye, target = np.asarray(eye, np.float64), np.asarray(target, np.float64)
+    z = target - eye
+    z /= np.linalg.norm(z)
+    up = np.asarray(up, np.float64)
+    if np.linalg.norm(np.cross(z, up)) < 1e-6:
+        up = np.array([0.0, 0.0, -1.0]) if abs(z[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = np.cross(z, up)  # image right = image-down x forward, image-down ~ -up
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z])  # rows: camera axes in world coordinates
+    K = intrinsics(width, height, fov_deg) if K is None else np.asarray(K, np.float64)
+    return Camera(K=K, R=R, t=-R @ eye, width=int(width), height=int(height))
+
+
+# ---- rotations (numpy, float64) -----------------------------------------------------------
+def rot_y(deg: float) -> np.ndarray:
+    """Rotation ``(3, 3)`` by ``deg`` about +y."""
+    a = math.radians(deg)
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def rot_z(deg: float) -> np.ndarray:
+    """Rotation ``(3, 3)`` by ``deg`` about +z."""
+    a = math.radians(deg)
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+
+def rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` axis-angle -> ``(..., 3, 3)``."""
+    from scipy.spatial.transform import Rotation
+
+    v = np.asarray(v, dtype=np.float64)
+    return Rotation.from_rotvec(v.reshape(-1, 3)).as_matrix().reshape(v.shape[:-1] + (3, 3))
+
+
+def matrix_to_rotvec(m: np.ndarray) -> np.ndarray:
+    """``(..., 3, 3)`` rotation matrices -> ``(..., 3)`` axis-angle."""
+    from scipy.spatial.transform import Rotation
+
+    m = np.asarray(m, dtype=np.float64)
+    return Rotation.from_matrix(m.reshape(-1, 3, 3)).as_rotvec().reshape(m.shape[:-2] + (3,))
+
+
+def rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest rotation ``(3, 3)`` taking direction ``a`` onto ``b``."""
+    a = a / np.linalg.norm(a)
+    b = b / np.linalg.norm(b)
+    axis = np.cross(a, b)
+    s, c = np.linalg.norm(axis), float(a @ b)
+    if s < 1e-9:
+        if c > 0:
+            return np.eye(3)
+        perp = np.cross(a, [1.0, 0, 0] if abs(a[0]) < 0.9 else [0, 1.0, 0])
+        return rotvec_to_matrix(perp / np.linalg.norm(perp) * math.pi)
+    return rotvec_to_matrix(axis / s * math.atan2(s, c))
+
+
+def look_at_rotation(yaw_deg: float, elev_deg: float, roll_deg: float = 0.0) -> np.ndarray:
+    """World -> camera rotation ``(3, 3) float64`` (OpenCV: rows = camera right, down, forward)
+    of a camera looking at the origin from heading ``yaw`` (0 = from +z) and ``elev`` above the
+    horizon (world y up), rolled by ``roll`` about its viewing axis."""
+    yaw, elev, roll = (math.radians(a) for a in (yaw_deg, elev_deg, roll_deg))
+    towards_cam = np.array([math.cos(elev) * math.sin(yaw), math.sin(elev), math.cos(elev) * math.cos(yaw)])
+    forward = -towards_cam
+    right = np.array([math.cos(yaw), 0.0, -math.sin(yaw)])
+    down = np.cross(forward, right)
+    c, s = math.cos(roll), math.sin(roll)
+    right, down = c * right + s * down, -s * right + c * down
+    return np.stack([right, down, forward])

@@ -1,0 +1,285 @@
+"""Scene composition: a variant spec + posed world vertices -> a finished image (Kubric's line:
+the scene is built here, the dataset writer only stores what comes back).
+
+:class:`ImageMaker` draws the body texture, the support, the background and the lights a spec
+names, hands the :class:`~syrip_gen.render.scene.Scene` to the GL renderer, softens the body's
+outline, applies the sensor chain and encodes the JPEG. :func:`worker_state` keeps one body,
+image maker and pose checker per process and thread (EGL contexts are thread-bound) and sets
+llvmpipe's thread count before the first GL context exists.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from syrip_gen.render.variants import LYING
+
+if TYPE_CHECKING:
+    from syrip_gen.dataset import RenderConfig
+
+_STATE: dict = {}
+_STATE_LOCK = threading.Lock()
+
+
+@dataclass
+class WorkerState:
+    body: object
+    maker: object  # has .render(spec, vertices) -> Rendered
+    checker: object
+
+
+@dataclass
+class Rendered:
+    """One finished image and what annotation needs of the render."""
+
+    jpeg: bytes
+    mask: np.ndarray  # (H, W) bool, visible body pixels
+    body_depth: np.ndarray  # (H, W) float32, body surface depth (m), 0 off the body
+    depth_mm: np.ndarray | None  # (H, W) uint16 scene depth in mm (0 = background)
+    parts: np.ndarray | None  # (H, W) uint8 part id + 1 (0 = not body)
+    provenance: dict  # texture, background, support, sensor: what was drawn
+    skipped: dict = field(default_factory=dict)  # reason -> count (unreadable user files)
+
+
+def make_image_maker(cfg: RenderConfig, body):
+    """The object that turns (spec, vertices) into a :class:`Rendered`."""
+    topology = body.topology()
+    if len(topology.uvs) == 0:  # SMIL/SMPL without a UV layout: one flat texel (skin colour)
+        topology = dataclasses.replace(topology, uvs=np.zeros((len(topology.render_vertex_index), 2), np.float32))
+    return ImageMaker(cfg, topology)
+
+
+def support_texture_size(kind: str, texels_per_m: int) -> int:
+    """Side of a support texture: the power of two nearest to ``texels_per_m`` x its tile."""
+    from syrip_gen.render.background import SUPPORT_TILE_M
+
+    return int(2 ** max(3, round(float(np.log2(texels_per_m * SUPPORT_TILE_M[kind])))))
+
+
+def check_folders(cfg: RenderConfig) -> int:
+    """Validate ``--textures`` / ``--backgrounds`` up front (UserError when missing or empty);
+    returns the number of background images (0: procedural backgrounds)."""
+    from syrip_gen.render.appearance import TextureFolder
+    from syrip_gen.render.background import BackgroundFolder
+
+    if cfg.textures:
+        TextureFolder(cfg.textures)
+    return len(BackgroundFolder(cfg.backgrounds).files) if cfg.backgrounds else 0
+
+
+class ImageMaker:
+    """Spec + world vertices -> finished JPEG: procedural (or folder) body texture, support
+    texture, lights, background, GL render, sensor effects, JPEG. One per worker (holds the
+    process's Renderer). Every draw comes from a generator seeded by the spec, so an image
+    depends on its spec only.
+
+    Speed (llvmpipe): the support is drawn in numpy under the GL body (``analytic_support``)
+    unless the image has shadows; the background is only made when the support leaves part
+    of the frame uncovered, at half size (it is smooth) and upsampled. With ``msaa=0`` the
+    body's outline is anti-aliased in 2D: its alpha is feathered over one pixel
+    (:func:`soften_edges`) before compositing.
+    """
+
+    def __init__(self, cfg: RenderConfig, topology):
+        from syrip_gen.render.appearance import AppearanceConfig
+        from syrip_gen.render.background import BackgroundFolder
+        from syrip_gen.render.renderer import Renderer
+
+        self.cfg = cfg
+        self.topology = topology
+        self.renderer = Renderer(cfg.width, cfg.height, topology, msaa=cfg.msaa, analytic_support=True)
+        self.appearance = AppearanceConfig(textures=cfg.textures)
+        self.backgrounds = BackgroundFolder(cfg.backgrounds) if cfg.backgrounds else None
+
+    def texture(self, spec) -> tuple[np.ndarray, dict, int]:
+        """Body texture, its description and how many unreadable texture files were skipped."""
+        from syrip_gen.render.appearance import make_texture, texture_folder
+
+        folder = texture_folder(self.cfg.textures) if self.cfg.textures else None
+        before = sum(folder.unreadable.values()) if folder else 0
+        tex, desc = make_texture(self.topology, np.random.default_rng(spec.appearance_seed), self.cfg.texture_size,
+                                 self.appearance)
+        return tex, desc, (sum(folder.unreadable.values()) - before if folder else 0)
+
+    def support(self, spec, vertices: np.ndarray):
+        """The support under the body: a mattress/blanket/rug sized to the body for lying
+        infants, a floor reaching far away for upright ones; textured by ``support_texture``
+        repeating every ``tile_m`` metres. With background photos, a lying infant lies on one
+        of them instead (chance ``photo_support``): the photo stretched once over a square
+        1.5-3 body lengths wide, about the scale of the floor around an infant in a photo."""
+        from syrip_gen.render.background import support_texture
+        from syrip_gen.render.scene import Support
+
+        lo, hi = vertices.min(0), vertices.max(0)
+        span = float(max(hi[0] - lo[0], hi[2] - lo[2]))
+        center = (float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2))
+        rng = np.random.default_rng([spec.support_seed, 1])
+        lying = spec.source_posture in LYING
+        if self.backgrounds is not None and lying and rng.uniform() < self.cfg.photo_support:
+            size = support_texture_size("rug", self.cfg.support_texels_per_m)
+            tex, desc = self.backgrounds.sample(size, size, rng)
+            side = float(rng.uniform(1.5, 3.0)) * span + 0.3
+            support = Support(kind="photo", height=spec.support_y - 0.002, size=(side, side), center=center,
+                              texture=tex, tile=None)
+            return support, {**desc, "kind": "photo", "photo_kind": desc["kind"], "size_m": round(side, 3),
+                             "texture_size": size}
+        size = support_texture_size(spec.support_kind, self.cfg.support_texels_per_m)
+        tex, desc = support_texture(spec.support_kind, np.random.default_rng(spec.support_seed), size)
+        side = 4 * span + 0.5 if lying else max(8.0, 4 * span + 0.5)
+        support = Support(kind=spec.support_kind, height=spec.support_y - 0.002, size=(side, side),
+                          center=center, texture=tex, tile=float(desc["tile_m"]))
+        return support, {**desc, "size_m": round(side, 3), "texture_size": size}
+
+    def background(self, spec, camera, support) -> tuple[np.ndarray | None, dict, int]:
+        """Background image (None when the support covers the frame), description, and how
+        many unreadable background files were skipped."""
+        import cv2
+
+        from syrip_gen.render.background import procedural_background
+        from syrip_gen.render.renderer import support_covers_frame
+
+        if support_covers_frame(camera, support):
+            return None, {"kind": "hidden (the support fills the frame)"}, 0
+        rng = np.random.default_rng(spec.background["seed"])
+        w, h = self.cfg.width, self.cfg.height
+        if spec.background["kind"] == "file" and self.backgrounds is not None:
+            before = sum(self.backgrounds.unreadable.values())
+            img, desc = self.backgrounds.sample(w, h, rng)
+            return img, desc, sum(self.backgrounds.unreadable.values()) - before
+        img, desc = procedural_background(max(8, w // 2), max(8, h // 2), rng)
+        return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR), {**desc, "scale": 0.5}, 0
+
+    def scene(self, spec, vertices, texture, support, background):
+        from syrip_gen.render.scene import Light, Scene
+
+        lights = tuple(Light(kind=x["kind"], color=np.asarray(x["color"], np.float32), intensity=x["intensity"],
+                             direction=np.asarray(x["direction"], np.float64)) for x in spec.lights)
+        return Scene(vertices=np.asarray(vertices, np.float32), texture=texture,
+                     camera=spec.camera,
+                     support=support, lights=lights, ambient=(spec.ambient,) * 3, background=background,
+                     shadows=spec.shadows)
+
+    def render(self, spec, vertices, timer: "StageTimer | None" = None) -> Rendered:
+        from syrip_gen.render.sensor import apply_sensor, encode_jpeg
+
+        timer = timer or StageTimer()
+        with timer("body texture"):
+            texture, tex_desc, bad_tex = self.texture(spec)
+        with timer("support texture"):
+            support, support_desc = self.support(spec, vertices)
+        scene = self.scene(spec, vertices, texture, support, None)
+        with timer("background"):
+            background, bg_desc, bad_bg = self.background(spec, scene.camera, support)
+        if background is not None:
+            scene = dataclasses.replace(scene, background=background)
+        with timer("GL render + support + composite"):
+            r = self.renderer.render(scene, parts=self.cfg.parts)
+        with timer("edges + sensor effects"):
+            rgb = r.rgb if self.cfg.msaa else soften_edges(r.rgb, r.mask, r.body_depth)
+            rgb, sensor_rec = apply_sensor(rgb, np.random.default_rng(spec.sensor["seed"]), self.cfg.sensor)
+        timer.start("jpeg")
+        jpeg = encode_jpeg(rgb, sensor_rec["jpeg_quality"])
+        timer.stop()
+        parts = None if r.parts is None else (r.parts.astype(np.int32) + 1).clip(0, 255).astype(np.uint8)
+        depth_mm = np.clip(np.round(r.depth * 1000.0), 0, 65535).astype(np.uint16) if self.cfg.depth else None
+        skipped = {k: n for k, n in (("texture file unreadable (skipped)", bad_tex),
+                                     ("background file unreadable (skipped)", bad_bg)) if n}
+        prov = {"texture": tex_desc, "background": bg_desc, "support": support_desc, "sensor": sensor_rec}
+        return Rendered(jpeg=jpeg, mask=r.mask, body_depth=r.body_depth,
+                        depth_mm=depth_mm, parts=parts, provenance=prov, skipped=skipped)
+
+
+def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = None, sigma: float = 0.7,
+                 jump: float = 0.01) -> np.ndarray:
+    """Anti-alias a render made without multisampling: pixels within one pixel of the body
+    mask's border ``(H, W) bool``, or of a depth jump above ``jump`` metres in ``depth (H, W)
+    float32`` (a limb or the chin in front of the body), take a Gaussian blur (``sigma`` px)
+    of ``rgb (H, W, 3) uint8``; elsewhere the image is unchanged. ~3 ms at 640x480, against
+    ~40 ms for 4x MSAA on llvmpipe."""
+    import cv2
+
+    kernel = np.ones((3, 3), np.uint8)
+    m = mask.view(np.uint8)
+    band = cv2.dilate(m, kernel) - cv2.erode(m, kernel)
+    if depth is not None:
+        spread = cv2.dilate(depth, kernel) - cv2.erode(depth, kernel)
+        band |= (spread > jump).view(np.uint8) & m
+    out = rgb.copy()
+    cv2.copyTo(cv2.GaussianBlur(rgb, (3, 3), sigma), band, out)
+    return out
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run torch single-threaded: results must not depend on the thread count (same bytes
+    whether a shard runs in a worker, in this process, or on a Dask thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def gl_threads(cfg: RenderConfig) -> int:
+    """llvmpipe (and OpenCV) threads per worker: ``cfg.gl_threads`` or the CPUs shared out
+    among workers (benchmarks/results/render_pipeline.md compares 1-2 workers x 1-2 threads)."""
+    return int(cfg.gl_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
+
+
+def worker_state(cfg: RenderConfig) -> WorkerState:
+    """One body + renderer per process and thread (EGL contexts are thread-bound)."""
+    key = (os.getpid(), threading.get_ident(), json.dumps(cfg.keyed(), sort_keys=True))
+    with _STATE_LOCK:
+        state = _STATE.get(key)
+        if state is None:
+            from syrip_gen.body import load_body
+            from syrip_gen.render.variants import PoseChecker
+
+            if cfg.gl_threads or cfg.workers > 1:  # before this process's GL context exists
+                import cv2
+
+                os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))
+                cv2.setNumThreads(gl_threads(cfg))  # OpenCV's pool too: no oversubscription
+            body = _STATE.get(("body", os.getpid(), cfg.body)) or load_body(cfg.body, cfg.body_path)
+            _STATE[("body", os.getpid(), cfg.body)] = body
+            state = WorkerState(body=body, maker=make_image_maker(cfg, body),
+                                checker=PoseChecker(cfg.sampling.max_nll_increase))
+            _STATE[key] = state
+    return state
+
+
+class StageTimer:
+    """Wall seconds per named stage (``with timer("name"):`` or ``start``/``stop``), summed."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._open: tuple[str, float] | None = None
+
+    def start(self, name: str) -> None:
+        self.stop()
+        self._open = (name, time.perf_counter())
+
+    def stop(self) -> None:
+        if self._open is not None:
+            name, t0 = self._open
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+            self._open = None
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
