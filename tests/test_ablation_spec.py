@@ -1,43 +1,60 @@
-"""pipelines/ablation.yaml, the scaled protocol, end to end at toy size (``--profile toy``): every
-step runs on drawn stand-ins for the real sets, and the report reads the rows, seeds and curves."""
+"""pipelines/ablation.yaml, the scaled protocol, end to end at toy size: scripts/gpu_ablation.sh --dry runs
+every step of it (``--profile toy``) on drawn stand-ins for the real sets, on the CPU, and writes the
+one results JSON the GPU run writes; the profiles scale the same steps."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from pose_models.synthetic import make_dataset
 from syrip_gen import pipeline
-from syrip_gen.paths import PIPELINES
+from syrip_gen.paths import PIPELINES, REPO_ROOT
 
 SPEC = PIPELINES / "ablation.yaml"
-REAL_TRAIN, REAL_TEST = "../shared/data/syrip/train200", "../shared/data/syrip/validate100"
 
 
 @pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    torch.set_num_threads(2)
-    root = tmp_path_factory.mktemp("ablation")
-    stand_ins = {REAL_TRAIN: make_dataset(root / "real_train", n=12, width=192, height=256, seed=1),
-                 REAL_TEST: make_dataset(root / "real_test", n=8, width=192, height=256, seed=2)}
-    spec = pipeline.load_spec(SPEC, out=root / "run", profile="toy",
-                              input_overrides=pipeline.inputs_replacing(SPEC, stand_ins))
-    return spec, pipeline.run(spec, echo=lambda s: None)
+def dry_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gpu_ablation_dry")
+    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "2"}
+    env.pop("OUT", None)
+    proc = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "gpu_ablation.sh"), "--dry", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out / "run", json.loads((out / "results.json").read_text())
 
 
-def test_every_step_of_the_scaled_spec_runs(toy_run):
-    spec, records = toy_run
-    assert [r["status"] for r in records] == ["ran"] * len(spec.steps), records
-    out = spec.out
-    curve = json.loads((out / "curve_pretrain" / "curve.json").read_text())
-    assert [p["step"] for p in curve] == [2, 4] and curve[-1]["crops"] == 16  # keep_every=2, batch 4
-    fidip = torch.load(json.loads((out / "fidip_s0" / "step.json").read_text())["summary"]["checkpoint"],
-                       weights_only=False)
-    assert fidip["model_args"]["domain_adaptation"] and not fidip["model_args"]["freeze_early"]
-    det = json.loads((out / "eval_finetune_s0_detboxes" / "metrics.json").read_text())
-    assert det["boxes"] == "detector" and 0 <= det["oks"]["AP"] <= 1
-    assert json.loads((out / "eval_lifter" / "metrics.json").read_text())["mpjpe_mm"] > 0
-    sub = json.loads((out / "renders_30pc" / "step.json").read_text())["summary"]
-    assert sub["n_images"] < sub["of"]
+def test_dry_gpu_run_runs_every_step_of_the_scaled_spec(dry_run):
+    run, results = dry_run
+    names = [s.name for s in pipeline.load_spec(SPEC).steps]
+    assert sorted(results["steps"]) == sorted(names) and not results["failed"]
+    assert results["profile"] == "toy" and results["hardware"]["gpu"] is None
+    assert all(results["rows"][label]["n"] == 2 for label in ("real only, fine-tuning budget", "synthetic → real",
+                                                              "synthetic → real + synthetic, FiDIP DA"))
+    assert [p["step"] for p in results["curve_pretraining"]] == [2, 4]  # keep_every=2 of 4 steps
+    assert results["curve_pretraining"][-1]["crops"] == 16  # batch 4
+    assert len(results["curve_renders"]) == 3
+    assert results["curve_renders"][0]["renders"] < results["curve_renders"][-1]["renders"]
+    c = results["chain"]
+    assert 0 <= c["detector_box_AP"] <= 1 and 0 <= c["pose2d_AP_detector_boxes"] <= 1 and c["lifter_mpjpe_mm"] > 0
+    assert results["goal"].startswith("Goal (synthetic → real")
+
+
+def test_fidip_from_an_earlier_step_freezes_nothing(dry_run):
+    run, _ = dry_run
+    ckpt = json.loads((run / "fidip_s0" / "step.json").read_text())["summary"]["checkpoint"]
+    args = torch.load(ckpt, weights_only=False)["model_args"]
+    assert args["domain_adaptation"] and not args["freeze_early"]
+
+
+def test_rerun_of_the_finished_dry_run_does_nothing(dry_run):
+    run, _ = dry_run
+    data = {"../shared/data/syrip/train200": str(run.parent / "stand_ins" / "real_train"),
+            "../shared/data/syrip/validate100": str(run.parent / "stand_ins" / "real_test")}
+    spec = pipeline.load_spec(SPEC, out=run, profile="toy", input_overrides=pipeline.inputs_replacing(SPEC, data))
+    assert all(p.done for p in pipeline.plan(spec))
 
 
 def test_profiles_scale_the_same_steps():
