@@ -28,14 +28,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from syrip_gen.coco import find_keypoint_json, load_coco, write_coco  # noqa: E402
+from syrip_gen.coco import atomic_write_json, find_keypoint_json, load_coco  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 
 # What the pipeline imports beyond the machine's image (device KINDS.md): name==version, no deps.
 # What the pipeline imports beyond the machine's image (device KINDS.md), at the versions tested here;
 # warp-lang (an Anny dependency) and smplx are never imported by the pipeline (checked by blocking them).
-WHEELS = ["pyrender==0.1.45", "trimesh==5.2.0", "PyOpenGL==3.1.0", "pyglet==2.1.19", "freetype-py==2.5.1",
+WHEELS = ["pyrender==0.1.45", "trimesh==5.2.0", "pyglet==2.1.19", "freetype-py==2.5.1",
           "pycocotools==2.0.11", "roma==1.8.0"]
+BUILT_HERE = ["PyOpenGL==3.1.0"]  # pyrender's pin; published as a source archive only (pure Python)
 LIMIT_MB = 64.0
 
 
@@ -65,8 +66,9 @@ def downscale_set(src: Path, dst: Path, max_side: int, quality: int = 90) -> int
         if ann.get("area"):
             ann["area"] = ann["area"] * sx * sy
         ann["segmentation"] = []
-    extra = {k: v for k, v in kf.data.items() if k not in ("images", "annotations", "categories")}
-    write_coco(dst / "annotations" / find_keypoint_json(src).name, kf.data["images"], kf.data["annotations"], **extra)
+    target = dst / "annotations" / find_keypoint_json(src).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(target, kf.data)  # as it was, ids included, with the scaled numbers
     return len(kf.data["images"])
 
 
@@ -116,6 +118,7 @@ def download_wheels(out: Path) -> None:
                                              "manylinux1_x86_64", "any")]
     subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version",
                     "3.12", "--implementation", "cp", *platforms, "-d", str(out), *WHEELS], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out), *BUILT_HERE], check=True)
 
 
 def size_mb(path: Path) -> float:
@@ -125,7 +128,7 @@ def size_mb(path: Path) -> float:
 def prepare(args) -> None:
     out = Path(args.out)
     for split in ("train200", "validate100"):
-        n = downscale_set(shared_syrip(split), out / "real" / split, args.max_side)
+        n = downscale_set(Path(args.real) / split, out / "real" / split, args.max_side)
         print(f"real/{split}: {n} images, {size_mb(out / 'real' / split):.1f} MiB")
     print(f"body: {bake_body(out / 'body')} ({size_mb(out / 'body'):.1f} MiB with Anny's code)")
     if not args.no_wheels:
@@ -145,6 +148,7 @@ def main(argv=None) -> int:
     pr = sub.add_parser("prepare", help="write gpu_bundle/ (real images downscaled, body, wheels)")
     pr.add_argument("--out", default=str(REPO / "gpu_bundle"))
     pr.add_argument("--max-side", type=int, default=640)
+    pr.add_argument("--real", default=str(shared_syrip("train200").parent), help="folder holding train200/ and validate100/")
     pr.add_argument("--no-wheels", action="store_true", help="skip pip download (no network here)")
     rb = sub.add_parser("restore-body", help="write Anny's cache file from the baked npz")
     rb.add_argument("cache")

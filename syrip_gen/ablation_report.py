@@ -133,21 +133,21 @@ def curves(run_dir: Path) -> tuple[list[dict], list[dict]]:
     return along, by_renders
 
 
+def _curve_table(rows: list[dict], keys: tuple[str, ...], missing: str) -> list[str]:
+    """A markdown table: the ``keys`` columns as they are, then AP, AP50, PCK@0.1."""
+    if not rows:
+        return [f"not run ({missing})."]
+    head = [*keys, "AP", "AP50", "PCK@0.1"]
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
+        "| " + " | ".join([str(r[k]) for k in keys] + [_fmt(r[k]) for k in ("AP", "AP50", "pck@0.1")]) + " |"
+        for r in rows]
+
+
 def curve_lines(along: list[dict], by_renders: list[dict], png: Path) -> list[str]:
     lines = ["Synthetic-only AP on the real test set along the pretraining (its kept checkpoints):", ""]
-    if along:
-        lines += ["| step | crops | AP | AP50 | PCK@0.1 |", "|---|---|---|---|---|"]
-        lines += [f"| {r['step']} | {r['crops']} | {_fmt(r['AP'])} | {_fmt(r['AP50'])} | {_fmt(r['pck@0.1'])} |"
-                  for r in along]
-    else:
-        lines.append("not run (`curve_pretrain`).")
+    lines += _curve_table(along, ("step", "crops"), "`curve_pretrain`")
     lines += ["", "Synthetic-only AP after the same short pretraining on subsets of the renders:", ""]
-    if by_renders:
-        lines += ["| renders | AP | AP50 | PCK@0.1 |", "|---|---|---|---|"]
-        lines += [f"| {r['renders']} | {_fmt(r['AP'])} | {_fmt(r['AP50'])} | {_fmt(r['pck@0.1'])} |"
-                  for r in by_renders]
-    else:
-        lines.append("not run (`pretrain_10pc` ... `pretrain_100pc`).")
+    lines += _curve_table(by_renders, ("renders",), "`pretrain_10pc` ... `pretrain_100pc`")
     if along or by_renders:
         plot_curves(along, by_renders, png)
         lines += ["", f"![learning curves]({png.name})"]
