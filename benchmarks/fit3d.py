@@ -33,13 +33,8 @@ from syrip_gen.coco import atomic_write_json, load_coco  # noqa: E402
 from syrip_gen.fits import fits_file, read_fits  # noqa: E402
 from syrip_gen.hardware import describe  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
-from syrip_gen.pose3d import aligned_error, average_pose, coco_to_lsp12, zero_depth  # noqa: E402
-
-
-def corrected_3d(split_dir: Path) -> dict[str, np.ndarray]:
-    """file name -> ``(12, 3)`` corrected 3D limb joints (LSP order)."""
-    data = json.loads((split_dir / "3d" / "keypoints_3d_corrected.json").read_text())
-    return {name: np.asarray(p, np.float64)[:12] for name, p in data["poses"].items()}
+from syrip_gen.pose3d import (REFERENCE_3D, aligned_error, average_pose, coco_to_lsp12,  # noqa: E402
+                              read_reference_3d, zero_depth)
 
 
 def _fits(split: str, split_dir: Path, given: str | None) -> tuple[list[dict], str]:
@@ -60,9 +55,9 @@ def _summary(err: np.ndarray) -> dict:
 
 def measure(split: str, given_fits: str | None) -> dict | str:
     split_dir = shared_syrip(split)
-    if not (split_dir / "3d" / "keypoints_3d_corrected.json").exists():
+    if not (split_dir / REFERENCE_3D).exists():
         return "data not found"
-    ref = corrected_3d(split_dir)
+    ref = read_reference_3d(split_dir)
     coco = load_coco(split_dir)
     names = {img["id"]: img["file_name"] for img in coco.images.values()}
     gt2d = {names[a["image_id"]]: coco.keypoints(a) for a in coco.annotations if a["image_id"] in names}

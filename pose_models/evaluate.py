@@ -20,6 +20,7 @@ from pose_models.device import resolve_device
 from pose_models.metrics import coco_ap, keypoint_report, sanitise_areas
 from syrip_gen.coco import load_coco
 from syrip_gen.errors import UserError
+from syrip_gen.pose3d import REFERENCE_3D, coco_to_lsp12, read_reference_3d, scores
 
 
 def _batches(ds, batch_size: int):
@@ -101,6 +102,22 @@ def calibrate_on(model, coco_path: str | Path, device: torch.device, batch_size:
 
 
 @torch.no_grad()
+def lifter_on_reference(model, records: list[Record], ref: dict[str, np.ndarray], device: torch.device) -> dict:
+    """The lifter from the annotated 2D keypoints against reference 3D poses of unknown units
+    (SyRIP's corrected 3D): mean per-joint error in limb lengths after unit-limb scaling and a
+    similarity alignment on the 12 limb joints (:mod:`syrip_gen.pose3d`), beside the references'
+    average pose."""
+    from pose_models.lifter import normalise_2d
+
+    recs = [r for r in records if r.image_path.name in ref]
+    if not recs:
+        return {"n": 0}
+    kp2d = torch.from_numpy(np.stack([normalise_2d(r.keypoints[:, :2], r.keypoints[:, 2]) for r in recs]))
+    pred = model(kp2d.to(device))[0].cpu().double().numpy()
+    return scores(coco_to_lsp12(pred), np.stack([ref[r.image_path.name] for r in recs]))
+
+
+@torch.no_grad()
 def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt", detector: str | Path | None = None,
              device: str = "auto", flip: bool = True, batch_size: int = 32, decode: str = "dark",
              bn_calibration: str | Path | None = None, log=print) -> dict:
@@ -127,16 +144,21 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     skipped = Counter(loaded.skipped)
     if kind == "lifter":
         ds = LiftingDataset(loaded.records)
-        skipped += ds.skipped
-        if len(ds) == 0:
-            raise UserError(f"{kf.path}: no annotation has keypoints_3d; the lifter needs 3D ground truth")
-        from pose_models.lifter import mpjpe_mm
-        preds, gts = [], []
-        for b in _batches(ds, batch_size):
-            preds.append(model(b["kp2d"].to(dev))[0].cpu().numpy())
-            gts.append(b["kp3d"].numpy())
-        e, pa = mpjpe_mm(np.concatenate(preds).astype(np.float64), np.concatenate(gts).astype(np.float64))
-        out.update({"n": len(ds), "mpjpe_mm": e, "pa_mpjpe_mm": pa})
+        ref = read_reference_3d(kf.path)
+        if len(ds) == 0 and not ref:
+            raise UserError(f"{kf.path}: no annotation has keypoints_3d and no {REFERENCE_3D} beside it; "
+                            "the lifter needs 3D ground truth")
+        if len(ds):
+            skipped += ds.skipped
+            from pose_models.lifter import mpjpe_mm
+            preds, gts = [], []
+            for b in _batches(ds, batch_size):
+                preds.append(model(b["kp2d"].to(dev))[0].cpu().numpy())
+                gts.append(b["kp3d"].numpy())
+            e, pa = mpjpe_mm(np.concatenate(preds).astype(np.float64), np.concatenate(gts).astype(np.float64))
+            out.update({"n": len(ds), "mpjpe_mm": e, "pa_mpjpe_mm": pa})
+        if ref:
+            out["reference_3d"] = lifter_on_reference(model, loaded.records, ref, dev)
     elif kind == "detector":
         recs, bx, sc, sk = detect_boxes(model, loaded.records, dev, batch_size)
         skipped += sk

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from syrip_gen import pipeline  # noqa: E402
-from syrip_gen.ablation_report import chain, curves, gather_rows, verdict_lines  # noqa: E402
+from pose_models.ablation_report import chain, curves, gather_rows, verdict_lines  # noqa: E402
 from syrip_gen.coco import atomic_write_json  # noqa: E402
 
 SPEC = REPO / "pipelines" / "ablation.yaml"

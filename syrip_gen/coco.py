@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,15 +124,6 @@ def keypoint_problem(kps: object, width: float | None = None, height: float | No
     return None
 
 
-def bbox_from_keypoints(kps: np.ndarray) -> list[float]:
-    """Tight ``[x, y, w, h]`` of the labelled keypoints of a ``(17, 3)`` array."""
-    used = kps[:, 2] > 0
-    xy = kps[used, :2]
-    x0, y0 = xy.min(0)
-    x1, y1 = xy.max(0)
-    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
-
-
 def image_posture(img: dict) -> str | None:
     """SyRIP stores posture per image ('Supine', ...); normalised to lower case."""
     p = img.get("posture")
@@ -152,6 +144,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_link(src: Path, dst: Path) -> None:
+    """Make ``dst`` a hard link to ``src`` (a copy across file systems), replacing it atomically."""
+    if dst.exists():
+        if os.path.samefile(src, dst):
+            return
+        dst.unlink()
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def atomic_write_json(path: str | Path, obj: object) -> None:

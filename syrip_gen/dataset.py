@@ -25,12 +25,13 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 from syrip_gen.codehash import code_version
-from syrip_gen.coco import annotation_path, atomic_write_bytes, atomic_write_json
+from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
@@ -55,7 +56,10 @@ class RenderConfig:
     (``LP_NUM_THREADS``; None = CPUs // workers; ignored on a GPU and when the variable is
     set already). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
     support texture density (its side is the power of two nearest to density x tile length:
-    256 for mattresses/blankets, 512 for rugs/floors at the default).
+    256 for mattresses/blankets, 512 for rugs/floors at the default). ``photo_textures``: each
+    fit's photo is baked onto its body once (``DATASET/photo_textures/``, the user's data); an
+    image wears its own fit's texture (chance ``own_photo_texture``) or another baked fit's;
+    fits without a usable photo stay procedural (counted in the summary).
     """
 
     variants: int = field(default=10, metadata={"min": 1, "max": MAX_VARIANTS})
@@ -69,6 +73,9 @@ class RenderConfig:
     # with backgrounds: chance a lying infant lies on one of the photos
     photo_support: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
     textures: str | None = None  # folder of UV textures for the body; None = procedural
+    photo_textures: bool = False  # bodies wear textures baked from the fits' own photos (see render.bake)
+    # with photo_textures: chance an image wears its own fit's photo
+    own_photo_texture: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
@@ -106,6 +113,9 @@ class RenderConfig:
         d = asdict(self)
         for k in EXECUTION_ONLY:
             d.pop(k)
+        if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
+            d.pop("photo_textures")
+            d.pop("own_photo_texture")
         return d
 
 
@@ -129,12 +139,17 @@ class RenderSummary:
     warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # worker wall seconds per stage, summed
     cpu_seconds: float = 0.0  # CPU time of the shard work in all workers (worker start-up excluded)
+    photo_textures: dict[str, int] = field(default_factory=dict)  # fits by bake outcome (--photo-textures)
+    bake_seconds: float = 0.0  # of ``seconds``: baking (or reusing) the photo textures
 
 
 # ---- run key ------------------------------------------------------------------------------
-def run_key(fits_path: Path, cfg: RenderConfig) -> str:
+def run_key(fits_path: Path, cfg: RenderConfig, extra: str = "") -> str:
+    """Hash of the fits file, the keyed config, the code and ``extra`` (with photo textures:
+    the photos' names, sizes and times, :func:`~syrip_gen.render.photo_textures.photo_signature`)."""
     h = hashlib.sha256()
     h.update(fits_path.read_bytes())
+    h.update(extra.encode())
     h.update(json.dumps(cfg.keyed(), sort_keys=True).encode())
     h.update(code_version("render").encode())
     return h.hexdigest()[:20]
@@ -187,8 +202,10 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
 
     from syrip_gen.annotate import annotate_image
     from syrip_gen.posture import posture_labels
+    from syrip_gen.render.compose import StageTimer, worker_state
+    from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.variants import posture_pool, sample_variants
 
     timer = StageTimer()
     state = worker_state(cfg)  # start-up (body load, GL context) once per worker: not timed
@@ -196,15 +213,17 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
-                                  shadow_prob=cfg.shadows)
+                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
         postures = (posture_labels(torch.from_numpy(sampled.keypoints), torch.tensor([0.0, 1.0, 0.0]))
                     if sampled.specs else [])
     images, anns, files = [], [], []
-    rejected = dict(sampled.rejected)
+    rejected = Counter(sampled.rejected)
+    photo_paths = {i: f.photo_texture for i, f in fits.items() if f.photo_texture}
     for k, spec in enumerate(sampled.specs):
-        r = state.maker.render(spec, sampled.vertices[k], timer)
-        for why, n in r.skipped.items():
-            rejected[why] = rejected.get(why, 0) + n
+        r = state.maker.render(spec, sampled.vertices[k], timer,
+                               photo_texture=choose_texture(spec.appearance_seed, spec.fit_index, photo_paths,
+                                                            cfg.own_photo_texture) if photo_paths else None)
+        rejected.update(r.skipped)
         name = image_name(spec.fit_index, spec.variant_index)
         fit = fits[spec.fit_index]
         with timer("annotate"):
@@ -215,7 +234,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
             res = annotate_image(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.keypoints[k],
                                  r.mask, r.body_depth, postures[k], prov)
         if res.annotation is None:
-            rejected[res.reason] = rejected.get(res.reason, 0) + 1
+            rejected[res.reason] += 1
             continue
         timer.start("write")
         atomic_write_bytes(d / name, r.jpeg)
@@ -230,7 +249,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         anns.append(res.annotation)
         timer.stop()
     manifest = {"run_key": key, "shard": shard, "jobs": [list(j) for j in jobs], "images": images,
-                "annotations": anns, "files": files, "rejected": rejected,
+                "annotations": anns, "files": files, "rejected": dict(rejected),
                 "rejected_jobs": [list(x) for x in sampled.rejected_jobs]}
     with timer("write"):
         atomic_write_json(d / "shard.json", manifest)  # last: the done marker
@@ -332,7 +351,7 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path
         if data is None:
             raise RuntimeError(f"shard {shard} is incomplete after rendering")
         for name in data["files"]:
-            _link(shard_dir(out, shard) / name, img_dir / name)
+            atomic_link(shard_dir(out, shard) / name, img_dir / name)
         images += data["images"]
         anns += data["annotations"]
     images.sort(key=lambda r: r["id"])
@@ -342,20 +361,6 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path
                                          "config": cfg.keyed(),
                                          "fits": os.path.relpath(fits_path.resolve(), out.resolve())})
     return path
-
-
-def _link(src: Path, dst: Path) -> None:
-    if dst.exists():
-        if os.path.samefile(src, dst):
-            return
-        dst.unlink()
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig,
@@ -374,7 +379,13 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
-    check_out(out, run_key(path, cfg), cfg)  # before any work
+    photo_sig = ""
+    if cfg.photo_textures:
+        from syrip_gen.render.photo_textures import photo_signature
+
+        photo_sig = photo_signature(path)
+    key = run_key(path, cfg, photo_sig)
+    check_out(out, key, cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path)
     records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
@@ -383,24 +394,31 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     for info, r in zip(infos, records):
         info.source_image_id = r.get("image_id")
         info.source_file = r.get("file_name")
-    fits = {f.index: f for f in infos}
-    key = run_key(path, cfg)
     _prepare_out(out, key, cfg, path)
+    photo, bake_seconds = None, 0.0
+    if cfg.photo_textures:
+        from syrip_gen.render.bake import BakeConfig
+        from syrip_gen.render.photo_textures import TEXTURE_DIR, bake_fits
+
+        t_bake = time.perf_counter()
+        with one_torch_thread():
+            photo = bake_fits(records, body, out / TEXTURE_DIR, BakeConfig(size=cfg.texture_size))
+        bake_seconds = time.perf_counter() - t_bake
+        for info in infos:
+            info.photo_texture = photo.paths.get(info.index)
+    fits = {f.index: f for f in infos}
     jobs = [(f.index, v) for f in infos for v in range(cfg.variants)]
     tasks = [(s, jobs[i:i + cfg.shard_size]) for s, i in enumerate(range(0, len(jobs), cfg.shard_size))]
-    rejected: dict[str, int] = {}
-    stages: dict[str, float] = {}
+    rejected, stages = Counter(), Counter()  # reason -> images, stage -> seconds
     cpu = 0.0
     resumed = n_images = 0
     with tqdm(total=len(jobs), unit="img", desc="render", smoothing=0.1) as bar:
         for manifest in _run_shards(tasks, fits, cfg, out, key, n_bg):
             resumed += bool(manifest.get("resumed"))
             n_images += len(manifest["images"])
-            for reason, n in manifest["rejected"].items():
-                rejected[reason] = rejected.get(reason, 0) + n
+            rejected.update(manifest["rejected"])
             cpu += manifest.get("cpu_seconds", 0.0)
-            for stage, sec in manifest.get("stage_seconds", {}).items():
-                stages[stage] = stages.get(stage, 0.0) + sec
+            stages.update(manifest.get("stage_seconds", {}))
             bar.update(len(manifest["jobs"]))
             if on_shard_done is not None:
                 on_shard_done(manifest["shard"])
@@ -409,12 +427,14 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     if cfg.contact_sheet:
         sheet = str(write_contact_sheet(ann_path, out / "contact_sheet.jpg", seed=cfg.seed))
     seconds = time.perf_counter() - t0
+    rejected = dict(rejected)
     summary = RenderSummary(
         out_dir=str(out), annotation_path=str(ann_path), run_key=key, images=n_images, shards=len(tasks),
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
-        pose_check=PoseChecker(0.0).kind, seconds=round(seconds, 3),
+        pose_check=PoseChecker.kind, seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
         stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
+        photo_textures=dict(sorted(photo.counts.items())) if photo else {}, bake_seconds=round(bake_seconds, 3),
         warnings=[f"{n} fit record(s) skipped: {why}" for why, n in sorted(fits_skipped.items())
                   if why not in ("fit not ok", "beyond --limit")]
         + [f"{n} x {why}" for why, n in sorted(rejected.items()) if "unreadable" in why])

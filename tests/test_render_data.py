@@ -49,9 +49,7 @@ def test_body_stays_in_frame_and_draws_are_reproducible(anny_body, fit_infos):
     s = sample_variants(jobs, anny_body, VariantConfig(), 11, W, H)
     assert len(s.specs) + len(s.rejected_jobs) == 10
     for spec, verts in zip(s.specs, s.vertices):
-        cam = spec.camera
-        pc = verts.astype(np.float64) @ cam.R.T + cam.t
-        u, v = cam.fx * pc[:, 0] / pc[:, 2] + cam.cx, cam.fy * pc[:, 1] / pc[:, 2] + cam.cy
+        u, v = spec.camera.project(verts)[0].T
         assert u.min() >= 1.5 and v.min() >= 1.5 and u.max() <= W - 2.5 and v.max() <= H - 2.5
         assert abs(spec.age_months - np.clip(spec.age_months, 0, 12)) < 1e-3
     alone = sample_variants([jobs[7]], anny_body, VariantConfig(), 11, W, H).specs[0]
@@ -72,10 +70,7 @@ def test_mirror_swaps_labels(anny_body, fit_infos):
     assert not plain.specs[0].mirror and mirror.specs[0].mirror
 
     def pixels(s):
-        sp, kp = s.specs[0], s.keypoints[0].astype(np.float64)
-        pc = kp @ sp.camera.R.T + sp.camera.t
-        return np.stack([sp.camera.fx * pc[:, 0] / pc[:, 2] + sp.camera.cx,
-                         sp.camera.fy * pc[:, 1] / pc[:, 2] + sp.camera.cy], 1)
+        return s.specs[0].camera.project(s.keypoints[0])[0]
 
     a, b = pixels(plain), pixels(mirror)
     flipped = np.stack([W - 1 - a[:, 0], a[:, 1]], 1)[FLIP_INDEX]  # mirror the picture, swap labels

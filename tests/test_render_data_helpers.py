@@ -55,16 +55,15 @@ class FakeMaker:
         self.cfg = cfg
         self.faces = body.topology().body_faces
 
-    def render(self, spec, vertices, timer=None):
+    def render(self, spec, vertices, timer=None, photo_texture=None):
         import cv2
 
         from syrip_gen.render.compose import Rendered
 
         H, W = spec.height, spec.width
         cam = spec.camera
-        pc = np.asarray(vertices, np.float64) @ cam.R.T + cam.t
-        u = cam.fx * pc[:, 0] / pc[:, 2] + cam.cx
-        v = cam.fy * pc[:, 1] / pc[:, 2] + cam.cy
+        pc = cam.to_camera(vertices)
+        u, v = cam.project(vertices)[0].T
         depth = np.full((H, W), np.inf)
         tri = self.faces
         # sample each triangle at 6x6 barycentric points (dense enough at test sizes)

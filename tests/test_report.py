@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from syrip_gen.coco import write_coco
-from syrip_gen.report import ReportConfig, score_mediapipe, write_report
+from pose_models.report import ReportConfig, score_mediapipe, write_report
 
 
 def _tiny_test_set(tmp_path, n=4):

@@ -24,6 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --backgrounds: share of lying infants placed on a photo instead of a "
                         "procedural mattress/blanket/rug (default 0.7)")
     p.add_argument("--textures", metavar="DIR", help="folder of textures (default procedural)")
+    p.add_argument("--photo-textures", action="store_true", default=None,
+                   help="bodies wear textures baked from the fits' own photos (once per fit, kept in "
+                        "DATASET/photo_textures/); fits without a readable photo stay procedural")
+    p.add_argument("--own-photo-texture", type=_probability, metavar="P",
+                   help="with --photo-textures: share of images wearing their own fit's photo; the rest "
+                        "wear another fit's (default 0.5)")
     p.add_argument("--shadows", type=_probability, nargs="?", const=1.0, metavar="P",
                    help="directional shadows in a share P of the images (0-1; bare --shadows = all); "
                         "a shadowed image takes ~3x longer on a CPU")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -368,9 +369,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
 
 
 def summarise(records, out_dir, fitted, skipped, seconds, device, cfg) -> FitSummary:
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    counts = dict(Counter(r["status"] for r in records))
     errors = [r["mean_error_norm"] for r in records if r["status"] == "ok"]
     rejected: dict[str, list] = {}
     for r in records:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.ablation_report import ROWS, ablation_section
+from pose_models.ablation_report import ROWS, ablation_section
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.fits import read_fits
 from syrip_gen.hardware import describe as hardware
