@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from pose_models.checkpoint import load_model
 from pose_models.data import DetectionDataset, LiftingDataset, Pose2DDataset, Record, load_records, report_skips
@@ -198,3 +199,21 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     if skipped:
         log(report_skips(skipped, str(kf.path)))
     return out
+
+
+
+def evaluate_along(train_dir: str | Path, coco_path: str | Path, log=print, **kwargs) -> list[dict]:
+    """A learning curve: every checkpoint a run kept (``keep_every``), evaluated like :func:`evaluate`.
+    Returns one row per checkpoint: step, crops seen (step x the run's batch size), headline metrics."""
+    from pose_models.checkpoint import read_checkpoint
+
+    found = sorted((Path(train_dir) / "checkpoints").glob("step_*.pt"))
+    if not found:
+        raise UserError(f"{train_dir}: no checkpoints to draw a learning curve from")
+    batch = read_checkpoint(found[-1])["config"]["batch_size"]
+    rows = []
+    for path in tqdm(found, desc="learning curve", mininterval=2):
+        m = evaluate(path, coco_path, log=log, **kwargs)
+        rows.append({"step": m["step"], "crops": m["step"] * batch, "AP": m["oks"]["AP"],
+                     "AP50": m["oks"]["AP50"], "pck@0.1": m.get("pck@0.1")})
+    return rows

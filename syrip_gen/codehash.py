@@ -25,6 +25,8 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "stats": _SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py"),
     "train": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
     "evaluate": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
+    "curve": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
+    "subset": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/subset.py"),
 }
 
 
