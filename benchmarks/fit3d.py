@@ -30,22 +30,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from syrip_gen.coco import atomic_write_json, load_coco  # noqa: E402
-from syrip_gen.fit.io import read_fits  # noqa: E402
+from syrip_gen.fits import fits_file, read_fits  # noqa: E402
 from syrip_gen.hardware import describe  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
-from syrip_gen.pose3d import aligned_error, average_pose, coco_to_lsp12, zero_depth  # noqa: E402
-
-
-def corrected_3d(split_dir: Path) -> dict[str, np.ndarray]:
-    """file name -> ``(12, 3)`` corrected 3D limb joints (LSP order)."""
-    data = json.loads((split_dir / "3d" / "keypoints_3d_corrected.json").read_text())
-    return {name: np.asarray(p, np.float64)[:12] for name, p in data["poses"].items()}
+from syrip_gen.pose3d import (REFERENCE_3D, aligned_error, average_pose, coco_to_lsp12,  # noqa: E402
+                              read_reference_3d, zero_depth)
 
 
 def _fits(split: str, split_dir: Path, given: str | None) -> tuple[list[dict], str]:
     if given:
         path = Path(given)
-        return read_fits(path / "fits.jsonl" if path.is_dir() else path), str(given)
+        return read_fits(fits_file(path)), str(given)
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,9 +55,9 @@ def _summary(err: np.ndarray) -> dict:
 
 def measure(split: str, given_fits: str | None) -> dict | str:
     split_dir = shared_syrip(split)
-    if not (split_dir / "3d" / "keypoints_3d_corrected.json").exists():
+    if not (split_dir / REFERENCE_3D).exists():
         return "data not found"
-    ref = corrected_3d(split_dir)
+    ref = read_reference_3d(split_dir)
     coco = load_coco(split_dir)
     names = {img["id"]: img["file_name"] for img in coco.images.values()}
     gt2d = {names[a["image_id"]]: coco.keypoints(a) for a in coco.annotations if a["image_id"] in names}

@@ -37,6 +37,7 @@ from syrip_gen.fit.limits import hyperextension, joint_limit_violation  # noqa: 
 from syrip_gen.fit.penetration import capsule_penetration  # noqa: E402
 from syrip_gen.fit.prior import default_prior  # noqa: E402
 from syrip_gen.fit.synthetic import pa_mpjpe, synthetic_skeletons  # noqa: E402
+from syrip_gen.fits import read_fits  # noqa: E402
 from syrip_gen.hardware import lscpu  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 
@@ -51,7 +52,7 @@ def real_split(split: str, body, threads: int) -> dict | None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         s = fit_file(path, tmp, FitConfig(overlays=False, threads=threads), body=body, progress=False)
-        recs = [json.loads(x) for x in (Path(tmp) / "fits.jsonl").read_text().splitlines()]
+        recs = read_fits(Path(tmp) / "fits.jsonl")
     fitted = [r for r in recs if r.get("pose") is not None]
     errors = [r["mean_error_norm"] for r in fitted]
     pose = torch.tensor([r["pose"] for r in fitted])

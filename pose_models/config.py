@@ -5,11 +5,10 @@ No torch import here, so the pipeline runner and ``--help`` can build and check 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from syrip_gen.config import check_ranges, from_mapping, parse_value
 from syrip_gen.errors import UserError
 
 TASKS = ("detector", "pose2d", "lifter")
@@ -20,67 +19,69 @@ class DataSource:
     """One COCO keypoint file (JSON or dataset dir) and its sampling weight when several are mixed."""
 
     path: str
-    weight: float = 1.0
+    weight: float = field(default=1.0, metadata={"min": 0.0})
 
 
 @dataclass(frozen=True)
 class Augment:
-    flip: float = 0.5        # probability of a horizontal flip (left/right joints swapped)
-    rotation: float = 30.0   # max rotation (degrees), applied with probability 0.6
-    scale: float = 0.25      # crop scale in [1 - scale, 1 + scale]
-    colour: float = 0.2      # brightness/contrast/saturation jitter strength
-    half_body: float = 0.3   # probability of an upper- or lower-body crop
-    margin: float = 1.25     # crop = box grown to the input aspect ratio x margin
+    # probability of a horizontal flip (left/right joints swapped)
+    flip: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    rotation: float = field(default=30.0, metadata={"min": 0.0})  # max rotation (degrees), applied with probability 0.6
+    scale: float = field(default=0.25, metadata={"min": 0.0, "max": 0.9})  # crop scale in [1 - scale, 1 + scale]
+    colour: float = field(default=0.2, metadata={"min": 0.0})  # brightness/contrast/saturation jitter strength
+    half_body: float = field(default=0.3, metadata={"min": 0.0, "max": 1.0})  # probability of an upper- or lower-body crop
+    margin: float = field(default=1.25, metadata={"min": 0.1})  # crop = box grown to the input aspect ratio x margin
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    task: str                                   # detector | pose2d | lifter
+    task: str = field(metadata={"choices": TASKS})  # detector | pose2d | lifter
     train: tuple[DataSource, ...]               # mixed by weight (weights None-equivalent when one source)
     out_dir: str = "runs/pose"
     val: str | None = None                      # COCO file evaluated at the end (metrics.json)
     # model
-    depth: int = 18                             # ResNet depth (18 or 50)
-    input_h: int = 128                          # 2D model input height
-    input_w: int = 96                           # 2D model input width
-    detector_size: int = 128                    # detector square input
-    deconv_channels: int = 256
-    sigma: float = 2.0                          # heatmap Gaussian sigma (heatmap pixels)
+    depth: int = field(default=18, metadata={"choices": (18, 50)})  # ResNet depth
+    input_h: int = field(default=128, metadata={"min": 32})  # 2D model input height
+    input_w: int = field(default=96, metadata={"min": 32})  # 2D model input width
+    detector_size: int = field(default=128, metadata={"min": 32})  # detector square input
+    deconv_channels: int = field(default=256, metadata={"min": 1})
+    sigma: float = field(default=2.0, metadata={"min": 0.1})  # heatmap Gaussian sigma (heatmap pixels)
     domain_adaptation: bool = False             # FiDIP switch (pose2d)
-    da_lambda: float = 0.5
-    da_stage1_steps: int = 1
-    da_stage2_steps: int = 1
+    da_lambda: float = field(default=0.5, metadata={"min": 0.0})
+    da_stage1_steps: int = field(default=1, metadata={"min": 0})
+    da_stage2_steps: int = field(default=1, metadata={"min": 0})
     freeze_early: bool | None = None            # None: FiDIP's protocol, i.e. conv1/bn1/layer1 frozen under
                                                 # domain_adaptation only when ``init`` loads weights learned
                                                 # elsewhere; a network trained from scratch is never frozen
-    lifter_hidden: int = 1024
-    lifter_blocks: int = 2
-    dropout: float = 0.5
+    lifter_hidden: int = field(default=1024, metadata={"min": 1})
+    lifter_blocks: int = field(default=2, metadata={"min": 0})
+    dropout: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     init: str | None = None                     # ImageNet (torchvision) or SimpleBaselines weights
     augment: Augment = field(default_factory=Augment)
     # optimisation
-    batch_size: int = 32
-    max_steps: int = 1000
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    min_lr_ratio: float = 0.05                  # cosine decay to lr * min_lr_ratio at max_steps
-    grad_clip: float = 0.0                      # 0 = off
+    batch_size: int = field(default=32, metadata={"min": 1})
+    max_steps: int = field(default=1000, metadata={"min": 1})
+    lr: float = field(default=1e-3, metadata={"min": 0.0})
+    weight_decay: float = field(default=1e-4, metadata={"min": 0.0})
+    warmup_steps: int = field(default=50, metadata={"min": 0})
+    min_lr_ratio: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})  # cosine decay to lr * ratio
+    grad_clip: float = field(default=0.0, metadata={"min": 0.0})  # 0 = off
     # run
-    seed: int = 0
+    seed: int = field(default=0, metadata={"min": 0})
     device: str = "auto"                        # auto | cpu | cuda
     amp: bool = True                            # autocast fp16 on CUDA (ignored on CPU)
-    workers: int = 0                            # DataLoader workers (0-2 on small machines)
-    epoch_size: int | None = None               # samples per epoch (default: all)
-    ckpt_every: int = 500
-    keep_checkpoints: int = 2
-    log_every: int = 10
+    workers: int = field(default=0, metadata={"min": 0})  # DataLoader workers (0-2 on small machines)
+    epoch_size: int | None = field(default=None, metadata={"min": 1})  # samples per epoch (default: all)
+    ckpt_every: int = field(default=500, metadata={"min": 1})
+    keep_checkpoints: int = field(default=2, metadata={"min": 1})
+    # also keep every checkpoint at a multiple of this step (a learning curve along the run); 0 = none
+    keep_every: int = field(default=0, metadata={"min": 0})
+    log_every: int = field(default=10, metadata={"min": 1})
     resume: bool = True                         # continue from the latest checkpoint in out_dir
     tensorboard: bool = False                   # also log to TensorBoard when importable
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise UserError(f"task {self.task!r} unknown; use one of {', '.join(TASKS)}")
+        check_ranges(self, "train config")
         if not self.train:
             raise UserError("config needs at least one 'train' data source")
         if self.input_h % 32 or self.input_w % 32 or self.detector_size % 32:
@@ -96,26 +97,19 @@ class TrainConfig:
             if "=" not in item:
                 raise UserError(f"override {item!r} must look like key=value")
             key, value = item.split("=", 1)
-            value = yaml.safe_load(value)
+            value = parse_value(value, f"--set {key}")
             if "." in key:
                 outer, inner = key.split(".", 1)
-                d[outer] = {**(d.get(outer) or {}), inner: value}
+                section = d.get(outer)
+                d[outer] = {**(section if isinstance(section, dict) else {}), inner: value}
             else:
                 d[key] = value
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"config keys not understood: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         train = d.get("train")
         if isinstance(train, (str, dict)):
             train = [train]
-        try:
-            d["train"] = tuple(DataSource(path=str(t)) if isinstance(t, (str, Path)) else DataSource(**t)
-                               for t in train or [])
-            d["augment"] = Augment(**(d.get("augment") or {}))
-            return cls(**d)
-        except TypeError as err:
-            raise UserError(f"bad config: {err}") from None
+        if isinstance(train, list):
+            d["train"] = [{"path": str(t)} if isinstance(t, (str, Path)) else t for t in train]
+        return from_mapping(cls, d, "train config")
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> "TrainConfig":

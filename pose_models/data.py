@@ -104,10 +104,6 @@ def report_skips(skipped: Counter, what: str) -> str:
 
 # ---------------------------------------------------------------- geometry (3x3 homogeneous affines)
 
-def _m(a: np.ndarray) -> np.ndarray:
-    return np.vstack([a, [0, 0, 1]]) if a.shape == (2, 3) else a
-
-
 def crop_affine(center: np.ndarray, size_wh: np.ndarray, out_wh: tuple[int, int], rot_deg: float = 0.0,
                 flip: bool = False) -> np.ndarray:
     """``(3, 3)`` matrix mapping image pixels to output pixels: the ``size_wh`` region around ``center``

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from pose_models.checkpoint import load_model
 from pose_models.data import DetectionDataset, LiftingDataset, Pose2DDataset, Record, load_records, report_skips
@@ -19,6 +20,7 @@ from pose_models.device import resolve_device
 from pose_models.metrics import coco_ap, keypoint_report, sanitise_areas
 from syrip_gen.coco import load_coco
 from syrip_gen.errors import UserError
+from syrip_gen.pose3d import REFERENCE_3D, coco_to_lsp12, read_reference_3d, scores
 
 
 def _batches(ds, batch_size: int):
@@ -100,6 +102,22 @@ def calibrate_on(model, coco_path: str | Path, device: torch.device, batch_size:
 
 
 @torch.no_grad()
+def lifter_on_reference(model, records: list[Record], ref: dict[str, np.ndarray], device: torch.device) -> dict:
+    """The lifter from the annotated 2D keypoints against reference 3D poses of unknown units
+    (SyRIP's corrected 3D): mean per-joint error in limb lengths after unit-limb scaling and a
+    similarity alignment on the 12 limb joints (:mod:`syrip_gen.pose3d`), beside the references'
+    average pose."""
+    from pose_models.lifter import normalise_2d
+
+    recs = [r for r in records if r.image_path.name in ref]
+    if not recs:
+        return {"n": 0}
+    kp2d = torch.from_numpy(np.stack([normalise_2d(r.keypoints[:, :2], r.keypoints[:, 2]) for r in recs]))
+    pred = model(kp2d.to(device))[0].cpu().double().numpy()
+    return scores(coco_to_lsp12(pred), np.stack([ref[r.image_path.name] for r in recs]))
+
+
+@torch.no_grad()
 def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt", detector: str | Path | None = None,
              device: str = "auto", flip: bool = True, batch_size: int = 32, decode: str = "dark",
              bn_calibration: str | Path | None = None, log=print) -> dict:
@@ -108,6 +126,10 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     ``boxes``: ``gt`` or ``detector`` (then ``detector`` = a detector checkpoint) for pose2d models.
     ``bn_calibration``: a COCO set of real images (e.g. the real *train* set) whose crops first
     replace a 2D model's BatchNorm statistics (AdaBN, see :mod:`pose_models.batchnorm`)."""
+    kf = load_coco(coco_path)
+    if not kf.images or not kf.annotations:  # before loading a model: an empty set has no score
+        raise UserError(f"{kf.path}: {len(kf.images)} images and {len(kf.annotations)} annotations; "
+                        "nothing to evaluate on")
     dev = resolve_device(device)
     model, ck = load_model(checkpoint, device=dev)
     kind = ck["kind"]
@@ -117,7 +139,9 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
             raise UserError(f"BatchNorm calibration is for 2D pose models; {checkpoint} is a {kind}")
         calibration = calibrate_on(model, bn_calibration, dev, batch_size)
     loaded = load_records(coco_path, need_image=kind != "lifter")
-    kf = load_coco(coco_path)
+    if not loaded.records:
+        why = ", ".join(f"{n} {r}" for r, n in sorted(loaded.skipped.items()))
+        raise UserError(f"{kf.path}: no annotation can be evaluated on (skipped: {why})")
     gt, fixed = sanitise_areas(kf.data)
     if fixed:
         log(f"{kf.path}: {fixed} annotation areas larger than their image or box were reset to box w x h")
@@ -126,16 +150,21 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     skipped = Counter(loaded.skipped)
     if kind == "lifter":
         ds = LiftingDataset(loaded.records)
-        skipped += ds.skipped
-        if len(ds) == 0:
-            raise UserError(f"{kf.path}: no annotation has keypoints_3d; the lifter needs 3D ground truth")
-        from pose_models.lifter import mpjpe_mm
-        preds, gts = [], []
-        for b in _batches(ds, batch_size):
-            preds.append(model(b["kp2d"].to(dev))[0].cpu().numpy())
-            gts.append(b["kp3d"].numpy())
-        e, pa = mpjpe_mm(np.concatenate(preds).astype(np.float64), np.concatenate(gts).astype(np.float64))
-        out.update({"n": len(ds), "mpjpe_mm": e, "pa_mpjpe_mm": pa})
+        ref = read_reference_3d(kf.path)
+        if len(ds) == 0 and not ref:
+            raise UserError(f"{kf.path}: no annotation has keypoints_3d and no {REFERENCE_3D} beside it; "
+                            "the lifter needs 3D ground truth")
+        if len(ds):
+            skipped += ds.skipped
+            from pose_models.lifter import mpjpe_mm
+            preds, gts = [], []
+            for b in _batches(ds, batch_size):
+                preds.append(model(b["kp2d"].to(dev))[0].cpu().numpy())
+                gts.append(b["kp3d"].numpy())
+            e, pa = mpjpe_mm(np.concatenate(preds).astype(np.float64), np.concatenate(gts).astype(np.float64))
+            out.update({"n": len(ds), "mpjpe_mm": e, "pa_mpjpe_mm": pa})
+        if ref:
+            out["reference_3d"] = lifter_on_reference(model, loaded.records, ref, dev)
     elif kind == "detector":
         recs, bx, sc, sk = detect_boxes(model, loaded.records, dev, batch_size)
         skipped += sk
@@ -170,3 +199,21 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     if skipped:
         log(report_skips(skipped, str(kf.path)))
     return out
+
+
+
+def evaluate_along(train_dir: str | Path, coco_path: str | Path, log=print, **kwargs) -> list[dict]:
+    """A learning curve: every checkpoint a run kept (``keep_every``), evaluated like :func:`evaluate`.
+    Returns one row per checkpoint: step, crops seen (step x the run's batch size), headline metrics."""
+    from pose_models.checkpoint import read_checkpoint
+
+    found = sorted((Path(train_dir) / "checkpoints").glob("step_*.pt"))
+    if not found:
+        raise UserError(f"{train_dir}: no checkpoints to draw a learning curve from")
+    batch = read_checkpoint(found[-1])["config"]["batch_size"]
+    rows = []
+    for path in tqdm(found, desc="learning curve", mininterval=2):
+        m = evaluate(path, coco_path, log=log, **kwargs)
+        rows.append({"step": m["step"], "crops": m["step"] * batch, "AP": m["oks"]["AP"],
+                     "AP50": m["oks"]["AP50"], "pck@0.1": m.get("pck@0.1")})
+    return rows

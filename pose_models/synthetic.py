@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from pose_models.lifter import axis_rotation
-from syrip_gen.coco import SKELETON, write_coco
+from syrip_gen.coco import SKELETON, SYRIP_POSTURES, write_coco
 
 # rough infant skeleton (metres, x right, y down, z away from the camera), COCO-17 order
 TEMPLATE = np.array([
@@ -19,7 +19,7 @@ TEMPLATE = np.array([
     [0.09, -0.18, 0.0], [-0.09, -0.18, 0.0], [0.16, -0.06, 0.0], [-0.16, -0.06, 0.0], [0.20, 0.05, 0.0],
     [-0.20, 0.05, 0.0], [0.06, 0.05, 0.0], [-0.06, 0.05, 0.0], [0.08, 0.19, 0.0], [-0.08, 0.19, 0.0],
     [0.09, 0.32, 0.0], [-0.09, 0.32, 0.0]])
-POSTURES = ["Supine", "Prone", "Sitting", "Standing"]
+LABELS = [p.capitalize() for p in SYRIP_POSTURES]  # as SyRIP files store them
 
 
 
@@ -58,7 +58,7 @@ def make_dataset(root: str | Path, n: int = 16, width: int = 96, height: int = 1
         x1, y1 = lab.max(0) + 4
         box = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
         images.append({"id": i + 1, "file_name": name, "width": width, "height": height,
-                       "is_synthetic": i % synthetic_every == 0, "posture": POSTURES[i % len(POSTURES)],
+                       "is_synthetic": i % synthetic_every == 0, "posture": LABELS[i % len(LABELS)],
                        "camera": {"K": k.tolist(), "R": np.eye(3).tolist(), "t": [0.0, 0.0, 0.0]}})
         anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0, "bbox": box,
                      "area": box[2] * box[3], "num_keypoints": int((vis > 0).sum()),

@@ -68,21 +68,15 @@ def keypoint_visibility(uv: np.ndarray, z: np.ndarray, mask: np.ndarray, body_de
     return vis
 
 
-def mask_bbox(mask: np.ndarray) -> list[float] | None:
-    """``[x, y, w, h]`` of the mask's pixels (pycocotools' ``toBbox`` convention), or None."""
-    cols = np.flatnonzero(mask.any(0))
-    rows = np.flatnonzero(mask.any(1))
-    if len(cols) == 0:
-        return None
-    return [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]
-
-
-def encode_rle(mask: np.ndarray) -> dict:
-    """COCO RLE of a ``(H, W) bool`` mask with ``counts`` as str (JSON-ready)."""
+def encode_mask(mask: np.ndarray) -> tuple[dict, list[float] | None, float]:
+    """COCO RLE of a ``(H, W) bool`` mask (``counts`` as str, JSON-ready), its ``[x, y, w, h]``
+    box (None when empty) and its area in pixels, the box and area by pycocotools."""
     from pycocotools import mask as mask_utils
 
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
+    area = float(mask_utils.area(rle))
+    box = mask_utils.toBbox(rle).tolist() if area else None
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}, box, area
 
 
 def _r(a: np.ndarray, nd: int) -> list:
@@ -106,7 +100,7 @@ def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndar
     image = {"id": int(image_id), "file_name": file_name, "width": int(W), "height": int(H),
              "is_synthetic": True, "posture": posture,
              "camera": cam.to_dict()}
-    bbox = mask_bbox(mask)
+    rle, bbox, area = encode_mask(mask)
     if bbox is None:
         return ImageAnnotation(image=None, annotation=None, reason="empty_mask")
     keypoints = np.concatenate([np.round(uv, 3), vis[:, None].astype(np.float64)], 1)
@@ -114,7 +108,7 @@ def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndar
         "id": int(image_id), "image_id": int(image_id), "category_id": 1, "iscrowd": 0,
         "keypoints": [float(x) if i % 3 < 2 else int(x) for i, x in enumerate(keypoints.ravel())],
         "num_keypoints": int((vis > 0).sum()),
-        "bbox": bbox, "area": float(mask.sum()), "segmentation": encode_rle(mask),
+        "bbox": bbox, "area": area, "segmentation": rle,
         "keypoints_3d": kp_cam.tolist(), "posture": posture,
         "body": {"model": spec.body, "pose": _r(spec.pose, 6), "shape": _r(spec.shape, 6),
                  "age_months": round(float(spec.age_months), 4)},

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from syrip_gen.coco import atomic_write_bytes, atomic_write_json, load_coco
+from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 
 INDEX = "backgrounds.json"
@@ -25,21 +26,25 @@ INDEX = "backgrounds.json"
 
 @dataclass(frozen=True)
 class BackgroundsConfig:
-    aspect: float = 4 / 3          # width / height of the crops (the render size's aspect)
-    margin: float = 0.2            # each person box grows by this fraction of its size per side
-    min_crop_area: float = 0.2     # smallest person-free crop kept, as a fraction of the image
-    max_masked: float = 0.6        # photos whose grown person boxes cover more than this are skipped
-    max_side: int = 1024           # output images are shrunk to at most this many pixels
-    grid: int = 48                 # resolution of the person mask the crop search runs on
-    jpeg_quality: int = 92
+    # width / height of the crops (the render size's aspect)
+    aspect: float = field(default=4 / 3, metadata={"min": 0.05, "max": 20.0})
+    # each person box grows by this fraction of its size per side
+    margin: float = field(default=0.2, metadata={"min": 0.0})
+    # smallest person-free crop kept, as a fraction of the image
+    min_crop_area: float = field(default=0.2, metadata={"min": 0.0, "max": 1.0})
+    # photos whose grown person boxes cover more than this are skipped
+    max_masked: float = field(default=0.6, metadata={"min": 0.0, "max": 1.0})
+    max_side: int = field(default=1024, metadata={"min": 16})  # output images are shrunk to at most this many pixels
+    grid: int = field(default=48, metadata={"min": 1})  # resolution of the person mask the crop search runs on
+    jpeg_quality: int = field(default=92, metadata={"min": 1, "max": 100})
+
+    def __post_init__(self):
+        check_ranges(self, "backgrounds config")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "BackgroundsConfig":
-        d = dict(d or {})
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise UserError(f"backgrounds config keys not understood: {', '.join(unknown)}")
-        return cls(**d)
+        """From a YAML mapping; unknown keys, wrong types and values out of range are a one-line UserError."""
+        return from_mapping(cls, d, "backgrounds config")
 
 
 def grown_boxes(shape_hw: tuple[int, int], boxes: list[np.ndarray], margin: float) -> list[tuple[int, int, int, int]]:

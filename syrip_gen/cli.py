@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate a trained pose model on COCO keypoint data", "pose_models.commands.evaluate"),
     "predict": ("run box -> 2D -> 3D on images and draw the results", "pose_models.commands.predict"),
     "pipeline": ("run an end-to-end pipeline spec (pipelines/*.yaml)", "syrip_gen.commands.pipeline"),
-    "benchmark": ("write the benchmark report (speed, fit quality, ablation)", "syrip_gen.commands.benchmark"),
+    "benchmark": ("write the benchmark report (speed, fit quality, ablation)", "pose_models.commands.benchmark"),
 }
 
 

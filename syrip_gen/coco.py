@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,9 @@ SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], 
 # COCO OKS per-keypoint sigmas (pycocotools' values)
 SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
                    1.07, 1.07, .87, .87, .89, .89]) / 10.0
-POSTURES = ["supine", "prone", "side", "sitting", "standing"]
+# The posture labels (lower case; SyRIP files store them capitalised): the one list.
+POSTURES = ("supine", "prone", "side", "sitting", "standing")
+SYRIP_POSTURES = tuple(p for p in POSTURES if p != "side")  # the labels SyRIP's real images carry
 
 CATEGORY = {
     "supercategory": "person", "id": 1, "name": "person",
@@ -120,15 +124,6 @@ def keypoint_problem(kps: object, width: float | None = None, height: float | No
     return None
 
 
-def bbox_from_keypoints(kps: np.ndarray) -> list[float]:
-    """Tight ``[x, y, w, h]`` of the labelled keypoints of a ``(17, 3)`` array."""
-    used = kps[:, 2] > 0
-    xy = kps[used, :2]
-    x0, y0 = xy.min(0)
-    x1, y1 = xy.max(0)
-    return [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
-
-
 def image_posture(img: dict) -> str | None:
     """SyRIP stores posture per image ('Supine', ...); normalised to lower case."""
     p = img.get("posture")
@@ -151,6 +146,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def atomic_link(src: Path, dst: Path) -> None:
+    """Make ``dst`` a hard link to ``src`` (a copy across file systems), replacing it atomically."""
+    if dst.exists():
+        if os.path.samefile(src, dst):
+            return
+        dst.unlink()
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
 def atomic_write_json(path: str | Path, obj: object) -> None:
     """Write JSON with sorted keys atomically (see :func:`atomic_write_bytes`)."""
     atomic_write_bytes(path, json.dumps(obj, sort_keys=True, default=_json_default).encode())
@@ -162,6 +172,39 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# ---- the dataset layout (SyRIP): DATASET/annotations/person_keypoints_<split>_infant.json ----
+def dataset_json(dataset: str | Path) -> Path:
+    """The (unfiltered) COCO file of a dataset directory in SyRIP layout, or the file given."""
+    dataset = Path(dataset)
+    if dataset.is_file():
+        return dataset
+    if not dataset.is_dir():
+        raise UserError(f"{dataset}: no such dataset directory")
+    found = [p for p in sorted((dataset / "annotations").glob("person_keypoints_*.json"))
+             if "_filtered" not in p.name]
+    if len(found) != 1:
+        raise UserError(f"{dataset}: expected one annotations/person_keypoints_<split>_infant.json, "
+                        f"found {len(found)}; pass a dataset directory in SyRIP layout (or the JSON file)")
+    return found[0]
+
+
+def dataset_root(coco_path: Path) -> Path:
+    """The dataset directory of a COCO file (the parent of ``annotations/``)."""
+    return coco_path.parent.parent if coco_path.parent.name == "annotations" else coco_path.parent
+
+
+def filtered_name(coco_path: Path) -> Path:
+    """Where ``filter`` writes a COCO file's kept images: ``..._<split>_filtered_infant.json``."""
+    m = re.match(r"person_keypoints_(.+?)(_infant)?\.json$", coco_path.name)
+    split = m.group(1) if m else coco_path.stem
+    return coco_path.with_name(f"person_keypoints_{split}_filtered_infant.json")
+
+
+def annotation_path(dataset: Path, split: str) -> Path:
+    """The COCO file a render writes for ``split``."""
+    return Path(dataset) / "annotations" / f"person_keypoints_{split}_infant.json"
 
 
 def write_coco(path: str | Path, images: list[dict], annotations: list[dict], **extra) -> None:

@@ -20,28 +20,29 @@ execution-only fields) and the code of the stages involved.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
+from syrip_gen.codehash import code_version
+from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
+from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
+from syrip_gen.fits import fits_file, usable_fits
+from syrip_gen.render.compose import StageTimer, check_folders, one_torch_thread, worker_state
 from syrip_gen.render.sensor import SensorConfig
-from syrip_gen.render.variants import LYING, FitInfo, VariantConfig
+from syrip_gen.render.variants import FitInfo, VariantConfig
 
 MAX_VARIANTS = 10000
+MANIFEST_OF_PIPELINE = "step.json"  # the pipeline runner's manifest may sit in a render step's folder
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
-CODE_FILES = ("syrip_gen/dataset.py", "syrip_gen/annotate.py", "syrip_gen/posture.py", "syrip_gen/coco.py",
-              "syrip_gen/geometry.py", "syrip_gen/drawing.py")
-CODE_DIRS = ("syrip_gen/render", "syrip_gen/body")
 
 
 @dataclass(frozen=True)
@@ -56,33 +57,40 @@ class RenderConfig:
     (``LP_NUM_THREADS``; None = CPUs // workers; ignored on a GPU and when the variable is
     set already). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
     support texture density (its side is the power of two nearest to density x tile length:
-    256 for mattresses/blankets, 512 for rugs/floors at the default).
+    256 for mattresses/blankets, 512 for rugs/floors at the default). ``photo_textures``: each
+    fit's photo is baked onto its body once (``DATASET/photo_textures/``, the user's data); an
+    image wears its own fit's texture (chance ``own_photo_texture``) or another baked fit's;
+    fits without a usable photo stay procedural (counted in the summary).
     """
 
-    variants: int = 10
-    seed: int = 0
-    width: int = 640
-    height: int = 480
-    workers: int = 2
-    backend: str = "joblib"  # joblib | dask
+    variants: int = field(default=10, metadata={"min": 1, "max": MAX_VARIANTS})
+    seed: int = field(default=0, metadata={"min": 0})
+    width: int = field(default=640, metadata={"min": 16})
+    height: int = field(default=480, metadata={"min": 16})
+    workers: int = field(default=2, metadata={"min": 1})
+    backend: str = field(default="joblib", metadata={"choices": ("joblib", "dask")})
     scheduler: str | None = None  # dask scheduler address; None = a LocalCluster
     backgrounds: str | None = None  # folder of background photos; None = procedural
-    photo_support: float = 0.7  # with backgrounds: chance a lying infant lies on one of the photos
+    # with backgrounds: chance a lying infant lies on one of the photos
+    photo_support: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
     textures: str | None = None  # folder of UV textures for the body; None = procedural
-    shadows: float = 0.0  # probability per image
+    photo_textures: bool = False  # bodies wear textures baked from the fits' own photos (see render.bake)
+    # with photo_textures: chance an image wears its own fit's photo
+    own_photo_texture: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
     parts: bool = False  # write part-segmentation PNGs (uint8 part id + 1, 0 = not body)
     force: bool = False  # replace a different run's shards
-    limit: int | None = None  # render only the first N usable fits
-    shard_size: int = 50
-    body: str = "anny"
+    limit: int | None = field(default=None, metadata={"min": 1})  # render only the first N usable fits
+    shard_size: int = field(default=50, metadata={"min": 1})
+    body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
     keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
-    texture_size: int = 512
-    support_texels_per_m: int = 512
-    msaa: int = 0
-    gl_threads: int | None = None
+    texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns
+    support_texels_per_m: int = field(default=512, metadata={"min": 32})  # a support texture of >= 16 texels
+    msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
+    gl_threads: int | None = field(default=None, metadata={"min": 1})
     contact_sheet: bool = True
     sampling: VariantConfig = field(default_factory=VariantConfig)
     sensor: SensorConfig = field(default_factory=SensorConfig)
@@ -90,40 +98,26 @@ class RenderConfig:
     def __post_init__(self):
         if isinstance(self.shadows, bool):
             object.__setattr__(self, "shadows", 1.0 if self.shadows else 0.0)
-        problems = []
-        if not 0.0 <= float(self.photo_support) <= 1.0:
-            problems.append(f"photo_support must be a probability in [0, 1], got {self.photo_support}")
-        if not 0.0 <= float(self.shadows) <= 1.0:
-            problems.append(f"shadows must be a probability in [0, 1] (or true/false), got {self.shadows}")
-        if self.msaa not in (0, 2, 4):
-            problems.append(f"msaa must be 0, 2 or 4, got {self.msaa}")
-        if self.workers < 1 or self.shard_size < 1:
-            problems.append("workers and shard_size must be >= 1")
-        if self.width < 16 or self.height < 16:
-            problems.append(f"image size {self.width}x{self.height} is too small")
-        if self.gl_threads is not None and self.gl_threads < 1:
-            problems.append("gl_threads must be >= 1")
-        if problems:
-            raise UserError("render config: " + "; ".join(problems))
+        check_ranges(self, "render config")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "RenderConfig":
         """From a pipeline spec's ``config:`` mapping (``sampling:`` / ``sensor:`` may be
-        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys are a
-        one-line :class:`UserError`."""
-        d = dict(d or {})
-        _check_keys("render", d, cls)
-        for key, sub in (("sampling", VariantConfig), ("sensor", SensorConfig)):
-            if isinstance(d.get(key), dict):
-                _check_keys(f"render {key}", d[key], sub)
-                d[key] = sub(**{k: tuple(v) if isinstance(v, list) else v for k, v in d[key].items()})
-        return cls(**d)
+        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys, wrong
+        types and values out of range are a one-line :class:`UserError`."""
+        d = dict(d or {}) if isinstance(d, dict) or d is None else d
+        if isinstance(d, dict) and isinstance(d.get("shadows"), bool):  # true/false = always/never
+            d["shadows"] = 1.0 if d["shadows"] else 0.0
+        return from_mapping(cls, d, "render config")
 
     def keyed(self) -> dict:
         """The fields that change the output (the run key's part of the config)."""
         d = asdict(self)
         for k in EXECUTION_ONLY:
             d.pop(k)
+        if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
+            d.pop("photo_textures")
+            d.pop("own_photo_texture")
         if d["keypoints"] is None:  # the default: keys (and run keys) as before the option existed
             d.pop("keypoints")
         else:  # the file's content decides the labels, not its name
@@ -131,13 +125,6 @@ class RenderConfig:
 
             d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
         return d
-
-
-def _check_keys(what: str, d: dict, cls) -> None:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise UserError(f"{what} config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 @dataclass
@@ -160,95 +147,23 @@ class RenderSummary:
     warnings: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)  # worker wall seconds per stage, summed
     cpu_seconds: float = 0.0  # CPU time of the shard work in all workers (worker start-up excluded)
-
-
-# ---- fits ---------------------------------------------------------------------------------
-def fits_file(path: str | Path) -> Path:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "fits.jsonl"
-    if not path.exists():
-        raise UserError(f"{path}: no fits file; run `syrip-gen fit` first or pass FITS/fits.jsonl")
-    return path
-
-
-def load_fits(path: str | Path, body_shape_size: int, limit: int | None = None) -> tuple[list[dict], dict[str, int]]:
-    """Usable fit records (``status == "ok"``, well-formed) in file order, each given
-    ``_index`` (its position among them), and the skips counted by reason."""
-    path = fits_file(path)
-    records, skipped = [], {}
-    lines = path.read_text().splitlines()
-    if not any(line.strip() for line in lines):
-        raise UserError(f"{path}: the fits file is empty; run `syrip-gen fit` on your keypoint file first")
-
-    def skip(reason):
-        skipped[reason] = skipped.get(reason, 0) + 1
-
-    for line in lines:
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            skip("not valid JSON")
-            continue
-        if not isinstance(r, dict):
-            skip("not a JSON object")
-            continue
-        if r.get("status") != "ok":
-            skip("fit not ok")
-            continue
-        try:
-            pose = np.asarray(r["pose"], np.float64)
-            shape = np.asarray(r["shape"], np.float64)
-            ok = pose.shape == (24, 3) and shape.shape == (body_shape_size,) and np.isfinite(pose).all() \
-                and np.isfinite(shape).all() and "id" in r
-        except (KeyError, TypeError, ValueError):
-            ok = False
-        if not ok:
-            skip("malformed pose/shape/id")
-            continue
-        if limit is not None and len(records) >= limit:
-            skip("beyond --limit")
-            continue
-        r["_index"] = len(records)
-        records.append(r)
-    if not records:
-        detail = ", ".join(f"{n} {k}" for k, n in sorted(skipped.items()))
-        raise UserError(f"{path}: no usable fits ({detail}); every fit was rejected — check `syrip-gen fit`'s summary")
-    return records, skipped
+    photo_textures: dict[str, int] = field(default_factory=dict)  # fits by bake outcome (--photo-textures)
+    bake_seconds: float = 0.0  # of ``seconds``: baking (or reusing) the photo textures
 
 
 # ---- run key ------------------------------------------------------------------------------
-def code_version() -> str:
-    """Hash of the source of the stages that shape the output."""
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    files = [root / f for f in CODE_FILES]
-    for d in CODE_DIRS:
-        files += sorted((root / d).glob("*.py"))
-    for f in sorted(set(files)):
-        if f.exists():
-            h.update(f.relative_to(root).as_posix().encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def run_key(fits_path: Path, cfg: RenderConfig) -> str:
+def run_key(fits_path: Path, cfg: RenderConfig, extra: str = "") -> str:
+    """Hash of the fits file, the keyed config, the code and ``extra`` (with photo textures:
+    the photos' names, sizes and times, :func:`~syrip_gen.render.photo_textures.photo_signature`)."""
     h = hashlib.sha256()
     h.update(fits_path.read_bytes())
+    h.update(extra.encode())
     h.update(json.dumps(cfg.keyed(), sort_keys=True).encode())
-    h.update(code_version().encode())
+    h.update(code_version("render").encode())
     return h.hexdigest()[:20]
 
 
 # ---- files --------------------------------------------------------------------------------
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    from syrip_gen.coco import atomic_write_bytes as write
-
-    write(path, data)
-
-
 def image_id(fit_index: int, variant_index: int) -> int:
     return fit_index * MAX_VARIANTS + variant_index + 1
 
@@ -278,8 +193,11 @@ def read_shard(out: Path, shard: int, key: str) -> dict | None:
 
 # ---- one shard ----------------------------------------------------------------------------
 def render_shard(shard: int, jobs: list[tuple[int, int]], fits: dict[int, FitInfo], cfg: RenderConfig,
-                 out_dir: str, key: str, n_backgrounds: int = 0) -> dict:
-    """Render, annotate and write one shard; returns its manifest (also in ``shard.json``)."""
+                 out_dir: str, key: str, n_backgrounds: int = 0, parent_pid: int | None = None) -> dict:
+    """Render, annotate and write one shard; returns its manifest (also in ``shard.json``).
+    ``parent_pid``: the run's process; a worker process exits as soon as it is gone."""
+    if parent_pid is not None and parent_pid != os.getpid():
+        exit_with(parent_pid)
     out = Path(out_dir)
     done = read_shard(out, shard, key)
     if done is not None:
@@ -290,28 +208,52 @@ def render_shard(shard: int, jobs: list[tuple[int, int]], fits: dict[int, FitInf
         return _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds)
 
 
-@contextlib.contextmanager
-def one_torch_thread():
-    """Run torch single-threaded: results must not depend on the thread count (same bytes
-    whether a shard runs in a worker, in this process, or on a Dask thread)."""
-    import torch
+_WATCHED: set[int] = set()
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+
+def exit_with(parent_pid: int, every_s: float = 0.5) -> None:
+    """In a worker process: end it within ``every_s`` once the run's process ``parent_pid`` (or
+    the worker's own parent) is gone, e.g. killed with SIGKILL, instead of rendering on for
+    minutes with nobody to merge the result. Safe at any moment: every file is written by
+    temp + rename and ``shard.json`` last, so a resumed run redoes the unfinished shard."""
+    if parent_pid in _WATCHED:
+        return
+    _WATCHED.add(parent_pid)
+    own_parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(parent_pid, 0)
+                alive = os.getppid() == own_parent
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:  # exists, owned by someone else: pid reused, ours is gone
+                alive = False
+            if not alive:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _remove_stale_temp_files(out: Path) -> None:
+    """Temp files of writes cut short by a kill (``.<name>.*.tmp``, see coco.atomic_write_bytes)."""
+    for folder in (out, out / "images", out / "annotations", *sorted((out / "shards").glob("*"))):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
 
 def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     import torch
 
     from syrip_gen.annotate import annotate_image
-    from syrip_gen.coco import atomic_write_json
     from syrip_gen.posture import posture_labels
     from syrip_gen.render.compose import StageTimer, worker_state
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.photo_textures import choose_texture
+    from syrip_gen.render.sensor import encode_png
+    from syrip_gen.render.variants import posture_pool, sample_variants
 
     timer = StageTimer()
     state = worker_state(cfg)  # start-up (body load, GL context) once per worker: not timed
@@ -319,15 +261,17 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
-                                  shadow_prob=cfg.shadows)
+                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
         postures = (posture_labels(torch.from_numpy(sampled.keypoints), torch.tensor([0.0, 1.0, 0.0]))
                     if sampled.specs else [])
     images, anns, files = [], [], []
-    rejected = dict(sampled.rejected)
+    rejected = Counter(sampled.rejected)
+    photo_paths = {i: f.photo_texture for i, f in fits.items() if f.photo_texture}
     for k, spec in enumerate(sampled.specs):
-        r = state.maker.render(spec, sampled.vertices[k], timer)
-        for why, n in r.skipped.items():
-            rejected[why] = rejected.get(why, 0) + n
+        r = state.maker.render(spec, sampled.vertices[k], timer,
+                               photo_texture=choose_texture(spec.appearance_seed, spec.fit_index, photo_paths,
+                                                            cfg.own_photo_texture) if photo_paths else None)
+        rejected.update(r.skipped)
         name = image_name(spec.fit_index, spec.variant_index)
         fit = fits[spec.fit_index]
         with timer("annotate"):
@@ -338,22 +282,22 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
             res = annotate_image(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.keypoints[k],
                                  r.mask, r.body_depth, postures[k], prov)
         if res.annotation is None:
-            rejected[res.reason] = rejected.get(res.reason, 0) + 1
+            rejected[res.reason] += 1
             continue
         timer.start("write")
         atomic_write_bytes(d / name, r.jpeg)
         files.append(name)
-        if cfg.depth:
-            files.append(_write_png(d / name.replace(".jpg", "_depth.png"), r.depth_mm))
-            res.image["depth_file"] = files[-1]
-        if cfg.parts and r.parts is not None:
-            files.append(_write_png(d / name.replace(".jpg", "_parts.png"), r.parts))
-            res.image["parts_file"] = files[-1]
+        for field_, suffix, array in (("depth_file", "_depth.png", r.depth_mm if cfg.depth else None),
+                                      ("parts_file", "_parts.png", r.parts if cfg.parts else None)):
+            if array is not None:
+                files.append(name.replace(".jpg", suffix))
+                atomic_write_bytes(d / files[-1], encode_png(array))
+                res.image[field_] = files[-1]
         images.append(res.image)
         anns.append(res.annotation)
         timer.stop()
     manifest = {"run_key": key, "shard": shard, "jobs": [list(j) for j in jobs], "images": images,
-                "annotations": anns, "files": files, "rejected": rejected,
+                "annotations": anns, "files": files, "rejected": dict(rejected),
                 "rejected_jobs": [list(x) for x in sampled.rejected_jobs]}
     with timer("write"):
         atomic_write_json(d / "shard.json", manifest)  # last: the done marker
@@ -361,21 +305,15 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     return {**manifest, "resumed": False, **timing}  # timing: not in shard.json (same bytes on rerun)
 
 
-def _write_png(path: Path, array: np.ndarray) -> str:
-    import cv2
-
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:  # pragma: no cover - cv2 failure
-        raise RuntimeError(f"could not encode {path.name}")
-    atomic_write_bytes(path, buf.tobytes())
-    return path.name
-
-
 # ---- the run ------------------------------------------------------------------------------
-def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
-    """Refuse an output directory holding a different run (unless ``force``); record this run."""
-    from syrip_gen.coco import atomic_write_json
-
+def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
+    """Refuse, before any work, an ``--out`` that is a file, a non-empty folder that no render
+    run made (a user's own dataset: never written into, even with ``--force``), or a
+    different render run without ``force``. Returns the other run's key to replace, if any."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder for the dataset")
+    if not out.is_dir():
+        return None
     run_file = out / "run.json"
     other = None
     if run_file.exists():
@@ -383,24 +321,34 @@ def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> Non
             other = json.loads(run_file.read_text()).get("run_key")
         except (OSError, json.JSONDecodeError, AttributeError):
             other = "unreadable"
-    elif (out / "shards").exists() and any((out / "shards").iterdir()):
+    elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
         other = "unknown"
-    if other is not None and other != key:
-        if not cfg.force:
-            raise UserError(f"{out} holds a different render run (key {other}, this run {key}); "
-                            "choose another --out, or pass --force to replace it")
+    elif any(p.name != MANIFEST_OF_PIPELINE for p in out.iterdir()):
+        raise UserError(f"--out {out} is not empty and was not made by `syrip-gen render`; refusing to "
+                        "write into it (its files would be overwritten): choose a new or empty folder")
+    if other is not None and other != key and not cfg.force:
+        raise UserError(f"{out} holds a different render run (key {other}, this run {key}); "
+                        "choose another --out, or pass --force to replace it")
+    return other if other != key else None
+
+
+def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
+    """Replace a different run's files (``check_out`` allowed it); record this run."""
+    other = check_out(out, key, cfg)
+    run_file = out / "run.json"
+    if other is not None:
         for sub in ("shards", "images", "annotations"):
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / "contact_sheet.jpg").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_file, {"run_key": key, "config": cfg.keyed(), "fits": str(fits_path),
-                                 "code_version": code_version()})
+                                 "code_version": code_version("render")})
 
 
 def _run_shards(tasks: list[tuple[int, list]], fits: dict, cfg: RenderConfig, out: Path, key: str,
                 n_backgrounds: int):
     """Yield shard manifests as they finish (any order), with the chosen backend."""
-    args = (fits, cfg, str(out), key, n_backgrounds)
+    args = (fits, cfg, str(out), key, n_backgrounds, os.getpid())
     if cfg.backend == "dask":
         yield from _run_dask(tasks, args, cfg)
     elif cfg.backend != "joblib":
@@ -438,8 +386,9 @@ def _run_dask(tasks, args, cfg: RenderConfig):
             cluster.close()
 
 
-def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig) -> Path:
-    """Combine the shards into one COCO file and link their images into ``images/``."""
+def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path) -> Path:
+    """Combine the shards into one COCO file and link their images into ``images/``; ``info``
+    names the fits file (relative to the dataset) so that ``filter`` needs only the dataset."""
     from syrip_gen.coco import write_coco
 
     images, anns = [], []
@@ -450,29 +399,16 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig) -> Path:
         if data is None:
             raise RuntimeError(f"shard {shard} is incomplete after rendering")
         for name in data["files"]:
-            _link(shard_dir(out, shard) / name, img_dir / name)
+            atomic_link(shard_dir(out, shard) / name, img_dir / name)
         images += data["images"]
         anns += data["annotations"]
     images.sort(key=lambda r: r["id"])
     anns.sort(key=lambda r: r["id"])
-    path = out / "annotations" / f"person_keypoints_{cfg.split}_infant.json"
-    write_coco(path, images, anns, info={"description": "syrip-gen synthetic infant renders",
-                                         "run_key": key, "config": cfg.keyed()})
+    path = annotation_path(out, cfg.split)
+    write_coco(path, images, anns, info={"description": "syrip-gen synthetic infant renders", "run_key": key,
+                                         "config": cfg.keyed(),
+                                         "fits": os.path.relpath(fits_path.resolve(), out.resolve())})
     return path
-
-
-def _link(src: Path, dst: Path) -> None:
-    if dst.exists():
-        if os.path.samefile(src, dst):
-            return
-        dst.unlink()
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig,
@@ -486,64 +422,71 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
 
     from syrip_gen.body import load_body
     from syrip_gen.drawing import write_contact_sheet
-    from syrip_gen.render.compose import check_folders
-    from syrip_gen.render.variants import prepare_fits
+    from syrip_gen.render.variants import PoseChecker, prepare_fits
 
-    if not 1 <= cfg.variants <= MAX_VARIANTS:
-        raise UserError(f"--variants must be between 1 and {MAX_VARIANTS}, got {cfg.variants}")
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
+    photo_sig = ""
+    if cfg.photo_textures:
+        from syrip_gen.render.photo_textures import photo_signature
+
+        photo_sig = photo_signature(path)
+    key = run_key(path, cfg, photo_sig)
+    check_out(out, key, cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
-    records, fits_skipped = load_fits(path, len(body.shape_names), cfg.limit)
+    records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
     with one_torch_thread():
         infos = prepare_fits(records, body)
     for info, r in zip(infos, records):
         info.source_image_id = r.get("image_id")
         info.source_file = r.get("file_name")
-    fits = {f.index: f for f in infos}
-    key = run_key(path, cfg)
     _prepare_out(out, key, cfg, path)
+    _remove_stale_temp_files(out)
+    photo, bake_seconds = None, 0.0
+    if cfg.photo_textures:
+        from syrip_gen.render.bake import BakeConfig
+        from syrip_gen.render.photo_textures import TEXTURE_DIR, bake_fits
+
+        t_bake = time.perf_counter()
+        with one_torch_thread():
+            photo = bake_fits(records, body, out / TEXTURE_DIR, BakeConfig(size=cfg.texture_size))
+        bake_seconds = time.perf_counter() - t_bake
+        for info in infos:
+            info.photo_texture = photo.paths.get(info.index)
+    fits = {f.index: f for f in infos}
     jobs = [(f.index, v) for f in infos for v in range(cfg.variants)]
     tasks = [(s, jobs[i:i + cfg.shard_size]) for s, i in enumerate(range(0, len(jobs), cfg.shard_size))]
-    rejected: dict[str, int] = {}
-    stages: dict[str, float] = {}
+    rejected, stages = Counter(), Counter()  # reason -> images, stage -> seconds
     cpu = 0.0
     resumed = n_images = 0
     with tqdm(total=len(jobs), unit="img", desc="render", smoothing=0.1) as bar:
         for manifest in _run_shards(tasks, fits, cfg, out, key, n_bg):
             resumed += bool(manifest.get("resumed"))
             n_images += len(manifest["images"])
-            for reason, n in manifest["rejected"].items():
-                rejected[reason] = rejected.get(reason, 0) + n
+            rejected.update(manifest["rejected"])
             cpu += manifest.get("cpu_seconds", 0.0)
-            for stage, sec in manifest.get("stage_seconds", {}).items():
-                stages[stage] = stages.get(stage, 0.0) + sec
+            stages.update(manifest.get("stage_seconds", {}))
             bar.update(len(manifest["jobs"]))
             if on_shard_done is not None:
                 on_shard_done(manifest["shard"])
-    ann_path = merge(out, len(tasks), key, cfg)
+    ann_path = merge(out, len(tasks), key, cfg, path)
     sheet = None
     if cfg.contact_sheet:
         sheet = str(write_contact_sheet(ann_path, out / "contact_sheet.jpg", seed=cfg.seed))
     seconds = time.perf_counter() - t0
+    rejected = dict(rejected)
     summary = RenderSummary(
         out_dir=str(out), annotation_path=str(ann_path), run_key=key, images=n_images, shards=len(tasks),
         shards_resumed=resumed, fits_used=len(infos), fits_skipped=fits_skipped, rejected=rejected,
-        pose_check=_pose_check_kind(), seconds=round(seconds, 3),
+        pose_check=PoseChecker.kind, seconds=round(seconds, 3),
         images_per_s=round(n_images / seconds, 3) if seconds > 0 else 0.0, contact_sheet=sheet,
-        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3))
+        stage_seconds={k: round(v, 3) for k, v in sorted(stages.items())}, cpu_seconds=round(cpu, 3),
+        photo_textures=dict(sorted(photo.counts.items())) if photo else {}, bake_seconds=round(bake_seconds, 3),
+        warnings=[f"{n} fit record(s) skipped: {why}" for why, n in sorted(fits_skipped.items())
+                  if why not in ("fit not ok", "beyond --limit")]
+        + [f"{n} x {why}" for why, n in sorted(rejected.items()) if "unreadable" in why])
     if n_images == 0:
         raise UserError(f"every variant was rejected ({rejected}); widen --fill/--fov or check the fits")
     return summary
-
-
-def _pose_check_kind() -> str:
-    from syrip_gen.render.variants import PoseChecker
-
-    return PoseChecker(0.0).kind
-
-
-def summary_json(summary: RenderSummary) -> dict:
-    return {f.name: getattr(summary, f.name) for f in fields(summary)}

@@ -11,6 +11,13 @@ review page; ``use_decisions`` applies their decisions:
   report, marked ``overridden``);
 - images without a decision keep the automatic verdict.
 
+Calibration on the run's own fits: every render is a view of a fitted real pose, so the pose
+gates (pose prior, joint limits, hyperextension, penetration) must not reject what the real
+infants did. With a fits file holding poses, each of those thresholds is raised to at least
+the ``calibrate_percentile`` percentile of the gate's value over the ok fits and their mirror
+images (renders mirror half the poses); the report records both numbers. Thresholds never go
+below the configured ones, so a planted impossible pose is still caught.
+
 Outputs: the filtered COCO file (``annotations/person_keypoints_<split>_filtered_infant.json``
 or ``out``), ``DATASET/filter/report.json`` (counts per reason, per-image verdicts) and one
 histogram PNG per gate with its threshold.
@@ -21,14 +28,17 @@ import dataclasses
 import json
 import logging
 import math
-import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.coco import KeypointFile, atomic_write_json, load_coco, write_coco
+from syrip_gen.coco import (KeypointFile, atomic_write_json, dataset_json, dataset_root, filtered_name, load_coco,
+                            write_coco)
+from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
+from syrip_gen.fits import fit_errors, fits_file, read_fits
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,7 @@ GATES: dict[str, tuple[str, str, str]] = {
 FIT_STATUS = "fit_status"  # the source fit itself was rejected by the fitter
 REVIEWER = "reviewer"
 NO_ANNOTATION = "no_annotation"  # an image without any keypoint annotation
+MISSING_FILE = "missing_file"  # the image file is not in the dataset's images/ folder
 FIT_ID_KEYS = ("fit_id", "source_fit_id", "source_fit", "fit")
 
 
@@ -55,43 +66,43 @@ FIT_ID_KEYS = ("fit_id", "source_fit_id", "source_fit", "fit")
 class FilterConfig:
     """Thresholds of the gates; an image fails a gate on the named side of its threshold."""
 
-    gates: tuple[str, ...] = tuple(GATES)  # which gates run
-    max_fit_error: float = 0.05  # source fit's mean_error_norm (per box diagonal)
-    max_out_of_frame: float = 0.2  # > 3 of 17 keypoints outside the image
-    min_body_size: float = 0.15
-    max_body_size: float = 0.95
-    min_visible: int = 6
-    max_joint_limit_rad: float = 0.35  # 20 degrees beyond a limit
-    max_hyperextension_rad: float = 0.26  # 15 degrees
+    gates: tuple[str, ...] = field(default=tuple(GATES), metadata={"choices": tuple(GATES)})  # which gates run
+    # source fit's mean_error_norm (per box diagonal)
+    max_fit_error: float = field(default=0.05, metadata={"min": 0.0})
+    max_out_of_frame: float = field(default=0.2, metadata={"min": 0.0, "max": 1.0})  # > 3 of 17 keypoints outside
+    min_body_size: float = field(default=0.15, metadata={"min": 0.0})
+    max_body_size: float = field(default=0.95, metadata={"min": 0.0})
+    min_visible: int = field(default=6, metadata={"min": 0, "max": 17})
+    max_joint_limit_rad: float = field(default=0.35, metadata={"min": 0.0})  # 20 degrees beyond a limit
+    max_hyperextension_rad: float = field(default=0.26, metadata={"min": 0.0})  # 15 degrees
     # Depends on the prior. Calibrated on *fits*, not on the prior's own samples: the bundled
     # prior (assets/pose_prior.npz) gives its samples NLL median -56 (p99 -39), but fitted poses
     # sit higher (fits of the bundled skeletons: median -20, p95 58, p98 71, p99 78) because
     # 2D leaves some rotations free. -30 rejected 65 % of good renders; 75 drops ~1-2 %
     # outliers. Check filter/hist_pose_prior.png after a change of prior.
     max_prior_nll: float = 75.0
-    max_penetration: float = 0.05  # 5% of a part's vertices deeper than penetration_depth_m inside another
-    penetration_depth_m: float = 0.01
-    penetration_stride: int = 3  # every 3rd vertex: ~20 ms/body instead of ~57
-    duplicate_max_2d: float = 0.05  # RMS keypoint distance in units of the skeleton's RMS radius
-    duplicate_max_pose_rad: float = 0.15  # largest joint-rotation difference (~9 degrees)
+    # 5% of a part's vertices deeper than penetration_depth_m inside another
+    max_penetration: float = field(default=0.05, metadata={"min": 0.0, "max": 1.0})
+    # below the other part's own surface (gates/penetration.py): contact (hand to mouth, crossed
+    # legs) sits within 2 cm; fits of real photos: 4 % of train200's beyond 0.05 at 2 cm, 11 % at 1.5 cm
+    penetration_depth_m: float = field(default=0.02, metadata={"min": 0.0})
+    penetration_stride: int = field(default=3, metadata={"min": 1})  # every 3rd vertex: ~20 ms/body instead of ~57
+    # RMS keypoint distance in units of the skeleton's RMS radius
+    duplicate_max_2d: float = field(default=0.05, metadata={"min": 0.0})
+    # largest joint-rotation difference (~9 degrees)
+    duplicate_max_pose_rad: float = field(default=0.15, metadata={"min": 0.0})
     duplicate_score: float = 1.0  # fixed by the definition (pairs below 1 are duplicates)
-    batch_size: int = 32  # bodies per mesh forward pass
+    batch_size: int = field(default=32, metadata={"min": 1})  # bodies per mesh forward pass
+    # pose gates >= this percentile of the run's fits (and their mirrors); None: off
+    calibrate_percentile: float | None = field(default=99.0, metadata={"min": 0.0, "max": 100.0})
 
     def __post_init__(self):
-        unknown = [g for g in self.gates if g not in GATES]
-        if unknown:
-            raise UserError(f"unknown filter gate(s) {', '.join(unknown)}; known: {', '.join(GATES)}")
+        check_ranges(self, "filter config")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> FilterConfig:
-        d = dict(d or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise UserError(f"unknown filter setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        if "gates" in d:
-            d["gates"] = tuple(d["gates"])
-        return cls(**d)
+        """From a YAML mapping; unknown keys, wrong types and values out of range are a one-line UserError."""
+        return from_mapping(cls, d, "filter config")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> FilterConfig:
@@ -121,65 +132,22 @@ class FilterReport:
     skipped: dict[str, dict[str, int]]
     decisions_applied: int = 0
     decisions_unknown_images: int = 0
+    missing_files: int = 0  # images whose file is not in images/ (rejected, reason missing_file)
     histograms: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)  # gate -> {configured, fits_percentile, threshold, n_fits}
     images: list[dict] = field(default_factory=list)  # per-image verdicts
 
 
-# ---- dataset files -------------------------------------------------------------------------
-def dataset_json(dataset: str | Path) -> Path:
-    """The (unfiltered) COCO file of a dataset directory in SyRIP layout, or the file given."""
-    dataset = Path(dataset)
-    if dataset.is_file():
-        return dataset
-    if not dataset.is_dir():
-        raise UserError(f"{dataset}: no such dataset directory")
-    found = [p for p in sorted((dataset / "annotations").glob("person_keypoints_*.json"))
-             if "_filtered" not in p.name]
-    if len(found) != 1:
-        raise UserError(f"{dataset}: expected one annotations/person_keypoints_<split>_infant.json, "
-                        f"found {len(found)}; pass a dataset directory in SyRIP layout (or the JSON file)")
-    return found[0]
-
-
-def dataset_root(coco_path: Path) -> Path:
-    return coco_path.parent.parent if coco_path.parent.name == "annotations" else coco_path.parent
-
-
-def filtered_name(coco_path: Path) -> Path:
-    m = re.match(r"person_keypoints_(.+?)(_infant)?\.json$", coco_path.name)
-    split = m.group(1) if m else coco_path.stem
-    return coco_path.with_name(f"person_keypoints_{split}_filtered_infant.json")
-
-
-def load_fits(path: str | Path) -> dict[str, dict]:
-    """Fit id -> {status, mean_error_norm} from ``FITS/fits.jsonl`` (a directory or the file)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "fits.jsonl"
-    if not path.exists():
-        raise UserError(f"{path}: no fits file; pass --fits FITS/fits.jsonl")
-    fits = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("%s:%d: unreadable fit record skipped", path, n)
-            continue
-        fits[str(rec.get("id"))] = {"status": rec.get("status"), "mean_error_norm": rec.get("mean_error_norm")}
-    return fits
-
-
 def _fits_path(coco: KeypointFile, fits_path) -> Path | None:
+    """``--fits``, else the fits file the render recorded in the COCO ``info`` (relative to the
+    dataset root)."""
     if fits_path:
         return Path(fits_path)
     info = coco.data.get("info") if isinstance(coco.data.get("info"), dict) else {}
-    for key in ("fits", "fits_path"):
-        if info.get(key):
-            p = Path(info[key])
-            return p if p.is_absolute() else dataset_root(coco.path) / p
+    if info.get("fits"):
+        p = Path(info["fits"])
+        return p if p.is_absolute() else dataset_root(coco.path) / p
     return None
 
 
@@ -246,7 +214,8 @@ def _framing_values(s: _Samples, values: dict, skipped: dict) -> None:
     for i, ann in enumerate(s.anns):
         k3d = ann.get("keypoints_3d") if ann else None
         if k3d is not None and s.Ks[i] is not None:
-            xy = framing.project(np.asarray(k3d, float).reshape(1, 17, 3), np.asarray(s.Ks[i], float).reshape(1, 3, 3))
+            xy = framing.pixels_in_front(np.asarray(k3d, float).reshape(1, 17, 3),
+                                         np.asarray(s.Ks[i], float).reshape(1, 3, 3))
             out[i] = framing.outside_share(xy, s.size[i:i + 1])[0]
     size = framing.box_size(s.bbox, np.maximum(s.size, 1))
     missing = np.array([a is None for a in s.anns])
@@ -267,13 +236,14 @@ def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skippe
         skipped["fit_error"]["no fits file (pass --fits FITS/fits.jsonl)"] = len(v)
         values["fit_error"] = v
         return
-    fits = load_fits(path)
+    fits = fit_errors(path)
+    missing: Counter = Counter()
     for i, ann in enumerate(s.anns):
         fid = _fit_id(ann) if ann else None
         rec = fits.get(fid) if fid is not None else None
         if rec is None:
             why = "no source fit id in provenance" if fid is None else "source fit id not in the fits file"
-            skipped["fit_error"][why] = skipped["fit_error"].get(why, 0) + 1
+            missing[why] += 1
             continue
         status = rec.get("status") or ""
         if status != "ok":
@@ -282,8 +252,8 @@ def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skippe
         if isinstance(err, (int, float)) and math.isfinite(err):
             v[i] = err
         else:
-            skipped["fit_error"]["fit has no mean_error_norm"] = skipped["fit_error"].get(
-                "fit has no mean_error_norm", 0) + 1
+            missing["fit has no mean_error_norm"] += 1
+    skipped["fit_error"].update(missing)
     values["fit_error"] = v
 
 
@@ -344,12 +314,72 @@ def _penetration_values(s: _Samples, cfg: FilterConfig, body, values: dict, skip
             shape = torch.as_tensor(np.array([s.shapes[i] for i in b], dtype=np.float32))
             with torch.no_grad():
                 verts = body(pose, shape, with_vertices=True).vertices.numpy()
-            share, worst = penetration_share(verts, parts, depth=cfg.penetration_depth_m,
+            share, worst = penetration_share(verts, parts, topo.body_faces, depth=cfg.penetration_depth_m,
                                              stride=cfg.penetration_stride)
             v[b] = share
             for i, w in zip(b, worst):
                 details.setdefault(int(i), {})["penetration"] = w
             bar.update(len(b))
+
+
+CALIBRATED = ("pose_prior", "joint_limits", "hyperextension", "penetration")
+
+
+def _fit_records(path: Path | None) -> list[dict] | None:
+    """The fits file's records, or None without one (the fit_error gate reports that)."""
+    try:
+        return read_fits(fits_file(path), bad={}) if path is not None else None
+    except UserError:
+        return None
+
+
+def _fit_samples(records: list[dict]) -> _Samples | None:
+    """The ok fit records with a pose and their mirror images as samples of the pose gates
+    (None if there are none)."""
+    import torch
+
+    from syrip_gen.body.pose_space import flip_pose
+
+    ok = [r for r in records if r.get("status") == "ok" and r.get("pose") is not None]
+    try:
+        poses = np.asarray([r["pose"] for r in ok], dtype=np.float64).reshape(-1, 24, 3)
+    except ValueError:
+        return None
+    if not len(poses):
+        return None
+    poses = np.concatenate([poses, flip_pose(torch.as_tensor(poses)).numpy()])
+    shapes = [r.get("shape") for r in ok] * 2
+    models = [r.get("body") for r in ok] * 2
+    n = len(poses)
+    return _Samples([None] * n, [None] * n, np.zeros((n, 17, 3)), np.zeros((n, 2)), np.zeros((n, 4)), poses,
+                    shapes, models, [None] * n)
+
+
+def calibrate(cfg: FilterConfig, records: list[dict] | None, body=None) -> tuple[FilterConfig, dict]:
+    """``cfg`` with each pose gate's threshold raised to at least the ``calibrate_percentile``
+    percentile of its value over the run's ok fit ``records`` (and their mirrors), and a record
+    of what was done per gate."""
+    gates = [g for g in CALIBRATED if g in cfg.gates]
+    s = _fit_samples(records or []) if cfg.calibrate_percentile is not None and gates else None
+    if s is None:
+        return cfg, {}
+    values: dict[str, np.ndarray] = {}
+    skipped: dict[str, dict[str, int]] = {g: {} for g in GATES}
+    _pose_values(s, cfg, values, skipped)
+    if "penetration" in gates:
+        _penetration_values(s, cfg, body, values, skipped, {})
+    changes, out = {}, {}
+    for gate in gates:
+        v = values.get(gate, np.array([]))
+        v = v[np.isfinite(v)]
+        if not len(v):
+            continue
+        attr = GATES[gate][1]
+        pct = float(np.percentile(v, cfg.calibrate_percentile))
+        changes[attr] = max(getattr(cfg, attr), pct)
+        out[gate] = {"configured": getattr(cfg, attr), "fits_percentile": pct, "threshold": changes[attr],
+                     "percentile": cfg.calibrate_percentile, "n_fits": int(len(v))}
+    return dataclasses.replace(cfg, **changes), out
 
 
 # ---- verdicts --------------------------------------------------------------------------------
@@ -388,12 +418,21 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     out = Path(out) if out else filtered_name(coco_path)
     s = _samples(coco)
     n = len(s.image_ids)
+    if n == 0:
+        raise UserError(f"{coco_path}: the dataset lists no images; nothing to filter")
+    image_dir = coco.image_dir()
+    missing = [not (isinstance(name := coco.images[iid].get("file_name"), str) and name
+                    and (image_dir / name).is_file()) for iid in s.image_ids]
+    if any(missing):
+        log.warning("%d of %d image files are missing from %s; they are rejected (reason %s)",
+                    sum(missing), n, image_dir, MISSING_FILE)
 
     values: dict[str, np.ndarray] = {}
     skipped: dict[str, dict[str, int]] = {g: {} for g in GATES}
     details: dict[int, dict] = {}
     fit_status: dict[int, str] = {}
     _framing_values(s, values, skipped)
+    cfg, calibration = calibrate(cfg, _fit_records(_fits_path(coco, fits_path)), body)
     if "fit_error" in cfg.gates:
         _fit_values(coco, s, fits_path, values, skipped, fit_status)
     if {"joint_limits", "hyperextension", "pose_prior"} & set(cfg.gates):
@@ -404,6 +443,9 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     # per-image reasons in gate order (duplicates last: they depend on what else is kept)
     reasons: list[list[dict]] = [[] for _ in range(n)]
     for i, ann in enumerate(s.anns):
+        if missing[i]:
+            reasons[i].append({"gate": MISSING_FILE, "value": coco.images[s.image_ids[i]].get("file_name"),
+                               "threshold": None})
         if ann is None:
             reasons[i].append({"gate": NO_ANNOTATION, "value": None, "threshold": None})
     for i, status in fit_status.items():
@@ -429,18 +471,16 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
             log.warning("%d review decision(s) name images not in %s; ignored", unknown, coco_path)
 
     verdicts, kept = [], set()
-    rejected_by: dict[str, int] = {}
-    failed: dict[str, int] = {}
+    rejected_by: Counter = Counter()
+    failed = dict(Counter(r["gate"] for rs in reasons for r in rs))
     for i, iid in enumerate(s.image_ids):
         auto = "reject" if reasons[i] else "accept"
-        for r in reasons[i]:
-            failed[r["gate"]] = failed.get(r["gate"], 0) + 1
         review = decisions.get(str(iid), {}).get("decision")
-        final = review or auto
+        final = "reject" if missing[i] else (review or auto)  # no review keeps a missing file
         rec = {"image_id": iid, "file_name": coco.images[iid].get("file_name"), "auto": auto,
                "review": review, "verdict": final, "reasons": reasons[i],
                "values": {g: (float(values[g][i]) if math.isfinite(values[g][i]) else None) for g in values}}
-        if review == "accept" and reasons[i]:
+        if review == "accept" and reasons[i] and not missing[i]:
             for r in reasons[i]:
                 r["overridden"] = True
         if review == "reject":
@@ -449,7 +489,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
             kept.add(iid)
         else:
             primary = rec["reasons"][0]["gate"]
-            rejected_by[primary] = rejected_by.get(primary, 0) + 1
+            rejected_by[primary] += 1
         verdicts.append(rec)
 
     images = [img for iid, img in coco.images.items() if iid in kept]
@@ -460,10 +500,10 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     hists = _histograms(values, cfg, out_dir)
     report = FilterReport(
         dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
-        n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=rejected_by, failed=failed,
+        n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=dict(rejected_by), failed=failed,
         skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
-        decisions_applied=len(decisions), decisions_unknown_images=unknown, histograms=hists,
-        config=dataclasses.asdict(cfg), images=verdicts)
+        decisions_applied=len(decisions), decisions_unknown_images=unknown, missing_files=sum(missing),
+        histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration, images=verdicts)
     atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
     atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": n})
     log.info("filter: kept %d of %d images (%s)", len(kept), n, rejected_by)

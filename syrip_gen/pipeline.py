@@ -9,6 +9,7 @@ reads from it. Outputs are never deleted: stages resume their own partial work.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 
+from syrip_gen.codehash import code_version
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.paths import REPO_ROOT
@@ -54,13 +56,16 @@ class PlannedStep:
 
 def load_spec(path: str | Path, out: str | Path | None = None,
               overrides: dict[str, dict] | None = None,
-              input_overrides: dict[str, dict] | None = None) -> Spec:
+              input_overrides: dict[str, dict] | None = None, profile: str | None = None) -> Spec:
     """Read a YAML spec; ``overrides`` / ``input_overrides`` map step name -> config entries /
-    input roles to replace (e.g. point ``fit.skeletons`` at the user's own COCO file)."""
+    input roles to replace (e.g. point ``fit.skeletons`` at the user's own COCO file). ``profile``
+    names an entry of the spec's ``x-profiles`` (e.g. ``toy``, ``gpu``): the same steps at another scale."""
     path = Path(path)
     raw = read_yaml(path, missing="no such pipeline spec (see pipelines/*.yaml)")
     if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
         raise UserError(f"{path}: a pipeline spec needs a 'steps' list")
+    if profile:
+        overrides = _merge(profile_overrides(raw, profile, path), overrides or {})
     steps, seen = [], set()
     for i, s in enumerate(raw["steps"]):
         if not isinstance(s, dict) or "name" not in s or "kind" not in s:
@@ -82,34 +87,36 @@ def load_spec(path: str | Path, out: str | Path | None = None,
     return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path)
 
 
-# The sources each kind of step runs (paths under the repo): a change there reruns that kind.
-_SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_gen/posture.py", "syrip_gen/geometry.py")
-STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "fit": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
-    "learn_keypoints": _SHARED + ("syrip_gen/fit", "assets/pose_prior.npz"),
-    "backgrounds": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
-    "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/drawing.py",
-                         "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
-    "filter": _SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "assets/pose_prior.npz"),
-    "stats": _SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py"),
-    "train": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
-    "evaluate": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
-}
+def profile_overrides(raw: dict, name: str, path: Path) -> dict[str, dict]:
+    """``x-profiles: {NAME: {STEP-PATTERN: {key: value}}}`` -> step name -> config entries. Patterns
+    are shell globs over step names (``train_*``); later patterns win over earlier ones."""
+    profiles = raw.get("x-profiles") or {}
+    if name not in profiles:
+        raise UserError(f"{path}: no profile {name!r} (known: {', '.join(sorted(profiles)) or 'none'})")
+    out: dict[str, dict] = {}
+    for pattern, config in (profiles[name] or {}).items():
+        matched = [s["name"] for s in raw["steps"] if isinstance(s, dict) and fnmatch.fnmatchcase(str(s.get("name")), pattern)]
+        if not matched:
+            raise UserError(f"{path}: profile {name!r}: pattern {pattern!r} matches no step")
+        for step in matched:
+            out.setdefault(step, {}).update(config or {})
+    return out
 
 
-def code_version(kind: str | None = None) -> str:
-    """Hash of the sources a kind of step runs (all project sources when ``kind`` is None or
-    unlisted), so that editing the renderer does not retrain a model."""
-    paths = STAGE_CODE.get(kind) or ("syrip_gen", "pose_models")
-    h = hashlib.sha256()
-    for rel in paths:
-        root = REPO_ROOT / rel
-        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-        for f in files:
-            if f.exists():
-                h.update(f.relative_to(REPO_ROOT).as_posix().encode())
-                h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+def inputs_replacing(path: str | Path, replace: dict[str, str]) -> dict[str, dict]:
+    """Input overrides that point every step input equal to a key of ``replace`` at its value (e.g.
+    the real train set at a downscaled copy): step name -> {role: new path}."""
+    raw = read_yaml(Path(path), missing="no such pipeline spec (see pipelines/*.yaml)")
+    out: dict[str, dict] = {}
+    for s in raw.get("steps") or []:
+        for role, ref in (s.get("inputs") or {}).items():
+            if ref in replace:
+                out.setdefault(s["name"], {})[role] = str(replace[ref])
+    return out
+
+
+def _merge(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
+    return {k: {**a.get(k, {}), **b.get(k, {})} for k in {*a, *b}}
 
 
 def _content_key(path: Path) -> str:
@@ -202,18 +209,23 @@ def _need(inputs: dict[str, Path], role: str, kind: str) -> Path:
 
 
 def _keypoints(inputs: dict[str, Path]) -> dict:
-    """Optional input ``keypoints``: a learn_keypoints step (or a keypoints.npz) -> config entry."""
+    """Optional input ``keypoints``: a learn_keypoints step (or a keypoints.npz) -> config entry;
+    none when that step refused to write one (the body's own keypoints then)."""
     if "keypoints" not in inputs:
         return {}
     path = inputs["keypoints"]
-    return {"keypoints": str(path / "keypoints.npz" if path.is_dir() else path)}
+    if path.is_dir():
+        path = path / "keypoints.npz"
+        return {"keypoints": str(path)} if path.is_file() else {}
+    return {"keypoints": str(path)}
 
 
 def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     """Optional input ``keypoints`` (see :func:`_keypoints`)."""
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
-    summary = fit_file(_need(inputs, "skeletons", "fit"), out, FitConfig.from_dict({**config, **_keypoints(inputs)}))
+    cfg = FitConfig.from_dict({**config, **_keypoints(inputs), "force": True})  # the step's key changed: other fits are stale
+    summary = fit_file(_need(inputs, "skeletons", "fit"), out, cfg)
     return _as_dict(summary)
 
 
@@ -221,7 +233,13 @@ def _learn_keypoints(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     """Input ``fits``: a fit step of the annotated skeletons; writes ``keypoints.npz``."""
     from syrip_gen.fit.learn_keypoints import RoundsConfig, learn_file
 
-    res = learn_file(_need(inputs, "fits", "learn_keypoints"), out / "keypoints.npz", RoundsConfig.from_dict(config))
+    cfg = RoundsConfig.from_dict(config)
+    (out / "keypoints.npz").unlink(missing_ok=True)  # a rerun that is refused must not leave an old file
+    try:
+        res = learn_file(_need(inputs, "fits", "learn_keypoints"), out / "keypoints.npz", cfg)
+    except UserError as err:  # too few fits, or no better than the body's own: later steps use the body's
+        log.warning("learn_keypoints: %s; later steps use the body's own keypoints", err)
+        return {"keypoints": None, "refused": str(err)}
     return {"keypoints": str(out / "keypoints.npz"), "heldout_before": res.before, "heldout_after": res.after}
 
 
@@ -274,7 +292,9 @@ def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     if "init" in inputs:
         if inputs["init"].is_dir():  # an earlier step's model: never pretrained elsewhere, so FiDIP freezes nothing
             cfg.setdefault("freeze_early", False)
-        cfg["init"] = str(_as_simplebaselines(_checkpoint_of(inputs["init"]), out / "init_simplebaselines.pt"))
+        ckpt = _checkpoint_of(inputs["init"])  # 2D models start from the backbone + head only (no DA classifier)
+        pose2d = cfg.get("task") == "pose2d"
+        cfg["init"] = str(_as_simplebaselines(ckpt, out / "init_simplebaselines.pt") if pose2d else ckpt)
     ckpt = train(TrainConfig.from_dict(cfg))
     return {"checkpoint": str(ckpt)}
 
@@ -298,21 +318,42 @@ def _as_simplebaselines(checkpoint: Path, out: Path) -> Path:
 
 
 def _evaluate(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Optional input ``calibration``: real images to recompute BatchNorm statistics on (AdaBN)."""
+    """Optional inputs ``calibration``: real images to recompute BatchNorm statistics on (AdaBN);
+    ``detector``: a detector train step whose boxes replace the ground truth (with ``boxes: detector``)."""
     from pose_models.evaluate import evaluate
 
     ckpt = _checkpoint_of(_need(inputs, "model", "evaluate"))
     calibration = _dataset_of(inputs["calibration"]) if "calibration" in inputs else None
-    metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), bn_calibration=calibration, **config)
+    extra = {"detector": _checkpoint_of(inputs["detector"])} if "detector" in inputs else {}
+    metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), bn_calibration=calibration,
+                       **extra, **config)
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
 
 
+def _curve(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """A learning curve: every checkpoint the ``model`` train step kept (its ``keep_every``), evaluated."""
+    from pose_models.evaluate import evaluate_along
+
+    rows = evaluate_along(_need(inputs, "model", "curve"), _dataset_of(_need(inputs, "dataset", "curve")), **config)
+    atomic_write_json(out / "curve.json", rows)
+    return {"points": len(rows), "last": rows[-1]}
+
+
+def _subset(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from syrip_gen.subset import SubsetConfig, write_subset
+
+    return write_subset(_dataset_of(_need(inputs, "dataset", "subset")), out, SubsetConfig.from_dict(config))
+
+
 def _dataset_of(path: Path) -> Path:
-    """A filter step's output points at the filtered COCO file it wrote; else the path itself."""
+    """A filter step's output points at the filtered COCO file it wrote, a subset step's holds
+    ``subset.json``; else the path itself."""
     manifest = path / "filtered.json"
     if manifest.exists():
         return Path(json.loads(manifest.read_text())["coco"])
+    if (path / "subset.json").exists():
+        return path / "subset.json"
     return path
 
 
@@ -326,5 +367,5 @@ def _as_dict(obj) -> dict:
 
 STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {
     "fit": _fit, "learn_keypoints": _learn_keypoints, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
-    "train": _train, "evaluate": _evaluate,
+    "train": _train, "evaluate": _evaluate, "curve": _curve, "subset": _subset,
 }

@@ -12,6 +12,9 @@ are left out; COCO has neither). Limbs: shins, thighs, forearms and upper arms (
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -20,6 +23,7 @@ from syrip_gen.fit.synthetic import procrustes_align
 LSP14_NAMES = ["right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
                "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
                "neck", "head_top"]
+REFERENCE_3D = Path("3d") / "keypoints_3d_corrected.json"  # beside annotations/ in a SyRIP-layout dataset
 # COCO-17 index of each of the 12 LSP limb joints, in LSP order
 COCO_OF_LSP12 = [16, 14, 12, 11, 13, 15, 10, 8, 6, 5, 7, 9]
 # limbs as index pairs into the 12 LSP limb joints
@@ -69,5 +73,28 @@ def zero_depth(kps2d: torch.Tensor | np.ndarray) -> torch.Tensor:
     return torch.cat([k, torch.zeros_like(k[..., :1])], -1)
 
 
-__all__ = ["COCO_OF_LSP12", "LIMBS12", "LSP14_NAMES", "aligned_error", "average_pose", "coco_to_lsp12",
+def read_reference_3d(dataset: str | Path) -> dict[str, np.ndarray]:
+    """Image file name -> ``(12, 3) float64`` reference 3D limb joints (LSP order) from a dataset's
+    ``3d/keypoints_3d_corrected.json`` (``dataset``: its directory or its COCO file); empty when
+    the dataset has none."""
+    from syrip_gen.coco import dataset_root, find_keypoint_json
+
+    path = Path(dataset)
+    root = path if path.is_dir() else dataset_root(find_keypoint_json(path))
+    if not (root / REFERENCE_3D).exists():
+        return {}
+    data = json.loads((root / REFERENCE_3D).read_text())
+    return {name: np.asarray(p, np.float64)[:12] for name, p in data["poses"].items()}
+
+
+def scores(pred: np.ndarray | torch.Tensor, ref: np.ndarray | torch.Tensor) -> dict:
+    """Aligned errors of predictions ``(B, 12, 3)`` against references ``(B, 12, 3)``, with the
+    references' own average pose as the no-information baseline: a JSON-ready summary."""
+    err = aligned_error(pred, ref).numpy()
+    avg = aligned_error(average_pose(ref).expand(len(err), 12, 3), ref).numpy()
+    return {"n": int(len(err)), "limb_error_mean": float(err.mean()), "limb_error_median": float(np.median(err)),
+            "average_pose_mean": float(avg.mean())}
+
+
+__all__ = ["REFERENCE_3D", "read_reference_3d", "scores", "COCO_OF_LSP12", "LIMBS12", "LSP14_NAMES", "aligned_error", "average_pose", "coco_to_lsp12",
            "mean_limb_length", "unit_limbs", "zero_depth"]

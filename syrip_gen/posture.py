@@ -9,7 +9,6 @@ import math
 
 import torch
 
-POSTURES = ("supine", "prone", "side", "sitting", "standing")
 L_SH, R_SH, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANK, R_ANK = 5, 6, 11, 12, 13, 14, 15, 16
 
 

@@ -128,7 +128,7 @@ class _Data:
     """One dataset's arrays."""
 
     def __init__(self, path):
-        from syrip_gen.filter import dataset_json
+        from syrip_gen.coco import dataset_json
 
         self.coco = load_coco(dataset_json(path))
         self.name = self.coco.path.parent.parent.name if self.coco.path.parent.name == "annotations" else self.coco.path.stem

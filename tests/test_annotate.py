@@ -2,7 +2,7 @@
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from syrip_gen.annotate import body_length, depth_tolerance, encode_rle, keypoint_visibility, mask_bbox
+from syrip_gen.annotate import body_length, depth_tolerance, encode_mask, keypoint_visibility
 from syrip_gen.geometry import project, to_camera
 
 
@@ -37,14 +37,13 @@ def test_bbox_and_rle_agree_with_pycocotools():
     mask = np.zeros((37, 51), bool)
     mask[5:20, 7:30] = True
     mask[rng.integers(0, 37, 20), rng.integers(0, 51, 20)] = True
-    rle = encode_rle(mask)
+    rle, box, area = encode_mask(mask)
     assert isinstance(rle["counts"], str)
     decoded = mask_utils.decode({"size": rle["size"], "counts": rle["counts"].encode()})
     assert np.array_equal(decoded.astype(bool), mask)
     ys, xs = np.nonzero(mask)
-    assert mask_bbox(mask) == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
-    assert mask_bbox(mask) == mask_utils.toBbox({"size": rle["size"], "counts": rle["counts"].encode()}).tolist()
-    assert mask_bbox(np.zeros((4, 4), bool)) is None
+    assert box == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1] and area == mask.sum()
+    assert encode_mask(np.zeros((4, 4), bool))[1:] == (None, 0.0)
 
 
 def test_projection_matches_opencv():

@@ -77,5 +77,5 @@ def test_extract_backgrounds_writes_person_free_folder(tmp_path):
         img = cv2.imread(str(out / item["file"]))
         assert img is not None and _red(img) == 0
     assert len(BackgroundFolder(out).files) == 2
-    with pytest.raises(UserError, match="not understood"):
+    with pytest.raises(UserError, match="unknown key.s. margins"):
         BackgroundsConfig.from_dict({"margins": 1})

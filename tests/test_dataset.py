@@ -141,7 +141,7 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"no EGL renderer here: {err}")
     monkeypatch.setattr(body_module, "load_body", lambda name="anny", path=None, **kw: anny_body)
-    monkeypatch.setattr(ds, "code_version", lambda: "test-code")
+    monkeypatch.setattr(ds, "code_version", lambda kind=None: "test-code")
     compose._STATE.clear()
     cfg = replace(CFG, variants=2, texture_size=64, support_texels_per_m=128, shadows=0.5, contact_sheet=False)
     clean = render_dataset(fits, tmp_path / "clean", cfg)
@@ -162,3 +162,22 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
         assert 60 <= p["sensor"]["jpeg_quality"] <= 95 and p["seed"][0] == cfg.seed
         assert 1 <= len(p["lights"]) <= 4 and isinstance(p["shadows"], bool)
         assert not any("fallback" in json.dumps(p[k]) for k in ("texture", "background", "support"))
+
+
+def test_filter_finds_the_fits_from_the_render_alone(fits, tmp_path, monkeypatch):
+    """The render records its fits file in the COCO ``info`` (relative to the dataset), so the
+    filter's fit-error gate needs no ``--fits``, also after the dataset and fits move together."""
+    import shutil
+
+    from syrip_gen.filter import FilterConfig, filter_dataset
+
+    use_fake_maker(monkeypatch)
+    s = render_dataset(fits, tmp_path / "ds", replace(CFG, variants=1, contact_sheet=False))
+    assert json.loads(open(s.annotation_path).read())["info"]["fits"] == "../fits/fits.jsonl"
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for sub in ("ds", "fits"):
+        shutil.move(str(tmp_path / sub), str(moved / sub))
+    report = filter_dataset(moved / "ds", FilterConfig(gates=("fit_error",)))
+    # found and matched by fit id (these test fits carry no error): not "no fits file"
+    assert report.skipped["fit_error"] == {"fit has no mean_error_norm": s.images}

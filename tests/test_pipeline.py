@@ -102,12 +102,14 @@ def test_input_override_points_a_step_elsewhere(tmp_path, counting_stages):
 def test_code_version_is_per_stage_kind(monkeypatch, tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     (tmp_path / "b.py").write_text("y = 1\n")
-    monkeypatch.setattr(pipeline, "REPO_ROOT", tmp_path)
-    monkeypatch.setattr(pipeline, "STAGE_CODE", {"fit": ("a.py",), "train": ("b.py",)})
-    fit, train = pipeline.code_version("fit"), pipeline.code_version("train")
+    import syrip_gen.codehash as codehash
+
+    monkeypatch.setattr(codehash, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(codehash, "STAGE_CODE", {"fit": ("a.py",), "train": ("b.py",)})
+    fit, train = codehash.code_version("fit"), codehash.code_version("train")
     (tmp_path / "a.py").write_text("x = 2\n")
-    assert pipeline.code_version("fit") != fit
-    assert pipeline.code_version("train") == train
+    assert codehash.code_version("fit") != fit
+    assert codehash.code_version("train") == train
 
 
 def test_a_trained_pose_model_exports_as_simplebaselines_init(tmp_path):

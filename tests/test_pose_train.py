@@ -187,7 +187,7 @@ def test_config_from_yaml_and_overrides(tmp_path):
     assert (cpu.depth, cpu.input_h, cpu.input_w) == (18, 128, 96)
     gpu = TrainConfig.from_yaml(PIPELINES / "train_pose2d_gpu.yaml")
     assert (gpu.depth, gpu.input_h, gpu.input_w) == (50, 256, 192)
-    with pytest.raises(UserError, match="not understood: bogus"):
+    with pytest.raises(UserError, match="unknown key.s. bogus"):
         TrainConfig.from_dict({"task": "pose2d", "train": ["x"], "bogus": 1})
 
 
@@ -196,3 +196,45 @@ def test_help_does_not_import_torch():
             "for c in ('train', 'evaluate', 'predict'): build_parser([c])\n"
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_evaluate_with_no_usable_annotation_is_an_error(data, det_ckpt, tmp_path):
+    """Every image file missing: an error naming why, not AP 0 with exit code 0 (issue 16, item 6)."""
+    from pose_models.evaluate import evaluate
+    from syrip_gen.coco import load_coco, write_coco
+
+    kf = load_coco(data)
+    write_coco(tmp_path / "annotations" / "person_keypoints_x_infant.json", kf.data["images"], kf.annotations)
+    with pytest.raises(UserError, match=r"no annotation can be evaluated on \(skipped: 16 image file missing\)"):
+        evaluate(det_ckpt[0], tmp_path, device="cpu")
+
+
+def test_lifter_on_reference_3d_of_unknown_units(data, runs, tmp_path):
+    """A dataset with ``3d/keypoints_3d_corrected.json`` (LSP-14, any units and frame) and no
+    ``keypoints_3d``: the lifter is scored in limb lengths after a similarity alignment."""
+    import shutil
+
+    from scipy.spatial.transform import Rotation
+
+    from pose_models.evaluate import evaluate
+    from syrip_gen.coco import find_keypoint_json
+    from syrip_gen.pose3d import COCO_OF_LSP12
+
+    lift, _ = _train("lifter", data, runs / "lift_ref", max_steps=4, lifter_hidden=32)
+    coco = json.loads(find_keypoint_json(data).read_text())
+    names = {img["id"]: img["file_name"] for img in coco["images"]}
+    rot = Rotation.from_euler("xyz", [20, -40, 75], degrees=True).as_matrix()
+    poses = {}
+    for a in coco["annotations"]:
+        k3 = np.asarray(a.pop("keypoints_3d"), float).reshape(17, 3)
+        lsp = np.concatenate([k3[COCO_OF_LSP12], np.zeros((2, 3))])  # + neck, head top (unused)
+        poses[names[a["image_id"]]] = (7.0 * lsp @ rot.T + 3.0).tolist()  # another scale, frame, origin
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "person_keypoints_test_infant.json").write_text(json.dumps(coco))
+    (tmp_path / "3d").mkdir()
+    (tmp_path / "3d" / "keypoints_3d_corrected.json").write_text(json.dumps({"poses": poses}))
+    shutil.copytree(find_keypoint_json(data).parent.parent / "images", tmp_path / "images")
+    m = evaluate(lift, tmp_path, device="cpu", log=lambda *_: None)
+    r = m["reference_3d"]
+    assert "mpjpe_mm" not in m and r["n"] == 16, m
+    assert 0 < r["limb_error_mean"] < 5 and r["average_pose_mean"] > 0

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from syrip_gen.errors import UserError
-from syrip_gen.geometry import Camera, look_at
+from syrip_gen.geometry import look_at
 from syrip_gen.render.scene import Light, Scene, Support, kelvin_to_rgb, vertex_normals
 
 W, H = 320, 240

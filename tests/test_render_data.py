@@ -49,9 +49,7 @@ def test_body_stays_in_frame_and_draws_are_reproducible(anny_body, fit_infos):
     s = sample_variants(jobs, anny_body, VariantConfig(), 11, W, H)
     assert len(s.specs) + len(s.rejected_jobs) == 10
     for spec, verts in zip(s.specs, s.vertices):
-        cam = spec.camera
-        pc = verts.astype(np.float64) @ cam.R.T + cam.t
-        u, v = cam.fx * pc[:, 0] / pc[:, 2] + cam.cx, cam.fy * pc[:, 1] / pc[:, 2] + cam.cy
+        u, v = spec.camera.project(verts)[0].T
         assert u.min() >= 1.5 and v.min() >= 1.5 and u.max() <= W - 2.5 and v.max() <= H - 2.5
         assert abs(spec.age_months - np.clip(spec.age_months, 0, 12)) < 1e-3
     alone = sample_variants([jobs[7]], anny_body, VariantConfig(), 11, W, H).specs[0]
@@ -72,10 +70,7 @@ def test_mirror_swaps_labels(anny_body, fit_infos):
     assert not plain.specs[0].mirror and mirror.specs[0].mirror
 
     def pixels(s):
-        sp, kp = s.specs[0], s.keypoints[0].astype(np.float64)
-        pc = kp @ sp.camera.R.T + sp.camera.t
-        return np.stack([sp.camera.fx * pc[:, 0] / pc[:, 2] + sp.camera.cx,
-                         sp.camera.fy * pc[:, 1] / pc[:, 2] + sp.camera.cy], 1)
+        return s.specs[0].camera.project(s.keypoints[0])[0]
 
     a, b = pixels(plain), pixels(mirror)
     flipped = np.stack([W - 1 - a[:, 0], a[:, 1]], 1)[FLIP_INDEX]  # mirror the picture, swap labels
@@ -238,7 +233,7 @@ def test_render_config_from_dict_and_pipeline_specs(tmp_path):
     assert cfg.shadows == 1.0 and cfg.sampling.fov_deg == (30, 40) and cfg.sensor.p_noise == 0.0
     assert RenderConfig.from_dict(None) == RenderConfig()
     for bad, match in (({"variantz": 2}, "unknown key.*variantz"), ({"sampling": {"yaw": 1}}, "sampling.*yaw"),
-                       ({"shadows": 2.0}, "probability"), ({"msaa": 3}, "msaa")):
+                       ({"shadows": 2.0}, "shadows must be <= 1"), ({"msaa": 3}, "msaa")):
         with pytest.raises(UserError, match=match):
             RenderConfig.from_dict(bad)
     # what pipeline._render passes: every bundled spec's render config
@@ -259,7 +254,7 @@ def test_cli_shadows_flag():
     p = argparse.ArgumentParser()
     render.add_arguments(p)
     base = ["fits", "--out", "ds"]
-    assert p.parse_args(base).shadows == 0.0
+    assert p.parse_args(base).shadows is None  # not given: RenderConfig's default (0.0) rules
     assert p.parse_args(base + ["--shadows"]).shadows == 1.0
     assert p.parse_args(base + ["--shadows", "0.3"]).shadows == 0.3
     assert p.parse_args(base + ["--shadows", "off"]).shadows == 0.0

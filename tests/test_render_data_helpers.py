@@ -55,16 +55,15 @@ class FakeMaker:
         self.cfg = cfg
         self.faces = body.topology().body_faces
 
-    def render(self, spec, vertices, timer=None):
+    def render(self, spec, vertices, timer=None, photo_texture=None):
         import cv2
 
         from syrip_gen.render.compose import Rendered
 
         H, W = spec.height, spec.width
         cam = spec.camera
-        pc = np.asarray(vertices, np.float64) @ cam.R.T + cam.t
-        u = cam.fx * pc[:, 0] / pc[:, 2] + cam.cx
-        v = cam.fy * pc[:, 1] / pc[:, 2] + cam.cy
+        pc = cam.to_camera(vertices)
+        u, v = cam.project(vertices)[0].T
         depth = np.full((H, W), np.inf)
         tri = self.faces
         # sample each triangle at 6x6 barycentric points (dense enough at test sizes)
@@ -95,7 +94,7 @@ def use_fake_maker(monkeypatch):
 
     monkeypatch.setattr(compose, "make_image_maker", lambda cfg, body: FakeMaker(cfg, body))
     # the run key hashes the code; colleagues edit it while tests run, so pin it here
-    monkeypatch.setattr(ds, "code_version", lambda: "test-code")
+    monkeypatch.setattr(ds, "code_version", lambda kind=None: "test-code")
     compose._STATE.clear()
 
 

@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
                  flip=not args.no_flip, bn_calibration=args.bn_calibration)
     if args.out:
         atomic_write_json(args.out, m)
-    summary = {k: m[k] for k in ("oks", "pck@0.05", "pck@0.1", "bbox", "mpjpe_mm", "pa_mpjpe_mm") if k in m}
+    summary = {k: m[k] for k in ("oks", "pck@0.05", "pck@0.1", "bbox", "mpjpe_mm", "pa_mpjpe_mm", "reference_3d") if k in m}
     print(json.dumps(summary, indent=1, sort_keys=True))
     return 0

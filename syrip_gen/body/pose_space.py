@@ -27,16 +27,6 @@ FLIP_JOINTS = [0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19,
 JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
 
 
-def axis_angle_to_matrix(pose: torch.Tensor) -> torch.Tensor:
-    """``(..., 3)`` axis-angle -> ``(..., 3, 3)`` rotation matrices (differentiable at 0)."""
-    return roma.rotvec_to_rotmat(pose)
-
-
-def matrix_to_axis_angle(rot: torch.Tensor) -> torch.Tensor:
-    """``(..., 3, 3)`` -> ``(..., 3)`` axis-angle."""
-    return roma.rotmat_to_rotvec(rot)
-
-
 def rx(angle_deg: float, dtype=torch.float32) -> torch.Tensor:
     """``(3, 3)`` rotation about x by ``angle_deg``."""
     a = math.radians(angle_deg)

@@ -7,14 +7,15 @@ import argparse
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="COCO keypoint file or dataset directory of your real photos")
     p.add_argument("out", help="folder to write the backgrounds to (keep it with your data, not in a repository)")
-    p.add_argument("--margin", type=float, default=0.2, help="grow each person box by this share per side (default 0.2)")
-    p.add_argument("--aspect", type=float, default=4 / 3, help="width/height of the crops (default 4/3: 640x480 renders)")
+    p.add_argument("--margin", type=float, help="grow each person box by this share per side (default 0.2)")
+    p.add_argument("--aspect", type=float, help="width/height of the crops (default 4/3: 640x480 renders)")
 
 
 def run(args: argparse.Namespace) -> int:
     from syrip_gen.backgrounds import BackgroundsConfig, extract_backgrounds
+    from syrip_gen.config import from_args
 
-    summary = extract_backgrounds(args.dataset, args.out, BackgroundsConfig(margin=args.margin, aspect=args.aspect))
+    summary = extract_backgrounds(args.dataset, args.out, from_args(BackgroundsConfig, args, "backgrounds"))
     print(f"wrote {summary.n_backgrounds} backgrounds to {args.out} ({summary.kinds['crop']} person-free "
           f"crops, {summary.kinds['filled']} with the people filled in); use: render --backgrounds {args.out}")
     for why, n in summary.skipped.items():

@@ -14,19 +14,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import torch
 
     from syrip_gen.body.pose_space import flip_pose
     from syrip_gen.errors import UserError
-    from syrip_gen.fit.io import read_fits
     from syrip_gen.fit.prior import fit_gmm
+    from syrip_gen.fits import fits_file, read_fits
 
-    path = Path(args.fits)
-    path = path / "fits.jsonl" if path.is_dir() else path
-    if not path.exists():
-        raise UserError(f"{path}: no fits file; run `syrip-gen fit` first")
+    path = fits_file(args.fits)
     ok = [r for r in read_fits(path) if r.get("status") == "ok" and r.get("pose")]
     need = max(2 * args.components, 4)
     if len(ok) < need:

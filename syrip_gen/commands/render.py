@@ -8,34 +8,41 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Config flags default to None ("not given"): RenderConfig's defaults rule."""
     p.add_argument("fits", metavar="FITS", help="fits folder (FITS/fits.jsonl) or the .jsonl file")
     p.add_argument("--out", required=True, metavar="DATASET", help="dataset folder (SyRIP layout)")
-    p.add_argument("--variants", type=int, default=10, help="images per fit (default 10)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--workers", type=int, default=2, help="render processes (one GL context each)")
-    p.add_argument("--backend", choices=("joblib", "dask"), default="joblib")
+    p.add_argument("--variants", type=int, help="images per fit (default 10)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--workers", type=int, help="render processes (one GL context each)")
+    p.add_argument("--backend", choices=("joblib", "dask"))
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
     p.add_argument("--backgrounds", metavar="DIR", help="folder of background photos (default procedural); "
                    "`syrip-gen backgrounds` makes one from your own annotated photos")
-    p.add_argument("--photo-support", type=_probability, default=0.7, metavar="P",
+    p.add_argument("--photo-support", type=_probability, metavar="P",
                    help="with --backgrounds: share of lying infants placed on a photo instead of a "
                         "procedural mattress/blanket/rug (default 0.7)")
     p.add_argument("--textures", metavar="DIR", help="folder of textures (default procedural)")
-    p.add_argument("--shadows", type=_probability, nargs="?", const=1.0, default=0.0, metavar="P",
+    p.add_argument("--photo-textures", action="store_true", default=None,
+                   help="bodies wear textures baked from the fits' own photos (once per fit, kept in "
+                        "DATASET/photo_textures/); fits without a readable photo stay procedural")
+    p.add_argument("--own-photo-texture", type=_probability, metavar="P",
+                   help="with --photo-textures: share of images wearing their own fit's photo; the rest "
+                        "wear another fit's (default 0.5)")
+    p.add_argument("--shadows", type=_probability, nargs="?", const=1.0, metavar="P",
                    help="directional shadows in a share P of the images (0-1; bare --shadows = all); "
                         "a shadowed image takes ~3x longer on a CPU")
-    p.add_argument("--split", default="train", help="name in annotations/person_keypoints_<split>_infant.json")
-    p.add_argument("--depth", action="store_true", help="also write depth PNGs (uint16 mm)")
-    p.add_argument("--parts", action="store_true", help="also write part-segmentation PNGs")
-    p.add_argument("--force", action="store_true", help="replace a different run in --out")
+    p.add_argument("--split", help="name in annotations/person_keypoints_<split>_infant.json")
+    p.add_argument("--depth", action="store_true", default=None, help="also write depth PNGs (uint16 mm)")
+    p.add_argument("--parts", action="store_true", default=None, help="also write part-segmentation PNGs")
+    p.add_argument("--force", action="store_true", default=None, help="replace a different run in --out")
     p.add_argument("--limit", type=int, help="render only the first N usable fits")
-    p.add_argument("--shard-size", type=int, default=50, help="images per shard (resume unit)")
-    p.add_argument("--texture-size", type=int, default=512, help="body texture size in texels (default 512)")
-    p.add_argument("--msaa", type=int, choices=(0, 2, 4), default=0,
+    p.add_argument("--shard-size", type=int, help="images per shard (resume unit)")
+    p.add_argument("--texture-size", type=int, help="body texture size in texels (default 512)")
+    p.add_argument("--msaa", type=int, choices=(0, 2, 4),
                    help="GL multisampling (default 0: outline softened in 2D; 4: GL antialiasing, slower on a CPU)")
-    p.add_argument("--body", default="anny", choices=("anny", "smil", "smpl"),
+    p.add_argument("--body", choices=("anny", "smil", "smpl"),
                    help="body model the fits were made with (default anny)")
     p.add_argument("--body-path", help="the SMIL/SMPL model file (.pkl or converted .npz) for --body smil|smpl")
     p.add_argument("--keypoints", metavar="NPZ",
@@ -60,17 +67,16 @@ def _probability(text: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
-    from syrip_gen.dataset import RenderConfig, render_dataset, summary_json
+    from dataclasses import asdict
 
-    cfg = RenderConfig(variants=args.variants, seed=args.seed, width=args.width, height=args.height,
-                       workers=args.workers, backend=args.backend, scheduler=args.scheduler,
-                       backgrounds=args.backgrounds, photo_support=args.photo_support, textures=args.textures,
-                       shadows=args.shadows,
-                       split=args.split, depth=args.depth, parts=args.parts, force=args.force,
-                       limit=args.limit, shard_size=args.shard_size, texture_size=args.texture_size,
-                       msaa=args.msaa, gl_threads=args.gl_threads, body=args.body,
-                       body_path=args.body_path, keypoints=args.keypoints)
+    from syrip_gen.config import from_args
+    from syrip_gen.dataset import RenderConfig, render_dataset
+
+    cfg = from_args(RenderConfig, args, "render")
     summary = render_dataset(args.fits, args.out, cfg)
-    print(json.dumps(summary_json(summary), indent=1, sort_keys=True))
+    print(json.dumps(asdict(summary), indent=1, sort_keys=True))
+    for warning in summary.warnings:
+        print(f"syrip-gen render: warning: {warning}", file=sys.stderr)
     return 0

@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from syrip_gen.filter import dataset_json, dataset_root
+    from syrip_gen.coco import dataset_json, dataset_root
     from syrip_gen.stats import dataset_stats
 
     out = Path(args.out) if args.out else dataset_root(dataset_json(args.dataset)) / "stats"

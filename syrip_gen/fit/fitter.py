@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.fit import hypotheses as hyp
 from syrip_gen.fit.camera import camera_record, focal_from_fov, initial_translation, project, to_camera
 from syrip_gen.fit.limits import hyperextension, joint_limit_violation
@@ -33,12 +35,12 @@ from syrip_gen.fit.prior import DIM, PosePrior
 
 @dataclass(frozen=True)
 class Stage:
-    steps: int
-    sigma: float  # Geman-McClure scale, fraction of the box diagonal
-    prior: float  # pose-prior weight (on nll / 69)
+    steps: int = field(metadata={"min": 0})
+    sigma: float = field(metadata={"min": 1e-6})  # Geman-McClure scale, fraction of the box diagonal
+    prior: float = field(metadata={"min": 0.0})  # pose-prior weight (on nll / 69)
     optimise_pose: bool = True
     optimise_shape: bool = False
-    lr: float = 0.03
+    lr: float = field(default=0.03, metadata={"min": 0.0})
 
 
 DEFAULT_STAGES = (
@@ -53,30 +55,41 @@ DEFAULT_STAGES = (
 class FitConfig:
     """Everything that decides a fit; defaults live here once."""
 
-    fov_deg: float = 60.0  # across the longer image side (see fit/camera.py for why)
+    # across the longer image side (see fit/camera.py for why)
+    fov_deg: float = field(default=60.0, metadata={"min": 1.0, "max": 170.0})
     refine_focal: bool = False
-    body: str = "anny"
+    body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None
     keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     pose_prior: str | None = None  # .npz; None = the bundled prior
-    device: str = "cpu"  # cpu | cuda | auto
-    seed: int = 0
-    batch_size: int = 256  # skeletons per batch (x hypotheses rows)
-    limit: int | None = None
+    device: str = field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})
+    seed: int = field(default=0, metadata={"min": 0})
+    batch_size: int = field(default=256, metadata={"min": 1})  # skeletons per batch (x hypotheses rows)
+    limit: int | None = field(default=None, metadata={"min": 1})
     overlays: bool = True
     images: str | None = None
     stages: tuple[Stage, ...] = DEFAULT_STAGES
-    prune_after: int = 1  # stage index after which hypotheses are pruned
-    keep_hypotheses: int = 3
-    shape_weight: float = 0.01
-    hyperextension_weight: float = 1.0
-    limit_weight: float = 1.0
-    penetration_weight: float = 20.0  # per metre of overlap
-    label_bias_weight: float = 0.02  # posture-label nudge, in data-term units
-    init_jitter: float = 0.01  # rad, seeded noise on the starting body pose
-    max_mean_error: float = 0.10  # reject above this mean error / box diagonal
-    min_keypoints: int = 6
-    threads: int | None = None  # torch CPU threads; 1 is fastest on a busy 2-core machine
+    prune_after: int = field(default=1, metadata={"min": 0})  # stage index after which hypotheses are pruned
+    keep_hypotheses: int = field(default=3, metadata={"min": 1})
+    shape_weight: float = field(default=0.01, metadata={"min": 0.0})
+    hyperextension_weight: float = field(default=1.0, metadata={"min": 0.0})
+    limit_weight: float = field(default=1.0, metadata={"min": 0.0})
+    penetration_weight: float = field(default=20.0, metadata={"min": 0.0})  # per metre of overlap
+    label_bias_weight: float = field(default=0.02, metadata={"min": 0.0})  # posture-label nudge, in data-term units
+    init_jitter: float = field(default=0.01, metadata={"min": 0.0})  # rad, seeded noise on the starting body pose
+    max_mean_error: float = field(default=0.10, metadata={"min": 0.0})  # reject above this mean error / box diagonal
+    min_keypoints: int = field(default=6, metadata={"min": 1, "max": 17})
+    # torch CPU threads (None = torch's default); 1 is fastest for these small batched ops on a busy machine
+    threads: int | None = field(default=1, metadata={"min": 1})
+    force: bool = False  # replace a different fit run in the output folder
+
+    def __post_init__(self):
+        check_ranges(self, "fit config")
+        if not self.prune_after < len(self.stages) - 1:  # hypotheses are pruned between two stages
+            from syrip_gen.errors import UserError
+
+            raise UserError(f"fit config: prune_after ({self.prune_after}) must name a stage before the last "
+                            f"of the {len(self.stages)} stages")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -85,24 +98,78 @@ class FitConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "FitConfig":
-        """From a pipeline spec's ``config:`` mapping; a one-line UserError names unknown keys."""
-        from dataclasses import fields
-
-        from syrip_gen.errors import UserError
-
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"fit config: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if "stages" in d:
-            d["stages"] = tuple(Stage(**s) for s in d["stages"])
-        return cls(**d)
+        """From a pipeline spec's ``config:`` mapping; unknown keys, wrong types and values out
+        of range are a one-line UserError."""
+        return from_mapping(cls, d, "fit config")
 
     def record(self) -> dict:
         d = asdict(self)
         d["stages"] = [asdict(s) for s in self.stages]
         return d
+
+    def keyed(self) -> dict:
+        """The fields that change a fit record (the run key's part of the config)."""
+        d = self.record()
+        for k in FIT_EXECUTION_ONLY:
+            d.pop(k)
+        if d["keypoints"] is None:  # the default: run keys as before the option existed
+            d.pop("keypoints")
+        else:  # the learned file's content changes the fits, not its name
+            from syrip_gen.body.keypoints import file_hash
+
+            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
+        return d
+
+
+# how, where and how many are fitted, not what a fit is: a run may resume with other values
+FIT_EXECUTION_ONLY = ("device", "threads", "limit", "overlays", "force")
+RUN_FILE = "run.json"
+
+
+def fit_run_key(skeletons: list, cfg: FitConfig) -> str:
+    """Hash of the input skeletons (their content, not their path; all of them, before
+    ``limit``) and of the config fields that change a fit."""
+    import hashlib
+    import json
+
+    inputs = [{k: v for k, v in s.record().items() if k != "source"} for s in skeletons]
+    blob = json.dumps({"inputs": inputs, "config": cfg.keyed()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def prepare_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> None:
+    """Refuse an output folder holding a different fit run (other input or settings) unless
+    ``force``, which replaces it; never write into a non-empty folder no fit run made.
+    Records this run's key in ``run.json``."""
+    import json
+    import shutil
+
+    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.errors import UserError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder for the fits")
+    run_file, fits_path = out_dir / RUN_FILE, out_dir / "fits.jsonl"
+    other = None
+    if run_file.exists():
+        try:
+            other = json.loads(run_file.read_text()).get("run_key")
+        except (OSError, ValueError, AttributeError):
+            other = "unreadable"
+    elif fits_path.exists() and fits_path.stat().st_size > 0:
+        other = "unknown (made before fit runs were keyed)"
+    elif out_dir.is_dir() and any(p.name not in ("step.json", "fits.jsonl") for p in out_dir.iterdir()):
+        raise UserError(f"--out {out_dir} is not empty and was not made by `syrip-gen fit`; refusing to "
+                        "write into it: choose a new or empty folder")
+    if other is not None and other != key:
+        if not cfg.force:
+            raise UserError(f"{out_dir} holds fits of a different run (another input or settings: key {other}, "
+                            f"this run {key}); choose another --out, or pass --force to replace them")
+        for name in ("fits.jsonl", "summary.json", "contact_sheet.jpg"):
+            (out_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "overlays", ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_file, {"run_key": key, "config": cfg.keyed()})
 
 
 @dataclass
@@ -333,17 +400,18 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
 
     from syrip_gen.body import load_body
     from syrip_gen.coco import atomic_write_json
+    from syrip_gen import fits
     from syrip_gen.fit import io
     from syrip_gen.fit.kinematics import keypoint_model
     from syrip_gen.fit.prior import default_prior
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     fits_path = out_dir / "fits.jsonl"
     skeletons = io.load_skeletons(input_path, cfg.images, cfg.min_keypoints)
+    prepare_fit_out(out_dir, fit_run_key(skeletons, cfg), cfg)
     if cfg.limit is not None:
         skeletons = skeletons[: cfg.limit]
-    done = {r["id"] for r in io.read_fits(fits_path, repair=True)}
+    done = {r["id"] for r in fits.read_fits(fits_path, repair=True)}
     todo = [s for s in skeletons if s.id not in done]
     device = cfg.resolved_device()
     if cfg.threads:
@@ -374,11 +442,11 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
             fitted += sum(s.id not in done for s in good)
         order = {s.id: i for i, s in enumerate(batch)}
         records.sort(key=lambda r: order[r["id"]])
-        io.append_fits(fits_path, records)
+        fits.append_fits(fits_path, records)
         bar.update(len(missing))
     bar.close()
     seconds = time.perf_counter() - start
-    all_records = io.read_fits(fits_path)
+    all_records = fits.read_fits(fits_path)
     summary = summarise(all_records, out_dir, fitted, len(skeletons) - len(todo), seconds, device, cfg)
     if cfg.overlays:
         from syrip_gen.fit.overlay import write_overlays
@@ -389,9 +457,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
 
 
 def summarise(records, out_dir, fitted, skipped, seconds, device, cfg) -> FitSummary:
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    counts = dict(Counter(r["status"] for r in records))
     errors = [r["mean_error_norm"] for r in records if r["status"] == "ok"]
     rejected: dict[str, list] = {}
     for r in records:

@@ -1,8 +1,7 @@
-"""Fit input and output files: skeletons from COCO or OpenPose JSON, and the resumable fits.jsonl.
+"""Fit input: skeletons from COCO or OpenPose JSON (the fits file itself is ``syrip_gen/fits.py``'s).
 
 Why: the fitter's maths should see only arrays; this module turns the two input formats into
-``Skeleton`` records (with a reason wherever one cannot be used) and appends results so that a
-crash never loses finished fits.
+``Skeleton`` records (with a reason wherever one cannot be used).
 
 OpenPose input (the SyRIP fitting code's 19-point format: BODY_25 without the six foot points,
 ``people[0].pose_keypoints_2d`` as 19 x (x, y, c)) maps to COCO-17 by ``OPENPOSE19_TO_COCO``:
@@ -15,7 +14,6 @@ Confidence becomes COCO visibility: c <= 0 -> 0 (unlabelled), c < ``LOW_CONFIDEN
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,46 +173,3 @@ def _image_size(path: Path | None) -> tuple[float | None, float | None]:
             return float(im.width), float(im.height)
     except Exception:  # unreadable image: reported by the caller as a reason
         return None, None
-
-
-# ---- fits.jsonl ---------------------------------------------------------------------------
-
-def read_fits(path: str | Path, repair: bool = False) -> list[dict]:
-    """Records of a fits.jsonl. A truncated last line (a crash mid-write) is dropped and, with
-    ``repair``, cut from the file so appends continue cleanly."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    records, good_bytes = [], 0
-    for i, line in enumerate(lines):
-        if not line.strip():
-            good_bytes += len(line) + (1 if i < len(lines) - 1 else 0)
-            continue
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            if i < len(lines) - 1 and any(ln.strip() for ln in lines[i + 1:]):
-                raise UserError(f"{path}: line {i + 1} is not JSON (not a truncated last line); "
-                                "move the file away and rerun") from None
-            break
-        good_bytes += len(line) + (1 if i < len(lines) - 1 else 0)
-    if repair and good_bytes < len(raw):
-        with open(path, "r+b") as f:
-            f.truncate(good_bytes)
-            if good_bytes and raw[good_bytes - 1:good_bytes] != b"\n":
-                f.seek(0, os.SEEK_END)
-                f.write(b"\n")
-    return records
-
-
-def append_fits(path: str | Path, records: list[dict]) -> None:
-    """Append records (sorted keys, one per line) and flush them to disk."""
-    if not records:
-        return
-    text = "".join(json.dumps(r, sort_keys=True, default=coco._json_default) + "\n" for r in records)
-    with open(path, "a") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())

@@ -184,7 +184,7 @@ def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = T
 
     from syrip_gen.body import load_body
     from syrip_gen.body.keypoints import body_file_hash, file_hash
-    from syrip_gen.fit.io import read_fits
+    from syrip_gen.fits import read_fits
 
     path = Path(fits)
     path = path / "fits.jsonl" if path.is_dir() else path

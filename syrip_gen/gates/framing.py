@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from syrip_gen.geometry import project
 
-def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection of ``(N, J, 3) float`` camera-frame points with ``(N, 3, 3)``
-    intrinsics -> ``(N, J, 2)`` pixels (points behind the camera get NaN)."""
-    z = points_cam[..., 2:3]
-    uvw = np.einsum("nij,nkj->nki", K, points_cam)
+
+def pixels_in_front(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pixels ``(N, J, 2)`` of ``(N, J, 3) float`` camera-frame points through ``(N, 3, 3)``
+    intrinsics (``geometry.project``); points behind the camera get NaN (count as outside)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        uv = uvw[..., :2] / uvw[..., 2:3]
-    return np.where(z > 1e-6, uv, np.nan)
+        uv = project(points_cam, K)
+    return np.where(points_cam[..., 2:3] > 1e-6, uv, np.nan)
 
 
 def outside_share(xy: np.ndarray, size: np.ndarray) -> np.ndarray:

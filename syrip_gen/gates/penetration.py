@@ -1,22 +1,23 @@
-"""Self-penetration measured on the posed mesh: how much of the body lies inside itself.
+"""Self-penetration measured on the posed mesh: how deep one body part lies inside another.
 
 Why: a fit can pass its keypoint losses with a forearm through the chest or one thigh through
 the other; the render then shows an impossible body. Joint-capsule checks miss the fleshy
-parts, so we test the mesh itself.
+parts, so we test the mesh itself. But infants touch themselves all the time (hands to mouth,
+crossed legs, a foot on the other shin): contact is not a failure, intersection is.
 
 Method: the body's vertices are grouped into 14 coarse parts (head, torso, upper arm, forearm,
-hand, thigh, shin, foot) from the body topology's dominant bone per vertex. Each part gets its
-convex hull (scipy Qhull); a vertex of part A counts as penetrating when it lies deeper than
-``depth`` metres inside the hull of a part B that is not A's neighbour on the kinematic tree
-(neighbours such as forearm/upper arm legitimately touch at a bent joint). The number is the
-share of all vertices that penetrate. Convex hulls over-cover concave parts a little; the depth
-margin absorbs resting contact (a hand on the belly), so natural poses score ~0. The number
-is the worst pair's share: max over parts A, B of (A's vertices inside B) / (A's vertices).
+hand, thigh, shin, foot) from the body topology's dominant bone per vertex. A vertex ``p`` of
+part A lies inside part B when, with ``q`` the nearest vertex of B and ``n`` B's outward vertex
+normal there, ``(p - q) . n < -depth``: below B's own surface, not below a convex hull (hulls of
+the head or torso swallow a hand resting in the concave space under the chin). Parts that are
+neighbours on the kinematic tree (forearm/upper arm at a bent elbow) are not compared. The
+number is the worst pair's share: max over parts A, B of (A's vertices deeper than ``depth``
+inside B) / (A's vertices). Touching parts score ~0 (their vertices sit on or just under the
+other's surface, within ``depth``); a limb through another scores a large share.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
 
 # coarse part -> prefixes of body-part (bone) names; matched on Anny's bone labels
 PART_BONES = {
@@ -50,42 +51,53 @@ def coarse_parts(part_of_vertex: np.ndarray, part_names: tuple[str, ...]) -> np.
     return bone_to_part[np.asarray(part_of_vertex, dtype=np.int64)]
 
 
-def penetration_share(vertices: np.ndarray, parts: np.ndarray, depth: float = 0.01,
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit outward normals ``(V, 3)`` of a mesh's vertices ``(V, 3)`` (area-weighted faces ``(F, 3)``)."""
+    v = vertices[faces]  # (F, 3, 3)
+    fn = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
+    idx = faces.ravel()
+    per_corner = np.repeat(fn, 3, axis=0)  # each face's normal at its three corners
+    vn = np.stack([np.bincount(idx, per_corner[:, c], minlength=len(vertices)) for c in range(3)], 1)
+    return vn / np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+
+
+def penetration_share(vertices: np.ndarray, parts: np.ndarray, faces: np.ndarray, depth: float = 0.02,
                       stride: int = 1) -> tuple[np.ndarray, list[str]]:
-    """Worst share of one part's vertices inside a non-adjacent part, per body.
+    """Worst share of one part's vertices deeper than ``depth`` inside a non-adjacent part, per body.
 
     ``vertices (B, V, 3) float`` posed mesh in metres; ``parts (V,) int64`` from
-    :func:`coarse_parts`; ``depth``: how far inside (metres) counts; ``stride``: use every
-    stride-th vertex of each part, for its hull and as probes (speed; 13.7k-vertex Anny at
-    stride 3 keeps hundreds of vertices per part). Returns ``share (B,) float64`` and, per
-    body, the worst pair as ``"A in B"`` ('' when none).
+    :func:`coarse_parts`; ``faces (F, 3) int64`` of the mesh (for its normals); ``depth``: how
+    far below the other part's surface counts (metres); ``stride``: probe every stride-th vertex
+    of each part (speed). Returns ``share (B,) float64`` and, per body, the worst pair as
+    ``"A in B"`` ('' when none).
     """
+    from scipy.spatial import cKDTree
+
     vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
     share = np.zeros(len(vertices))
     worst: list[str] = []
-    members = [np.flatnonzero(parts == p)[::stride] for p in range(len(PARTS))]
-    probe = members
+    members = [np.flatnonzero(parts == p) for p in range(len(PARTS))]
+    probes = [m[::stride] for m in members]
     for b, verts in enumerate(vertices):
+        normals = vertex_normals(verts, faces)
         best, best_pair = 0.0, ""
         for pb, mb in enumerate(members):
             if len(mb) < 4:
                 continue
-            try:
-                hull = ConvexHull(verts[mb])
-            except QhullError:
-                continue
-            eq = hull.equations  # (F, 4): n . x + d <= 0 inside, n unit
-            lo, hi = verts[mb].min(0) - depth, verts[mb].max(0) + depth
-            for pa, ma in enumerate(probe):
+            tree = cKDTree(verts[mb])
+            lo, hi = verts[mb].min(0), verts[mb].max(0)
+            for pa, ma in enumerate(probes):
                 if pa == pb or frozenset((PARTS[pa], PARTS[pb])) in ADJACENT or not len(ma):
                     continue
                 pts = verts[ma]
-                near = np.all((pts > lo) & (pts < hi), axis=1)
+                near = np.all((pts > lo) & (pts < hi), axis=1)  # inside B's box: B's surface can be above it
                 if not near.any():
                     continue
-                idx = ma[near]
-                signed = verts[idx] @ eq[:, :3].T + eq[:, 3]
-                frac = float((signed.max(axis=1) < -depth).sum()) / len(ma)
+                _, j = tree.query(pts[near])
+                q = mb[j]
+                signed = np.einsum("ij,ij->i", pts[near] - verts[q], normals[q])
+                frac = float((signed < -depth).sum()) / len(ma)
                 if frac > best:
                     best, best_pair = frac, f"{PARTS[pa]} in {PARTS[pb]}"
         share[b] = best

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -99,9 +100,14 @@ class ImageMaker:
         self.appearance = AppearanceConfig(textures=cfg.textures)
         self.backgrounds = BackgroundFolder(cfg.backgrounds) if cfg.backgrounds else None
 
-    def texture(self, spec) -> tuple[np.ndarray, dict, int]:
-        """Body texture, its description and how many unreadable texture files were skipped."""
+    def texture(self, spec, photo_texture: str | None = None) -> tuple[np.ndarray, dict, int]:
+        """Body texture, its description and how many unreadable texture files were skipped.
+        ``photo_texture``: a baked photo texture (PNG) to wear instead of a drawn one."""
         from syrip_gen.render.appearance import make_texture, texture_folder
+        from syrip_gen.render.photo_textures import load_texture
+
+        if photo_texture is not None:
+            return load_texture(photo_texture, self.cfg.texture_size), {"kind": "photo", "file": Path(photo_texture).name}, 0
 
         folder = texture_folder(self.cfg.textures) if self.cfg.textures else None
         before = sum(folder.unreadable.values()) if folder else 0
@@ -167,12 +173,12 @@ class ImageMaker:
                      support=support, lights=lights, ambient=(spec.ambient,) * 3, background=background,
                      shadows=spec.shadows)
 
-    def render(self, spec, vertices, timer: "StageTimer | None" = None) -> Rendered:
+    def render(self, spec, vertices, timer: "StageTimer | None" = None, photo_texture: str | None = None) -> Rendered:
         from syrip_gen.render.sensor import apply_sensor, encode_jpeg
 
         timer = timer or StageTimer()
         with timer("body texture"):
-            texture, tex_desc, bad_tex = self.texture(spec)
+            texture, tex_desc, bad_tex = self.texture(spec, photo_texture)
         with timer("support texture"):
             support, support_desc = self.support(spec, vertices)
         scene = self.scene(spec, vertices, texture, support, None)
@@ -215,6 +221,20 @@ def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = N
     out = rgb.copy()
     cv2.copyTo(cv2.GaussianBlur(rgb, (3, 3), sigma), band, out)
     return out
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run torch single-threaded: results must not depend on the thread count (same bytes
+    whether a shard runs in a worker, in this process, or on a Dask thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def gl_threads(cfg: RenderConfig) -> int:

@@ -110,6 +110,16 @@ def encode_jpeg(img: np.ndarray, quality: int) -> bytes:
     return buf.tobytes()
 
 
+def encode_png(array: np.ndarray) -> bytes:
+    """A uint8/uint16 ``(H, W)`` map (depth in mm, part ids) as lossless PNG bytes."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", array)
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8/uint16 image
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
 def sample_jpeg_quality(rng: np.random.Generator, low: int = 60, high: int = 95) -> int:
     """A JPEG quality drawn uniformly from ``[low, high]``."""
     return int(rng.integers(low, high + 1))

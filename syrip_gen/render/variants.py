@@ -18,10 +18,21 @@ Geometry (world: metres, y up, pelvis of the body at the origin before the suppo
   drawn per posture (from above for lying infants), rolls in-plane, then is re-centred on the
   body's projection and moved to the drawn fill fraction; a body that still leaves the frame is
   rejected with the reason ``out_of_frame``.
+
+Views and poses near reality (each off by default; shares of the variants, drawn per image):
+- ``own_view_share``: the camera of the fit's own photo, turned by a small random rotation
+  (``own_view_jitter_deg``), re-centred and distanced like any other camera.
+- ``posture_view_share``: the photo camera of a random fit of the same posture (the view
+  distribution of the real photos of that posture), jittered by ``posture_view_jitter_deg``.
+  Cameras transfer between fits through each fit's canonical world (:func:`canonical_world`).
+- ``blend_share``: the pose blended (per joint, along the shortest rotation) towards a random fit
+  of the same posture by a weight from ``blend_weight``, before the prior-checked perturbation.
 """
+
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -57,6 +68,12 @@ class VariantConfig:
     key_elevation_deg: tuple[float, float] = (35.0, 85.0)  # key light above the horizon
     fill_elevation_deg: tuple[float, float] = (10.0, 80.0)
     ambient: tuple[float, float] = (0.2, 0.5)  # grey ambient light
+    own_view_share: float = 0.0  # variants seen from the photo's own camera (jittered)
+    own_view_jitter_deg: float = 5.0  # std of the rotation angle per axis
+    posture_view_share: float = 0.0  # variants seen from another real photo's camera of the same posture
+    posture_view_jitter_deg: float = 10.0
+    blend_share: float = 0.0  # variants whose pose is blended towards a fit of the same posture
+    blend_weight: tuple[float, float] = (0.2, 0.5)  # share of the other fit's joint rotations
 
 
 @dataclass(frozen=True)
@@ -87,9 +104,15 @@ class VariantSpec:
     ambient: float
     shadows: bool  # directional shadows (GL shadow maps; slower)
     sensor: dict  # {"seed": s}: render.sensor.apply_sensor draws its chain from default_rng(s)
+    view: str = "drawn"  # drawn (elevation/yaw ranges) | own (the photo's camera) | posture (another photo's)
+    view_from: str | None = None  # fit id whose photo camera was used
+    blend: dict | None = None  # {"fit_id", "weight"} when the pose was blended towards another fit
 
     def to_json(self) -> dict:
         d = asdict(self)
+        for key, default in (("view", "drawn"), ("view_from", None), ("blend", None)):
+            if d[key] == default:  # the defaults leave the record as it was before these existed
+                d.pop(key)
         d["camera"] = self.camera.to_dict()
         d["pose"] = [list(p) for p in self.pose]
         d["shape"] = list(self.shape)
@@ -110,6 +133,9 @@ class FitInfo:
     align: np.ndarray  # (3, 3) float64, R_align
     source_image_id: object = None  # of the real photo the fit came from
     source_file: str | None = None
+    photo_texture: str | None = None  # its baked photo texture (render --photo-textures), if any
+    canonical: np.ndarray | None = None  # (3, 3) body frame -> canonical world (canonical_world)
+    camera: np.ndarray | None = None  # (3, 3) the photo camera's rotation in the canonical world
 
 
 @dataclass
@@ -124,12 +150,30 @@ class Sampled:
 
 
 # ---- fits -> FitInfo ----------------------------------------------------------------------
+def canonical_world(align: np.ndarray, axis: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """``(3, 3)`` body frame -> canonical world: ``R_align`` (posture's up onto +y), then a turn
+    about +y that puts the horizontal part of (torso axis + chest normal) onto +z. Lying
+    infants then lie head to +z, upright ones face +z, so one photo's camera, expressed in its
+    fit's canonical world, can be placed around another fit of the same posture."""
+    h = align @ (axis + front)
+    heading = math.degrees(math.atan2(h[0], h[2])) if math.hypot(h[0], h[2]) > 1e-9 else 0.0
+    return rot_y(-heading) @ align
+
+
+def posture_pool(fits) -> dict[str, list[FitInfo]]:
+    """Fits by posture (the sources of posture views and pose blends), in index order."""
+    pool: dict[str, list[FitInfo]] = {}
+    for f in sorted(fits, key=lambda f: f.index):
+        pool.setdefault(f.posture, []).append(f)
+    return pool
+
+
 def prepare_fits(records: list[dict], body) -> list[FitInfo]:
     """Turn fit records (``status == "ok"``, already validated) into :class:`FitInfo`: posture
     from the record, else its hypothesis, else labelled from the fitted body with +y up."""
     import torch
 
-    from syrip_gen.posture import posture_labels, up_for_posture
+    from syrip_gen.posture import posture_labels, torso_frame, up_for_posture
 
     if not records:
         return []
@@ -144,10 +188,18 @@ def prepare_fits(records: list[dict], body) -> list[FitInfo]:
         for i, lab in zip(missing, labels):
             postures[i] = lab
     ups = up_for_posture(kp, postures).double().numpy()
+    axis, front = (t.double().numpy() for t in torso_frame(kp))
     y = np.array([0.0, 1.0, 0.0])
-    return [FitInfo(index=int(r["_index"]), id=str(r["id"]), pose=np.asarray(r["pose"], np.float64),
-                    shape=np.asarray(r["shape"], np.float64), posture=postures[i],
-                    align=rotation_between(ups[i], y)) for i, r in enumerate(records)]
+    out = []
+    for i, r in enumerate(records):
+        align = rotation_between(ups[i], y)
+        canon = canonical_world(align, axis[i], front[i])
+        cam = (r.get("camera") or {}).get("R") if isinstance(r.get("camera"), dict) else None
+        cam_rot = np.asarray(cam, np.float64) @ canon.T if cam is not None else None  # X_cam = R_c X_body
+        out.append(FitInfo(index=int(r["_index"]), id=str(r["id"]), pose=np.asarray(r["pose"], np.float64),
+                           shape=np.asarray(r["shape"], np.float64), posture=postures[i], align=align,
+                           canonical=canon, camera=cam_rot))
+    return out
 
 
 # ---- draws --------------------------------------------------------------------------------
@@ -169,6 +221,8 @@ class _Draw:
     ints: np.ndarray  # (6,) appearance, support, background, sensor seeds, (unused), support kind
     light: np.ndarray  # (4, 4) uniforms per light: azimuth, elevation, colour temperature, intensity
     scene: np.ndarray  # (3,) uniforms: number of lights, ambient, shadows
+    near: np.ndarray  # (5,) uniforms: view kind, view source pick, blend?, blend source pick, blend weight
+    view_noise: np.ndarray  # (3,) standard normal: the view's jitter rotation
 
 
 def _draw(rng: np.random.Generator, cfg: VariantConfig, seed: list) -> _Draw:
@@ -178,7 +232,8 @@ def _draw(rng: np.random.Generator, cfg: VariantConfig, seed: list) -> _Draw:
         shape_noise=rng.standard_normal(3), gender=float(u()), pose_noise=rng.standard_normal((23, 3)),
         yaw=float(u(*cfg.yaw_deg)), elevation_u=float(u()), roll=float(u(*cfg.roll_deg)),
         fov=float(u(*cfg.fov_deg)), fill=float(u(*cfg.fill)), ints=rng.integers(0, 2**31 - 1, 6),
-        light=rng.uniform(size=(4, 4)), scene=rng.uniform(size=3))
+        light=rng.uniform(size=(4, 4)), scene=rng.uniform(size=3),
+        near=rng.uniform(size=5), view_noise=rng.standard_normal(3))  # drawn last: earlier draws unchanged
 
 
 def _lerp(r: tuple[float, float], t: float) -> float:
@@ -205,29 +260,18 @@ def _shapes(body, draws: list[_Draw], cfg: VariantConfig) -> np.ndarray:
 
 
 class PoseChecker:
-    """Rejects pose perturbations that the pose prior / joint limits dislike.
+    """Rejects pose perturbations that the pose prior (``fit.prior.default_prior()``) or the
+    joint limits (``fit.limits``) dislike; ``kind`` names the checks (recorded per image)."""
 
-    Uses ``syrip_gen.fit.prior.default_prior()`` and ``syrip_gen.fit.limits`` when they exist;
-    without them only the perturbation size (``pose_sigma``) bounds the change, and
-    ``self.kind`` says so (recorded in the render summary).
-    """
+    kind = "prior+limits"
 
     def __init__(self, max_nll_increase: float):
+        from syrip_gen.fit.limits import joint_limit_violation
+        from syrip_gen.fit.prior import default_prior
+
         self.max_increase = max_nll_increase
-        self.prior = self.limits = None
-        try:
-            from syrip_gen.fit.prior import default_prior
-
-            self.prior = default_prior()
-        except Exception:  # noqa: BLE001 - the fit stage may not provide a prior yet
-            self.prior = None
-        try:
-            from syrip_gen.fit.limits import joint_limit_violation
-
-            self.limits = joint_limit_violation
-        except Exception:  # noqa: BLE001
-            self.limits = None
-        self.kind = "+".join(k for k, v in (("prior", self.prior), ("limits", self.limits)) if v) or "none"
+        self.prior = default_prior()
+        self.limits = joint_limit_violation
 
     def accept(self, base: np.ndarray, new: np.ndarray) -> np.ndarray:
         """``(B,)`` bool: keep perturbed pose ``new (B, 24, 3)`` against fitted ``base``."""
@@ -237,27 +281,74 @@ class PoseChecker:
         b = torch.tensor(base, dtype=torch.float32)
         n = torch.tensor(new, dtype=torch.float32)
         with torch.no_grad():
-            if self.prior is not None:
-                inc = (self.prior.nll(n) - self.prior.nll(b)).reshape(-1).numpy()
-                ok &= inc <= self.max_increase
-            if self.limits is not None:
-                vb = torch.as_tensor(self.limits(b)).reshape(len(new), -1).sum(-1).numpy()
-                vn = torch.as_tensor(self.limits(n)).reshape(len(new), -1).sum(-1).numpy()
-                ok &= vn <= vb + 1e-6
+            inc = (self.prior.nll(n) - self.prior.nll(b)).reshape(-1).numpy()
+            ok &= inc <= self.max_increase
+            vb = torch.as_tensor(self.limits(b)).reshape(len(new), -1).sum(-1).numpy()
+            vn = torch.as_tensor(self.limits(n)).reshape(len(new), -1).sum(-1).numpy()
+            ok &= vn <= vb + 1e-6
         return ok
 
 
+def blend_rotations(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    """Axis-angle rotations ``a (J, 3)`` turned towards ``b (J, 3)`` by the share ``w`` of the
+    shortest rotation between them, per joint (``w`` = 0: ``a``; 1: ``b``)."""
+    from scipy.spatial.transform import Rotation
+
+    ra, rb = Rotation.from_rotvec(a), Rotation.from_rotvec(b)
+    return (ra * Rotation.from_rotvec((ra.inv() * rb).as_rotvec() * w)).as_rotvec()
+
+
+def _pick(fits: list[FitInfo], u: float) -> FitInfo:
+    return fits[min(int(u * len(fits)), len(fits) - 1)]
+
+
+@dataclass
+class _Near:
+    """What one job takes from real fits: its view's source and camera, its pose blend."""
+
+    view: str = "drawn"
+    source: FitInfo | None = None
+    camera: np.ndarray | None = None  # (3, 3) world -> camera rotation for own/posture views
+    blend: dict | None = None
+
+
+def _near(f: FitInfo, d: _Draw, cfg: VariantConfig, pool: dict[str, list[FitInfo]] | None) -> _Near:
+    """The view kind and pose blend of one job from its draws (see the module docstring)."""
+    out = _Near()
+    same = [g for g in (pool or {}).get(f.posture, []) if g.camera is not None]
+    if d.near[0] < cfg.own_view_share and f.camera is not None:
+        out.view, out.source, jitter = "own", f, cfg.own_view_jitter_deg
+    elif d.near[0] < cfg.own_view_share + cfg.posture_view_share and same:
+        out.view, out.source, jitter = "posture", _pick(same, d.near[1]), cfg.posture_view_jitter_deg
+    if out.source is not None:
+        out.camera = rotvec_to_matrix(np.radians(jitter) * d.view_noise) @ out.source.camera
+        if d.mirror:  # the mirrored body seen by the mirrored camera: the mirror image of the view
+            flip = np.diag([-1.0, 1.0, 1.0])
+            out.camera = flip @ out.camera @ flip
+    others = (pool or {}).get(f.posture, [])
+    if d.near[2] < cfg.blend_share and others:
+        g = _pick(others, d.near[3])
+        out.blend = {"fit_id": g.id, "weight": round(_lerp(cfg.blend_weight, d.near[4]), 4), "pose": g.pose}
+    return out
+
+
 def _world_poses(fits: list[FitInfo], draws: list[_Draw], cfg: VariantConfig,
-                 checker: PoseChecker | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 checker: PoseChecker | None, near: list[_Near] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """World poses ``(B, 24, 3)``, world rotations ``(B, 3, 3)`` and perturbation flags."""
     from syrip_gen.body.pose_space import flip_pose
 
+    near = near or [_Near() for _ in fits]
     base = np.stack([f.pose for f in fits])
+    for k, n in enumerate(near):
+        if n.blend is not None:
+            base[k, 1:] = blend_rotations(base[k, 1:], n.blend["pose"][1:], n.blend["weight"])
     new = base.copy()
     new[:, 1:] += cfg.pose_sigma * np.stack([d.pose_noise for d in draws])
     kept = checker.accept(base, new) if checker is not None else np.ones(len(fits), bool)
     pose = np.where(kept[:, None, None], new, base)
-    world = np.stack([rot_y(d.yaw) @ f.align for f, d in zip(fits, draws)])
+    world = np.stack([f.canonical if n.view != "drawn" else rot_y(d.yaw) @ f.align
+                      for f, d, n in zip(fits, draws, near)])
     glob = world @ rotvec_to_matrix(base[:, 0])  # R_sample · R_fit, composed as matrices
     pose[:, 0] = matrix_to_rotvec(glob)
     mirror = np.array([d.mirror for d in draws])
@@ -274,15 +365,21 @@ def place_camera(verts: np.ndarray, width: int, height: int, elevation: float, r
     """Camera looking at world vertices ``verts (V, 3)`` from ``elevation`` degrees above the
     horizon (azimuth 0: from +z), rolled in-plane, re-centred and distanced so the body's box
     covers ``fill`` of the frame. Returns (camera, None) or (None, reason)."""
-    lo, hi = verts.min(0), verts.max(0)
-    target = (lo + hi) / 2
     e = math.radians(elevation)
-    back = np.array([0.0, math.sin(e), math.cos(e)])  # from target towards the camera
-    fwd = -back
+    fwd = -np.array([0.0, math.sin(e), math.cos(e)])  # from the camera towards the target
     right = np.cross(fwd, [0.0, 1.0, 0.0])
     right /= np.linalg.norm(right)
     down = np.cross(fwd, right)
-    R = rot_z(roll) @ np.stack([right, down, fwd])
+    return frame_camera(verts, rot_z(roll) @ np.stack([right, down, fwd]), width, height, fov, fill, margin)
+
+
+def frame_camera(verts: np.ndarray, R: np.ndarray, width: int, height: int, fov: float, fill: float,
+                 margin: float) -> tuple[Camera | None, str | None]:
+    """Camera with rotation ``R (3, 3)`` (world -> camera) looking at world vertices ``verts (V, 3)``,
+    re-centred and distanced so the body's box covers ``fill`` of the frame."""
+    lo, hi = verts.min(0), verts.max(0)
+    target = (lo + hi) / 2
+    back = -R[2]  # from target towards the camera
     fy = (height / 2) / math.tan(math.radians(fov) / 2)
     fx, cx, cy = fy, (width - 1) / 2, (height - 1) / 2  # pixel centres at integers (OpenCV)
     radius = float(np.linalg.norm(hi - lo) / 2)
@@ -341,17 +438,19 @@ def _lights(d: _Draw, cfg: VariantConfig) -> tuple:
 
 def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, run_seed: int,
                     width: int, height: int, checker: PoseChecker | None = None,
-                    n_backgrounds: int = 0, shadow_prob: float = 0.0) -> Sampled:
+                    n_backgrounds: int = 0, shadow_prob: float = 0.0,
+                    pool: dict[str, list[FitInfo]] | None = None) -> Sampled:
     """Draw the specs of ``jobs`` ((fit, variant index) pairs) with one batched body forward
     per attempt; variants whose body leaves the frame are redrawn up to ``max_attempts``.
     ``n_backgrounds`` > 0: backgrounds come from the user's folder (picked by the background
-    seed); ``shadow_prob``: chance of shadows per image."""
+    seed); ``shadow_prob``: chance of shadows per image; ``pool``: :func:`posture_pool` of all
+    the run's fits (posture views and pose blends; without it every view is drawn)."""
     import torch
 
     specs: dict[int, VariantSpec] = {}
     verts_out: dict[int, np.ndarray] = {}
     kps_out: dict[int, np.ndarray] = {}
-    rejected: dict[str, int] = {}
+    rejected: Counter = Counter()  # reason -> count (and redraws)
     last_reason: dict[int, str] = {}
     pending = list(range(len(jobs)))
     for attempt in range(cfg.max_attempts):
@@ -362,7 +461,8 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
         for i in pending:
             seed = [int(run_seed), jobs[i][0].index, int(jobs[i][1]), attempt]
             draws.append(_draw(np.random.default_rng(seed), cfg, seed))
-        pose, world, kept = _world_poses(fits, draws, cfg, checker)
+        near = [_near(f, d, cfg, pool) for f, d in zip(fits, draws)]
+        pose, world, kept = _world_poses(fits, draws, cfg, checker, near)
         shape = _shapes(body, draws, cfg)
         with torch.no_grad():
             out = body(torch.tensor(pose, dtype=torch.float32), torch.tensor(shape, dtype=torch.float32),
@@ -374,12 +474,17 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
             f, d = fits[k], draws[k]
             lying = f.posture in LYING
             el_range = cfg.lying_elevation_deg if lying else cfg.upright_elevation_deg
-            camera, reason = place_camera(verts[k].astype(np.float64), width, height,
-                                          _lerp(el_range, d.elevation_u), d.roll, d.fov, d.fill,
-                                          cfg.margin_px)
+            n = near[k]
+            if n.camera is not None:
+                camera, reason = frame_camera(verts[k].astype(np.float64), n.camera, width, height, d.fov,
+                                              d.fill, cfg.margin_px)
+            else:
+                camera, reason = place_camera(verts[k].astype(np.float64), width, height,
+                                              _lerp(el_range, d.elevation_u), d.roll, d.fov, d.fill,
+                                              cfg.margin_px)
             if camera is None:
                 key = f"redrawn ({reason})"
-                rejected[key] = rejected.get(key, 0) + 1
+                rejected[key] += 1
                 last_reason[i] = reason
                 still.append(i)
                 continue
@@ -398,16 +503,18 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
                 appearance_seed=int(d.ints[0]), support_seed=int(d.ints[1]),
                 background={"kind": "file" if n_backgrounds else "procedural", "seed": int(d.ints[2])},
                 lights=_lights(d, cfg), ambient=round(_lerp(cfg.ambient, d.scene[1]), 4),
-                shadows=bool(d.scene[2] < shadow_prob), sensor={"seed": int(d.ints[3])})
+                shadows=bool(d.scene[2] < shadow_prob), sensor={"seed": int(d.ints[3])},
+                view=n.view, view_from=n.source.id if n.source is not None else None,
+                blend={key: v for key, v in n.blend.items() if key != "pose"} if n.blend else None)
             verts_out[i], kps_out[i] = verts[k], kps[k]
         pending = still
     for i in pending:
-        rejected[last_reason[i]] = rejected.get(last_reason[i], 0) + 1
+        rejected[last_reason[i]] += 1
     done = sorted(specs)
     V = verts_out[done[0]].shape[0] if done else 0
     return Sampled(
         specs=[specs[i] for i in done],
         vertices=np.stack([verts_out[i] for i in done]) if done else np.zeros((0, V, 3), np.float32),
         keypoints=np.stack([kps_out[i] for i in done]) if done else np.zeros((0, 17, 3), np.float32),
-        rejected=rejected,
+        rejected=dict(rejected),
         rejected_jobs=[(jobs[i][0].index, int(jobs[i][1]), last_reason[i]) for i in pending])

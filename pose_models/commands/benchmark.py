@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from syrip_gen.report import ReportConfig, write_report
+    from pose_models.report import ReportConfig, write_report
 
     path = write_report(ReportConfig(results_dir=Path(args.results), ablation_dir=Path(args.ablation),
                                      test_set=Path(args.test_set) if args.test_set else None,

@@ -1,0 +1,205 @@
+"""The one typed config loader: a user's mapping (YAML, ``--set``, CLI flags) -> a frozen dataclass.
+
+Why: every stage's settings arrive as loose values (YAML, ``key=value`` overrides, argparse
+flags). Checked here once, a typo'd key, ``'abc'`` for a number, ``null`` where a value is
+needed or a number out of range is a one-line :class:`UserError` naming the key, never a
+traceback deep inside a stage or a silently accepted value.
+
+Types are read from the dataclass annotations: ``int``, ``float`` (an int or a numeric string
+is accepted; NaN/inf are not), ``bool``, ``str``, ``X | None``, ``tuple[X, ...]``,
+``tuple[X, Y]``, ``dict`` and nested dataclasses (given as mappings). Ranges are declared
+where the default lives, as field metadata::
+
+    workers: int = field(default=2, metadata={"min": 1})
+    msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
+
+``min``/``max`` are inclusive and apply to each element of a tuple; ``choices`` lists the
+allowed values. Cross-field rules stay in each class's ``__post_init__``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import types
+import typing
+from typing import Any, Callable, Mapping, TypeVar
+
+from syrip_gen.errors import UserError
+
+T = TypeVar("T")
+
+
+def from_mapping(cls: type[T], mapping: Mapping | None, where: str = "config",
+                 name: Callable[[str], str] | None = None) -> T:
+    """``cls(**mapping)`` after checking keys, types and ranges; one-line UserError otherwise.
+
+    ``where`` starts every message (e.g. ``"render config"``); ``name`` turns a key path
+    (``"sampling.fill"``) into what the user typed (e.g. a CLI flag). Missing keys take the
+    dataclass defaults."""
+    return _dataclass(cls, mapping, where, name or (lambda path: path), "")
+
+
+def from_args(cls: type[T], args: argparse.Namespace, where: str, flags: Mapping[str, str] | None = None) -> T:
+    """``cls`` from the argparse flags the user actually gave: config flags default to None
+    ("not given", with ``dest`` = the field name), so the dataclass defaults rule. Errors name
+    the flag: ``--texture-size`` for ``texture_size``, or ``flags[field]`` where it differs."""
+    flags = dict(flags or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    return from_mapping(cls, given, where, name=lambda path: flags.get(path, "--" + path.replace("_", "-")))
+
+
+def _dataclass(cls, mapping, where, name, prefix):
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, Mapping):
+        raise UserError(f"{where}: {name(prefix[:-1]) if prefix else 'the settings'} must be a mapping of "
+                        f"keys to values, got {_show(mapping)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(str(k) for k in mapping if k not in fields)
+    if unknown:
+        at = f" {name(prefix[:-1])}:" if prefix else ""
+        raise UserError(f"{where}:{at} unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in mapping.items():
+        f = fields[key]
+        path = prefix + key
+        values[key] = _check_range(_convert(value, hints[key], where, name, path), f.metadata, where, name, path)
+    missing = [k for k, f in fields.items() if k not in values and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise UserError(f"{where}: missing key(s) {', '.join(name(prefix + k) for k in missing)}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:  # a class's own check that is not a UserError yet
+        raise UserError(f"{where}: {err}") from None
+
+
+def _convert(value, tp, where, name, path):
+    """``value`` as type ``tp`` (see the module docstring), or a one-line UserError."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _convert(value, inner[0], where, name, path)
+        for a in inner:  # first that fits
+            try:
+                return _convert(value, a, where, name, path)
+            except UserError:
+                continue
+        raise _bad(where, name, path, " or ".join(_what(a) for a in inner), value)
+    if value is None:
+        raise UserError(f"{where}: {name(path)} must be {_what(tp)}, not null")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        return _dataclass(tp, value, where, name, path + ".")
+    if origin is tuple or tp is tuple:
+        if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)):
+            raise _bad(where, name, path, _what(tp), value)
+        if not args:
+            return tuple(value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], where, name, f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise UserError(f"{where}: {name(path)} must be {_what(tp)}, got {len(value)} value(s): {_show(value)}")
+        return tuple(_convert(v, a, where, name, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict or tp is dict:
+        if not isinstance(value, Mapping):
+            raise _bad(where, name, path, "a mapping", value)
+        return dict(value)
+    if origin is list or tp is list:
+        if not isinstance(value, (list, tuple)):
+            raise _bad(where, name, path, "a list", value)
+        return list(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _bad(where, name, path, "true or false", value)
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise _bad(where, name, path, "an integer", value)
+    if tp is float:
+        if isinstance(value, bool):
+            raise _bad(where, name, path, "a number", value)
+        try:
+            number = float(value) if isinstance(value, (int, float, str)) else None
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number):
+            raise _bad(where, name, path, "a number", value)
+        return number
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise _bad(where, name, path, "a string", value)
+    if tp is Any or tp is object:
+        return value
+    raise TypeError(f"config field {path}: type {tp!r} is not supported by syrip_gen.config")
+
+
+def _check_range(value, meta, where, name, path):
+    if value is None or not meta:
+        return value
+    items, each = (value, " entries") if isinstance(value, tuple) else ((value,), "")
+    for v in items:
+        if "choices" in meta and v not in meta["choices"]:
+            raise UserError(f"{where}: {name(path)}{each} must be one of {', '.join(map(str, meta['choices']))}, "
+                            f"got {_show(v)}")
+        if "min" in meta and isinstance(v, (int, float)) and v < meta["min"]:
+            raise UserError(f"{where}: {name(path)}{each} must be >= {meta['min']}, got {_show(v)}")
+        if "max" in meta and isinstance(v, (int, float)) and v > meta["max"]:
+            raise UserError(f"{where}: {name(path)}{each} must be <= {meta['max']}, got {_show(v)}")
+    return value
+
+
+def _bad(where, name, path, what, value) -> UserError:
+    return UserError(f"{where}: {name(path)} must be {what}, got {_show(value)}")
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _what(tp) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is tuple or tp is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of {_plural(args[0])}"
+        return f"a list of {len(args)} values" if args else "a list"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _plural(tp) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "mappings"
+    return {bool: "booleans", int: "integers", float: "numbers", str: "strings"}.get(tp, str(tp))
+
+
+def parse_value(text: str, what: str) -> Any:
+    """A ``--set`` value parsed as YAML; a one-line UserError when it does not parse."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = str(err).splitlines()[0]
+        raise UserError(f"{what}: the value {text!r} is not valid YAML ({problem})") from None
+
+
+def check_ranges(obj, where: str) -> None:
+    """The metadata ranges of an already built config (``__post_init__`` calls this, so a
+    config built in Python is held to the same ranges as one read from YAML)."""
+    for f in dataclasses.fields(obj):
+        if f.metadata:
+            _check_range(getattr(obj, f.name), f.metadata, where, lambda path: path, f.name)

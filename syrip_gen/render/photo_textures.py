@@ -1,0 +1,185 @@
+"""Photo textures for a render run: bake each fit's photo once, cache it, pick one per image.
+
+Why a module of its own: :mod:`syrip_gen.render.bake` is the maths on arrays; this is the
+files around it. For every usable fit the photo it was fitted to is found (SyRIP layout:
+``<root>/annotations/x.json`` -> ``<root>/images/<file_name>``), baked onto the fitted body
+and written to ``DATASET/photo_textures/<key>.png`` with ``<key>.json`` beside it (status,
+reason, coverage). The key hashes the fit (pose, shape, camera, body), the photo's bytes, the
+bake settings and the bake code, so a rerun reuses every texture and a changed photo is
+baked again. The textures are the user's data: they stay in the run's folder.
+
+Counted, never a crash: a fit whose photo is missing or unreadable (or another size than the
+fit record) is rendered procedurally; a photo whose segmentation keeps too little of the
+fitted silhouette is rejected with its reason (also rendered procedurally).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from syrip_gen.codehash import source_hash
+from syrip_gen.fits import read_fits
+from syrip_gen.render.bake import BakeConfig, bake
+
+TEXTURE_DIR = "photo_textures"
+
+
+@dataclass
+class PhotoTextures:
+    """Baked textures of a run: ``paths`` fit index -> PNG; ``counts`` reason -> fits."""
+
+    paths: dict[int, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+
+
+
+def photo_path(record: dict) -> Path | None:
+    """The photo a fit record was fitted to: ``image_path`` when the record has one, else
+    ``file_name`` under the SyRIP-layout ``images/`` folder beside its keypoint file."""
+    if record.get("image_path"):
+        return Path(record["image_path"])
+    source, name = record.get("source"), record.get("file_name")
+    if not source or not name:
+        return None
+    src = Path(source)
+    root = src.parent.parent if src.parent.name == "annotations" else src.parent
+    return root / "images" / name
+
+
+def photo_signature(fits_path: str | Path) -> str:
+    """Hash of the photos behind a fits file (path, size, modification time of each; cheap:
+    nothing is read), so that a render run with photo textures is keyed by its photos too."""
+    h = hashlib.sha256()
+    for r in read_fits(fits_path, bad={}):
+        if r.get("status") != "ok":
+            continue
+        p = photo_path(r)
+        try:
+            st = p.stat() if p is not None else None
+        except OSError:
+            st = None
+        h.update(json.dumps([str(p), st.st_size if st else None, st.st_mtime_ns if st else None]).encode())
+    return h.hexdigest()[:16]
+
+
+def _code_hash() -> str:
+    return source_hash(("syrip_gen/render/bake.py",))[:12]
+
+
+def texture_key(record: dict, photo_bytes: bytes, cfg: BakeConfig) -> str:
+    """Cache key of one baked texture (fit + photo content + settings + bake code)."""
+    h = hashlib.sha256()
+    fit = {k: record.get(k) for k in ("pose", "shape", "camera", "body")}
+    h.update(json.dumps(fit, sort_keys=True).encode())
+    h.update(hashlib.sha256(photo_bytes).digest())
+    h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
+    h.update(_code_hash().encode())
+    return h.hexdigest()[:24]
+
+
+def _read_photo(path: Path | None, record: dict) -> tuple[bytes | None, np.ndarray | None, str | None]:
+    """(bytes, RGB image, None) or (.., .., reason it cannot be used)."""
+    import cv2
+
+    if path is None or not path.is_file():
+        return None, None, "photo missing (rendered procedurally)"
+    data = path.read_bytes()
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        return data, None, "photo unreadable (rendered procedurally)"
+    w, h = record.get("width"), record.get("height")
+    if w and h and img.shape[:2] != (int(h), int(w)):
+        return data, None, "photo size differs from the fit record (rendered procedurally)"
+    return data, np.ascontiguousarray(img[..., ::-1]), None
+
+
+def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | None = None,
+              progress: bool = True) -> PhotoTextures:
+    """Bake (or reuse) the photo texture of every fit record (each with ``_index``) into
+    ``out_dir``; returns which fits have one and the counts by outcome."""
+    import cv2
+    import torch
+    from tqdm import tqdm
+
+    from syrip_gen.coco import atomic_write_bytes, atomic_write_json
+
+    cfg = cfg or BakeConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    topology = body.topology()
+    result = PhotoTextures()
+    rest = None
+    for r in tqdm(records, desc="photo textures", unit="fit", disable=not progress):
+        data, photo, why = _read_photo(photo_path(r), r)
+        if why is not None:
+            result.add(why)
+            continue
+        key = texture_key(r, data, cfg)
+        png, meta = out / f"{key}.png", out / f"{key}.json"
+        try:
+            info = json.loads(meta.read_text())
+        except (OSError, json.JSONDecodeError):
+            info = None
+        if info is None or (info.get("status") == "ok" and not png.is_file()):
+            if rest is None:
+                with torch.no_grad():
+                    rest = body(torch.zeros(1, 24, 3), body.shape_mean[None].float(),
+                                with_vertices=True).vertices[0].double().numpy()
+            with torch.no_grad():
+                v = body(torch.tensor([r["pose"]], dtype=torch.float32), torch.tensor([r["shape"]], dtype=torch.float32),
+                         with_vertices=True).vertices[0].double().numpy()
+            cam = r["camera"]
+            verts_cam = v @ np.asarray(cam.get("R", np.diag([1.0, -1.0, -1.0])), np.float64).T + np.asarray(cam["t"])
+            K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]], np.float64)
+            baked = bake(photo, verts_cam, K, topology, rest, cfg, seed=int(key[:8], 16))
+            if baked.texture is not None:
+                ok, buf = cv2.imencode(".png", baked.texture[..., ::-1])
+                atomic_write_bytes(png, buf.tobytes())
+            info = {"fit_id": r.get("id"), "file_name": r.get("file_name"), **baked.record()}
+            atomic_write_json(meta, info)
+        if info["status"] == "ok":
+            result.paths[int(r["_index"])] = str(png)
+            result.add("baked")
+        else:
+            result.add(f"rejected: {info.get('reason')} (rendered procedurally)")
+    return result
+
+
+def choose_texture(appearance_seed: int, fit_index: int, paths: dict[int, str], own_share: float) -> str | None:
+    """The photo texture an image wears: none when its fit has none (procedural); else its
+    own with probability ``own_share``, otherwise another baked fit's (uniform). Drawn from
+    ``appearance_seed`` only, so an image depends on its spec."""
+    if fit_index not in paths:
+        return None
+    rng = np.random.default_rng([int(appearance_seed), 13])
+    if len(paths) == 1 or rng.uniform() < own_share:
+        return paths[fit_index]
+    others = sorted(k for k in paths if k != fit_index)
+    return paths[others[int(rng.integers(len(others)))]]
+
+
+_LOADED: dict[str, np.ndarray] = {}
+
+
+def load_texture(path: str, size: int) -> np.ndarray:
+    """A baked texture ``(size, size, 3) uint8`` RGB (kept in memory: up to 256 per process)."""
+    import cv2
+
+    key = f"{path}@{size}"
+    if key not in _LOADED:
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise FileNotFoundError(path)
+        if img.shape[:2] != (size, size):
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        if len(_LOADED) >= 256:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = np.ascontiguousarray(img[..., ::-1])
+    return _LOADED[key]

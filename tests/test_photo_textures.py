@@ -1,0 +1,82 @@
+"""`render --photo-textures` end to end: a fit with a photo wears its baked texture, a fit
+without one is rendered procedurally and counted; a rerun reuses the baked texture."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture
+def fits_with_one_photo(anny_body, tmp_path):
+    """Two fits (test_render_data_helpers.write_fits); the first gets a 'photo': its fitted
+    body rendered flat-lit in a known colour on a grey floor, at the fit camera."""
+    import cv2
+    from test_render_data_helpers import write_fits
+
+    from syrip_gen.geometry import Camera
+    from syrip_gen.render.renderer import Renderer
+    from syrip_gen.render.scene import Scene
+
+    path = write_fits(anny_body, tmp_path / "fits" / "fits.jsonl", n=2, extra_bad=False)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    r = records[0]
+    with torch.no_grad():
+        v = anny_body(torch.tensor([r["pose"]]), torch.tensor([r["shape"]]), with_vertices=True).vertices[0].double().numpy()
+    cam = r["camera"]
+    verts_cam = v @ np.asarray(cam["R"]).T + np.asarray(cam["t"])
+    K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1.0]])
+    texture = np.zeros((64, 64, 3), np.uint8)
+    texture[:] = (200, 60, 150)
+    background = np.full((480, 640, 3), 110, np.uint8)
+    renderer = Renderer(640, 480, anny_body.topology())
+    photo = renderer.render(Scene(vertices=verts_cam.astype(np.float32), texture=texture,
+                                  camera=Camera(K=K, R=np.eye(3), t=np.zeros(3), width=640, height=480),
+                                  lights=(), ambient=(1.0, 1.0, 1.0), background=background)).rgb
+    cv2.imwrite(str(tmp_path / "photo0.png"), photo[..., ::-1])
+    r["image_path"] = str(tmp_path / "photo0.png")
+    path.write_text("".join(json.dumps(x) + "\n" for x in records))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_render_with_photo_textures(fits_with_one_photo, tmp_path):
+    from syrip_gen.coco import load_coco
+    from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.compose import _STATE
+
+    cfg = RenderConfig(variants=3, seed=1, width=160, height=120, workers=1, texture_size=64,
+                       photo_textures=True, contact_sheet=False)
+    _STATE.clear()
+    s = render_dataset(fits_with_one_photo, tmp_path / "data", cfg)
+    assert s.photo_textures == {"baked": 1, "photo missing (rendered procedurally)": 1}
+    kinds = {}
+    for ann in load_coco(s.annotation_path).data["annotations"]:
+        prov = ann["provenance"]
+        kinds.setdefault(prov["fit_id"], set()).add(prov["texture"]["kind"])
+    assert kinds == {"ann0": {"photo"}, "ann1": {"procedural"}}
+    baked = sorted((tmp_path / "data" / "photo_textures").glob("*.png"))
+    assert len(baked) == 1
+    tex = __import__("cv2").imread(str(baked[0]))[..., ::-1].reshape(-1, 3).astype(int)
+    # the body was (200, 60, 150) everywhere: the baked texture is that colour, give or take
+    # pyrender's gamma round trip
+    assert np.abs(np.median(tex, 0) - (200, 60, 150)).max() <= 12
+    mtime = baked[0].stat().st_mtime_ns
+    again = render_dataset(fits_with_one_photo, tmp_path / "data", cfg)
+    assert again.run_key == s.run_key and again.shards_resumed == again.shards
+    assert baked[0].stat().st_mtime_ns == mtime
+
+
+def test_photo_texture_choice_is_seeded_and_mixes_own_and_other():
+    from syrip_gen.render.photo_textures import choose_texture
+
+    paths = {0: "a.png", 1: "b.png", 2: "c.png"}
+    picks = [choose_texture(s, 0, paths, 0.5) for s in range(400)]
+    assert picks == [choose_texture(s, 0, paths, 0.5) for s in range(400)]
+    own = picks.count("a.png") / len(picks)
+    assert 0.4 < own < 0.6  # own with probability 0.5; the others never draw it again
+    assert {"b.png", "c.png"} <= set(picks)
+    assert all(choose_texture(s, 0, paths, 1.0) == "a.png" for s in range(50))
+    assert "a.png" not in {choose_texture(s, 0, paths, 0.0) for s in range(50)}
