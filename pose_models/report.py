@@ -225,6 +225,11 @@ def real_pose_lines(found: dict) -> list[str]:
     pr = (found.get("poses_real") or {}).get("settings", {})
     for name, v in pr.items():
         f, c = v["knn_filtered"], v["ceiling"]
+        if f is None:  # a keypoints-only row: no images, no filter
+            a = v["knn_all"]
+            out.append(f"- `{name}` ({v['images']} variants' projected keypoints, not filtered): precision "
+                       f"{a['precision']:.3f}, recall {a['recall']:.3f}.")
+            continue
         worst = max(v["filter"]["failed_share"].items(), key=lambda kv: kv[1], default=("none", 0.0))
         out.append(f"- `{name}` ({v['images']} renders of the train200 fits): after `filter`, precision "
                    f"**{f['precision']:.3f}**, recall **{f['recall']:.3f}** against validate100 (real-vs-real ceiling "
