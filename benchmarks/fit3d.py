@@ -61,8 +61,11 @@ def lifter_scores(checkpoint: str, split_dir: Path, ref: dict) -> dict:
     from pose_models.evaluate import lifter_on_reference
 
     model, ck = load_model(checkpoint, expect="lifter", device="cpu")
+    cfg = ck.get("config") or {}
+    trained = {k: cfg.get(k) for k in ("train", "lifter_hidden", "lifter_blocks", "dropout", "batch_size", "max_steps", "lr")}
     return {**lifter_on_reference(model, load_records(split_dir, need_image=False).records, ref,
-                                  next(model.parameters()).device), "checkpoint": str(checkpoint), "step": ck["step"]}
+                                  next(model.parameters()).device), "checkpoint": str(checkpoint), "step": ck["step"],
+            "trained": trained}
 
 
 def measure(split: str, given_fits: str | None, lifter: str | None = None) -> dict | str:
@@ -131,6 +134,11 @@ def markdown(r: dict) -> str:
               "Fits: " + "; ".join(f"{s}: {v['fits_from']} ({v['fits']} records)" for s, v in r["splits"].items()
                                    if isinstance(v, dict)) + " (made by `syrip-gen fit <split> --out DIR --no-overlays`, "
               "default settings, when a folder is named).", ""]
+    lifters = {json.dumps(v["lifter"]["trained"], sort_keys=True): v["lifter"] for v in r["splits"].values()
+               if isinstance(v, dict) and v.get("lifter")}
+    for lf in lifters.values():
+        lines += [f"Lifter: `{lf['checkpoint']}` (step {lf['step']}), trained with `syrip-gen train` on "
+                  f"`{json.dumps(lf['trained'], sort_keys=True)}`; scored from the ground-truth 2D keypoints.", ""]
     return "\n".join(lines)
 
 
