@@ -126,6 +126,10 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     ``boxes``: ``gt`` or ``detector`` (then ``detector`` = a detector checkpoint) for pose2d models.
     ``bn_calibration``: a COCO set of real images (e.g. the real *train* set) whose crops first
     replace a 2D model's BatchNorm statistics (AdaBN, see :mod:`pose_models.batchnorm`)."""
+    kf = load_coco(coco_path)
+    if not kf.images or not kf.annotations:  # before loading a model: an empty set has no score
+        raise UserError(f"{kf.path}: {len(kf.images)} images and {len(kf.annotations)} annotations; "
+                        "nothing to evaluate on")
     dev = resolve_device(device)
     model, ck = load_model(checkpoint, device=dev)
     kind = ck["kind"]
@@ -135,7 +139,9 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
             raise UserError(f"BatchNorm calibration is for 2D pose models; {checkpoint} is a {kind}")
         calibration = calibrate_on(model, bn_calibration, dev, batch_size)
     loaded = load_records(coco_path, need_image=kind != "lifter")
-    kf = load_coco(coco_path)
+    if not loaded.records:
+        why = ", ".join(f"{n} {r}" for r, n in sorted(loaded.skipped.items()))
+        raise UserError(f"{kf.path}: no annotation can be evaluated on (skipped: {why})")
     gt, fixed = sanitise_areas(kf.data)
     if fixed:
         log(f"{kf.path}: {fixed} annotation areas larger than their image or box were reset to box w x h")

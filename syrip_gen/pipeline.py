@@ -211,7 +211,8 @@ def _need(inputs: dict[str, Path], role: str, kind: str) -> Path:
 def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
-    summary = fit_file(_need(inputs, "skeletons", "fit"), out, FitConfig.from_dict(config))
+    cfg = FitConfig.from_dict({**config, "force": True})  # the step's key changed: other fits are stale
+    summary = fit_file(_need(inputs, "skeletons", "fit"), out, cfg)
     return _as_dict(summary)
 
 
