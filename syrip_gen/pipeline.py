@@ -9,6 +9,7 @@ reads from it. Outputs are never deleted: stages resume their own partial work.
 """
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -55,13 +56,16 @@ class PlannedStep:
 
 def load_spec(path: str | Path, out: str | Path | None = None,
               overrides: dict[str, dict] | None = None,
-              input_overrides: dict[str, dict] | None = None) -> Spec:
+              input_overrides: dict[str, dict] | None = None, profile: str | None = None) -> Spec:
     """Read a YAML spec; ``overrides`` / ``input_overrides`` map step name -> config entries /
-    input roles to replace (e.g. point ``fit.skeletons`` at the user's own COCO file)."""
+    input roles to replace (e.g. point ``fit.skeletons`` at the user's own COCO file). ``profile``
+    names an entry of the spec's ``x-profiles`` (e.g. ``toy``, ``gpu``): the same steps at another scale."""
     path = Path(path)
     raw = read_yaml(path, missing="no such pipeline spec (see pipelines/*.yaml)")
     if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
         raise UserError(f"{path}: a pipeline spec needs a 'steps' list")
+    if profile:
+        overrides = _merge(profile_overrides(raw, profile, path), overrides or {})
     steps, seen = [], set()
     for i, s in enumerate(raw["steps"]):
         if not isinstance(s, dict) or "name" not in s or "kind" not in s:
@@ -81,6 +85,38 @@ def load_spec(path: str | Path, out: str | Path | None = None,
     if not out_dir.is_absolute():
         out_dir = REPO_ROOT / out_dir
     return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path)
+
+
+def profile_overrides(raw: dict, name: str, path: Path) -> dict[str, dict]:
+    """``x-profiles: {NAME: {STEP-PATTERN: {key: value}}}`` -> step name -> config entries. Patterns
+    are shell globs over step names (``train_*``); later patterns win over earlier ones."""
+    profiles = raw.get("x-profiles") or {}
+    if name not in profiles:
+        raise UserError(f"{path}: no profile {name!r} (known: {', '.join(sorted(profiles)) or 'none'})")
+    out: dict[str, dict] = {}
+    for pattern, config in (profiles[name] or {}).items():
+        matched = [s["name"] for s in raw["steps"] if isinstance(s, dict) and fnmatch.fnmatchcase(str(s.get("name")), pattern)]
+        if not matched:
+            raise UserError(f"{path}: profile {name!r}: pattern {pattern!r} matches no step")
+        for step in matched:
+            out.setdefault(step, {}).update(config or {})
+    return out
+
+
+def inputs_replacing(path: str | Path, replace: dict[str, str]) -> dict[str, dict]:
+    """Input overrides that point every step input equal to a key of ``replace`` at its value (e.g.
+    the real train set at a downscaled copy): step name -> {role: new path}."""
+    raw = read_yaml(Path(path), missing="no such pipeline spec (see pipelines/*.yaml)")
+    out: dict[str, dict] = {}
+    for s in raw.get("steps") or []:
+        for role, ref in (s.get("inputs") or {}).items():
+            if ref in replace:
+                out.setdefault(s["name"], {})[role] = str(replace[ref])
+    return out
+
+
+def _merge(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
+    return {k: {**a.get(k, {}), **b.get(k, {})} for k in {*a, *b}}
 
 
 def _content_key(path: Path) -> str:
@@ -175,7 +211,8 @@ def _need(inputs: dict[str, Path], role: str, kind: str) -> Path:
 def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
-    summary = fit_file(_need(inputs, "skeletons", "fit"), out, FitConfig.from_dict(config))
+    cfg = FitConfig.from_dict({**config, "force": True})  # the step's key changed: other fits are stale
+    summary = fit_file(_need(inputs, "skeletons", "fit"), out, cfg)
     return _as_dict(summary)
 
 
@@ -226,7 +263,9 @@ def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     if "init" in inputs:
         if inputs["init"].is_dir():  # an earlier step's model: never pretrained elsewhere, so FiDIP freezes nothing
             cfg.setdefault("freeze_early", False)
-        cfg["init"] = str(_as_simplebaselines(_checkpoint_of(inputs["init"]), out / "init_simplebaselines.pt"))
+        ckpt = _checkpoint_of(inputs["init"])  # 2D models start from the backbone + head only (no DA classifier)
+        pose2d = cfg.get("task") == "pose2d"
+        cfg["init"] = str(_as_simplebaselines(ckpt, out / "init_simplebaselines.pt") if pose2d else ckpt)
     ckpt = train(TrainConfig.from_dict(cfg))
     return {"checkpoint": str(ckpt)}
 
@@ -250,21 +289,42 @@ def _as_simplebaselines(checkpoint: Path, out: Path) -> Path:
 
 
 def _evaluate(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Optional input ``calibration``: real images to recompute BatchNorm statistics on (AdaBN)."""
+    """Optional inputs ``calibration``: real images to recompute BatchNorm statistics on (AdaBN);
+    ``detector``: a detector train step whose boxes replace the ground truth (with ``boxes: detector``)."""
     from pose_models.evaluate import evaluate
 
     ckpt = _checkpoint_of(_need(inputs, "model", "evaluate"))
     calibration = _dataset_of(inputs["calibration"]) if "calibration" in inputs else None
-    metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), bn_calibration=calibration, **config)
+    extra = {"detector": _checkpoint_of(inputs["detector"])} if "detector" in inputs else {}
+    metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), bn_calibration=calibration,
+                       **extra, **config)
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
 
 
+def _curve(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """A learning curve: every checkpoint the ``model`` train step kept (its ``keep_every``), evaluated."""
+    from pose_models.evaluate import evaluate_along
+
+    rows = evaluate_along(_need(inputs, "model", "curve"), _dataset_of(_need(inputs, "dataset", "curve")), **config)
+    atomic_write_json(out / "curve.json", rows)
+    return {"points": len(rows), "last": rows[-1]}
+
+
+def _subset(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    from syrip_gen.subset import SubsetConfig, write_subset
+
+    return write_subset(_dataset_of(_need(inputs, "dataset", "subset")), out, SubsetConfig.from_dict(config))
+
+
 def _dataset_of(path: Path) -> Path:
-    """A filter step's output points at the filtered COCO file it wrote; else the path itself."""
+    """A filter step's output points at the filtered COCO file it wrote, a subset step's holds
+    ``subset.json``; else the path itself."""
     manifest = path / "filtered.json"
     if manifest.exists():
         return Path(json.loads(manifest.read_text())["coco"])
+    if (path / "subset.json").exists():
+        return path / "subset.json"
     return path
 
 
@@ -278,5 +338,5 @@ def _as_dict(obj) -> dict:
 
 STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {
     "fit": _fit, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
-    "train": _train, "evaluate": _evaluate,
+    "train": _train, "evaluate": _evaluate, "curve": _curve, "subset": _subset,
 }
