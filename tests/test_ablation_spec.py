@@ -19,7 +19,8 @@ SPEC = PIPELINES / "ablation.yaml"
 def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_ablation_dry")
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "2"}
-    env.pop("OUT", None)
+    env["OUT"] = str(out / "device_out")  # where the device machine collects what it returns
+    (out / "device_out").mkdir()
     proc = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "gpu_ablation.sh"), "--dry", "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -31,6 +32,7 @@ def test_dry_gpu_run_runs_every_step_of_the_scaled_spec(dry_run):
     names = [s.name for s in pipeline.load_spec(SPEC).steps]
     assert sorted(results["steps"]) == sorted(names) and not results["failed"]
     assert results["profile"] == "toy" and results["hardware"]["gpu"] is None
+    assert json.loads((run.parent / "device_out" / "gpu_ablation_results.json").read_text()) == results
     assert all(results["rows"][label]["n"] == 2 for label in ("real only, fine-tuning budget", "synthetic → real",
                                                               "synthetic → real + synthetic, FiDIP DA"))
     assert [p["step"] for p in results["curve_pretraining"]] == [2, 4]  # keep_every=2 of 4 steps
