@@ -364,3 +364,28 @@ def test_render_killed_at_random_points_resumes_to_the_same_bytes(anny_body, tmp
     a, b = files(clean), files(killed)
     assert sorted(a) == sorted(b)
     assert [name for name in a if a[name] != b[name]] == []
+
+
+# ---- 11. bad input files: one-line errors or counted skips, never a traceback ----------------
+def test_bad_keypoint_files_are_one_line_errors_or_counted_skips(tmp_path):
+    from syrip_gen.coco import keypoint_problem, load_coco, write_coco
+    from syrip_gen.fit.io import load_skeletons
+
+    img = {"id": 1, "file_name": "a.jpg", "width": 100, "height": 100}
+    kps = [50.0, 50.0, 2] * 17
+    for images, anns, match in (
+            (None, [], "'images' must be a list, got NoneType"),
+            ([img], None, "'annotations' must be a list, got NoneType"),
+            ([img], [{"id": 1, "image_id": [1], "keypoints": kps}], r"image_id \[1\] is not an integer"),
+            ([dict(img, id=True)], [], "image id True is not an integer")):
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps({"images": images, "annotations": anns}))
+        with pytest.raises(UserError, match=match):
+            load_coco(path)
+    assert keypoint_problem([str(v) for v in kps]) == "keypoints must be numbers, got str '50.0'"
+    assert keypoint_problem(["abc"] * 51).startswith("keypoints must be numbers")
+    good = tmp_path / "good.json"
+    write_coco(good, [img, dict(img, id=2)], [{"id": 1, "image_id": 1, "keypoints": ["x"] * 51},
+                                               {"id": 2, "image_id": 2, "keypoints": kps}])
+    sk = load_skeletons(good)
+    assert [s.problem for s in sk] == ["keypoints must be numbers, got str 'x'", None]
