@@ -70,3 +70,10 @@ def test_profiles_scale_the_same_steps():
     assert g["pretrain"]["depth"] == 50 and (g["pretrain"]["input_h"], g["pretrain"]["input_w"]) == (256, 192)
     assert g["real_long"]["max_steps"] == g["pretrain"]["max_steps"] + g["finetune_s1"]["max_steps"]
     assert "max_steps" not in {s.name: s.config for s in toy.steps}["eval_real_s0"]
+
+
+def test_syrip_recipe_pretrains_on_the_renders_then_fine_tunes_on_real():
+    steps = {s.name: s for s in pipeline.load_spec(PIPELINES / "syrip.yaml").steps}
+    pre, fine = steps["pretrain"], steps["train"]
+    assert set(pre.inputs) == {"synthetic"} and pre.config["max_steps"] * pre.config["batch_size"] >= 250_000
+    assert fine.inputs["init"] == "pretrain" and "synthetic" not in fine.inputs
