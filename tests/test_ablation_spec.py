@@ -79,3 +79,32 @@ def test_syrip_recipe_pretrains_on_the_renders_then_fine_tunes_on_real():
     pre, fine = steps["pretrain"], steps["train"]
     assert set(pre.inputs) == {"synthetic"} and pre.config["max_steps"] * pre.config["batch_size"] >= 250_000
     assert fine.inputs["init"] == "pretrain" and "synthetic" not in fine.inputs
+
+
+@pytest.mark.parametrize("profile", [None, "toy", "gpu"])
+def test_every_step_config_is_valid_at_every_scale(profile):
+    """A one-shot GPU run cannot afford a typo: each step's settings build its stage's config."""
+    import inspect
+
+    from pose_models.config import TrainConfig
+    from pose_models.evaluate import evaluate
+    from syrip_gen.backgrounds import BackgroundsConfig
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.filter import FilterConfig
+    from syrip_gen.fit.fitter import FitConfig
+    from syrip_gen.subset import SubsetConfig
+
+    eval_keys = set(inspect.signature(evaluate).parameters)
+    for step in pipeline.load_spec(SPEC, profile=profile).steps:
+        c = dict(step.config)
+        if step.kind == "train":
+            c.pop("weights", None)
+            cfg = TrainConfig.from_dict({**c, "train": ["x"]})
+            assert cfg.task == "lifter" or cfg.max_steps * cfg.batch_size > 0
+        elif step.kind in ("evaluate", "curve"):
+            assert set(c) <= eval_keys, (step.name, c)
+        else:
+            builder = {"fit": FitConfig, "backgrounds": BackgroundsConfig, "render": RenderConfig,
+                       "filter": FilterConfig, "subset": SubsetConfig}.get(step.kind)
+            if builder:
+                builder.from_dict(c)
