@@ -72,6 +72,12 @@ def latest_checkpoint(out_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
-def prune(out_dir: str | Path, keep: int) -> None:
+def checkpoint_step(path: Path) -> int:
+    return int(path.stem.removeprefix("step_"))
+
+
+def prune(out_dir: str | Path, keep: int, keep_every: int = 0) -> None:
+    """Delete all but the last ``keep`` checkpoints, sparing those at multiples of ``keep_every``."""
     for p in sorted((Path(out_dir) / "checkpoints").glob("step_*.pt"))[:-keep] if keep > 0 else []:
-        p.unlink(missing_ok=True)
+        if not (keep_every > 0 and checkpoint_step(p) % keep_every == 0):
+            p.unlink(missing_ok=True)

@@ -74,6 +74,8 @@ class TrainConfig:
     epoch_size: int | None = field(default=None, metadata={"min": 1})  # samples per epoch (default: all)
     ckpt_every: int = field(default=500, metadata={"min": 1})
     keep_checkpoints: int = field(default=2, metadata={"min": 1})
+    # also keep every checkpoint at a multiple of this step (a learning curve along the run); 0 = none
+    keep_every: int = field(default=0, metadata={"min": 0})
     log_every: int = field(default=10, metadata={"min": 1})
     resume: bool = True                         # continue from the latest checkpoint in out_dir
     tensorboard: bool = False                   # also log to TensorBoard when importable

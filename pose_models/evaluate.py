@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from pose_models.checkpoint import load_model
 from pose_models.data import DetectionDataset, LiftingDataset, Pose2DDataset, Record, load_records, report_skips
@@ -125,6 +126,10 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     ``boxes``: ``gt`` or ``detector`` (then ``detector`` = a detector checkpoint) for pose2d models.
     ``bn_calibration``: a COCO set of real images (e.g. the real *train* set) whose crops first
     replace a 2D model's BatchNorm statistics (AdaBN, see :mod:`pose_models.batchnorm`)."""
+    kf = load_coco(coco_path)
+    if not kf.images or not kf.annotations:  # before loading a model: an empty set has no score
+        raise UserError(f"{kf.path}: {len(kf.images)} images and {len(kf.annotations)} annotations; "
+                        "nothing to evaluate on")
     dev = resolve_device(device)
     model, ck = load_model(checkpoint, device=dev)
     kind = ck["kind"]
@@ -134,7 +139,9 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
             raise UserError(f"BatchNorm calibration is for 2D pose models; {checkpoint} is a {kind}")
         calibration = calibrate_on(model, bn_calibration, dev, batch_size)
     loaded = load_records(coco_path, need_image=kind != "lifter")
-    kf = load_coco(coco_path)
+    if not loaded.records:
+        why = ", ".join(f"{n} {r}" for r, n in sorted(loaded.skipped.items()))
+        raise UserError(f"{kf.path}: no annotation can be evaluated on (skipped: {why})")
     gt, fixed = sanitise_areas(kf.data)
     if fixed:
         log(f"{kf.path}: {fixed} annotation areas larger than their image or box were reset to box w x h")
@@ -192,3 +199,21 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     if skipped:
         log(report_skips(skipped, str(kf.path)))
     return out
+
+
+
+def evaluate_along(train_dir: str | Path, coco_path: str | Path, log=print, **kwargs) -> list[dict]:
+    """A learning curve: every checkpoint a run kept (``keep_every``), evaluated like :func:`evaluate`.
+    Returns one row per checkpoint: step, crops seen (step x the run's batch size), headline metrics."""
+    from pose_models.checkpoint import read_checkpoint
+
+    found = sorted((Path(train_dir) / "checkpoints").glob("step_*.pt"))
+    if not found:
+        raise UserError(f"{train_dir}: no checkpoints to draw a learning curve from")
+    batch = read_checkpoint(found[-1])["config"]["batch_size"]
+    rows = []
+    for path in tqdm(found, desc="learning curve", mininterval=2):
+        m = evaluate(path, coco_path, log=log, **kwargs)
+        rows.append({"step": m["step"], "crops": m["step"] * batch, "AP": m["oks"]["AP"],
+                     "AP50": m["oks"]["AP50"], "pck@0.1": m.get("pck@0.1")})
+    return rows

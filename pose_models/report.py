@@ -15,21 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.coco import SYRIP_POSTURES as POSTURES
+from pose_models.ablation_report import ROWS, ablation_section
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.fits import read_fits
 from syrip_gen.hardware import describe as hardware
 
-ABLATION_ROWS = [
-    ("eval_real", "(a) real only"),
-    ("eval_synthetic", "(b) synthetic only"),
-    ("eval_real_synthetic", "(c) real + synthetic mixed"),
-    ("eval_real_synthetic_da", "(d) synthetic pretraining, then real + synthetic with FiDIP DA"),
-    ("eval_synthetic_then_real", "(e) synthetic pretraining, then real fine-tuning"),
-    ("eval_synthetic_adabn", "(b') = (b), BatchNorm recalibrated on real train images (AdaBN)"),
-    ("eval_real_synthetic_adabn", "(c') = (c) + AdaBN"),
-    ("eval_real_synthetic_da_adabn", "(d') = (d) + AdaBN"),
-]
 
 
 @dataclass(frozen=True)
@@ -92,52 +82,13 @@ def ablation_run_lines(ablation_dir: Path, steps: dict[str, dict | None]) -> lis
                      f"{render.get('fits_used')} fits of the real train skeletons, "
                      f"{filt.get('n_kept', '?')} kept by `filter` (rejected: {filt.get('failed', {})})")
     for name, meta in steps.items():
-        if name.startswith("train") and meta:
+        if meta and meta.get("kind") == "train":
             cfg = meta.get("config", {})
             init = (meta.get("inputs") or {}).get("init")
             start = f", starting from `{Path(init).name}`" if init else ""
             lines.append(f"- {name}: {cfg.get('max_steps')} steps x {cfg.get('batch_size')} crops{start}, "
                          f"{meta.get('seconds', 0) / 60:.1f} min")
     return lines + [""]
-
-
-def ablation_table(rows: dict[str, dict | None]) -> list[str]:
-    head = ["model", "AP", "AP50", "AR", "PCK@0.05", "PCK@0.1"] + [f"AP {p}" for p in POSTURES]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, m in rows.items():
-        if not m:
-            lines.append(f"| {label} | " + " | ".join(["not run"] + [""] * (len(head) - 2)) + " |")
-            continue
-        pp = m.get("per_posture", {})
-        cells = [m["oks"]["AP"], m["oks"]["AP50"], m["oks"]["AR"], m.get("pck@0.05"), m.get("pck@0.1")]
-        cells += [pp.get(p, {}).get("AP") for p in POSTURES]
-        lines.append(f"| {label} | " + " | ".join(_fmt(c) for c in cells) + " |")
-    return lines
-
-
-def plot_ablation(rows: dict[str, dict | None], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [k for k, v in rows.items() if v]
-    if not names:
-        return
-    groups = ["all", *POSTURES]
-    fig, ax = plt.subplots(figsize=(9, 4))
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        m = rows[name]
-        vals = [m["oks"]["AP"]] + [m.get("per_posture", {}).get(p, {}).get("AP") or 0 for p in POSTURES]
-        ax.bar(np.arange(len(groups)) + i * width, vals, width, label=name)
-    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, groups)
-    ax.set_ylabel("OKS AP on real test images")
-    ax.legend(fontsize=8)
-    ax.set_ylim(0, 1)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def speed_lines(found: dict[str, dict | None], steps: dict[str, dict | None]) -> list[str]:
@@ -147,13 +98,15 @@ def speed_lines(found: dict[str, dict | None], steps: dict[str, dict | None]) ->
     ren_b = (found.get("render_pipeline") or {}).get("main") or {}
     fit_s = ((steps.get("fit") or {}).get("summary") or {})
     ren_s = ((steps.get("render") or {}).get("summary") or {})
+    ren_c = ((steps.get("render") or {}).get("config") or {})
     gpu = (found.get("render_pipeline") or {}).get("gpu") or "not measured"
     rows = [("fit, real train skeletons (benchmarks/fit_real.py)", fit_b.get("fits_per_second"), "fits/s"),
             ("fit, the ablation run's `fit` step", fit_s.get("fits_per_second") or None, "fits/s"),
             ("render 640x480, steady (benchmarks/render_pipeline.py)", ren_b.get("images_per_s_steady"), "images/s"),
-            ("render 640x480, the ablation run's `render` step", ren_s.get("images_per_s"), "images/s")]
+            (f"render {ren_c.get('width', 640)}x{ren_c.get('height', 480)}, the ablation run's `render` step",
+             ren_s.get("images_per_s"), "images/s")]
     for name, meta in steps.items():
-        if name.startswith("train") and meta and meta.get("seconds"):
+        if meta and meta.get("kind") == "train" and meta.get("seconds"):
             cfg = meta.get("config", {})
             crops = (cfg.get("max_steps") or 0) * (cfg.get("batch_size") or 0)
             rows.append((f"train, the ablation run's `{name}`", crops / meta["seconds"], "crops/s"))
@@ -250,22 +203,18 @@ def real_pose_lines(found: dict) -> list[str]:
 def write_report(cfg: ReportConfig) -> Path:
     """Gather, score and write ``report.md`` / ``report.json``; returns the markdown path."""
     res = Path(cfg.results_dir)
-    rows: dict[str, dict | None] = {}
-    for step, label in ABLATION_ROWS:
-        rows[label] = _read(Path(cfg.ablation_dir) / step / "metrics.json")
     steps = run_steps(Path(cfg.ablation_dir))
-    ablation_meta = {step: steps.get(step) for step, _ in ABLATION_ROWS}
+    ablation_meta = {step: steps.get(step) for _, names in ROWS for step in names}
     from syrip_gen.paths import shared_syrip
 
     test_set = cfg.test_set or shared_syrip("validate100")
     mp = score_mediapipe(res / "mediapipe_validate100.json", test_set)
-    rows["MediaPipe Pose (adult, off the shelf)"] = mp
     found = {name: _read(res / f"{name}.json") for name in
              ("body_forward", "fit_real", "render_core", "render_pipeline", "pose2d_real", "ablation_run",
               "fit3d", "poses_real")}
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plot_ablation(rows, out / "report_ablation.png")
+    ablation_md, ablation = ablation_section(Path(cfg.ablation_dir), mp, out)
     md = [f"# syrip-gen benchmark report ({date.today().isoformat()})", "",
           f"Hardware of this report's run: {hardware()}.", "",
           "Per-benchmark details (each states its own hardware, date and method):", ""]
@@ -277,11 +226,10 @@ def write_report(cfg: ReportConfig) -> Path:
     md += fit_error_lines(Path(cfg.ablation_dir), out / "report_fit_errors.png")
     md += ["## Pose coverage of the real train set by the synthetic set", ""] + coverage_lines(Path(cfg.ablation_dir))
     md += ["## Poses near real infants, and 3D on real infants", ""] + real_pose_lines(found)
-    md += ["## Does the synthetic data help? (real test set, GT boxes, flip test)", ""]
+    md += ["## Does the synthetic data help? (real test set, flip test; GT boxes unless named)", ""]
     md += ablation_run_lines(Path(cfg.ablation_dir), steps)
-    md += ablation_table(rows)
-    md += ["", "![AP per posture](report_ablation.png)", ""]
-    atomic_write_json(out / "report.json", {"ablation": rows, "ablation_steps": ablation_meta,
+    md += ablation_md
+    atomic_write_json(out / "report.json", {"ablation": ablation, "ablation_steps": ablation_meta,
                                             "benchmarks": found, "hardware": hardware()})
     path = out / "report.md"
     path.write_text("\n".join(md) + "\n")

@@ -58,6 +58,22 @@ def build_dataset(cfg: TrainConfig, log=print):
     return ds, sources
 
 
+def load_init(model, cfg: TrainConfig) -> None:
+    """``init``: one of our checkpoints of the same kind (the whole model, e.g. a detector pretrained on
+    renders), or outside weights the model maps itself (ImageNet ResNet, SimpleBaselines)."""
+    from pose_models.backbones import unwrap_state_dict
+    from pose_models.checkpoint import FORMAT
+
+    obj = torch.load(cfg.init, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        if obj["kind"] != cfg.task or obj["model_args"] != model_args(model):
+            raise UserError(f"{cfg.init}: a {obj['kind']} checkpoint with other model settings cannot start "
+                            f"this {cfg.task} run")
+        model.load_state_dict(obj["model"])
+        return
+    model.load_pretrained(unwrap_state_dict(obj, cfg.init), cfg.init)
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at ``max_steps``."""
     if step < cfg.warmup_steps:
@@ -115,9 +131,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
         log(f"resuming from {resume_from} at step {step}")
     elif cfg.init:
-        from pose_models.backbones import unwrap_state_dict
-        state = unwrap_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=True), cfg.init)
-        model.load_pretrained(state, cfg.init)
+        load_init(model, cfg)
     if step >= cfg.max_steps and resume_from is not None:
         return resume_from
     ds, sources = build_dataset(cfg, log)
@@ -155,11 +169,11 @@ def train(cfg: TrainConfig, log=print) -> Path:
             ips = seen / (time.perf_counter() - t0)
             runlog.write(step, {"loss": loss.item(), "lr": lr, "images_per_s": ips, **logs})
             bar.set_postfix(loss=f"{loss.item():.4g}", ips=f"{ips:.1f}")
-        if step % cfg.ckpt_every == 0 or step == cfg.max_steps:
+        if step % cfg.ckpt_every == 0 or step == cfg.max_steps or (cfg.keep_every and step % cfg.keep_every == 0):
             path = save_checkpoint(out / "checkpoints" / f"step_{step:07d}.pt", model, optimizer, step,
                                    step // batches.steps_per_epoch, cfg.to_dict(),
                                    {"images_per_s": seen / (time.perf_counter() - t0)})
-            prune(out, cfg.keep_checkpoints)
+            prune(out, cfg.keep_checkpoints, cfg.keep_every)
     bar.close()
     if cfg.val:
         from pose_models.evaluate import evaluate

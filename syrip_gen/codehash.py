@@ -25,13 +25,20 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "stats": _SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py"),
     "train": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
     "evaluate": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
+    "curve": ("syrip_gen/coco.py", "syrip_gen/errors.py", "pose_models"),
+    "subset": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/subset.py"),
 }
 
 
 def code_version(kind: str | None = None) -> str:
     """Hash of the sources a kind of step runs (all project sources when ``kind`` is None or
-    unlisted): each file's repo path and bytes, in path order."""
-    paths = STAGE_CODE.get(kind) or ("syrip_gen", "pose_models")
+    unlisted)."""
+    return source_hash(STAGE_CODE.get(kind) or ("syrip_gen", "pose_models"))
+
+
+def source_hash(paths: tuple[str, ...]) -> str:
+    """Hash of the files (or the ``*.py`` under the folders) at ``paths`` under the repo: each
+    file's repo path and bytes, in path order."""
     h = hashlib.sha256()
     for rel in paths:
         root = REPO_ROOT / rel

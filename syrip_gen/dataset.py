@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
@@ -85,8 +86,8 @@ class RenderConfig:
     shard_size: int = field(default=50, metadata={"min": 1})
     body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
-    texture_size: int = field(default=512, metadata={"min": 8})
-    support_texels_per_m: int = field(default=512, metadata={"min": 8})
+    texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns
+    support_texels_per_m: int = field(default=512, metadata={"min": 32})  # a support texture of >= 16 texels
     msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
     gl_threads: int | None = field(default=None, metadata={"min": 1})
     contact_sheet: bool = True
@@ -185,8 +186,11 @@ def read_shard(out: Path, shard: int, key: str) -> dict | None:
 
 # ---- one shard ----------------------------------------------------------------------------
 def render_shard(shard: int, jobs: list[tuple[int, int]], fits: dict[int, FitInfo], cfg: RenderConfig,
-                 out_dir: str, key: str, n_backgrounds: int = 0) -> dict:
-    """Render, annotate and write one shard; returns its manifest (also in ``shard.json``)."""
+                 out_dir: str, key: str, n_backgrounds: int = 0, parent_pid: int | None = None) -> dict:
+    """Render, annotate and write one shard; returns its manifest (also in ``shard.json``).
+    ``parent_pid``: the run's process; a worker process exits as soon as it is gone."""
+    if parent_pid is not None and parent_pid != os.getpid():
+        exit_with(parent_pid)
     out = Path(out_dir)
     done = read_shard(out, shard, key)
     if done is not None:
@@ -195,6 +199,43 @@ def render_shard(shard: int, jobs: list[tuple[int, int]], fits: dict[int, FitInf
     d.mkdir(parents=True, exist_ok=True)
     with one_torch_thread():
         return _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds)
+
+
+_WATCHED: set[int] = set()
+
+
+def exit_with(parent_pid: int, every_s: float = 0.5) -> None:
+    """In a worker process: end it within ``every_s`` once the run's process ``parent_pid`` (or
+    the worker's own parent) is gone, e.g. killed with SIGKILL, instead of rendering on for
+    minutes with nobody to merge the result. Safe at any moment: every file is written by
+    temp + rename and ``shard.json`` last, so a resumed run redoes the unfinished shard."""
+    if parent_pid in _WATCHED:
+        return
+    _WATCHED.add(parent_pid)
+    own_parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(every_s)
+            try:
+                os.kill(parent_pid, 0)
+                alive = os.getppid() == own_parent
+            except ProcessLookupError:
+                alive = False
+            except PermissionError:  # exists, owned by someone else: pid reused, ours is gone
+                alive = False
+            if not alive:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _remove_stale_temp_files(out: Path) -> None:
+    """Temp files of writes cut short by a kill (``.<name>.*.tmp``, see coco.atomic_write_bytes)."""
+    for folder in (out, out / "images", out / "annotations", *sorted((out / "shards").glob("*"))):
+        if folder.is_dir():
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
 
 def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
@@ -300,7 +341,7 @@ def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> Non
 def _run_shards(tasks: list[tuple[int, list]], fits: dict, cfg: RenderConfig, out: Path, key: str,
                 n_backgrounds: int):
     """Yield shard manifests as they finish (any order), with the chosen backend."""
-    args = (fits, cfg, str(out), key, n_backgrounds)
+    args = (fits, cfg, str(out), key, n_backgrounds, os.getpid())
     if cfg.backend == "dask":
         yield from _run_dask(tasks, args, cfg)
     elif cfg.backend != "joblib":
@@ -395,6 +436,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
         info.source_image_id = r.get("image_id")
         info.source_file = r.get("file_name")
     _prepare_out(out, key, cfg, path)
+    _remove_stale_temp_files(out)
     photo, bake_seconds = None, 0.0
     if cfg.photo_textures:
         from syrip_gen.render.bake import BakeConfig

@@ -58,6 +58,7 @@ GATES: dict[str, tuple[str, str, str]] = {
 FIT_STATUS = "fit_status"  # the source fit itself was rejected by the fitter
 REVIEWER = "reviewer"
 NO_ANNOTATION = "no_annotation"  # an image without any keypoint annotation
+MISSING_FILE = "missing_file"  # the image file is not in the dataset's images/ folder
 FIT_ID_KEYS = ("fit_id", "source_fit_id", "source_fit", "fit")
 
 
@@ -131,6 +132,7 @@ class FilterReport:
     skipped: dict[str, dict[str, int]]
     decisions_applied: int = 0
     decisions_unknown_images: int = 0
+    missing_files: int = 0  # images whose file is not in images/ (rejected, reason missing_file)
     histograms: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)  # gate -> {configured, fits_percentile, threshold, n_fits}
@@ -409,6 +411,14 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     out = Path(out) if out else filtered_name(coco_path)
     s = _samples(coco)
     n = len(s.image_ids)
+    if n == 0:
+        raise UserError(f"{coco_path}: the dataset lists no images; nothing to filter")
+    image_dir = coco.image_dir()
+    missing = [not (isinstance(name := coco.images[iid].get("file_name"), str) and name
+                    and (image_dir / name).is_file()) for iid in s.image_ids]
+    if any(missing):
+        log.warning("%d of %d image files are missing from %s; they are rejected (reason %s)",
+                    sum(missing), n, image_dir, MISSING_FILE)
 
     values: dict[str, np.ndarray] = {}
     skipped: dict[str, dict[str, int]] = {g: {} for g in GATES}
@@ -426,6 +436,9 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     # per-image reasons in gate order (duplicates last: they depend on what else is kept)
     reasons: list[list[dict]] = [[] for _ in range(n)]
     for i, ann in enumerate(s.anns):
+        if missing[i]:
+            reasons[i].append({"gate": MISSING_FILE, "value": coco.images[s.image_ids[i]].get("file_name"),
+                               "threshold": None})
         if ann is None:
             reasons[i].append({"gate": NO_ANNOTATION, "value": None, "threshold": None})
     for i, status in fit_status.items():
@@ -456,11 +469,11 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     for i, iid in enumerate(s.image_ids):
         auto = "reject" if reasons[i] else "accept"
         review = decisions.get(str(iid), {}).get("decision")
-        final = review or auto
+        final = "reject" if missing[i] else (review or auto)  # no review keeps a missing file
         rec = {"image_id": iid, "file_name": coco.images[iid].get("file_name"), "auto": auto,
                "review": review, "verdict": final, "reasons": reasons[i],
                "values": {g: (float(values[g][i]) if math.isfinite(values[g][i]) else None) for g in values}}
-        if review == "accept" and reasons[i]:
+        if review == "accept" and reasons[i] and not missing[i]:
             for r in reasons[i]:
                 r["overridden"] = True
         if review == "reject":
@@ -482,8 +495,8 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
         n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=dict(rejected_by), failed=failed,
         skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
-        decisions_applied=len(decisions), decisions_unknown_images=unknown, histograms=hists,
-        config=dataclasses.asdict(cfg), calibration=calibration, images=verdicts)
+        decisions_applied=len(decisions), decisions_unknown_images=unknown, missing_files=sum(missing),
+        histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration, images=verdicts)
     atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
     atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": n})
     log.info("filter: kept %d of %d images (%s)", len(kept), n, rejected_by)

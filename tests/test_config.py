@@ -101,7 +101,7 @@ def test_stage_configs_check_types_and_ranges():
         (lambda: FilterConfig.from_dict({"max_fit_error": "abc"}), "filter config: max_fit_error must be a number"),
         (lambda: FilterConfig.from_dict({"max_penetration": None}), "max_penetration must be a number, not null"),
         (lambda: FilterConfig.from_dict({"gates": ["pose_prior", "nope"]}), "gates entries must be one of"),
-        (lambda: RenderConfig.from_dict({"texture_size": 0}), "render config: texture_size must be >= 8"),
+        (lambda: RenderConfig.from_dict({"texture_size": 0}), "render config: texture_size must be >= 64"),
         (lambda: BackgroundsConfig.from_dict({"margin": "wide"}), "backgrounds config: margin must be a number"),
         (lambda: TrainConfig.from_dict({"task": "pose2d", "train": "x"}, ["max_steps=abc"]),
          "train config: max_steps must be an integer, got 'abc'"),
@@ -129,7 +129,7 @@ def _cli(*argv):
 @pytest.mark.parametrize("argv, message", [
     (["fit", "x.json", "--out", "o", "--threads", "-1"], "fit: --threads must be >= 1, got -1"),
     (["fit", "x.json", "--out", "o", "--fov", "200"], "fit: --fov must be <= 170.0, got 200.0"),
-    (["render", "f", "--out", "o", "--texture-size", "0"], "render: --texture-size must be >= 8, got 0"),
+    (["render", "f", "--out", "o", "--texture-size", "0"], "render: --texture-size must be >= 64, got 0"),
     (["backgrounds", "d", "o", "--margin", "-1"], "backgrounds: --margin must be >= 0.0, got -1.0"),
 ])
 def test_cli_bad_values_are_one_line_errors(argv, message, tmp_path):

@@ -137,6 +137,7 @@ def test_fit_error_skipped_without_fits_and_flag_works(tmp_path, planted):
     other = tmp_path / "ds"
     (other / "annotations").mkdir(parents=True)
     (other / "annotations" / "person_keypoints_train_infant.json").write_text(json.dumps(data))
+    (other / "images").symlink_to(root / "images")
     report = filter_dataset(other, FilterConfig(gates=("fit_error",)))
     assert report.skipped["fit_error"] == {"no fits file (pass --fits FITS/fits.jsonl)": len(names)}
     report = filter_dataset(other, FilterConfig(gates=("fit_error",)), fits_path=root.parent / "fits")

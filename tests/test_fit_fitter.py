@@ -76,6 +76,7 @@ def test_resume_after_truncated_jsonl_gives_same_fits(tmp_path, anny_body, synth
     crashed = tmp_path / "crash"
     crashed.mkdir()
     (crashed / "fits.jsonl").write_text(full[0] + "\n" + full[1][: len(full[1]) // 2])  # died mid-write
+    (crashed / "run.json").write_bytes((tmp_path / "full" / "run.json").read_bytes())  # written before fitting
     s = fit_file(src, crashed, cfg, body=anny_body, progress=False)
     assert s.skipped_existing == 1 and s.fitted == 2
     again = (crashed / "fits.jsonl").read_text().splitlines()

@@ -198,6 +198,17 @@ def test_help_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_evaluate_with_no_usable_annotation_is_an_error(data, det_ckpt, tmp_path):
+    """Every image file missing: an error naming why, not AP 0 with exit code 0 (issue 16, item 6)."""
+    from pose_models.evaluate import evaluate
+    from syrip_gen.coco import load_coco, write_coco
+
+    kf = load_coco(data)
+    write_coco(tmp_path / "annotations" / "person_keypoints_x_infant.json", kf.data["images"], kf.annotations)
+    with pytest.raises(UserError, match=r"no annotation can be evaluated on \(skipped: 16 image file missing\)"):
+        evaluate(det_ckpt[0], tmp_path, device="cpu")
+
+
 def test_lifter_on_reference_3d_of_unknown_units(data, runs, tmp_path):
     """A dataset with ``3d/keypoints_3d_corrected.json`` (LSP-14, any units and frame) and no
     ``keypoints_3d``: the lifter is scored in limb lengths after a similarity alignment."""
@@ -227,3 +238,16 @@ def test_lifter_on_reference_3d_of_unknown_units(data, runs, tmp_path):
     r = m["reference_3d"]
     assert "mpjpe_mm" not in m and r["n"] == 16, m
     assert 0 < r["limb_error_mean"] < 5 and r["average_pose_mean"] > 0
+
+
+def test_prune_keeps_the_last_and_every_keep_every_th_checkpoint(tmp_path):
+    from pose_models.checkpoint import prune
+
+    (tmp_path / "checkpoints").mkdir()
+    for step in range(1, 8):
+        (tmp_path / "checkpoints" / f"step_{step:07d}.pt").write_bytes(b"x")
+    prune(tmp_path, keep=1, keep_every=3)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step_0000003.pt", "step_0000006.pt", "step_0000007.pt"]
+    prune(tmp_path, keep=1)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000007.pt"]

@@ -34,17 +34,54 @@ def test_baseline_scored_like_our_models(tmp_path):
     assert m["pck@0.1"] == 0.75  # 3 of 4 people perfect, the missed one wrong everywhere
 
 
-def test_report_marks_missing_runs(tmp_path):
+def test_report_marks_missing_runs_and_gives_seeds_mean_and_spread(tmp_path):
     path, anns = _tiny_test_set(tmp_path)
     abl = tmp_path / "ablation"
-    (abl / "eval_real").mkdir(parents=True)
-    metrics = {"oks": {"AP": 0.5, "AP50": 0.6, "AR": 0.55}, "pck@0.05": 0.4, "pck@0.1": 0.7,
-               "per_posture": {"supine": {"AP": 0.45}}}
-    (abl / "eval_real" / "metrics.json").write_text(json.dumps(metrics))
+    for step, ap in (("eval_real_s0", 0.5), ("eval_real_s1", 0.3)):
+        (abl / step).mkdir(parents=True)
+        metrics = {"oks": {"AP": ap, "AP50": 0.6, "AR": 0.55}, "pck@0.05": 0.4, "pck@0.1": 0.7,
+                   "per_posture": {"supine": {"AP": 0.45}}}
+        (abl / step / "metrics.json").write_text(json.dumps(metrics))
     md = write_report(ReportConfig(results_dir=tmp_path / "none", ablation_dir=abl, test_set=path,
                                    out_dir=tmp_path / "out")).read_text()
-    assert "| (a) real only | 0.500 | 0.600 | 0.550 | 0.400 | 0.700 | 0.450 |" in md
-    assert "| (b) synthetic only | not run" in md
+    assert ("| real only, fine-tuning budget | 2 | 0.400 ± 0.100 | 0.600 ± 0.000 | 0.550 ± 0.000 | "
+            "0.700 ± 0.000 | 0.450 |") in md
+    assert "| synthetic → real | not run |" in md
+    assert "Goal check: the headline or the control row did not run." in md
+
+
+def test_report_gives_the_goal_check_chain_and_learning_curves(tmp_path):
+    abl = tmp_path / "ablation"
+
+    def put(step, name, obj):
+        (abl / step).mkdir(parents=True, exist_ok=True)
+        (abl / step / name).write_text(json.dumps(obj))
+
+    def m(ap):
+        return {"oks": {"AP": ap, "AP50": 0.9, "AR": 0.6}, "pck@0.1": 0.8, "per_posture": {}}
+
+    put("eval_finetune_s0", "metrics.json", m(0.60))
+    put("eval_finetune_s1", "metrics.json", m(0.56))
+    put("eval_real_long", "metrics.json", m(0.40))
+    put("eval_detector", "metrics.json", {"bbox": {"AP": 0.71}})
+    put("eval_finetune_s0_detboxes", "metrics.json", m(0.50))
+    put("eval_lifter", "metrics.json", {"mpjpe_mm": 41.25, "pa_mpjpe_mm": 30.0})
+    put("curve_pretrain", "curve.json", [{"step": 1000, "crops": 32000, "AP": 0.1, "AP50": 0.3, "pck@0.1": 0.4},
+                                         {"step": 2000, "crops": 64000, "AP": 0.2, "AP50": 0.4, "pck@0.1": 0.5}])
+    put("renders_10pc", "step.json", {"summary": {"n_images": 100}})
+    put("eval_pretrain_10pc", "metrics.json", m(0.05))
+    put("filter", "step.json", {"summary": {"n_kept": 1000}})
+    put("eval_pretrain_100pc", "metrics.json", m(0.12))
+    out = tmp_path / "out"
+    md = write_report(ReportConfig(results_dir=tmp_path / "none", ablation_dir=abl, test_set=tmp_path / "no",
+                                   out_dir=out)).read_text()
+    assert "synthetic → real 0.580, control 0.400, gain +0.180 — **met**" in md
+    assert "| 0.710 | 0.500 | 41.2 | 30.0 |" in md
+    assert "| 2000 | 64000 | 0.200 | 0.400 | 0.500 |" in md
+    assert "| 100 | 0.050 | 0.900 | 0.800 |" in md and "| 1000 | 0.120 |" in md
+    assert (out / "report_curves.png").exists() and (out / "report_ablation.png").exists()
+    rep = json.loads((out / "report.json").read_text())["ablation"]
+    assert rep["rows"]["synthetic → real"]["n"] == 2 and len(rep["curve_pretraining"]) == 2
 
 
 def test_report_gathers_speed_fit_errors_and_coverage(tmp_path):
@@ -58,7 +95,7 @@ def test_report_gathers_speed_fit_errors_and_coverage(tmp_path):
     (abl / "render" / "step.json").write_text(json.dumps({"summary": {"images_per_s": 12.5}}))
     (abl / "train_real").mkdir()
     (abl / "train_real" / "step.json").write_text(json.dumps(
-        {"config": {"max_steps": 10, "batch_size": 4}, "seconds": 8.0}))
+        {"kind": "train", "config": {"max_steps": 10, "batch_size": 4}, "seconds": 8.0}))
     (abl / "stats").mkdir()
     cov = {"tau": 0.25, "coverage": 0.5, "precision": 0.25, "coverage_at": {"0.25": 0.5}, "n_other_poses": 4,
            "n_dataset_poses": 8, "median_nn_other_to_dataset": 0.3}

@@ -32,9 +32,17 @@ def server(dataset):
     srv.server_close()
 
 
-def _post(url, obj):
-    req = urllib.request.Request(url + "api/decision", data=json.dumps(obj).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+def page_token(url):
+    """The per-run token the server writes into its page (what review.js sends back)."""
+    import re
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return re.search(rb'<meta name="review-token" content="([^"]+)">', r.read()).group(1).decode()
+
+
+def _post(url, obj, headers=None):
+    headers = {"Content-Type": "application/json", "X-Review-Token": page_token(url), **(headers or {})}
+    req = urllib.request.Request(url + "api/decision", data=json.dumps(obj).encode(), headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())
@@ -71,7 +79,7 @@ def test_decisions_saved_cleared_and_validated(server, dataset):
     saved = load_decisions(decisions_path(dataset))
     assert set(saved) == {"4"} and saved["4"]["decision"] == "accept" and saved["4"]["file_name"] == "syn00004.jpg"
     assert _post(url, {"image_id": 999, "decision": "accept"})[0] == 404
-    assert _post(url, {"image_id": 5, "decision": "maybe"})[0] == 409
+    assert _post(url, {"image_id": 5, "decision": "maybe"})[0] == 400
     assert _post(url, {"decision": "accept"})[0] == 400
 
 

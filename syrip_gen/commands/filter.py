@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     for gate, why in sorted(r.skipped.items()):
         for text, n in why.items():
             print(f"  gate {gate} not computed for {n} image(s): {text}")
+    if r.missing_files:
+        print(f"  warning: {r.missing_files} image file(s) listed in the dataset are missing; rejected (missing_file)")
     if r.decisions_unknown_images:
         print(f"  warning: {r.decisions_unknown_images} review decision(s) name images not in the dataset; ignored")
     print(f"report: {r.report}")

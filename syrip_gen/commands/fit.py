@@ -20,6 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", metavar="DIR", help="photos for overlays (default: inferred from the COCO layout)")
     p.add_argument("--no-overlays", dest="overlays", action="store_false", default=None,
                    help="skip overlay PNGs and the contact sheet")
+    p.add_argument("--force", action="store_true", default=None,
+                   help="replace the fits in --out when they come from another input or other settings")
     p.add_argument("--threads", type=int,
                    help="torch CPU threads (1 is fastest for these small batched ops on a shared machine)")
 

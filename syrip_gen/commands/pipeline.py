@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--keep-going", action="store_true", help="run independent steps after a failure")
     r.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE",
                    help="override a step's config value (YAML syntax), e.g. render.variants=2")
+    r.add_argument("--profile", help="run the spec at another scale: a name from its x-profiles (e.g. toy, gpu)")
     r.add_argument("--input", action="append", default=[], metavar="STEP.ROLE=PATH",
                    help="point a step's input elsewhere, e.g. fit.skeletons=my/person_keypoints.json")
 
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     spec = pipeline.load_spec(args.spec, out=args.out, overrides=parse_overrides(args.set),
-                              input_overrides=parse_overrides(args.input, parse=False))
+                              input_overrides=parse_overrides(args.input, parse=False),
+                              profile=args.profile)
     records = pipeline.run(spec, dry=args.dry, keep_going=args.keep_going)
     return 1 if any(r["status"].startswith(("failed", "blocked")) for r in records) else 0

@@ -80,9 +80,15 @@ class FitConfig:
     min_keypoints: int = field(default=6, metadata={"min": 1, "max": 17})
     # torch CPU threads (None = torch's default); 1 is fastest for these small batched ops on a busy machine
     threads: int | None = field(default=1, metadata={"min": 1})
+    force: bool = False  # replace a different fit run in the output folder
 
     def __post_init__(self):
         check_ranges(self, "fit config")
+        if not self.prune_after < len(self.stages) - 1:  # hypotheses are pruned between two stages
+            from syrip_gen.errors import UserError
+
+            raise UserError(f"fit config: prune_after ({self.prune_after}) must name a stage before the last "
+                            f"of the {len(self.stages)} stages")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -99,6 +105,64 @@ class FitConfig:
         d = asdict(self)
         d["stages"] = [asdict(s) for s in self.stages]
         return d
+
+    def keyed(self) -> dict:
+        """The fields that change a fit record (the run key's part of the config)."""
+        d = self.record()
+        for k in FIT_EXECUTION_ONLY:
+            d.pop(k)
+        return d
+
+
+# how, where and how many are fitted, not what a fit is: a run may resume with other values
+FIT_EXECUTION_ONLY = ("device", "threads", "limit", "overlays", "force")
+RUN_FILE = "run.json"
+
+
+def fit_run_key(skeletons: list, cfg: FitConfig) -> str:
+    """Hash of the input skeletons (their content, not their path; all of them, before
+    ``limit``) and of the config fields that change a fit."""
+    import hashlib
+    import json
+
+    inputs = [{k: v for k, v in s.record().items() if k != "source"} for s in skeletons]
+    blob = json.dumps({"inputs": inputs, "config": cfg.keyed()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def prepare_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> None:
+    """Refuse an output folder holding a different fit run (other input or settings) unless
+    ``force``, which replaces it; never write into a non-empty folder no fit run made.
+    Records this run's key in ``run.json``."""
+    import json
+    import shutil
+
+    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.errors import UserError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder for the fits")
+    run_file, fits_path = out_dir / RUN_FILE, out_dir / "fits.jsonl"
+    other = None
+    if run_file.exists():
+        try:
+            other = json.loads(run_file.read_text()).get("run_key")
+        except (OSError, ValueError, AttributeError):
+            other = "unreadable"
+    elif fits_path.exists() and fits_path.stat().st_size > 0:
+        other = "unknown (made before fit runs were keyed)"
+    elif out_dir.is_dir() and any(p.name not in ("step.json", "fits.jsonl") for p in out_dir.iterdir()):
+        raise UserError(f"--out {out_dir} is not empty and was not made by `syrip-gen fit`; refusing to "
+                        "write into it: choose a new or empty folder")
+    if other is not None and other != key:
+        if not cfg.force:
+            raise UserError(f"{out_dir} holds fits of a different run (another input or settings: key {other}, "
+                            f"this run {key}); choose another --out, or pass --force to replace them")
+        for name in ("fits.jsonl", "summary.json", "contact_sheet.jpg"):
+            (out_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "overlays", ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_file, {"run_key": key, "config": cfg.keyed()})
 
 
 @dataclass
@@ -318,9 +382,9 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     from syrip_gen.fit.prior import default_prior
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     fits_path = out_dir / "fits.jsonl"
     skeletons = io.load_skeletons(input_path, cfg.images, cfg.min_keypoints)
+    prepare_fit_out(out_dir, fit_run_key(skeletons, cfg), cfg)
     if cfg.limit is not None:
         skeletons = skeletons[: cfg.limit]
     done = {r["id"] for r in fits.read_fits(fits_path, repair=True)}

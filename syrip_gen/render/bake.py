@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from syrip_gen import geometry
 from syrip_gen.body.base import MeshTopology
 from syrip_gen.render.appearance import uv_raster
 from syrip_gen.render.scene import vertex_normals
@@ -97,9 +98,9 @@ def texel_surface(vertices: np.ndarray, topology: MeshTopology, size: int) -> tu
 
 
 def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Camera-frame points ``(..., 3)`` -> pixels ``(..., 2)`` (OpenCV: integer pixel centres)."""
-    z = np.maximum(points_cam[..., 2:], 1e-6)
-    return points_cam[..., :2] / z * K[[0, 1], [0, 1]] + K[[0, 1], [2, 2]]
+    """Camera-frame points ``(..., 3)`` -> pixels ``(..., 2)`` by ``geometry.project``, depth
+    clamped at 1 micron (points behind the camera land far outside)."""
+    return geometry.project(np.concatenate([points_cam[..., :2], np.maximum(points_cam[..., 2:], 1e-6)], -1), K)
 
 
 def zbuffer(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from syrip_gen.codehash import source_hash
+from syrip_gen.fits import read_fits
 from syrip_gen.render.bake import BakeConfig, bake
 
 TEXTURE_DIR = "photo_textures"
@@ -55,12 +57,8 @@ def photo_signature(fits_path: str | Path) -> str:
     """Hash of the photos behind a fits file (path, size, modification time of each; cheap:
     nothing is read), so that a render run with photo textures is keyed by its photos too."""
     h = hashlib.sha256()
-    for line in Path(fits_path).read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(r, dict) or r.get("status") != "ok":
+    for r in read_fits(fits_path, bad={}):
+        if r.get("status") != "ok":
             continue
         p = photo_path(r)
         try:
@@ -72,7 +70,7 @@ def photo_signature(fits_path: str | Path) -> str:
 
 
 def _code_hash() -> str:
-    return hashlib.sha256(Path(__file__).with_name("bake.py").read_bytes()).hexdigest()[:12]
+    return source_hash(("syrip_gen/render/bake.py",))[:12]
 
 
 def texture_key(record: dict, photo_bytes: bytes, cfg: BakeConfig) -> str:

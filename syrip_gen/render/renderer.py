@@ -52,6 +52,7 @@ import ctypes.util
 import logging
 import os
 import threading
+from collections.abc import MutableSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -435,6 +436,32 @@ def support_quad(support: Support) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 # ---- the renderer ----------------------------------------------------------------------------
 
+class _OrderedNodeSet(MutableSet):
+    """A set that iterates in insertion order. pyrender keeps a scene's light nodes in plain
+    sets, iterated in hash (memory address) order, and the shader sums the lights in that
+    order: the same scene's pixels then differ by a grey level depending on what the process
+    drew before (whether lights were made early or late). With this order they depend on
+    the scene alone."""
+
+    def __init__(self, items=()):
+        self._items = dict.fromkeys(items)
+
+    def __contains__(self, item):
+        return item in self._items
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def add(self, item):
+        self._items[item] = None
+
+    def discard(self, item):
+        self._items.pop(item, None)
+
+
 class Renderer:
     """Renders scenes of one body topology at one size, reusing GL buffers between frames.
 
@@ -473,6 +500,8 @@ class Renderer:
                                        material=self._body_mat)
         self._body_mesh = pr.Mesh([self._body_prim])
         self._scene = pr.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(0.25, 0.25, 0.25))
+        for attr in ("_point_light_nodes", "_spot_light_nodes", "_directional_light_nodes"):
+            setattr(self._scene, attr, _OrderedNodeSet())  # lights summed in a fixed order
         self._body_node = self._scene.add(self._body_mesh)
         self._cam_node = self._scene.add(pr.IntrinsicsCamera(1, 1, 0, 0, znear=znear, zfar=zfar))
         self._support_node = None

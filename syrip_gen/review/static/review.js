@@ -122,7 +122,9 @@ async function decide(index, decision, remember = true) {
   const key = String(img.id);
   const previous = (state.decisions[key] || {}).decision || null;
   try {
-    const res = await fetch("/api/decision", { method: "POST", headers: { "Content-Type": "application/json" },
+    const token = document.querySelector('meta[name="review-token"]').content;  // proves the request is ours
+    const res = await fetch("/api/decision", { method: "POST",
+      headers: { "Content-Type": "application/json", "X-Review-Token": token },
       body: JSON.stringify({ image_id: img.id, decision }) });
     const body = await res.json();
     if (!res.ok) { status("not saved: " + (body.error || res.status)); return false; }

@@ -1,0 +1,256 @@
+"""Benchmark: do renders look like photos to an off-the-shelf pose model? (issue 13)
+
+MediaPipe BlazePose 'full' (the project's baseline, benchmarks/baselines/mediapipe_predict.py, in
+the `.venv-mediapipe` that scripts/setup_mediapipe.sh makes) on ground-truth box crops (25 %
+margin), scored with pycocotools OKS AP where every set's ``area`` is its box w x h (renders store
+the mask area; photos the box area: one rule for all). Per set: AP, miss rate (no person found),
+per posture, and the median error per joint (of the box diagonal) where a person was found.
+A render set is realistic to this model when its AP is close to the real photos' (ratio) and its
+miss rate as low.
+
+    python benchmarks/realism.py --set real=../shared/data/syrip/validate100 \\
+        --set photo_textures=RUN_A --set procedural=RUN_B --reference real \\
+        --work /tmp/realism [--sample 400]
+    python benchmarks/realism.py --sheet /tmp/sheet.jpg --fits FITS --photos ../shared/data/syrip/train200 \\
+        --sheet-photo RUN_OWN --sheet-procedural RUN_PROC
+
+The sheet (real photo | its fit | four renders wearing its texture | four procedural renders)
+is made of the user's photos: keep it outside the repository. Only numbers are written here
+(benchmarks/results/realism.{json,md}).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PREDICT = ROOT / "benchmarks" / "baselines" / "mediapipe_predict.py"
+
+
+def annotation_file(dataset: Path) -> Path:
+    return Path(sorted(glob.glob(str(dataset / "annotations" / "*.json")))[0])
+
+
+def sampled_dataset(name: str, dataset: Path, work: Path, sample: int | None, seed: int = 0) -> Path:
+    """``dataset`` itself, or a fixed seeded sample of its annotations in ``work/name`` (the
+    images folder linked, not copied)."""
+    if not sample:
+        return dataset
+    gt = json.loads(annotation_file(dataset).read_text())
+    anns = gt["annotations"]
+    if len(anns) > sample:
+        keep = sorted(np.random.default_rng(seed).choice(len(anns), sample, replace=False).tolist())
+        anns = [anns[i] for i in keep]
+    ids = {a["image_id"] for a in anns}
+    sub = {**gt, "images": [im for im in gt["images"] if im["id"] in ids], "annotations": anns}
+    out = work / name
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    (out / "annotations" / "sample.json").write_text(json.dumps(sub))
+    link = out / "images"
+    if not link.exists():
+        link.symlink_to((dataset / "images").resolve())
+    return out
+
+
+def predict(name: str, dataset: Path, work: Path, python: str) -> dict:
+    """MediaPipe results for ``dataset`` (cached in ``work/name.mediapipe.json``)."""
+    out = work / f"{name}.mediapipe.json"
+    if not out.exists() or out.stat().st_mtime < annotation_file(dataset).stat().st_mtime:
+        subprocess.run([python, str(PREDICT), str(dataset), "--out", str(out)], check=True)
+    return json.loads(out.read_text())
+
+
+def _posture(ann: dict, img: dict) -> str:
+    from syrip_gen.coco import image_posture
+
+    p = ann.get("posture") or image_posture(img)
+    return str(p).lower() if p else "unknown"
+
+
+def score(dataset: Path, pred: dict) -> dict:
+    """AP (box w x h areas), miss rate, per posture, per-joint median error / box diagonal."""
+    from pose_models.metrics import coco_ap
+    from syrip_gen.coco import KEYPOINT_NAMES
+
+    gt = copy.deepcopy(json.loads(annotation_file(dataset).read_text()))
+    for ann in gt["annotations"]:
+        x, y, w, h = ann["bbox"]
+        ann["area"] = float(w * h)
+        ann.pop("segmentation", None)
+    images = {im["id"]: im for im in gt["images"]}
+    results = pred["results"]
+    found = {r["image_id"]: r for r in results}
+    anns = [a for a in gt["annotations"] if a["image_id"] in images]
+    out = {"n": len(anns), "AP": coco_ap(gt, results)["AP"], "miss_rate": 1 - sum(a["image_id"] in found for a in anns) / len(anns)}
+    by_posture: dict[str, list[dict]] = {}
+    for a in anns:
+        by_posture.setdefault(_posture(a, images[a["image_id"]]), []).append(a)
+    out["per_posture"] = {}
+    for name, group in sorted(by_posture.items()):
+        ids = sorted({a["image_id"] for a in group})
+        ap = coco_ap(gt, [r for r in results if r["image_id"] in set(ids)], img_ids=ids)["AP"]
+        out["per_posture"][name] = {"n": len(group), "AP": ap,
+                                    "miss_rate": 1 - sum(a["image_id"] in found for a in group) / len(group)}
+    errs = []
+    for a in anns:
+        r = found.get(a["image_id"])
+        if r is None:
+            continue
+        g = np.asarray(a["keypoints"], np.float64).reshape(17, 3)
+        p = np.asarray(r["keypoints"], np.float64).reshape(17, 3)
+        diag = float(np.hypot(a["bbox"][2], a["bbox"][3]))
+        e = np.linalg.norm(p[:, :2] - g[:, :2], axis=1) / diag
+        errs.append(np.where(g[:, 2] > 0, e, np.nan))
+    errs = np.array(errs) if errs else np.full((0, 17), np.nan)
+    out["per_joint_median_error"] = {name: (None if np.isnan(errs[:, j]).all() else round(float(np.nanmedian(errs[:, j])), 4))
+                                     for j, name in enumerate(KEYPOINT_NAMES)}
+    out["median_error"] = None if np.isnan(errs).all() else round(float(np.nanmedian(errs)), 4)
+    return out
+
+
+def write_markdown(report: dict, path: Path) -> None:
+    sets = report["sets"]
+    ref = report.get("reference")
+    lines = ["# Realism: MediaPipe BlazePose on renders vs real photos (issue 13)", "",
+             f"- Command: `{report['command']}`", f"- Commit: {report['commit']}, {report['date']}",
+             f"- Hardware: {report['hardware']}", f"- Model: {report['model']}; protocol: {report['protocol']}",
+             "- AP: pycocotools OKS with COCO sigmas; every set's area = its box w x h; miss = no person found in the crop;"
+             " error = median distance / box diagonal over labelled joints where a person was found",
+             "- AP at the real mix: the set's per-posture APs weighted by the real photos' posture shares",
+             "", "| set | images | AP | AP / real | AP at the real posture mix (/ real) | miss rate | median error |",
+             "|---|---|---|---|---|---|---|"]
+    for name, s in sets.items():
+        ratio = f"{s['AP'] / sets[ref]['AP']:.2f}" if ref and sets[ref]["AP"] else "-"
+        mix = s.get("AP_reference_posture_mix")
+        mixed = f"{mix:.3f} ({mix / sets[ref]['AP']:.2f})" if mix is not None and ref and sets[ref]["AP"] else "-"
+        lines.append(f"| {name} | {s['n']} | {s['AP']:.3f} | {ratio} | {mixed} | {s['miss_rate']:.1%} | {s['median_error']} |")
+    postures = sorted({p for s in sets.values() for p in s["per_posture"]})
+    lines += ["", "Per posture (AP / miss rate, n):", "", "| posture | " + " | ".join(sets) + " |",
+              "|---|" + "---|" * len(sets)]
+    for p in postures:
+        cells = []
+        for s in sets.values():
+            q = s["per_posture"].get(p)
+            cells.append(f"{q['AP']:.3f} / {q['miss_rate']:.0%} ({q['n']})" if q and q["AP"] is not None else "-")
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    joints = list(next(iter(sets.values()))["per_joint_median_error"])
+    lines += ["", "Median error per joint (of the box diagonal):", "", "| joint | " + " | ".join(sets) + " |",
+              "|---|" + "---|" * len(sets)]
+    for j in joints:
+        lines.append(f"| {j} | " + " | ".join(str(s["per_joint_median_error"][j]) for s in sets.values()) + " |")
+    if report.get("notes"):
+        lines += [""] + [f"- {n}" for n in report["notes"]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def contact_row(tiles: list[np.ndarray], h: int) -> np.ndarray:
+    import cv2
+
+    out = []
+    for t in tiles:
+        if t is None:
+            t = np.full((h, h, 3), 60, np.uint8)
+        s = h / t.shape[0]
+        out.append(cv2.resize(t, (max(1, round(t.shape[1] * s)), h), interpolation=cv2.INTER_AREA))
+    return np.concatenate(out, 1)
+
+
+def sheet(args) -> None:
+    """real photo | its fit | four renders wearing its texture | four procedural renders."""
+    import cv2
+
+    def by_fit(run: Path) -> dict[str, list[Path]]:
+        gt = json.loads(annotation_file(run).read_text())
+        files = {im["id"]: im["file_name"] for im in gt["images"]}
+        out: dict[str, list[Path]] = {}
+        for a in gt["annotations"]:
+            out.setdefault(str(a["provenance"]["fit_id"]), []).append(run / "images" / files[a["image_id"]])
+        return out
+
+    own, proc = by_fit(Path(args.sheet_photo)), by_fit(Path(args.sheet_procedural))
+    records = [json.loads(line) for line in (Path(args.fits) / "fits.jsonl").read_text().splitlines()]
+    records = {str(r["id"]): r for r in records if r.get("status") == "ok"}
+    rows, h = [], args.tile
+    for fit_id in sorted(own, key=lambda k: sorted(own[k])[0])[:args.sheet_n]:
+        r = records[fit_id]
+        photo = cv2.imread(str(Path(args.photos) / "images" / r["file_name"]))
+        overlay = cv2.imread(str(Path(args.fits) / "overlays" / f"{fit_id}.png"))
+        tiles = [photo, overlay] + [cv2.imread(str(p)) for p in sorted(own[fit_id])[:4]] \
+            + [cv2.imread(str(p)) for p in sorted(proc.get(fit_id, []))[:4]]
+        rows.append(contact_row(tiles, h))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    cv2.imwrite(args.sheet, np.concatenate(rows, 0), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"wrote {args.sheet}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=DATASET", help="SyRIP-layout folder")
+    ap.add_argument("--reference", help="the set the AP ratio is taken against (the real photos)")
+    ap.add_argument("--sample", type=int, help="score a fixed seeded sample of this many annotations per set")
+    ap.add_argument("--work", default="/tmp/realism", help="predictions and samples (outside the repo)")
+    ap.add_argument("--python", default=str(ROOT / ".venv-mediapipe" / "bin" / "python"))
+    ap.add_argument("--note", action="append", default=[])
+    ap.add_argument("--out", default=str(RESULTS / "realism"))
+    ap.add_argument("--sheet")
+    ap.add_argument("--fits")
+    ap.add_argument("--photos")
+    ap.add_argument("--sheet-photo")
+    ap.add_argument("--sheet-procedural")
+    ap.add_argument("--sheet-n", type=int, default=6)
+    ap.add_argument("--tile", type=int, default=200)
+    args = ap.parse_args()
+    if args.sheet:
+        return sheet(args)
+    from syrip_gen.hardware import cpu_model
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    argv, skip = [], False  # the command without its --note texts (they are listed below it)
+    for a in sys.argv[1:]:
+        if skip or a == "--note":
+            skip = a == "--note"
+            continue
+        argv.append(a)
+    report = {"command": "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + argv) + (" --note ..." if args.note else ""),
+              "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                       text=True).stdout.strip(),
+              "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "hardware": f"{cpu_model()}, 2 CPU cores shared with other work, no GPU",
+              "reference": args.reference, "sets": {}, "notes": args.note}
+    for item in args.set:
+        name, path = item.split("=", 1)
+        data = sampled_dataset(name, Path(path), work, args.sample)
+        t0 = time.time()
+        pred = predict(name, data, work, args.python)
+        report["model"], report["protocol"] = pred["model"], pred["protocol"]
+        report["sets"][name] = {**score(data, pred), "dataset": str(path), "seconds": round(time.time() - t0, 1)}
+        s = report["sets"][name]
+        print(f"{name}: n {s['n']}, AP {s['AP']:.3f}, miss {s['miss_rate']:.1%}")
+    ref = report["sets"].get(args.reference) if args.reference else None
+    if ref:  # the renders' posture mix differs from the photos': also weigh postures as the photos do
+        share = {p: q["n"] / ref["n"] for p, q in ref["per_posture"].items()}
+        for s in report["sets"].values():
+            aps = {p: q["AP"] for p, q in s["per_posture"].items() if q["AP"] is not None}
+            if set(share) <= set(aps):
+                s["AP_reference_posture_mix"] = round(sum(share[p] * aps[p] for p in share), 4)
+    out = Path(args.out)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1, sort_keys=True))
+    write_markdown(report, out.with_suffix(".md"))
+    print(f"wrote {out}.md")
+
+
+if __name__ == "__main__":
+    main()
