@@ -67,7 +67,11 @@ def load_records(path: str | Path, source: int = 0, need_image: bool = True) -> 
         if img is None:
             out.skipped["annotation refers to a missing image record"] += 1
             continue
-        kps = np.asarray(ann.get("keypoints", []), np.float64)
+        raw = ann.get("keypoints", [])
+        if not isinstance(raw, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+            out.skipped["keypoints not a list of numbers"] += 1
+            continue
+        kps = np.asarray(raw, np.float64)
         if kps.size != NUM_KEYPOINTS * 3:
             out.skipped[f"keypoints not 17x3 numbers ({kps.size})"] += 1
             continue

@@ -90,22 +90,37 @@ def load_coco(path: str | Path) -> KeypointFile:
         raise UserError(f"{path}: not a text (JSON) file") from None
     if not isinstance(data, dict) or "annotations" not in data or "images" not in data:
         raise UserError(f"{path}: not a COCO keypoint file (needs 'images' and 'annotations')")
+    for key in ("images", "annotations"):
+        if not isinstance(data[key], list):
+            raise UserError(f"{path}: '{key}' must be a list, got {type(data[key]).__name__}")
     images = {}
     for img in data["images"]:
         if not isinstance(img, dict) or "id" not in img:
             raise UserError(f"{path}: an image record has no 'id'")
+        if not _is_id(img["id"]):
+            raise UserError(f"{path}: image id {img['id']!r} is not an integer or a string")
         images[img["id"]] = img
     for ann in data["annotations"]:
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise UserError(f"{path}: an annotation has no 'image_id'")
+        if not _is_id(ann["image_id"]):
+            raise UserError(f"{path}: an annotation's image_id {ann['image_id']!r} is not an integer or a string")
     data.setdefault("categories", [CATEGORY])
     return KeypointFile(path=path, data=data, images=images)
+
+
+def _is_id(x: object) -> bool:
+    return isinstance(x, str) or (isinstance(x, int) and not isinstance(x, bool))
 
 
 def keypoint_problem(kps: object, width: float | None = None, height: float | None = None,
                      min_keypoints: int = 6, margin: float = 0.5) -> str | None:
     """Why a 17x3 keypoint list can't be used, or None. ``margin``: allowed overshoot outside the
     image as a fraction of its size (annotators mark limbs just outside the frame)."""
+    if isinstance(kps, (list, tuple)) and not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                  for v in kps):
+        bad = next(v for v in kps if not isinstance(v, (int, float)) or isinstance(v, bool))
+        return f"keypoints must be numbers, got {type(bad).__name__} {str(bad)[:20]!r}"
     arr = np.asarray(kps, dtype=np.float64) if isinstance(kps, (list, tuple, np.ndarray)) else None
     if arr is None or arr.size != NUM_KEYPOINTS * 3:
         return f"keypoints must hold 17x3 numbers, got {getattr(arr, 'size', type(kps).__name__)}"

@@ -22,7 +22,6 @@ from typing import Callable
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
-from syrip_gen.paths import REPO_ROOT
 from syrip_gen.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
@@ -43,6 +42,7 @@ class Spec:
     out: Path
     steps: tuple[Step, ...]
     path: Path
+    base: Path = Path(".")  # relative paths in the spec are taken from here (see load_spec)
 
 
 @dataclass
@@ -59,11 +59,24 @@ def load_spec(path: str | Path, out: str | Path | None = None,
               input_overrides: dict[str, dict] | None = None, profile: str | None = None) -> Spec:
     """Read a YAML spec; ``overrides`` / ``input_overrides`` map step name -> config entries /
     input roles to replace (e.g. point ``fit.skeletons`` at the user's own COCO file). ``profile``
-    names an entry of the spec's ``x-profiles`` (e.g. ``toy``, ``gpu``): the same steps at another scale."""
+    names an entry of the spec's ``x-profiles`` (e.g. ``toy``, ``gpu``): the same steps at another scale.
+
+    Paths: the spec's own (``out``, inputs) are relative to its ``base:`` folder, itself relative
+    to the spec's folder (default: the spec's folder; the bundled specs say ``base: ..``, the
+    repository). ``out`` and input overrides given here (the command line) are relative to the
+    current directory, as is the default ``runs/<name>``. An override naming a step that is not
+    in the spec is an error, not ignored."""
     path = Path(path)
     raw = read_yaml(path, missing="no such pipeline spec (see pipelines/*.yaml)")
     if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
         raise UserError(f"{path}: a pipeline spec needs a 'steps' list")
+    base = (path.parent / str(raw.get("base", "."))).resolve()
+    names = [s.get("name") for s in raw["steps"] if isinstance(s, dict)]
+    for what, given in (("--set", overrides), ("--input", input_overrides)):
+        unknown = sorted(set(given or {}) - set(names))
+        if unknown:
+            raise UserError(f"{what}: no step named {', '.join(map(repr, unknown))} in {path}; "
+                            f"steps: {', '.join(map(str, names))}")
     if profile:
         overrides = _merge(profile_overrides(raw, profile, path), overrides or {})
     steps, seen = [], set()
@@ -76,15 +89,31 @@ def load_spec(path: str | Path, out: str | Path | None = None,
         if s["name"] in seen:
             raise UserError(f"{path}: two steps are named {s['name']!r}")
         seen.add(s["name"])
+        if not isinstance(s.get("config") or {}, dict) or not isinstance(s.get("inputs") or {}, dict):
+            raise UserError(f"{path}: step {s['name']!r}: 'config' and 'inputs' must be mappings")
         config = dict(s.get("config") or {})
         config.update((overrides or {}).get(s["name"], {}))
-        inputs = dict(s.get("inputs") or {})
-        inputs.update((input_overrides or {}).get(s["name"], {}))
+        inputs = {role: _from(base, ref, names) for role, ref in (s.get("inputs") or {}).items()}
+        inputs.update({role: _from(Path.cwd(), ref, names)
+                       for role, ref in (input_overrides or {}).get(s["name"], {}).items()})
         steps.append(Step(name=s["name"], kind=s["kind"], inputs=inputs, config=config))
-    out_dir = Path(out or raw.get("out") or f"runs/{raw.get('name', path.stem)}")
-    if not out_dir.is_absolute():
-        out_dir = REPO_ROOT / out_dir
-    return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path)
+    if out:
+        out_dir = Path(out).resolve()
+    elif raw.get("out"):
+        out_dir = (base / str(raw["out"])).resolve()
+    else:
+        out_dir = Path(f"runs/{raw.get('name', path.stem)}").resolve()
+    return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path, base=base)
+
+
+def _from(folder: Path, ref, step_names: list) -> str:
+    """An input reference as stored in a Step: a step's name as is, a path made absolute from
+    ``folder``."""
+    if not isinstance(ref, str) or not ref:
+        raise UserError(f"an input must be a step name or a path, got {ref!r}")
+    if ref in step_names:
+        return ref
+    return str((folder / ref).resolve()) if not Path(ref).is_absolute() else ref
 
 
 def profile_overrides(raw: dict, name: str, path: Path) -> dict[str, dict]:
@@ -132,15 +161,19 @@ def _content_key(path: Path) -> str:
 def plan(spec: Spec) -> list[PlannedStep]:
     """Resolve inputs and keys in order; mark steps whose manifest already holds their key."""
     planned: dict[str, PlannedStep] = {}
+    names = {s.name for s in spec.steps}
     for step in spec.steps:
+        check_step(step)
         resolved, parts = {}, []
         for role, ref in sorted(step.inputs.items()):
             if ref in planned:
                 resolved[role] = planned[ref].out_dir
                 parts.append(f"{role}=step:{planned[ref].key}")
+            elif ref in names:
+                raise UserError(f"step {step.name!r}: input {role}={ref} names a step that does not come "
+                                "before it; steps run in the order listed")
             else:
                 p = Path(ref)
-                p = p if p.is_absolute() else (REPO_ROOT / p)
                 if not p.exists():
                     raise UserError(f"step {step.name!r}: input {role}={ref} is neither an earlier "
                                     f"step nor an existing path")
@@ -199,6 +232,77 @@ def run(spec: Spec, dry: bool = False, keep_going: bool = False,
         echo(f"       done in {seconds:.1f} s")
         records.append({"name": ps.step.name, "status": "ran", "seconds": seconds, "summary": summary})
     return records
+
+
+# ---- checks before any step runs (also with --dry) ----------------------------------------
+REQUIRED_INPUTS = {"fit": ("skeletons",), "backgrounds": ("dataset",), "render": ("fits",),
+                   "filter": ("dataset",), "stats": ("dataset",), "evaluate": ("model", "dataset"),
+                   "curve": ("model", "dataset"), "subset": ("dataset",)}
+
+
+def check_step(step: Step) -> None:
+    """A step's inputs and config as its stage will read them: a missing input role, an unknown
+    key, a wrong type or a value out of range is a one-line UserError now, not hours later."""
+    missing = [r for r in REQUIRED_INPUTS.get(step.kind, ()) if r not in step.inputs]
+    if step.kind == "train" and not set(step.inputs) - {"val", "init"}:
+        missing.append("<a training source>")
+    if missing:
+        raise UserError(f"step {step.name!r}: a {step.kind} step needs inputs.{', inputs.'.join(missing)}")
+    try:
+        CONFIG_CHECKS[step.kind](dict(step.config))
+    except UserError as err:
+        raise UserError(f"step {step.name!r}: {err}") from None
+
+
+def _check_train(config: dict) -> None:
+    from pose_models.config import TrainConfig
+
+    config.pop("weights", None)
+    TrainConfig.from_dict({**config, "train": ["(inputs)"], "out_dir": "(step folder)"})
+
+
+def _check_kwargs(function: str, taken_by_inputs: tuple[str, ...]) -> Callable[[dict], None]:
+    """Config keys must be keyword arguments of ``pose_models.evaluate.<function>``."""
+    def check(config: dict) -> None:
+        import inspect
+
+        import pose_models.evaluate as ev
+
+        params = inspect.signature(getattr(ev, function)).parameters
+        known = sorted(k for k, p in params.items() if p.kind == p.KEYWORD_ONLY and k not in taken_by_inputs
+                       and k != "log")
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise UserError(f"{function} config: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return check
+
+
+def _check_with(module: str, cls: str, extra: dict | None = None) -> Callable[[dict], None]:
+    def check(config: dict) -> None:
+        import importlib
+
+        getattr(importlib.import_module(module), cls).from_dict({**config, **(extra or {})})
+    return check
+
+
+def _check_none(kind: str) -> Callable[[dict], None]:
+    def check(config: dict) -> None:
+        if config:
+            raise UserError(f"{kind} config: unknown key(s) {', '.join(sorted(config))}; a {kind} step takes none")
+    return check
+
+
+CONFIG_CHECKS: dict[str, Callable[[dict], None]] = {
+    "fit": _check_with("syrip_gen.fit.fitter", "FitConfig"),
+    "backgrounds": _check_with("syrip_gen.backgrounds", "BackgroundsConfig"),
+    "render": _check_with("syrip_gen.dataset", "RenderConfig"),
+    "filter": _check_with("syrip_gen.filter", "FilterConfig"),
+    "stats": _check_none("stats"),
+    "train": _check_train,
+    "evaluate": _check_kwargs("evaluate", ("bn_calibration", "detector")),
+    "curve": _check_kwargs("evaluate", ("bn_calibration", "detector")),
+    "subset": _check_with("syrip_gen.subset", "SubsetConfig"),
+}
 
 
 # ---- stage adapters: each calls one stage's Python API ------------------------------------

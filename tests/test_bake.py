@@ -68,10 +68,11 @@ def test_render_reproduces_known_texture_on_seen_texels(scene, baked):
     seen = (baked.weight >= 1.0) & on
     assert seen.sum() > 0.2 * on.sum(), "a front view sees at least a fifth of the body"
     err = np.abs(baked.texture.astype(np.int32) - scene["texture"].astype(np.int32)).max(-1)[seen]
-    # stated error: pyrender's sRGB decode + 1/2.2 encode, bilinear sampling and silhouette
-    # edges cost a few grey levels; median <= 6, 90th percentile <= 16 (of 255)
-    assert np.median(err) <= 6, np.median(err)
-    assert np.percentile(err, 90) <= 16, np.percentile(err, 90)
+    # stated error (largest channel, of 255): pyrender's sRGB decode + 1/2.2 encode and bilinear
+    # sampling cost a grey level or two (measured on llvmpipe: median 2, 90th percentile 2);
+    # allowed: median <= 4, 90th percentile <= 8
+    assert np.median(err) <= 4, np.median(err)
+    assert np.percentile(err, 90) <= 8, np.percentile(err, 90)
 
 
 def test_green_background_never_reaches_the_texture(scene, baked):

@@ -22,9 +22,11 @@ SKELETONS = ROOT / "assets" / "postures" / "skeletons.json"
 GOLDEN = {  # recorded on main 583df9e (2-core CPU, llvmpipe)
     # the COCO info names the fits file since 2nd landing of issue 11 (only change: info.fits)
     # issue 14: the recorded render config lists the new (default-off) sampling fields
-    "annotations": "26c785be788f4eb671b33de10c88ad86b9b39b9aad07a0a637c847e35241f55c",
-    "images": "694c3c3aa6c13fa8a812bb950fd216eebac5bedb1a7152aa68b9a6b7de8f7fac",
-    "contact_sheet": "8e5be4af021f8d763f85aaa6491c31178860dd25244a3468b7c1d84d55beeeda",
+    # issue 13: procedural bodies changed on purpose (hair, more sleepsuits and long sleeves):
+    # new images, contact sheet and texture provenance in the annotations
+    "annotations": "7fb1d71b29275eb4367a2b64d8d68a37d98a60d35b91f7bec92dd9258340186b",
+    "images": "0698187aec7d97f2fcef66b9ae6a26ebded9aa574483655afc06e300bca2c027",
+    "contact_sheet": "607f6f03ca64261e445fcad13b140ae400c4cc41300bd75796ed7906fd2a9974",
     "fits": "e32a19b78f381d6d1e2c38c70826c100b7008bc77f1ed715e9eddffa7a84f0df",
 }
 

@@ -5,6 +5,7 @@ import pytest
 
 from syrip_gen import pipeline
 from syrip_gen.errors import UserError
+from syrip_gen.paths import PIPELINES
 
 
 @pytest.fixture()
@@ -149,5 +150,5 @@ def test_render_step_takes_its_backgrounds_from_an_input(tmp_path, monkeypatch):
     monkeypatch.setattr(dataset, "render_dataset", fake_render)
     pipeline._render({"variants": 1}, {"fits": tmp_path, "backgrounds": tmp_path / "bg"}, tmp_path / "out")
     assert seen["cfg"].backgrounds == str(tmp_path / "bg") and seen["cfg"].variants == 1
-    spec = pipeline.load_spec(pipeline.REPO_ROOT / "pipelines" / "ablation.yaml")
+    spec = pipeline.load_spec(PIPELINES / "ablation.yaml")
     assert {"backgrounds", "render", "train"} <= {s.kind for s in spec.steps}

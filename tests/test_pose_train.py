@@ -238,3 +238,16 @@ def test_lifter_on_reference_3d_of_unknown_units(data, runs, tmp_path):
     r = m["reference_3d"]
     assert "mpjpe_mm" not in m and r["n"] == 16, m
     assert 0 < r["limb_error_mean"] < 5 and r["average_pose_mean"] > 0
+
+
+def test_prune_keeps_the_last_and_every_keep_every_th_checkpoint(tmp_path):
+    from pose_models.checkpoint import prune
+
+    (tmp_path / "checkpoints").mkdir()
+    for step in range(1, 8):
+        (tmp_path / "checkpoints" / f"step_{step:07d}.pt").write_bytes(b"x")
+    prune(tmp_path, keep=1, keep_every=3)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [
+        "step_0000003.pt", "step_0000006.pt", "step_0000007.pt"]
+    prune(tmp_path, keep=1)
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_0000007.pt"]

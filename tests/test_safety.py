@@ -364,3 +364,103 @@ def test_render_killed_at_random_points_resumes_to_the_same_bytes(anny_body, tmp
     a, b = files(clean), files(killed)
     assert sorted(a) == sorted(b)
     assert [name for name in a if a[name] != b[name]] == []
+
+
+# ---- 11. bad input files: one-line errors or counted skips, never a traceback ----------------
+def test_bad_keypoint_files_are_one_line_errors_or_counted_skips(tmp_path):
+    from syrip_gen.coco import keypoint_problem, load_coco, write_coco
+    from syrip_gen.fit.io import load_skeletons
+
+    img = {"id": 1, "file_name": "a.jpg", "width": 100, "height": 100}
+    kps = [50.0, 50.0, 2] * 17
+    for images, anns, match in (
+            (None, [], "'images' must be a list, got NoneType"),
+            ([img], None, "'annotations' must be a list, got NoneType"),
+            ([img], [{"id": 1, "image_id": [1], "keypoints": kps}], r"image_id \[1\] is not an integer"),
+            ([dict(img, id=True)], [], "image id True is not an integer")):
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps({"images": images, "annotations": anns}))
+        with pytest.raises(UserError, match=match):
+            load_coco(path)
+    assert keypoint_problem([str(v) for v in kps]) == "keypoints must be numbers, got str '50.0'"
+    assert keypoint_problem(["abc"] * 51).startswith("keypoints must be numbers")
+    good = tmp_path / "good.json"
+    write_coco(good, [img, dict(img, id=2)], [{"id": 1, "image_id": 1, "keypoints": ["x"] * 51},
+                                               {"id": 2, "image_id": 2, "keypoints": kps}])
+    sk = load_skeletons(good)
+    assert [s.problem for s in sk] == ["keypoints must be numbers, got str 'x'", None]
+
+
+# ---- 12. pipelines: paths from where the user is, unknown names refused, checked before running ----
+def _spec_file(folder, steps: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "data").mkdir(exist_ok=True)
+    (folder / "data" / "skel.json").write_text('{"images": [], "annotations": []}')
+    spec = folder / "spec.yaml"
+    spec.write_text("name: t\nsteps:\n" + steps)
+    return spec
+
+
+def test_pipeline_paths_resolve_from_the_spec_folder_and_the_current_directory(tmp_path, monkeypatch):
+    from syrip_gen import pipeline
+    from syrip_gen.commands.pipeline import parse_overrides
+
+    spec = _spec_file(tmp_path / "specs", "  - {name: fit, kind: fit, inputs: {skeletons: data/skel.json}}\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.json").write_text("{}")
+    monkeypatch.chdir(work)
+    s = pipeline.load_spec("../specs/spec.yaml")
+    assert s.steps[0].inputs == {"skeletons": str(tmp_path / "specs" / "data" / "skel.json")}
+    assert s.out == work / "runs" / "t"  # no out in the spec: runs/<name> where the user is
+    s = pipeline.load_spec(spec, out="myrun", input_overrides=parse_overrides(["fit.skeletons=mine.json"], False))
+    assert s.out == work / "myrun" and s.steps[0].inputs == {"skeletons": str(work / "mine.json")}
+    assert pipeline.plan(s)[0].inputs["skeletons"] == work / "mine.json"
+
+
+def test_pipeline_refuses_unknown_steps_and_later_steps_as_inputs(tmp_path, monkeypatch):
+    from syrip_gen import pipeline
+    from syrip_gen.commands.pipeline import parse_overrides
+
+    spec = _spec_file(tmp_path / "s", "  - {name: fit, kind: fit, inputs: {skeletons: data/skel.json}}\n"
+                                      "  - {name: filter, kind: filter, inputs: {dataset: render}}\n"
+                                      "  - {name: render, kind: render, inputs: {fits: fit}}\n")
+    (tmp_path / "s" / "render").mkdir()  # a folder named like the later step: not silently used
+    monkeypatch.chdir(tmp_path / "s")
+    (tmp_path / "s" / "render2").mkdir()
+    with pytest.raises(UserError, match="input dataset=render names a step that does not come before it"):
+        pipeline.plan(pipeline.load_spec(spec))
+    with pytest.raises(UserError, match="--set: no step named 'nostep'"):
+        pipeline.load_spec(spec, overrides=parse_overrides(["nostep.x=2"]))
+    with pytest.raises(UserError, match="--input: no step named 'fitt'"):
+        pipeline.load_spec(spec, input_overrides=parse_overrides(["fitt.skeletons=x"], False))
+    with pytest.raises(UserError, match=r"--set render.variants: the value '\[2' is not valid YAML"):
+        parse_overrides(["render.variants=[2"])
+
+
+@pytest.mark.parametrize("steps, message", [
+    ("  - {name: fit, kind: fit, inputs: {skeletons: data/skel.json}, config: {seeed: 1}}\n",
+     "step 'fit': fit config: unknown key.s. seeed"),
+    ("  - {name: fit, kind: fit, inputs: {skeletons: data/skel.json}}\n"
+     "  - {name: render, kind: render, inputs: {fits: fit}, config: {variants: abc}}\n",
+     "step 'render': render config: variants must be an integer, got 'abc'"),
+    ("  - {name: fit, kind: fit, inputs: {skeletons: data/skel.json}}\n"
+     "  - {name: render, kind: render, inputs: {fitz: fit}}\n",
+     "step 'render': a render step needs inputs.fits"),
+    ("  - {name: fit, kind: fit, inputs: {skeletons: data/skel.json}}\n"
+     "  - {name: train, kind: train, inputs: {real: fit}, config: {task: pose2d, max_steps: -3}}\n",
+     "step 'train': train config: max_steps must be >= 1, got -3"),
+    ("  - {name: fit, kind: fit, inputs: {skeletons: data/skel.json}}\n"
+     "  - {name: ev, kind: evaluate, inputs: {model: fit, dataset: fit}, config: {boxez: gt}}\n",
+     "step 'ev': evaluate config: unknown key.s. boxez"),
+])
+def test_pipeline_dry_run_checks_every_step_before_any_runs(tmp_path, monkeypatch, steps, message):
+    from syrip_gen import pipeline
+
+    ran = []
+    monkeypatch.setattr(pipeline, "STAGES", {k: lambda c, i, o, k=k: ran.append(k) or {} for k in pipeline.STAGES})
+    spec = pipeline.load_spec(_spec_file(tmp_path / "s", steps), out=tmp_path / "run")
+    for dry in (True, False):
+        with pytest.raises(UserError, match=message):
+            pipeline.run(spec, dry=dry, echo=lambda s: None)
+    assert ran == []  # not even the valid first step ran

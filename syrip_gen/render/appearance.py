@@ -32,6 +32,10 @@ SKIN_PALETTE = np.array([
     (164, 108, 72), (124, 80, 54), (88, 58, 40),
 ], dtype=np.float32)
 EYE_COLOURS = np.array([(60, 40, 28), (40, 30, 24), (70, 80, 95), (35, 30, 30)], dtype=np.float32)
+# infant hair: black, dark/mid/light brown, auburn, blond (sRGB)
+HAIR_COLOURS = np.array([(28, 22, 20), (52, 36, 26), (92, 64, 42), (140, 104, 70), (128, 70, 40), (196, 160, 108)],
+                        dtype=np.float32)
+HAIR_WEIGHTS = (0.3, 0.25, 0.2, 0.1, 0.05, 0.1)
 
 # body regions by Anny bone name (rig anny-notoes-nohands)
 TORSO = ("spine04", "spine03", "spine02", "spine01", "clavicle.L", "clavicle.R", "shoulder01.L", "shoulder01.R")
@@ -55,10 +59,13 @@ class AppearanceConfig:
     textures: str | None = None
     p_folder: float = 1.0
     outfits: tuple[str, ...] = OUTFITS
-    outfit_weights: tuple[float, ...] = (0.15, 0.3, 0.2, 0.15, 0.2)
+    # the real photos show mostly clothed infants, often in full sleepsuits with long sleeves
+    outfit_weights: tuple[float, ...] = (0.08, 0.17, 0.2, 0.35, 0.2)
     patterns: tuple[str, ...] = PATTERNS
     pattern_weights: tuple[float, ...] = (0.4, 0.25, 0.2, 0.15)
     p_socks: float = 0.3
+    p_long_sleeves: float = 0.7
+    p_hair: float = 0.85  # with a scalp map (:func:`scalp_indicator`): chance of painted hair
     skin_noise: float = 0.05  # relative amplitude of blotchy skin variation
     fabric_noise: float = 0.04
 
@@ -249,9 +256,9 @@ def paint_pattern(rng: np.random.Generator, size: int, base: np.ndarray, pattern
     return img, desc
 
 
-def _outfit_garments(outfit: str, rng: np.random.Generator) -> list[tuple[str, tuple[str, ...], float]]:
+def _outfit_garments(outfit: str, rng: np.random.Generator, p_long: float = 0.5) -> list[tuple[str, tuple[str, ...], float]]:
     """(garment name, body parts, threshold) layers, bottom first."""
-    long_arms = bool(rng.uniform() < 0.5)
+    long_arms = bool(rng.uniform() < p_long)
     arms = UPPER_ARMS + (LOWER_ARMS if long_arms else ())
     if outfit == "diaper":
         return [("diaper", HIPS + ("spine04", "upperleg01.L", "upperleg01.R"), 0.6)]
@@ -266,13 +273,57 @@ def _outfit_garments(outfit: str, rng: np.random.Generator) -> list[tuple[str, t
     return []
 
 
+def scalp_indicator(topology: MeshTopology, rest_vertices: np.ndarray) -> np.ndarray | None:
+    """``(V,) float32`` how far up the scalp each body vertex is (> 0: where hair grows; ~0
+    at the hairline), from the body's rest pose ``rest_vertices (V, 3)`` (y up, z forward):
+    the head's vertices above a hairline that runs across the forehead well above the eyes
+    and drops to the nape behind the ears. None without part labels."""
+    if topology.part_of_vertex is None or "head" not in topology.part_names:
+        return None
+    names = list(topology.part_names)
+    part = np.asarray(topology.part_of_vertex)
+    v = np.asarray(rest_vertices, np.float64)
+    head = part == names.index("head")
+    eyes = np.isin(part, [names.index(e) for e in EYES if e in names])
+    if not head.any() or not eyes.any():
+        return None
+    y_eye, z_eye = v[eyes, 1].mean(), v[eyes, 2].mean()
+    top, back = v[head, 1].max(), v[head, 2].min()
+    depth = np.clip((z_eye - v[:, 2]) / max(z_eye - back, 1e-6), 0, 1)  # 0 at the eyes' plane, 1 at the back
+    hairline = y_eye + (top - y_eye) * (0.45 - 0.85 * depth)  # forehead high, nape low
+    return np.where(head, (v[:, 1] - hairline) / max(top - y_eye, 1e-6), -1.0).astype(np.float32)
+
+
+def _paint_hair(tex: np.ndarray, topology: MeshTopology, scalp: np.ndarray, rng: np.random.Generator,
+                config: AppearanceConfig) -> dict | None:
+    """Paint hair over the scalp (a random hairline height and colour, streaky shading); the
+    texture is changed in place. Returns its description, or None when this infant is bald."""
+    import cv2
+
+    if rng.uniform() >= config.p_hair:
+        return None
+    size = tex.shape[0]
+    raster = uv_raster(topology, size)
+    level = float(rng.uniform(-0.1, 0.25))  # higher = less hair
+    corner = scalp[np.asarray(topology.render_vertex_index)][np.asarray(topology.faces)[raster.triangle]]
+    mask = np.einsum("ijk,ijk->ij", corner, raster.bary) > level
+    colour = HAIR_COLOURS[int(rng.choice(len(HAIR_COLOURS), p=np.float64(HAIR_WEIGHTS)))]
+    colour = colour * np.float32(rng.uniform(0.85, 1.15))
+    streaks = cv2.resize(rng.standard_normal((max(4, size // 8), max(4, size // 64))).astype(np.float32),
+                         (size, size), interpolation=cv2.INTER_LINEAR)
+    hair = np.clip(colour[None, None] * (1.0 + 0.18 * streaks[..., None]), 0, 255).astype(np.uint8)
+    cv2.copyTo(hair, mask.view(np.uint8), tex)
+    return {"colour": [int(c) for c in np.clip(colour, 0, 255)], "level": round(level, 3)}
+
+
 def make_texture(topology: MeshTopology, rng: np.random.Generator, size: int = 1024,
-                 config: AppearanceConfig | None = None) -> tuple[np.ndarray, dict]:
+                 config: AppearanceConfig | None = None, scalp: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """A body texture ``(size, size, 3) uint8`` in ``topology``'s UV layout and a JSON-able
-    description of what was drawn (skin tone, outfit, garments and patterns, or the file).
+    description of what was drawn (skin tone, outfit, garments and patterns, hair, or the file).
 
     Same generator state -> same bytes. With ``config.textures`` a file from that folder is
-    used (probability ``config.p_folder``).
+    used (probability ``config.p_folder``). ``scalp`` (:func:`scalp_indicator`): where hair
+    may grow; without it no hair is painted.
     """
     config = config or AppearanceConfig()
     if config.textures and rng.uniform() < config.p_folder:
@@ -286,7 +337,7 @@ def make_texture(topology: MeshTopology, rng: np.random.Generator, size: int = 1
     eyes = garment_mask(topology, size, EYES, threshold=0.5, smooth=0)
     cv2.copyTo(_solid(size, EYE_COLOURS[int(rng.integers(len(EYE_COLOURS)))]), eyes.view(np.uint8), tex)
     outfit = str(rng.choice(config.outfits, p=np.float64(config.outfit_weights) / sum(config.outfit_weights)))
-    garments = _outfit_garments(outfit, rng)
+    garments = _outfit_garments(outfit, rng, config.p_long_sleeves)
     if rng.uniform() < config.p_socks and outfit != "sleepsuit":
         garments.append(("socks", FEET, 0.45))
     desc = {"kind": "procedural", "skin_rgb": [int(c) for c in skin], "skin_darkness": round(darkness, 3),
@@ -311,6 +362,8 @@ def make_texture(topology: MeshTopology, rng: np.random.Generator, size: int = 1
     shade3 = np.clip(np.stack([red, shade, shade], -1), 0, 255).astype(np.uint8)
     shade3 = cv2.resize(shade3, (size, size), interpolation=cv2.INTER_LINEAR)
     tex = cv2.multiply(tex, shade3, scale=1.0 / 128.0)
+    if scalp is not None:  # last: its draws leave everything else as without a scalp map
+        desc["hair"] = _paint_hair(tex, topology, scalp, rng, config)
     return tex, desc
 
 

@@ -55,7 +55,16 @@ def make_image_maker(cfg: RenderConfig, body):
     topology = body.topology()
     if len(topology.uvs) == 0:  # SMIL/SMPL without a UV layout: one flat texel (skin colour)
         topology = dataclasses.replace(topology, uvs=np.zeros((len(topology.render_vertex_index), 2), np.float32))
-    return ImageMaker(cfg, topology)
+    scalp = None
+    if topology.part_of_vertex is not None:
+        import torch
+
+        from syrip_gen.render.appearance import scalp_indicator
+
+        with torch.no_grad():
+            rest = body(torch.zeros(1, 24, 3), body.shape_mean[None].float(), with_vertices=True).vertices[0]
+        scalp = scalp_indicator(topology, rest.double().numpy())
+    return ImageMaker(cfg, topology, scalp)
 
 
 def support_texture_size(kind: str, texels_per_m: int) -> int:
@@ -89,13 +98,14 @@ class ImageMaker:
     (:func:`soften_edges`) before compositing.
     """
 
-    def __init__(self, cfg: RenderConfig, topology):
+    def __init__(self, cfg: RenderConfig, topology, scalp: np.ndarray | None = None):
         from syrip_gen.render.appearance import AppearanceConfig
         from syrip_gen.render.background import BackgroundFolder
         from syrip_gen.render.renderer import Renderer
 
         self.cfg = cfg
         self.topology = topology
+        self.scalp = scalp
         self.renderer = Renderer(cfg.width, cfg.height, topology, msaa=cfg.msaa, analytic_support=True)
         self.appearance = AppearanceConfig(textures=cfg.textures)
         self.backgrounds = BackgroundFolder(cfg.backgrounds) if cfg.backgrounds else None
@@ -112,7 +122,7 @@ class ImageMaker:
         folder = texture_folder(self.cfg.textures) if self.cfg.textures else None
         before = sum(folder.unreadable.values()) if folder else 0
         tex, desc = make_texture(self.topology, np.random.default_rng(spec.appearance_seed), self.cfg.texture_size,
-                                 self.appearance)
+                                 self.appearance, self.scalp)
         return tex, desc, (sum(folder.unreadable.values()) - before if folder else 0)
 
     def support(self, spec, vertices: np.ndarray):
