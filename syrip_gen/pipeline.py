@@ -235,7 +235,7 @@ def run(spec: Spec, dry: bool = False, keep_going: bool = False,
 
 
 # ---- checks before any step runs (also with --dry) ----------------------------------------
-REQUIRED_INPUTS = {"fit": ("skeletons",), "backgrounds": ("dataset",), "render": ("fits",),
+REQUIRED_INPUTS = {"fit": ("skeletons",), "learn_keypoints": ("fits",), "backgrounds": ("dataset",), "render": ("fits",),
                    "filter": ("dataset",), "stats": ("dataset",), "evaluate": ("model", "dataset"),
                    "curve": ("model", "dataset"), "subset": ("dataset",)}
 
@@ -294,6 +294,7 @@ def _check_none(kind: str) -> Callable[[dict], None]:
 
 CONFIG_CHECKS: dict[str, Callable[[dict], None]] = {
     "fit": _check_with("syrip_gen.fit.fitter", "FitConfig"),
+    "learn_keypoints": _check_with("syrip_gen.fit.learn_keypoints", "RoundsConfig"),
     "backgrounds": _check_with("syrip_gen.backgrounds", "BackgroundsConfig"),
     "render": _check_with("syrip_gen.dataset", "RenderConfig"),
     "filter": _check_with("syrip_gen.filter", "FilterConfig"),

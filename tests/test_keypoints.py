@@ -231,6 +231,7 @@ def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
     from syrip_gen.body.keypoints import check_labelled_with, file_hash
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.fit import fitter
+    from syrip_gen.paths import REPO_ROOT
 
     kp = tmp_path / "keypoints.npz"
     _learned(10).save(kp)
@@ -247,7 +248,7 @@ def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
     pipeline._render({"variants": 1}, {"fits": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
     assert seen["fit"].keypoints == seen["render"].keypoints == str(kp)
     for name in ("syrip.yaml", "ablation.yaml"):
-        steps = pipeline.load_spec(pipeline.REPO_ROOT / "pipelines" / name).steps
+        steps = pipeline.load_spec(REPO_ROOT / "pipelines" / name).steps
         kinds = [s.kind for s in steps]
         final_fit = max(i for i, k in enumerate(kinds) if k == "fit")
         assert kinds.index("learn_keypoints") < final_fit
