@@ -3,13 +3,15 @@
 benchmarks/results/fit3d.json and .md (command, commit, date, hardware). Not a test: numbers are
 reported as measured.
 
-    python benchmarks/fit3d.py [--splits train200 validate100] [--fits train200=DIR ...]
+    python benchmarks/fit3d.py [--splits train200 validate100] [--fits train200=DIR ...] [--lifter CKPT]
 
 Metric (syrip_gen/pose3d.py): both poses scaled to unit mean limb length, the prediction
 similarity-aligned to the reference on the 12 limb joints, mean per-joint error in limb lengths.
 Baselines: the set's own average pose (generalised Procrustes mean of the references: no
 information about the image) and the ground-truth 2D keypoints with zero depth (no depth).
 Fits are made here (default settings) unless ``--fits SPLIT=DIR`` names a fit output folder.
+``--lifter``: a lifter checkpoint (`syrip-gen train`, task lifter), scored the same way from the
+ground-truth 2D keypoints (pose_models.evaluate.lifter_on_reference).
 Train200 is for development, validate100 for the record. The corrected 3D is read in place
 (research-only licence); only numbers leave it.
 """
@@ -53,7 +55,20 @@ def _summary(err: np.ndarray) -> dict:
             "p90": float(np.percentile(err, 90))}
 
 
-def measure(split: str, given_fits: str | None) -> dict | str:
+def lifter_scores(checkpoint: str, split_dir: Path, ref: dict) -> dict:
+    from pose_models.checkpoint import load_model
+    from pose_models.data import load_records
+    from pose_models.evaluate import lifter_on_reference
+
+    model, ck = load_model(checkpoint, expect="lifter", device="cpu")
+    cfg = ck.get("config") or {}
+    trained = {k: cfg.get(k) for k in ("train", "lifter_hidden", "lifter_blocks", "dropout", "batch_size", "max_steps", "lr")}
+    return {**lifter_on_reference(model, load_records(split_dir, need_image=False).records, ref,
+                                  next(model.parameters()).device), "checkpoint": str(checkpoint), "step": ck["step"],
+            "trained": trained}
+
+
+def measure(split: str, given_fits: str | None, lifter: str | None = None) -> dict | str:
     split_dir = shared_syrip(split)
     if not (split_dir / REFERENCE_3D).exists():
         return "data not found"
@@ -82,7 +97,8 @@ def measure(split: str, given_fits: str | None) -> dict | str:
             "fit": _summary(fit_err), "fit_ok_only": _summary(fit_err[ok]) if ok.any() else None,
             "average_pose": _summary(avg_err), "zero_depth_2d": _summary(flat_err),
             "average_pose_on_fitted": _summary(avg_err[same]), "zero_depth_on_fitted": _summary(flat_err[same]),
-            "fit_mean_by_posture": {k: float(np.mean(v)) for k, v in sorted(by_posture.items())}}
+            "fit_mean_by_posture": {k: float(np.mean(v)) for k, v in sorted(by_posture.items())},
+            "lifter": lifter_scores(lifter, split_dir, ref) if lifter else None}
 
 
 def commit() -> str:
@@ -100,16 +116,17 @@ def markdown(r: dict) -> str:
              "Mean per-joint error on the 12 limb joints, in mean limb lengths, after scaling both poses to unit "
              "mean limb length and a similarity (Procrustes) alignment, against SyRIP's hand-corrected 3D. "
              "Goal (issue 14): fits ≤ 0.35 on validate100.", "",
-             "| split | fits (n) | fits, ok only | average pose of the set | GT 2D, zero depth | by posture (fits) |",
-             "|---|---|---|---|---|---|"]
+             "| split | fits (n) | fits, ok only | lifter from GT 2D | average pose of the set | GT 2D, zero depth | by posture (fits) |",
+             "|---|---|---|---|---|---|---|"]
     for split, v in r["splits"].items():
         if not isinstance(v, dict):
-            lines.append(f"| {split} | {v} | | | | |")
+            lines.append(f"| {split} | {v} | | | | | |")
             continue
         ok = v["fit_ok_only"]
         post = ", ".join(f"{k} {e:.3f}" for k, e in v["fit_mean_by_posture"].items())
         lines.append(f"| {split} | **{v['fit']['mean']:.3f}** (median {v['fit']['median']:.3f}, n={v['fit']['n']}) | "
-                     f"{ok['mean']:.3f} (n={ok['n']}) | {v['average_pose']['mean']:.3f} (n={v['average_pose']['n']}) | "
+                     f"{ok['mean']:.3f} (n={ok['n']}) | "
+                     f"{_lifter_cell(v.get('lifter'))} | {v['average_pose']['mean']:.3f} (n={v['average_pose']['n']}) | "
                      f"{v['zero_depth_2d']['mean']:.3f} | {post} |")
     lines += ["", "Baselines on the fitted images only: " + "; ".join(
         f"{s}: average pose {v['average_pose_on_fitted']['mean']:.3f}, zero depth {v['zero_depth_on_fitted']['mean']:.3f}"
@@ -117,13 +134,25 @@ def markdown(r: dict) -> str:
               "Fits: " + "; ".join(f"{s}: {v['fits_from']} ({v['fits']} records)" for s, v in r["splits"].items()
                                    if isinstance(v, dict)) + " (made by `syrip-gen fit <split> --out DIR --no-overlays`, "
               "default settings, when a folder is named).", ""]
+    lifters = {json.dumps(v["lifter"]["trained"], sort_keys=True): v["lifter"] for v in r["splits"].values()
+               if isinstance(v, dict) and v.get("lifter")}
+    for lf in lifters.values():
+        lines += [f"Lifter: `{lf['checkpoint']}` (step {lf['step']}), trained with `syrip-gen train` on "
+                  f"`{json.dumps(lf['trained'], sort_keys=True)}`; scored from the ground-truth 2D keypoints.", ""]
     return "\n".join(lines)
+
+
+def _lifter_cell(lifter: dict | None) -> str:
+    if not lifter or not lifter.get("n"):
+        return "not measured"
+    return f"{lifter['limb_error_mean']:.3f} (n={lifter['n']})"
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--splits", nargs="*", default=["train200", "validate100"])
     ap.add_argument("--fits", nargs="*", default=[], metavar="SPLIT=DIR", help="use these fits instead of fitting")
+    ap.add_argument("--lifter", metavar="CKPT", help="also score this lifter checkpoint from the GT 2D")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fit3d"))
     args = ap.parse_args(argv)
     given = dict(x.split("=", 1) for x in args.fits)
@@ -131,7 +160,7 @@ def main(argv=None) -> int:
               "commit": commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "hardware": describe(), "splits": {}}
     for split in args.splits:
-        result["splits"][split] = measure(split, given.get(split))
+        result["splits"][split] = measure(split, given.get(split), args.lifter)
         print(split, json.dumps(result["splits"][split], sort_keys=True)[:600])
     out = Path(args.out)
     atomic_write_json(out.with_suffix(".json"), result)

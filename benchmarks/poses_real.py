@@ -9,7 +9,10 @@ each setting's entry is replaced when it is measured again.
 Settings (VariantConfig overrides; ``photo_view`` is the gate calibration check: every render is
 the unperturbed fitted pose seen from its photo's camera, so every one is a real pose and no
 gate should reject more than 5 % of them). Renders are 320x240 (the measures use keypoints only),
-seed 0. Real data is read in place (research-only); only numbers are written.
+seed 0. ``--keypoints-only``: no images and no filter; each variant's 3D keypoints are projected
+through its camera (the same 2D keypoints the renders are annotated with, before visibility), a
+quick way to compare sampling choices (rows marked "keypoints only").
+Real data is read in place (research-only); only numbers are written.
 """
 from __future__ import annotations
 
@@ -35,7 +38,42 @@ SETTINGS: dict[str, tuple[int, dict]] = {  # name -> (variants per fit, sampling
     "own_views": (5, {"own_view_share": 1.0}),
     "posture_views": (5, {"posture_view_share": 1.0}),
     "posture_views_blend": (5, {"posture_view_share": 1.0, "blend_share": 0.5}),
+    "own_views_blend": (5, {"own_view_share": 1.0, "blend_share": 1.0, "blend_weight": [0.3, 0.7]}),
+    "posture_views_blend_wide": (5, {"posture_view_share": 1.0, "blend_share": 1.0, "blend_weight": [0.3, 0.7]}),
+    "drawn_views_blend": (5, {"blend_share": 1.0}),
+    "mix_blend_wide": (5, {"own_view_share": 0.3, "posture_view_share": 0.7, "blend_share": 1.0,
+                           "blend_weight": [0.3, 0.7]}),
 }
+
+
+def keypoints_only(name: str, fits: Path, seed: int) -> dict:
+    """P/R of the sampled variants' projected keypoints (no rendering, no filter)."""
+    import numpy as np
+    import torch
+
+    from syrip_gen.body import load_body
+    from syrip_gen.coverage import limb_features, pose_precision_recall
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.fits import usable_fits
+    from syrip_gen.render.variants import PoseChecker, posture_pool, prepare_fits, sample_variants
+    from syrip_gen.stats import _Data, torso_normalise
+
+    variants, sampling = SETTINGS[name]
+    cfg = RenderConfig.from_dict({"variants": variants, "width": 320, "height": 240, "sampling": dict(sampling)})
+    body = load_body("anny")
+    infos = prepare_fits(usable_fits(fits / "fits.jsonl", len(body.shape_names))[0], body)
+    jobs, uv = [(f, v) for f in infos for v in range(variants)], []
+    with torch.no_grad():
+        for s in range(0, len(jobs), 100):
+            sm = sample_variants(jobs[s:s + 100], body, cfg.sampling, seed, cfg.width, cfg.height,
+                                 checker=PoseChecker(cfg.sampling.max_nll_increase), pool=posture_pool(infos))
+            uv += [sp.camera.project(k.astype(np.float64))[0] for sp, k in zip(sm.specs, sm.keypoints)]
+    kps = np.concatenate([np.array(uv), np.full((len(uv), 17, 1), 2.0)], -1)
+    feats, _ = limb_features(*torso_normalise(kps)[:2])
+    real, ceiling = _Data(shared_syrip("validate100")), _Data(shared_syrip("train200"))
+    return {"variants": variants, "sampling": sampling, "images": len(uv), "keypoints_only": True,
+            "knn_all": _pr(pose_precision_recall(real.limbs, feats, seed=seed)), "knn_filtered": None,
+            "ceiling": _pr(pose_precision_recall(real.limbs, ceiling.limbs, seed=seed)), "filter": None}
 
 
 def measure(name: str, fits: Path, work: Path, seed: int) -> dict:
@@ -83,6 +121,11 @@ def markdown(r: dict) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for name, v in r["settings"].items():
         a, f, c = v["knn_all"], v["knn_filtered"], v["ceiling"]
+        if v.get("keypoints_only"):
+            lines.append(f"| {name} | {v['images']} | {a['precision']:.3f} / {a['recall']:.3f} | "
+                         f"not filtered | | | {c['precision']:.3f} / {c['recall']:.3f} | `{v['command']}`, "
+                         f"{v['commit']}, {v['date'][:16]} |")
+            continue
         worst = max(v["filter"]["failed_share"].items(), key=lambda kv: kv[1], default=("none", 0.0))
         lines.append(f"| {name} | {v['images']} | {a['precision']:.3f} / {a['recall']:.3f} | "
                      f"**{f['precision']:.3f} / {f['recall']:.3f}** | {v['filter']['n_kept']} "
@@ -90,7 +133,7 @@ def markdown(r: dict) -> str:
                      f"{c['precision']:.3f} / {c['recall']:.3f} | `{v['command']}`, {v['commit']}, {v['date'][:16]} |")
     lines += ["", "Sampling of each setting (VariantConfig overrides) and every gate's failing share:", ""]
     for name, v in r["settings"].items():
-        gates = ", ".join(f"{g} {s:.1%}" for g, s in v["filter"]["failed_share"].items()) or "none"
+        gates = ", ".join(f"{g} {s:.1%}" for g, s in (v["filter"] or {}).get("failed_share", {}).items()) or "none"
         lines.append(f"- {name}: {v['variants']} variants per fit, `{json.dumps(v['sampling'], sort_keys=True)}`; "
                      f"failing: {gates}.")
     lines += ["", f"Hardware: {r['hardware']}", ""]
@@ -103,6 +146,7 @@ def main(argv=None) -> int:
     ap.add_argument("--work", required=True, help="scratch folder for renders (outside the repo)")
     ap.add_argument("--settings", nargs="+", default=["photo_view"], choices=sorted(SETTINGS))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keypoints-only", action="store_true", help="project the variants' keypoints; no images, no filter")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "poses_real"))
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -110,11 +154,13 @@ def main(argv=None) -> int:
     result = {"hardware": describe(), "settings": old.get("settings", {})}
     command = "python benchmarks/poses_real.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     for name in args.settings:
-        r = measure(name, Path(args.fits), Path(args.work), args.seed)
+        r = (keypoints_only(name, Path(args.fits), args.seed) if args.keypoints_only
+             else measure(name, Path(args.fits), Path(args.work), args.seed))
+        key = f"{name} (keypoints only)" if args.keypoints_only else name
         r.update(command=command, commit=commit(),
                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-        result["settings"][name] = r
-        print(name, json.dumps({k: r[k] for k in ("knn_all", "knn_filtered", "ceiling")}), r["filter"]["failed_share"])
+        result["settings"][key] = r
+        print(key, json.dumps({k: r[k] for k in ("knn_all", "knn_filtered", "ceiling")}), (r["filter"] or {}).get("failed_share"))
         atomic_write_json(out.with_suffix(".json"), result)
         out.with_suffix(".md").write_text(markdown(result))
     print(f"wrote {out}.json and .md")

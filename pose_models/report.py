@@ -171,6 +171,35 @@ def knn_lines(c: dict) -> list[str]:
     return out
 
 
+def real_pose_lines(found: dict) -> list[str]:
+    """Rendered poses against real infants (benchmarks/poses_real.py) and 3D against SyRIP's
+    corrected 3D (benchmarks/fit3d.py), from their result files."""
+    out = []
+    pr = (found.get("poses_real") or {}).get("settings", {})
+    for name, v in pr.items():
+        f, c = v["knn_filtered"], v["ceiling"]
+        if f is None:  # a keypoints-only row: no images, no filter
+            a = v["knn_all"]
+            out.append(f"- `{name}` ({v['images']} variants' projected keypoints, not filtered): precision "
+                       f"{a['precision']:.3f}, recall {a['recall']:.3f}.")
+            continue
+        worst = max(v["filter"]["failed_share"].items(), key=lambda kv: kv[1], default=("none", 0.0))
+        out.append(f"- `{name}` ({v['images']} renders of the train200 fits): after `filter`, precision "
+                   f"**{f['precision']:.3f}**, recall **{f['recall']:.3f}** against validate100 (real-vs-real ceiling "
+                   f"{c['precision']:.3f} / {c['recall']:.3f}); filter kept {1 - v['filter']['rejected_share']:.1%}, "
+                   f"worst gate {worst[0]} {worst[1]:.1%}.")
+    f3 = (found.get("fit3d") or {}).get("splits", {})
+    for split, v in f3.items():
+        if not isinstance(v, dict):
+            continue
+        lifter = v.get("lifter") or {}
+        lift = f", lifter from GT 2D {lifter['limb_error_mean']:.3f}" if lifter.get("n") else ""
+        out.append(f"- 3D on {split} (mean joint error in limb lengths after similarity alignment, corrected 3D): "
+                   f"fits **{v['fit']['mean']:.3f}**{lift}, average pose {v['average_pose']['mean']:.3f}, "
+                   f"zero depth {v['zero_depth_2d']['mean']:.3f}.")
+    return (out or ["No poses_real / fit3d results (benchmarks/poses_real.py, benchmarks/fit3d.py)."]) + [""]
+
+
 def write_report(cfg: ReportConfig) -> Path:
     """Gather, score and write ``report.md`` / ``report.json``; returns the markdown path."""
     res = Path(cfg.results_dir)
@@ -181,7 +210,8 @@ def write_report(cfg: ReportConfig) -> Path:
     test_set = cfg.test_set or shared_syrip("validate100")
     mp = score_mediapipe(res / "mediapipe_validate100.json", test_set)
     found = {name: _read(res / f"{name}.json") for name in
-             ("body_forward", "fit_real", "render_core", "render_pipeline", "pose2d_real", "ablation_run")}
+             ("body_forward", "fit_real", "render_core", "render_pipeline", "pose2d_real", "ablation_run",
+              "fit3d", "poses_real")}
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ablation_md, ablation = ablation_section(Path(cfg.ablation_dir), mp, out)
@@ -195,6 +225,7 @@ def write_report(cfg: ReportConfig) -> Path:
     md += ["## Fit error on the real train skeletons", ""]
     md += fit_error_lines(Path(cfg.ablation_dir), out / "report_fit_errors.png")
     md += ["## Pose coverage of the real train set by the synthetic set", ""] + coverage_lines(Path(cfg.ablation_dir))
+    md += ["## Poses near real infants, and 3D on real infants", ""] + real_pose_lines(found)
     md += ["## Does the synthetic data help? (real test set, flip test; GT boxes unless named)", ""]
     md += ablation_run_lines(Path(cfg.ablation_dir), steps)
     md += ablation_md

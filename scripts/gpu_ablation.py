@@ -38,12 +38,14 @@ def hardware() -> dict:
             "cuda": torch.version.cuda if gpu else None}
 
 
-def commit() -> str | None:
+def commit(bundle: Path | None) -> str | None:
+    """The repo's HEAD, or where the tree travelled without .git, the one the bundle was prepared at."""
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip() or None
     except (OSError, subprocess.CalledProcessError):
-        return None
+        noted = bundle / "commit.txt" if bundle else None
+        return f"{noted.read_text().strip()} (bundle)" if noted and noted.exists() else None
 
 
 def results(run_dir: Path, steps: dict, meta: dict) -> dict:
@@ -65,12 +67,12 @@ def stand_ins(root: Path) -> dict[str, str]:
 def run(args) -> dict:
     t0 = time.time()
     out = Path(args.out)
+    bundle = None if args.dry else Path(args.bundle)
     if args.dry:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the dry run is a CPU run wherever it runs
         data = stand_ins(out / "stand_ins")
         profile = "toy"
     else:
-        bundle = Path(args.bundle)
         data = {REAL["train"]: str(bundle / "real" / "train200"), REAL["test"]: str(bundle / "real" / "validate100")}
         missing = [p for p in data.values() if not Path(p).exists()]
         if missing:
@@ -78,10 +80,16 @@ def run(args) -> dict:
         profile = "gpu"
     spec = pipeline.load_spec(SPEC, out=out / "run", profile=profile,
                               input_overrides=pipeline.inputs_replacing(SPEC, data))
-    meta = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "profile": profile, "commit": commit(),
+    meta = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "profile": profile, "commit": commit(bundle),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "hardware": hardware()}
     result_path = Path(args.results)
+    # the device machine returns what is under $OUT, also when the run is stopped at its time limit
+    copies = [result_path] + ([Path(os.environ["OUT"]) / "gpu_ablation_results.json"] if os.environ.get("OUT") else [])
     steps: dict[str, dict] = {}
+
+    def write(obj: dict) -> None:
+        for path in copies:
+            atomic_write_json(path, obj)
 
     def progress(line: str) -> None:  # rewrite the results after every finished step
         print(line, flush=True)
@@ -90,12 +98,12 @@ def run(args) -> dict:
             if name not in steps and manifest.exists():
                 m = json.loads(manifest.read_text())
                 steps[name] = {"seconds": m.get("seconds"), "kind": m.get("kind")}
-        atomic_write_json(result_path, results(spec.out, steps, {**meta, "seconds": round(time.time() - t0, 1)}))
+        write(results(spec.out, steps, {**meta, "seconds": round(time.time() - t0, 1)}))
 
     records = pipeline.run(spec, keep_going=True, echo=progress)
     failed = {r["name"]: r["status"] for r in records if r["status"].startswith(("failed", "blocked"))}
     final = results(spec.out, steps, {**meta, "seconds": round(time.time() - t0, 1), "failed": failed})
-    atomic_write_json(result_path, final)
+    write(final)
     print(f"results: {result_path} ({final['seconds']:.0f} s); {final['goal']}")
     return final
 

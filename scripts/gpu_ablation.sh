@@ -2,20 +2,19 @@
 # The one-shot GPU run of the scaled ablation (issue 15): pipelines/ablation.yaml --profile gpu on one
 # H200 machine (16 cores, Python 3.12 with torch/timm/opencv/scipy, no network), then one results JSON.
 #
-# Here, once:   python scripts/gpu_bundle.py prepare      (gpu_bundle/: real sets downscaled, body, wheels)
-#               and the EGL libraries into .gl/ as /work/.library/device/README.md says
-# There:        bash scripts/gpu_ablation.sh              (carry: gpu_bundle, .gl) -> runs/gpu_ablation/results.json,
-#                                                         copied to $OUT when that is set
+# Here, once:   python scripts/gpu_bundle.py prepare      (gpu_bundle/: real sets downscaled, body, wheels,
+#                                                         EGL/GL loader .debs)
+# There:        bash scripts/gpu_ablation.sh              (carry: gpu_bundle) -> runs/gpu_ablation/results.json,
+#                                                         and $OUT/gpu_ablation_results.json when OUT is set
 # Anywhere:     bash scripts/gpu_ablation.sh --dry        CPU, toy sizes, drawn stand-ins: no bundle needed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-OUTDIR=runs/gpu_ablation
-prev=""
-for a in "$@"; do if [ "$prev" = "--out" ]; then OUTDIR=$a; fi; prev=$a; done
 if [[ " $* " != *" --dry "* ]]; then
   B=${GPU_BUNDLE:-gpu_bundle}
-  if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
+  for d in "$B/gl" .gl; do
+    if compgen -G "$d/*.deb" >/dev/null; then for f in "$d"/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
+  done
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$B"/wheels/*.whl
   export PYTHONPATH="/tmp/site:$PWD/$B/body/anny_code:$PWD${PYTHONPATH:+:$PYTHONPATH}"
   export ANNY_CACHE_DIR=/tmp/anny_cache
@@ -26,7 +25,4 @@ if [[ " $* " != *" --dry "* ]]; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 fi
 export PYTHONUNBUFFERED=1
-status=0
-"$PY" scripts/gpu_ablation.py "$@" || status=$?
-if [ -n "${OUT:-}" ] && [ -f "$OUTDIR/results.json" ]; then cp "$OUTDIR/results.json" "$OUT/gpu_ablation_results.json"; fi
-exit $status
+exec "$PY" scripts/gpu_ablation.py "$@"   # writes the results after every step, also to $OUT when set

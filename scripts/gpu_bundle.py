@@ -10,6 +10,7 @@ Anny, pyrender, trimesh, PyOpenGL or pycocotools, and at most 64 MiB travel with
   float64 stored as float32: 52 -> ~24 MB) and Anny's Python code without its 107 MB source data,
   which is only needed to build that cache.
 - ``wheels/``: Python 3.12 manylinux wheels of the missing packages (``pip download``, here).
+- ``gl/``: the EGL/GL loader .deb packages (``apt-get download``, here), unpacked there.
 
     python scripts/gpu_bundle.py prepare            (then: see scripts/gpu_ablation.sh)
     python scripts/gpu_bundle.py restore-body DIR   (on the machine: write Anny's cache into DIR)
@@ -37,6 +38,7 @@ from syrip_gen.paths import shared_syrip  # noqa: E402
 WHEELS = ["pyrender==0.1.45", "trimesh==5.2.0", "pyglet==2.1.19", "freetype-py==2.5.1",
           "pycocotools==2.0.11", "roma==1.8.0"]
 BUILT_HERE = ["PyOpenGL==3.1.0"]  # pyrender's pin; published as a source archive only (pure Python)
+GL_DEBS = ["libvulkan1", "libegl1", "libglvnd0", "libopengl0", "libgl1", "libglx0", "libgles2"]
 LIMIT_MB = 64.0
 
 
@@ -121,6 +123,17 @@ def download_wheels(out: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(out), *BUILT_HERE], check=True)
 
 
+def download_gl(out: Path) -> None:
+    """The EGL/GL loader packages (amd64 .deb) the machine may lack, as its README recommends;
+    gpu_ablation.sh unpacks them there."""
+    out.mkdir(parents=True, exist_ok=True)
+    lists = Path("/tmp/gpu_bundle_apt_amd64")
+    (lists / "partial").mkdir(parents=True, exist_ok=True)
+    opts = ["-oAPT::Architecture=amd64", "-oAPT::Architectures=amd64", f"-oDir::State::Lists={lists}"]
+    subprocess.run(["apt-get", *opts, "update"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["apt-get", *opts, "download", *GL_DEBS], cwd=out, check=True)
+
+
 def size_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
 
@@ -134,6 +147,11 @@ def prepare(args) -> None:
     if not args.no_wheels:
         download_wheels(out / "wheels")
         print(f"wheels: {size_mb(out / 'wheels'):.1f} MiB")
+    if not args.no_gl:
+        download_gl(out / "gl")
+        print(f"gl: {size_mb(out / 'gl'):.1f} MiB")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    (out / "commit.txt").write_text(head + "\n")  # the machine's copy of the tree has no .git
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.split(b"\0")
     code_mb = sum((REPO / f.decode()).stat().st_size for f in tracked if f and (REPO / f.decode()).is_file()) / 2**20
     total = size_mb(out) + code_mb
@@ -150,6 +168,7 @@ def main(argv=None) -> int:
     pr.add_argument("--max-side", type=int, default=640)
     pr.add_argument("--real", default=str(shared_syrip("train200").parent), help="folder holding train200/ and validate100/")
     pr.add_argument("--no-wheels", action="store_true", help="skip pip download (no network here)")
+    pr.add_argument("--no-gl", action="store_true", help="skip apt-get download of the EGL/GL loaders")
     rb = sub.add_parser("restore-body", help="write Anny's cache file from the baked npz")
     rb.add_argument("cache")
     rb.add_argument("--npz", default=str(REPO / "gpu_bundle" / "body" / "anny.npz"))

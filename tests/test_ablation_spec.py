@@ -19,7 +19,8 @@ SPEC = PIPELINES / "ablation.yaml"
 def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_ablation_dry")
     env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "2"}
-    env.pop("OUT", None)
+    env["OUT"] = str(out / "device_out")  # where the device machine collects what it returns
+    (out / "device_out").mkdir()
     proc = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "gpu_ablation.sh"), "--dry", "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -31,6 +32,7 @@ def test_dry_gpu_run_runs_every_step_of_the_scaled_spec(dry_run):
     names = [s.name for s in pipeline.load_spec(SPEC).steps]
     assert sorted(results["steps"]) == sorted(names) and not results["failed"]
     assert results["profile"] == "toy" and results["hardware"]["gpu"] is None
+    assert json.loads((run.parent / "device_out" / "gpu_ablation_results.json").read_text()) == results
     assert all(results["rows"][label]["n"] == 2 for label in ("real only, fine-tuning budget", "synthetic → real",
                                                               "synthetic → real + synthetic, FiDIP DA"))
     assert [p["step"] for p in results["curve_pretraining"]] == [2, 4]  # keep_every=2 of 4 steps
@@ -77,3 +79,32 @@ def test_syrip_recipe_pretrains_on_the_renders_then_fine_tunes_on_real():
     pre, fine = steps["pretrain"], steps["train"]
     assert set(pre.inputs) == {"synthetic"} and pre.config["max_steps"] * pre.config["batch_size"] >= 250_000
     assert fine.inputs["init"] == "pretrain" and "synthetic" not in fine.inputs
+
+
+@pytest.mark.parametrize("profile", [None, "toy", "gpu"])
+def test_every_step_config_is_valid_at_every_scale(profile):
+    """A one-shot GPU run cannot afford a typo: each step's settings build its stage's config."""
+    import inspect
+
+    from pose_models.config import TrainConfig
+    from pose_models.evaluate import evaluate
+    from syrip_gen.backgrounds import BackgroundsConfig
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.filter import FilterConfig
+    from syrip_gen.fit.fitter import FitConfig
+    from syrip_gen.subset import SubsetConfig
+
+    eval_keys = set(inspect.signature(evaluate).parameters)
+    for step in pipeline.load_spec(SPEC, profile=profile).steps:
+        c = dict(step.config)
+        if step.kind == "train":
+            c.pop("weights", None)
+            cfg = TrainConfig.from_dict({**c, "train": ["x"]})
+            assert cfg.task == "lifter" or cfg.max_steps * cfg.batch_size > 0
+        elif step.kind in ("evaluate", "curve"):
+            assert set(c) <= eval_keys, (step.name, c)
+        else:
+            builder = {"fit": FitConfig, "backgrounds": BackgroundsConfig, "render": RenderConfig,
+                       "filter": FilterConfig, "subset": SubsetConfig}.get(step.kind)
+            if builder:
+                builder.from_dict(c)

@@ -108,3 +108,19 @@ def test_report_gathers_speed_fit_errors_and_coverage(tmp_path):
     assert "| train, the ablation run's `train_real` | 5.0 | crops/s |" in md
     assert "median 2.50 %" in md and "75.0% within 5 %" in md and (out / "report_fit_errors.png").exists()
     assert "**0.500**" in md
+
+
+def test_report_carries_real_pose_and_3d_results(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    pr = {"settings": {"photo_view": {"images": 196, "knn_filtered": {"precision": 0.791, "recall": 0.747},
+                                      "ceiling": {"precision": 0.843, "recall": 0.889},
+                                      "filter": {"rejected_share": 0.071, "failed_share": {"fit_error": 0.041}}}}}
+    (res / "poses_real.json").write_text(json.dumps(pr))
+    f3 = {"splits": {"validate100": {"fit": {"mean": 0.534}, "average_pose": {"mean": 0.52},
+                                     "zero_depth_2d": {"mean": 0.608}, "lifter": {"n": 99, "limb_error_mean": 0.61}}}}
+    (res / "fit3d.json").write_text(json.dumps(f3))
+    md = write_report(ReportConfig(results_dir=res, ablation_dir=tmp_path / "none", test_set=tmp_path / "no",
+                                   out_dir=tmp_path / "out")).read_text()
+    assert "precision **0.791**, recall **0.747**" in md and "ceiling 0.843 / 0.889" in md
+    assert "fits **0.534**, lifter from GT 2D 0.610, average pose 0.520, zero depth 0.608" in md
