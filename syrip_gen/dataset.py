@@ -39,9 +39,9 @@ from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.compose import StageTimer, check_folders, one_torch_thread, worker_state
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import FitInfo, VariantConfig
+from syrip_gen.runfolder import claim
 
 MAX_VARIANTS = 10000
-MANIFEST_OF_PIPELINE = "step.json"  # the pipeline runner's manifest may sit in a render step's folder
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
 
 
@@ -307,29 +307,10 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
 
 # ---- the run ------------------------------------------------------------------------------
 def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
-    """Refuse, before any work, an ``--out`` that is a file, a non-empty folder that no render
-    run made (a user's own dataset: never written into, even with ``--force``), or a
-    different render run without ``force``. Returns the other run's key to replace, if any."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder for the dataset")
-    if not out.is_dir():
-        return None
-    run_file = out / "run.json"
-    other = None
-    if run_file.exists():
-        try:
-            other = json.loads(run_file.read_text()).get("run_key")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            other = "unreadable"
-    elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
-        other = "unknown"
-    elif any(p.name != MANIFEST_OF_PIPELINE for p in out.iterdir()):
-        raise UserError(f"--out {out} is not empty and was not made by `syrip-gen render`; refusing to "
-                        "write into it (its files would be overwritten): choose a new or empty folder")
-    if other is not None and other != key and not cfg.force:
-        raise UserError(f"{out} holds a different render run (key {other}, this run {key}); "
-                        "choose another --out, or pass --force to replace it")
-    return other if other != key else None
+    """Refuse, before any work, an ``--out`` this run may not write into (see
+    :func:`syrip_gen.runfolder.claim`); returns another render run's key to replace, if any."""
+    return claim(out, key, cfg.force, "render",
+                 made_before_keys=lambda o: (o / "shards").is_dir() and any((o / "shards").iterdir()))
 
 
 def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:

@@ -123,7 +123,6 @@ class FitConfig:
 
 # how, where and how many are fitted, not what a fit is: a run may resume with other values
 FIT_EXECUTION_ONLY = ("device", "threads", "limit", "overlays", "force")
-RUN_FILE = "run.json"
 
 
 def fit_run_key(skeletons: list, cfg: FitConfig) -> str:
@@ -138,38 +137,23 @@ def fit_run_key(skeletons: list, cfg: FitConfig) -> str:
 
 
 def prepare_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> None:
-    """Refuse an output folder holding a different fit run (other input or settings) unless
-    ``force``, which replaces it; never write into a non-empty folder no fit run made.
-    Records this run's key in ``run.json``."""
-    import json
+    """Claim the output folder (:func:`syrip_gen.runfolder.claim`: another input or settings are
+    refused, or replaced with ``force``; a folder the fitter did not make is never written into)
+    and record this run's key in ``run.json``."""
     import shutil
 
     from syrip_gen.coco import atomic_write_json
-    from syrip_gen.errors import UserError
+    from syrip_gen.runfolder import RUN_FILE, claim
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} is a file; give a folder for the fits")
-    run_file, fits_path = out_dir / RUN_FILE, out_dir / "fits.jsonl"
-    other = None
-    if run_file.exists():
-        try:
-            other = json.loads(run_file.read_text()).get("run_key")
-        except (OSError, ValueError, AttributeError):
-            other = "unreadable"
-    elif fits_path.exists() and fits_path.stat().st_size > 0:
-        other = "unknown (made before fit runs were keyed)"
-    elif out_dir.is_dir() and any(p.name not in ("step.json", "fits.jsonl") for p in out_dir.iterdir()):
-        raise UserError(f"--out {out_dir} is not empty and was not made by `syrip-gen fit`; refusing to "
-                        "write into it: choose a new or empty folder")
-    if other is not None and other != key:
-        if not cfg.force:
-            raise UserError(f"{out_dir} holds fits of a different run (another input or settings: key {other}, "
-                            f"this run {key}); choose another --out, or pass --force to replace them")
+    fits_path = out_dir / "fits.jsonl"
+    other = claim(out_dir, key, cfg.force, "fit",
+                  made_before_keys=lambda o: fits_path.exists() and fits_path.stat().st_size > 0)
+    if other is not None:
         for name in ("fits.jsonl", "summary.json", "contact_sheet.jpg"):
             (out_dir / name).unlink(missing_ok=True)
         shutil.rmtree(out_dir / "overlays", ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_file, {"run_key": key, "config": cfg.keyed()})
+    atomic_write_json(out_dir / RUN_FILE, {"run_key": key, "config": cfg.keyed()})
 
 
 @dataclass
