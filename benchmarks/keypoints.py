@@ -56,7 +56,9 @@ def fit(split_dir: Path, out: Path, keypoints: Path | None) -> Path:
 
 
 def fit_errors(fits_dir: Path) -> dict:
-    recs = [json.loads(x) for x in (fits_dir / "fits.jsonl").read_text().splitlines() if x.strip()]
+    from syrip_gen.fits import read_fits
+
+    recs = read_fits(fits_dir / "fits.jsonl")
     ok = [r for r in recs if r["status"] == "ok"]
     errs = np.array([[np.nan if e is None else e for e in r["reproj_error_norm"]] for r in ok], float)
     per_joint = {n: float(np.nanmedian(errs[:, k])) for k, n in enumerate(NAMES)}
