@@ -2,7 +2,7 @@
 train200 bring the fits of validate100 (not seen in learning) closer to the human labels, and do
 renders labelled with it have the real labels' hip-width / shoulder-width ratio?
 
-    python benchmarks/keypoints.py [--work /work/scratch/keypoints] [--rounds 2] [--render-fits 150]
+    python benchmarks/keypoints.py [--work /work/scratch/keypoints] [--rounds 5] [--render-fits 150]
 
 Real data: ../shared/data/syrip/{train200,validate100} (research-only, read in place). Every
 derived file (fits, keypoints.npz, renders) goes under --work, never into the repository; only the
@@ -82,7 +82,7 @@ def render_ratio(fits_dir: Path, out: Path, keypoints: Path | None, n_fits: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", default="/work/scratch/keypoints", help="derived files (outside the repo)")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--render-fits", type=int, default=150, help="fits rendered per set (x2 variants)")
     args = ap.parse_args()
     work = Path(args.work)

@@ -12,7 +12,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "from `syrip-gen fit`) or the .jsonl file")
     p.add_argument("--out", required=True, metavar="NPZ", help="where to write the regressor (keypoints.npz); "
                    "keep it with your data, not in a repository")
-    p.add_argument("--rounds", type=int, default=3, help="fit -> learn -> refit rounds (default 3)")
+    p.add_argument("--rounds", type=int, default=5, help="fit -> learn -> refit rounds (default 5)")
     p.add_argument("--heldout", type=float, default=0.25, help="share of skeletons held out (default 0.25)")
     p.add_argument("--radius", type=float, default=0.05,
                    help="candidate vertices within this many metres of each default keypoint (default 0.05)")

@@ -25,7 +25,7 @@ from syrip_gen.fit.camera import to_camera
 class RoundsConfig:
     """How many rounds, how the skeletons are split, and the least number of ok fits."""
 
-    rounds: int = 3
+    rounds: int = 5
     heldout_share: float = 0.25
     min_fits: int = 30
     learn: LearnConfig = field(default_factory=LearnConfig)
