@@ -464,3 +464,17 @@ def test_pipeline_dry_run_checks_every_step_before_any_runs(tmp_path, monkeypatc
         with pytest.raises(UserError, match=message):
             pipeline.run(spec, dry=dry, echo=lambda s: None)
     assert ran == []  # not even the valid first step ran
+
+
+def test_render_never_takes_over_a_fit_folder(fits, tmp_path, monkeypatch):
+    """``render --out FITS`` (the fits' own folder, which holds fit's run.json) is refused, even
+    with --force: replacing its run.json would orphan the fits."""
+    from syrip_gen.runfolder import record
+
+    use_fake_maker(monkeypatch)
+    record(fits.parent, "fitkey", "fit")
+    before = _tree(fits.parent)
+    for cfg in (CFG, replace(CFG, force=True)):
+        with pytest.raises(UserError, match="holds a `syrip-gen fit` run; refusing to write a render run"):
+            render_dataset(fits, fits.parent, cfg)
+    assert _tree(fits.parent) == before
