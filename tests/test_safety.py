@@ -151,16 +151,23 @@ def test_evaluate_on_an_empty_dataset_and_train_for_no_steps_are_errors(tmp_path
     import subprocess
     import sys
 
+    import torch
+
+    from pose_models.checkpoint import save_checkpoint
     from pose_models.config import TrainConfig
     from pose_models.evaluate import evaluate
+    from pose_models.models import build_model
     from syrip_gen.coco import write_coco
 
+    model = build_model("lifter", {"hidden": 8, "blocks": 1, "dropout": 0.0})
+    ckpt = tmp_path / "model.pt"
+    save_checkpoint(ckpt, model, torch.optim.SGD(model.parameters(), lr=0.1), 0, 0, {}, {})
     empty = tmp_path / "empty" / "annotations" / "person_keypoints_val_infant.json"
     write_coco(empty, [], [])
     with pytest.raises(UserError, match="0 images and 0 annotations; nothing to evaluate on"):
-        evaluate(tmp_path / "model.pt", empty.parent.parent)
-    r = subprocess.run([sys.executable, "-m", "syrip_gen.cli", "evaluate", str(tmp_path / "model.pt"),
-                        str(empty)], capture_output=True, text=True, timeout=120)
+        evaluate(ckpt, empty.parent.parent, device="cpu", log=lambda *_: None)
+    r = subprocess.run([sys.executable, "-m", "syrip_gen.cli", "evaluate", str(ckpt), str(empty),
+                        "--device", "cpu"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "nothing to evaluate on" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(UserError, match="max_steps must be >= 1, got -3"):
         TrainConfig.from_dict({"task": "pose2d", "train": "x"}, ["max_steps=-3"])
