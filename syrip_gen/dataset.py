@@ -39,9 +39,9 @@ from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.compose import StageTimer, check_folders, one_torch_thread, worker_state
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import FitInfo, VariantConfig
+from syrip_gen.runfolder import claim
 
 MAX_VARIANTS = 10000
-MANIFEST_OF_PIPELINE = "step.json"  # the pipeline runner's manifest may sit in a render step's folder
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
 
 
@@ -86,6 +86,7 @@ class RenderConfig:
     shard_size: int = field(default=50, metadata={"min": 1})
     body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
+    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns
     support_texels_per_m: int = field(default=512, metadata={"min": 32})  # a support texture of >= 16 texels
     msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
@@ -117,6 +118,12 @@ class RenderConfig:
         if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
             d.pop("photo_textures")
             d.pop("own_photo_texture")
+        if d["keypoints"] is None:  # the default: keys (and run keys) as before the option existed
+            d.pop("keypoints")
+        else:  # the file's content decides the labels, not its name
+            from syrip_gen.body.keypoints import file_hash
+
+            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
         return d
 
 
@@ -300,29 +307,10 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
 
 # ---- the run ------------------------------------------------------------------------------
 def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
-    """Refuse, before any work, an ``--out`` that is a file, a non-empty folder that no render
-    run made (a user's own dataset: never written into, even with ``--force``), or a
-    different render run without ``force``. Returns the other run's key to replace, if any."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a folder for the dataset")
-    if not out.is_dir():
-        return None
-    run_file = out / "run.json"
-    other = None
-    if run_file.exists():
-        try:
-            other = json.loads(run_file.read_text()).get("run_key")
-        except (OSError, json.JSONDecodeError, AttributeError):
-            other = "unreadable"
-    elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
-        other = "unknown"
-    elif any(p.name != MANIFEST_OF_PIPELINE for p in out.iterdir()):
-        raise UserError(f"--out {out} is not empty and was not made by `syrip-gen render`; refusing to "
-                        "write into it (its files would be overwritten): choose a new or empty folder")
-    if other is not None and other != key and not cfg.force:
-        raise UserError(f"{out} holds a different render run (key {other}, this run {key}); "
-                        "choose another --out, or pass --force to replace it")
-    return other if other != key else None
+    """Refuse, before any work, an ``--out`` this run may not write into (see
+    :func:`syrip_gen.runfolder.claim`); returns another render run's key to replace, if any."""
+    return claim(out, key, cfg.force, "render",
+                 made_before_keys=lambda o: (o / "shards").is_dir() and any((o / "shards").iterdir()))
 
 
 def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
@@ -427,7 +415,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
         photo_sig = photo_signature(path)
     key = run_key(path, cfg, photo_sig)
     check_out(out, key, cfg)  # before any work
-    body = load_body(cfg.body, cfg.body_path)
+    body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
     records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
     with one_torch_thread():

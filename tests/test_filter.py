@@ -55,8 +55,8 @@ def planted(tmp_path_factory, anny_body):
                for i, n in enumerate(names)]
     samples.append(dict(samples[0], fit_id="good_a"))  # exact duplicate of good_a (image 10)
     names.append("duplicate")
-    few = dict(samples[1], visible_override=np.array([2] * 4 + [1] * 13), fit_id="good_b")
-    samples.append(few)  # same as good_b but mostly occluded: few visible (also a duplicate of it)
+    few = dict(samples[1], visible_override=np.array([2] * 3 + [1] + [0] * 13), fit_id="good_b")
+    samples.append(few)  # same as good_b but only 4 keypoints labelled: few visible (also a duplicate of it)
     names.append("few_visible")
     write_dataset(root, samples, info={"fits": "../fits/fits.jsonl"})
     write_fits(root.parent / "fits" / "fits.jsonl", {n: v[2] for n, v in PLANTED.items()})

@@ -106,13 +106,13 @@ def test_fit_rerun_with_other_seed_or_input_is_refused_or_replaced(anny_body, tm
     # the same run again, or with a larger limit / other threads: resumes
     assert fit_file(skeletons, out, replace(cfg, threads=2), body=anny_body,
                     progress=False).skipped_existing == 2
-    with pytest.raises(UserError, match="holds fits of a different run"):
+    with pytest.raises(UserError, match="holds a different fit run"):
         fit_file(skeletons, out, replace(cfg, seed=1), body=anny_body, progress=False)
     other_input = tmp_path / "other.json"
     data = json.loads(skeletons.read_text())
     data["annotations"][0]["keypoints"][0] += 5.0
     other_input.write_text(json.dumps(data))
-    with pytest.raises(UserError, match="holds fits of a different run"):
+    with pytest.raises(UserError, match="holds a different fit run"):
         fit_file(other_input, out, cfg, body=anny_body, progress=False)
     assert {r["seed"] for r in records()} == {0}  # untouched
     s = fit_file(skeletons, out, replace(cfg, seed=1, force=True), body=anny_body, progress=False)

@@ -60,6 +60,7 @@ class FitConfig:
     refine_focal: bool = False
     body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None
+    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     pose_prior: str | None = None  # .npz; None = the bundled prior
     device: str = field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})
     seed: int = field(default=0, metadata={"min": 0})
@@ -111,12 +112,17 @@ class FitConfig:
         d = self.record()
         for k in FIT_EXECUTION_ONLY:
             d.pop(k)
+        if d["keypoints"] is None:  # the default: run keys as before the option existed
+            d.pop("keypoints")
+        else:  # the learned file's content changes the fits, not its name
+            from syrip_gen.body.keypoints import file_hash
+
+            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
         return d
 
 
 # how, where and how many are fitted, not what a fit is: a run may resume with other values
 FIT_EXECUTION_ONLY = ("device", "threads", "limit", "overlays", "force")
-RUN_FILE = "run.json"
 
 
 def fit_run_key(skeletons: list, cfg: FitConfig) -> str:
@@ -131,38 +137,23 @@ def fit_run_key(skeletons: list, cfg: FitConfig) -> str:
 
 
 def prepare_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> None:
-    """Refuse an output folder holding a different fit run (other input or settings) unless
-    ``force``, which replaces it; never write into a non-empty folder no fit run made.
-    Records this run's key in ``run.json``."""
-    import json
+    """Claim the output folder (:func:`syrip_gen.runfolder.claim`: another input or settings are
+    refused, or replaced with ``force``; a folder the fitter did not make is never written into)
+    and record this run's key in ``run.json``."""
     import shutil
 
     from syrip_gen.coco import atomic_write_json
-    from syrip_gen.errors import UserError
+    from syrip_gen.runfolder import RUN_FILE, claim
 
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} is a file; give a folder for the fits")
-    run_file, fits_path = out_dir / RUN_FILE, out_dir / "fits.jsonl"
-    other = None
-    if run_file.exists():
-        try:
-            other = json.loads(run_file.read_text()).get("run_key")
-        except (OSError, ValueError, AttributeError):
-            other = "unreadable"
-    elif fits_path.exists() and fits_path.stat().st_size > 0:
-        other = "unknown (made before fit runs were keyed)"
-    elif out_dir.is_dir() and any(p.name not in ("step.json", "fits.jsonl") for p in out_dir.iterdir()):
-        raise UserError(f"--out {out_dir} is not empty and was not made by `syrip-gen fit`; refusing to "
-                        "write into it: choose a new or empty folder")
-    if other is not None and other != key:
-        if not cfg.force:
-            raise UserError(f"{out_dir} holds fits of a different run (another input or settings: key {other}, "
-                            f"this run {key}); choose another --out, or pass --force to replace them")
+    fits_path = out_dir / "fits.jsonl"
+    other = claim(out_dir, key, cfg.force, "fit",
+                  made_before_keys=lambda o: fits_path.exists() and fits_path.stat().st_size > 0)
+    if other is not None:
         for name in ("fits.jsonl", "summary.json", "contact_sheet.jpg"):
             (out_dir / name).unlink(missing_ok=True)
         shutil.rmtree(out_dir / "overlays", ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_file, {"run_key": key, "config": cfg.keyed()})
+    atomic_write_json(out_dir / RUN_FILE, {"run_key": key, "config": cfg.keyed()})
 
 
 @dataclass
@@ -335,6 +326,23 @@ def skeleton_noise(ids: list[str], seed: int) -> torch.Tensor:
     return torch.stack(out) if out else torch.zeros(0, len(hyp.HYPOTHESES), 24, 3)
 
 
+def fit_skeletons(skeletons: list, body, model, prior: PosePrior, cfg: FitConfig, progress: bool = False) -> list[dict]:
+    """Fits records of ``skeletons`` (``fit.io.Skeleton``, none with a ``problem``), in input
+    order, in batches of ``cfg.batch_size``; for callers that refit in memory (learn-keypoints)."""
+    from tqdm import tqdm
+
+    records = []
+    for lo in tqdm(range(0, len(skeletons), cfg.batch_size), desc="fit", unit="batch", disable=not progress):
+        batch = skeletons[lo: lo + cfg.batch_size]
+        kp = torch.tensor(np.stack([s.keypoints for s in batch]), dtype=torch.float32)
+        res = fit_batch(body, model, prior, kp, torch.tensor([s.width for s in batch]),
+                        torch.tensor([s.height for s in batch]), [s.posture for s in batch], cfg,
+                        skeleton_noise([s.id for s in batch], cfg.seed),
+                        focal=torch.tensor([s.focal or float("nan") for s in batch]))
+        records += [_record(s, res, i, body.name, cfg) for i, s in enumerate(batch)]
+    return records
+
+
 # ---- the file-level runner -----------------------------------------------------------------
 
 @dataclass
@@ -392,7 +400,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     device = cfg.resolved_device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device)
+    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device, keypoints=cfg.keypoints)
     body = body.to(device)
     model = keypoint_model(body)
     prior = PosePrior.load(cfg.pose_prior) if cfg.pose_prior else default_prior()
