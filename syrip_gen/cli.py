@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "body": ("look at, export or convert infant body models", "syrip_gen.commands.body"),
     "fit": ("fit the infant body model to 2D skeletons (COCO keypoints)", "syrip_gen.commands.fit"),
     "learn-prior": ("learn a pose-prior mixture from a set of fits", "syrip_gen.commands.learn_prior"),
+    "learn-keypoints": ("learn where your annotators put the keypoints on the body", "syrip_gen.commands.learn_keypoints"),
     "backgrounds": ("person-free background photos from your annotated images", "syrip_gen.commands.backgrounds"),
     "render": ("render annotated synthetic images from fits", "syrip_gen.commands.render"),
     "filter": ("apply quality gates (and review decisions) to a dataset", "syrip_gen.commands.filter"),

@@ -16,6 +16,7 @@ _SHARED = ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/body", "syrip_
            "syrip_gen/geometry.py")
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "fit": _SHARED + ("syrip_gen/fit", "syrip_gen/fits.py", "assets/pose_prior.npz"),
+    "learn_keypoints": _SHARED + ("syrip_gen/fit", "syrip_gen/fits.py", "assets/pose_prior.npz"),
     "backgrounds": ("syrip_gen/coco.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
     "render": _SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
                          "syrip_gen/drawing.py", "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py",

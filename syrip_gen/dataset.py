@@ -86,6 +86,7 @@ class RenderConfig:
     shard_size: int = field(default=50, metadata={"min": 1})
     body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
+    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns
     support_texels_per_m: int = field(default=512, metadata={"min": 32})  # a support texture of >= 16 texels
     msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
@@ -117,6 +118,12 @@ class RenderConfig:
         if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
             d.pop("photo_textures")
             d.pop("own_photo_texture")
+        if d["keypoints"] is None:  # the default: keys (and run keys) as before the option existed
+            d.pop("keypoints")
+        else:  # the file's content decides the labels, not its name
+            from syrip_gen.body.keypoints import file_hash
+
+            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
         return d
 
 
@@ -405,7 +412,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
         photo_sig = photo_signature(path)
     key = run_key(path, cfg, photo_sig)
     check_out(out, key, cfg)  # before any work
-    body = load_body(cfg.body, cfg.body_path)
+    body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
     records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
     with one_torch_thread():

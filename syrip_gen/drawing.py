@@ -72,6 +72,22 @@ def paint_orthographic(vertices: np.ndarray, faces: np.ndarray, R: np.ndarray, s
     return img
 
 
+PAINTER_VIEWS = {"front": np.array([0.0, 0.0, -1.0]), "side": np.array([-1.0, 0.0, 0.0])}  # viewing dirs
+
+
+def painter_project(vertices: np.ndarray, points: np.ndarray, size: int, view: str):
+    """Pixels ``(..., 2)`` and depths ``(...)`` of body-frame ``points (..., 3)`` in :func:`paint_views`'
+    panel ``view`` of a body with ``vertices (V, 3)``; also its (forward, right, up) axes."""
+    v = np.asarray(vertices, dtype=np.float64)
+    up, fwd = np.array([0.0, 1.0, 0.0]), PAINTER_VIEWS[view]
+    right = np.cross(fwd, up)
+    centre = (v.max(0) + v.min(0)) / 2
+    scale = size / ((v.max(0) - v.min(0)).max() * 1.15)
+    rel = np.asarray(points, dtype=np.float64) - centre
+    uv = np.stack([rel @ right, -(rel @ up)], -1) * scale + size / 2
+    return uv, rel @ fwd, (fwd, right, up)
+
+
 def paint_views(vertices, faces, size: int = 512, views=("front", "side")):
     """Flat-shaded painter's-algorithm drawing, RGB ``(size, size * len(views), 3)`` uint8.
 
@@ -80,22 +96,15 @@ def paint_views(vertices, faces, size: int = 512, views=("front", "side")):
     """
     import cv2
 
-    up = np.array([0.0, 1.0, 0.0])
-    cams = {"front": np.array([0.0, 0.0, -1.0]), "side": np.array([-1.0, 0.0, 0.0])}  # viewing dirs
     v = np.asarray(vertices, dtype=np.float64)
     tri = v[np.asarray(faces)]  # (F, 3, 3)
     normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True).clip(min=1e-12)
-    centre = (v.max(0) + v.min(0)) / 2
-    extent = (v.max(0) - v.min(0)).max() * 1.15
-    scale = size / extent
     panels = []
     for view in views:
-        fwd = cams[view]
-        right = np.cross(fwd, up)
+        uv, depth, (fwd, right, up) = painter_project(v, tri, size, view)
         img = np.full((size, size, 3), 235, np.uint8)
-        uv = np.stack([(tri - centre) @ right, -((tri - centre) @ up)], -1) * scale + size / 2
-        depth = ((tri - centre) @ fwd).mean(1)  # larger = farther from the camera
+        depth = depth.mean(1)  # larger = farther from the camera
         light = -fwd + 0.6 * up + 0.3 * right
         light /= np.linalg.norm(light)
         shade = 0.3 + 0.7 * np.abs(normals @ light)

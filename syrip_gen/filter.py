@@ -48,7 +48,7 @@ GATES: dict[str, tuple[str, str, str]] = {
     "out_of_frame": ("above", "max_out_of_frame", "share of the 17 keypoints outside the image"),
     "too_small": ("below", "min_body_size", "sqrt(box area / image area)"),
     "too_large": ("above", "max_body_size", "sqrt(box area / image area)"),
-    "few_visible": ("below", "min_visible", "keypoints marked visible (v=2)"),
+    "few_visible": ("below", "min_visible", "keypoints labelled in the image (v>=1, see gates.framing)"),
     "hyperextension": ("above", "max_hyperextension_rad", "hyperextension (rad), fit.limits"),
     "joint_limits": ("above", "max_joint_limit_rad", "joint-limit violation (rad), fit.limits"),
     "penetration": ("above", "max_penetration", "worst share of a body part inside another"),
@@ -393,19 +393,26 @@ def _fails(gate: str, value: float, cfg: FilterConfig) -> bool:
 
 def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fits_path=None,
                    use_decisions: bool = False, out: str | Path | None = None,
-                   out_dir: str | Path | None = None, body=None) -> FilterReport:
+                   out_dir: str | Path | None = None, body=None,
+                   keypoints: str | Path | None = None) -> FilterReport:
     """Run the gates over a dataset, write the filtered COCO file, the report and histograms.
 
     ``out``: the filtered COCO path (default beside the input, ``*_filtered_infant.json``);
     ``out_dir``: where the report and histograms go (default ``DATASET/filter``; the pipeline
     runner passes its step directory and gets ``filtered.json`` there pointing at the COCO
-    file); ``body``: an already loaded Anny body (loaded on demand otherwise).
+    file); ``body``: an already loaded Anny body (loaded on demand otherwise); ``keypoints``: the
+    learned keypoints.npz the dataset must have been labelled with (a one-line UserError if not:
+    the gates judge the labels the render wrote, so they must be the ones meant).
     """
     from syrip_gen.review.decisions import decisions_path, load_decisions
 
     cfg = cfg or FilterConfig()
     coco_path = dataset_json(dataset_dir)
     coco = load_coco(coco_path)
+    if keypoints is not None:
+        from syrip_gen.body.keypoints import check_labelled_with
+
+        check_labelled_with((coco.get("info") or {}).get("config") or {}, keypoints, coco_path)
     root = dataset_root(coco_path)
     out_dir = Path(out_dir) if out_dir else root / "filter"
     out = Path(out) if out else filtered_name(coco_path)

@@ -235,7 +235,7 @@ def run(spec: Spec, dry: bool = False, keep_going: bool = False,
 
 
 # ---- checks before any step runs (also with --dry) ----------------------------------------
-REQUIRED_INPUTS = {"fit": ("skeletons",), "backgrounds": ("dataset",), "render": ("fits",),
+REQUIRED_INPUTS = {"fit": ("skeletons",), "learn_keypoints": ("fits",), "backgrounds": ("dataset",), "render": ("fits",),
                    "filter": ("dataset",), "stats": ("dataset",), "evaluate": ("model", "dataset"),
                    "curve": ("model", "dataset"), "subset": ("dataset",)}
 
@@ -294,6 +294,7 @@ def _check_none(kind: str) -> Callable[[dict], None]:
 
 CONFIG_CHECKS: dict[str, Callable[[dict], None]] = {
     "fit": _check_with("syrip_gen.fit.fitter", "FitConfig"),
+    "learn_keypoints": _check_with("syrip_gen.fit.learn_keypoints", "RoundsConfig"),
     "backgrounds": _check_with("syrip_gen.backgrounds", "BackgroundsConfig"),
     "render": _check_with("syrip_gen.dataset", "RenderConfig"),
     "filter": _check_with("syrip_gen.filter", "FilterConfig"),
@@ -312,12 +313,39 @@ def _need(inputs: dict[str, Path], role: str, kind: str) -> Path:
     return inputs[role]
 
 
+def _keypoints(inputs: dict[str, Path]) -> dict:
+    """Optional input ``keypoints``: a learn_keypoints step (or a keypoints.npz) -> config entry;
+    none when that step refused to write one (the body's own keypoints then)."""
+    if "keypoints" not in inputs:
+        return {}
+    path = inputs["keypoints"]
+    if path.is_dir():
+        path = path / "keypoints.npz"
+        return {"keypoints": str(path)} if path.is_file() else {}
+    return {"keypoints": str(path)}
+
+
 def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Optional input ``keypoints`` (see :func:`_keypoints`)."""
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
-    cfg = FitConfig.from_dict({**config, "force": True})  # the step's key changed: other fits are stale
+    cfg = FitConfig.from_dict({**config, **_keypoints(inputs), "force": True})  # the step's key changed: other fits are stale
     summary = fit_file(_need(inputs, "skeletons", "fit"), out, cfg)
     return _as_dict(summary)
+
+
+def _learn_keypoints(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Input ``fits``: a fit step of the annotated skeletons; writes ``keypoints.npz``."""
+    from syrip_gen.fit.learn_keypoints import RoundsConfig, learn_file
+
+    cfg = RoundsConfig.from_dict(config)
+    (out / "keypoints.npz").unlink(missing_ok=True)  # a rerun that is refused must not leave an old file
+    try:
+        res = learn_file(_need(inputs, "fits", "learn_keypoints"), out / "keypoints.npz", cfg)
+    except UserError as err:  # too few fits, or no better than the body's own: later steps use the body's
+        log.warning("learn_keypoints: %s; later steps use the body's own keypoints", err)
+        return {"keypoints": None, "refused": str(err)}
+    return {"keypoints": str(out / "keypoints.npz"), "heldout_before": res.before, "heldout_after": res.after}
 
 
 def _backgrounds(config: dict, inputs: dict[str, Path], out: Path) -> dict:
@@ -331,6 +359,7 @@ def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.dataset import RenderConfig, render_dataset
 
     extra = {"backgrounds": str(inputs["backgrounds"])} if "backgrounds" in inputs else {}
+    extra.update(_keypoints(inputs))
     cfg = RenderConfig.from_dict({**config, **extra, "force": True})  # key changed: old shards are stale
     return _as_dict(render_dataset(_need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
 
@@ -340,7 +369,8 @@ def _filter(config: dict, inputs: dict[str, Path], out: Path) -> dict:
 
     fits = inputs.get("fits")
     report = filter_dataset(_need(inputs, "dataset", "filter"), FilterConfig.from_dict(config),
-                            fits_path=fits / "fits.jsonl" if fits else None, out_dir=out)
+                            fits_path=fits / "fits.jsonl" if fits else None, out_dir=out,
+                            keypoints=_keypoints(inputs).get("keypoints"))
     return _as_dict(report)
 
 
@@ -441,6 +471,6 @@ def _as_dict(obj) -> dict:
 
 
 STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {
-    "fit": _fit, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
+    "fit": _fit, "learn_keypoints": _learn_keypoints, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
     "train": _train, "evaluate": _evaluate, "curve": _curve, "subset": _subset,
 }

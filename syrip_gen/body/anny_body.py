@@ -126,12 +126,10 @@ class AnnyBody(BodyModel):
         """``anny_model``: an ``anny.Anny`` (rig ``anny-notoes-nohands``, head local changes).
         ``regressor_weights``: ``(17, V)`` COCO regressor; Anny's own when None."""
         super().__init__()
-        import anny
-
         m = anny_model.to(torch.float64)
         self.anny = m
         if regressor_weights is None:
-            regressor_weights = anny.KeypointsRegressor.coco(m).regression_weights[:17]
+            regressor_weights = default_regressor(m)
         bone = {label: i for i, label in enumerate(m.bone_labels)}
         self.bone_of_joint = torch.tensor(
             [bone[BONE_OF_JOINT[n]] if n in BONE_OF_JOINT else -1 for n in JOINT_NAMES])
@@ -313,6 +311,13 @@ class AnnyBody(BodyModel):
     # ---- mesh -----------------------------------------------------------------------------
     def topology(self) -> MeshTopology:
         return anny_topology(self.anny)
+
+
+def default_regressor(anny_model) -> torch.Tensor:
+    """Anny's own COCO-17 vertex regressor ``(17, V)`` (rows sum to one)."""
+    import anny
+
+    return anny.KeypointsRegressor.coco(anny_model).regression_weights[:17]
 
 
 def _fill_extremity_joints(joints: torch.Tensor) -> torch.Tensor:

@@ -84,10 +84,11 @@ class SmplBody(BodyModel):
 
     def __init__(self, arrays: dict[str, np.ndarray], kind: str = "smil",
                  face_vertex_ids: dict[str, int] | None = None, hip_rule: HipRule = HipRule(),
-                 uv_obj: str | Path | None = None):
+                 uv_obj: str | Path | None = None, learned=None):
         """``arrays``: checked model arrays (``body.convert.check_model``); ``kind``: "smil" or
         "smpl"; ``face_vertex_ids``: vertex per name of ``FACE_KEYPOINTS`` (SMPL's by default);
-        ``uv_obj``: an ``.obj`` of the same mesh whose ``vt``/``f`` give texture coordinates."""
+        ``uv_obj``: an ``.obj`` of the same mesh whose ``vt``/``f`` give texture coordinates;
+        ``learned``: a ``body.keypoints.LearnedKeypoints`` replacing the default COCO keypoints."""
         super().__init__()
         import smplx
         from smplx.utils import Struct
@@ -106,6 +107,8 @@ class SmplBody(BodyModel):
             raise UserError(f"{kind} model: face keypoint vertices {face_ids} do not fit a mesh of "
                             f"{V} vertices; pass face_vertex_ids for this topology")
         self.shape_names = tuple(f"beta{i}" for i in range(S))
+        self._init = dict(arrays=arrays, kind=kind, face_vertex_ids=face_vertex_ids, hip_rule=hip_rule,
+                          uv_obj=uv_obj)
         self.hip_rule = hip_rule
         self._uv_obj = Path(uv_obj) if uv_obj else None
         self._faces = arrays["f"].astype(np.int64)
@@ -129,12 +132,14 @@ class SmplBody(BodyModel):
         f32 = dict(dtype=torch.float32)
         self.register_buffer("j_template", torch.tensor(jr @ arrays["v_template"], **f32))
         self.register_buffer("j_dirs", torch.tensor(np.einsum("jv,vds->jds", jr, arrays["shapedirs"]), **f32))
-        idx = np.array([face_ids[k] for k in FACE_KEYPOINTS])
-        self.register_buffer("face_template", torch.tensor(arrays["v_template"][idx], **f32))
-        self.register_buffer("face_dirs", torch.tensor(arrays["shapedirs"][idx], **f32))
-        self.register_buffer("face_posedirs", torch.tensor(
-            arrays["posedirs"][idx].reshape(3 * len(idx), -1).T, **f32))  # (207, 15), smplx layout
-        self.register_buffer("face_weights", torch.tensor(arrays["weights"][idx], **f32))
+        self._register_skinned("face", arrays, np.array([face_ids[k] for k in FACE_KEYPOINTS]))
+        self.learned = learned
+        if learned is not None:  # learned keypoints: default keypoints mixed with a few skinned vertices
+            learned.check_body(kind, learned.body_hash, V)
+            support = learned.support
+            self._register_skinned("learned", arrays, support)
+            self.register_buffer("learned_alpha", torch.tensor(learned.alpha, **f32))
+            self.register_buffer("learned_mix", torch.tensor(learned.weights[:, support], **f32))
         self.register_buffer("parents", torch.tensor(parents))
         # age <-> length: the rest mesh's heights (V,) and their shape directions (V, S)
         self.register_buffer("rest_y", torch.tensor(arrays["v_template"][:, 1], **f32))
@@ -143,6 +148,26 @@ class SmplBody(BodyModel):
         self.register_buffer("shape_std", torch.ones(S))
         self.register_buffer("shape_lower", -SHAPE_STD_RANGE * torch.ones(S))
         self.register_buffer("shape_upper", SHAPE_STD_RANGE * torch.ones(S))
+
+    def relearned(self, learned) -> "SmplBody":
+        """This body with a learned keypoint regressor (``body.keypoints.LearnedKeypoints``)."""
+        return SmplBody(**{**self._init, "learned": learned})
+
+    def _register_skinned(self, prefix: str, arrays: dict[str, np.ndarray], idx: np.ndarray) -> None:
+        """Buffers to skin vertices ``idx`` alone (template, shape and pose blend shapes, weights)."""
+        f32 = dict(dtype=torch.float32)
+        self.register_buffer(f"{prefix}_template", torch.tensor(arrays["v_template"][idx], **f32))
+        self.register_buffer(f"{prefix}_dirs", torch.tensor(arrays["shapedirs"][idx], **f32))
+        self.register_buffer(f"{prefix}_posedirs", torch.tensor(
+            arrays["posedirs"][idx].reshape(3 * len(idx), -1).T, **f32))  # (207, 3n), smplx layout
+        self.register_buffer(f"{prefix}_weights", torch.tensor(arrays["weights"][idx], **f32))
+
+    def _skinned(self, prefix: str, shape: torch.Tensor, feature: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        """Posed vertices ``(B, n, 3)`` of a ``_register_skinned`` set (SMPL's LBS on n vertices)."""
+        B = shape.shape[0]
+        x = (getattr(self, f"{prefix}_template") + torch.einsum("bs,fds->bfd", shape, getattr(self, f"{prefix}_dirs"))
+             + (feature @ getattr(self, f"{prefix}_posedirs")).view(B, -1, 3))
+        return _apply(torch.einsum("fj,bjxy->bfxy", getattr(self, f"{prefix}_weights"), A), x)
 
     @classmethod
     def from_file(cls, path: str | Path, kind: str = "smil", **kwargs) -> "SmplBody":
@@ -171,16 +196,16 @@ class SmplBody(BodyModel):
         posed_j, A = batch_rigid_transform(local, J, self.parents, dtype=dtype)
 
         feature = (rot[:, 1:] - eye).reshape(B, -1)  # (B, 207), SMPL's pose blend-shape feature
-        face = (self.face_template + torch.einsum("bs,fds->bfd", shape, self.face_dirs)
-                + (feature @ self.face_posedirs).view(B, -1, 3))
-        T = torch.einsum("fj,bjxy->bfxy", self.face_weights, A)
-        face = _apply(T, face)
+        face = self._skinned("face", shape, feature, A)
 
         hips = self.hip_points(J)  # (B, 2, 3) rest frame, rigid with the thighs
         hips = _apply(A[:, [JOINT["left_hip"], JOINT["right_hip"]]], hips)
         body = [posed_j[:, JOINT[n]] if n else None for n in BODY_KEYPOINT_JOINTS]
         body[6], body[7] = hips[:, 0], hips[:, 1]
         kps = torch.cat([face, torch.stack(body, 1)], 1)
+        if self.learned is not None:
+            kps = self.learned_alpha[:, None] * kps + torch.einsum(
+                "kn,bnd->bkd", self.learned_mix, self._skinned("learned", shape, feature, A))
 
         pelvis = posed_j[:, :1]
         glob = rot[:, 0]

@@ -1,6 +1,9 @@
 """`syrip-gen body preview|export|convert`: look at, export or convert an infant body model.
 
-- ``preview``: a posed, lit infant seen from the front and from its left side, as a PNG.
+- ``preview``: a posed, lit infant seen from the front and from its left side, as a PNG; with
+  ``--keypoints`` (a learned regressor) it also draws each keypoint where the body puts it (grey
+  ring), where the learned regressor puts it (filled dot) and the vertices it uses (dots sized
+  by weight), so a person can see where "hip" now is.
   The views are body-relative (the global orientation is left out, so a supine pose shows
   its limbs rather than the soles of its feet). Rendered by ``render.renderer`` when it is
   available; otherwise (or if GL fails) by a small OpenCV flat-shaded painter that needs no GL.
@@ -59,6 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     _add_body_options(pv)
     pv.add_argument("--out", default="infant.png", help="output PNG (default infant.png)")
     pv.add_argument("--size", type=int, default=512, help="height of each view in pixels (default 512)")
+    pv.add_argument("--keypoints", metavar="NPZ", help="draw a learned keypoint regressor "
+                    "(`syrip-gen learn-keypoints`) against the body's own keypoints")
     ex = sub.add_parser("export", help="write the posed mesh as an .obj")
     _add_body_options(ex)
     ex.add_argument("--out", required=True, help="output .obj")
@@ -84,7 +89,16 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "preview" and not 64 <= args.size <= 4096:
         raise UserError(f"--size {args.size} is out of range; use 64-4096 pixels")
     pose = pose_from_arg(args.pose)  # before the (slow) model load: fail fast on a typo
+    learned = None
+    if getattr(args, "keypoints", None):  # the small file first: fail fast on a wrong one
+        from syrip_gen.body.keypoints import LearnedKeypoints, body_file_hash
+
+        learned = LearnedKeypoints.load(args.keypoints)
+        learned.check_body(args.body, body_file_hash(args.body, args.body_path), learned.num_vertices)
     body = load_cli_body(args)
+    if learned is not None:
+        learned.check_body(body.name, learned.body_hash, body.topology().part_of_vertex.shape[0])
+    args.learned = learned
     if args.action == "preview":
         return _preview(body, pose, args)
     return _export(body, pose, args)
@@ -148,12 +162,42 @@ def _library_names() -> list[str]:
     return [p.name for p in load_library()]
 
 
-def _posed_vertices(body, pose, age: float):
+def _posed(body, pose, age: float):
+    """Posed vertices ``(V, 3)`` and the body's own keypoints ``(17, 3)`` (float32, body frame)."""
     import torch
 
     with torch.no_grad():
         shape = body.shape_for_age(torch.tensor([age]))
-        return body(pose.to(body.device), shape.to(body.device), with_vertices=True).vertices[0].cpu().numpy()
+        out = body(pose.to(body.device), shape.to(body.device), with_vertices=True)
+    return out.vertices[0].cpu().numpy(), out.keypoints[0].cpu().numpy()
+
+
+def _posed_vertices(body, pose, age: float):
+    return _posed(body, pose, age)[0]
+
+
+def _draw_learned(image, learned, verts, defaults, project) -> None:
+    """Draw, per panel, each keypoint's support vertices (dot area ~ weight), the body's own
+    keypoint (grey ring) and the learned one (filled dot); ``project(points) -> [(N, 2)] per panel``."""
+    import colorsys
+
+    import cv2
+    import numpy as np
+
+    pts = learned.keypoints(defaults[None].astype(np.float64), verts[None].astype(np.float64))[0]
+    size = image.shape[0]
+    for k in range(len(pts)):
+        rgb = tuple(int(255 * c) for c in colorsys.hsv_to_rgb(k / len(pts), 0.9, 0.85))
+        vids = np.flatnonzero(learned.weights[k])
+        for panel, (sup, own, new) in enumerate(zip(project(verts[vids]), project(defaults[k:k + 1]),
+                                                    project(pts[k:k + 1]))):
+            off = np.array([panel * size, 0])
+            for p, w in zip(sup, learned.weights[k, vids]):
+                cv2.circle(image, tuple(int(x) for x in p + off), max(1, int(round(6 * np.sqrt(w)))), rgb, -1,
+                           cv2.LINE_AA)
+            cv2.circle(image, tuple(int(x) for x in own[0] + off), 5, (120, 120, 120), 1, cv2.LINE_AA)
+            cv2.circle(image, tuple(int(x) for x in new[0] + off), 4, rgb, -1, cv2.LINE_AA)
+            cv2.circle(image, tuple(int(x) for x in new[0] + off), 4, (20, 20, 20), 1, cv2.LINE_AA)
 
 
 def _preview(body, pose, args) -> int:
@@ -164,9 +208,10 @@ def _preview(body, pose, args) -> int:
     log = logging.getLogger(__name__)
     pose = pose.clone()
     pose[:, 0] = 0.0  # body-relative views (module doc)
-    verts = _posed_vertices(body, pose, args.age)
+    verts, defaults = _posed(body, pose, args.age)
     topo = body.topology()
-    image = None
+    views = ("front", "side")
+    image = project = None
     try:
         from syrip_gen.render.renderer import render_body_views
     except ImportError:
@@ -179,13 +224,20 @@ def _preview(body, pose, args) -> int:
 
             topo = dataclasses.replace(topo, uvs=np.zeros((len(topo.render_vertex_index), 2), np.float32))
         try:
-            image = render_body_views(verts, topo, texture=None, size=args.size, views=("front", "side"))
+            image = render_body_views(verts, topo, texture=None, size=args.size, views=views)
+            from syrip_gen.render.renderer import body_view_cameras
+
+            cams = body_view_cameras(verts, args.size, views)
+            project = lambda p: [c.project(p)[0] for c in cams]  # noqa: E731
         except Exception as err:  # GL missing or failing: the painter still gives a preview
             log.warning("renderer failed (%s: %s); using the OpenCV painter", type(err).__name__, err)
     if image is None:
         from syrip_gen import drawing
 
-        image = drawing.paint_views(verts, topo.body_faces, size=args.size)
+        image = drawing.paint_views(verts, topo.body_faces, size=args.size, views=views)
+        project = lambda p: [drawing.painter_project(verts, p, args.size, v)[0] for v in views]  # noqa: E731
+    if getattr(args, "learned", None) is not None:
+        _draw_learned(image, args.learned, verts, defaults, project)
     label = f"{body.name}, {args.age:g} months, pose {args.pose}"
     cv2.putText(image, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 40, 40), 1, cv2.LINE_AA)
     ok, png = cv2.imencode(".png", image[..., ::-1])  # RGB -> BGR for OpenCV

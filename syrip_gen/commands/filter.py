@@ -12,6 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decisions", action="store_true",
                    help="apply DATASET/review/decisions.json: reviewer rejects override automatic "
                         "accepts, reviewer accepts override automatic rejects")
+    p.add_argument("--keypoints", metavar="NPZ", help="the learned keypoints.npz the dataset was rendered "
+                   "with (`render --keypoints`); refuses a dataset labelled otherwise")
     p.add_argument("--out", help="filtered COCO file (default: annotations/person_keypoints_<split>_filtered_infant.json)")
 
 
@@ -22,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = FilterConfig.from_yaml(args.config) if args.config else FilterConfig()
-    r = filter_dataset(args.dataset, cfg, fits_path=args.fits, use_decisions=args.decisions, out=args.out)
+    r = filter_dataset(args.dataset, cfg, fits_path=args.fits, use_decisions=args.decisions, out=args.out,
+                       keypoints=args.keypoints)
     print(f"kept {r.n_kept} of {r.n_images} images -> {r.coco_out}")
     for reason, n in sorted(r.rejected_by.items(), key=lambda kv: -kv[1]):
         print(f"  rejected {n:5d}  {reason}")

@@ -13,6 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pose-prior", metavar="P", help="pose prior .npz (default: the bundled assets/pose_prior.npz)")
     p.add_argument("--body", choices=("anny", "smil", "smpl"))
     p.add_argument("--body-path", metavar="P", help="model file for --body smil/smpl")
+    p.add_argument("--keypoints", metavar="NPZ",
+                   help="keypoint regressor from `syrip-gen learn-keypoints` (default: the body's own)")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"))
     p.add_argument("--seed", type=int)
     p.add_argument("--limit", type=int, metavar="N", help="fit only the first N skeletons")
@@ -30,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from syrip_gen.config import from_args
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
+    if args.keypoints:  # fail fast on a wrong file, before reading skeletons and the body
+        from syrip_gen.body.keypoints import LearnedKeypoints
+
+        LearnedKeypoints.load(args.keypoints)
     cfg = from_args(FitConfig, args, "fit", flags={"fov_deg": "--fov", "overlays": "--no-overlays"})
     s = fit_file(args.input, args.out, cfg)
     counts = ", ".join(f"{n} {k}" for k, n in sorted(s.counts.items()))

@@ -45,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body", choices=("anny", "smil", "smpl"),
                    help="body model the fits were made with (default anny)")
     p.add_argument("--body-path", help="the SMIL/SMPL model file (.pkl or converted .npz) for --body smil|smpl")
+    p.add_argument("--keypoints", metavar="NPZ",
+                   help="label keypoints with a regressor from `syrip-gen learn-keypoints` (default: the body's own)")
     p.add_argument("--gl-threads", type=int, metavar="N",
                    help="software-GL (llvmpipe) threads per worker; default CPUs // workers")
 

@@ -24,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else dataset_root(dataset_json(args.dataset)) / "stats"
     stats = dataset_stats(args.dataset, out, compare=args.compare, ceiling=args.ceiling, seed=args.seed)
     for name, d in stats["datasets"].items():
+        ratio = d["hip_shoulder_width_ratio"]
         print(f"{name}: {d['n_annotations']} annotations, {d['n_normalised_poses']} normalised poses, "
-              f"postures {d['postures']}")
+              f"postures {d['postures']}, hip/shoulder width {'-' if ratio is None else f'{ratio:.3f}'}")
     c = stats.get("coverage")
     if c:
         print(f"pose coverage of {c['other']} by {c['dataset']} (within {c['tau']} torso lengths): "

@@ -60,6 +60,7 @@ class FitConfig:
     refine_focal: bool = False
     body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None
+    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     pose_prior: str | None = None  # .npz; None = the bundled prior
     device: str = field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})
     seed: int = field(default=0, metadata={"min": 0})
@@ -111,6 +112,12 @@ class FitConfig:
         d = self.record()
         for k in FIT_EXECUTION_ONLY:
             d.pop(k)
+        if d["keypoints"] is None:  # the default: run keys as before the option existed
+            d.pop("keypoints")
+        else:  # the learned file's content changes the fits, not its name
+            from syrip_gen.body.keypoints import file_hash
+
+            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
         return d
 
 
@@ -317,6 +324,23 @@ def skeleton_noise(ids: list[str], seed: int) -> torch.Tensor:
     return torch.stack(out) if out else torch.zeros(0, len(hyp.HYPOTHESES), 24, 3)
 
 
+def fit_skeletons(skeletons: list, body, model, prior: PosePrior, cfg: FitConfig, progress: bool = False) -> list[dict]:
+    """Fits records of ``skeletons`` (``fit.io.Skeleton``, none with a ``problem``), in input
+    order, in batches of ``cfg.batch_size``; for callers that refit in memory (learn-keypoints)."""
+    from tqdm import tqdm
+
+    records = []
+    for lo in tqdm(range(0, len(skeletons), cfg.batch_size), desc="fit", unit="batch", disable=not progress):
+        batch = skeletons[lo: lo + cfg.batch_size]
+        kp = torch.tensor(np.stack([s.keypoints for s in batch]), dtype=torch.float32)
+        res = fit_batch(body, model, prior, kp, torch.tensor([s.width for s in batch]),
+                        torch.tensor([s.height for s in batch]), [s.posture for s in batch], cfg,
+                        skeleton_noise([s.id for s in batch], cfg.seed),
+                        focal=torch.tensor([s.focal or float("nan") for s in batch]))
+        records += [_record(s, res, i, body.name, cfg) for i, s in enumerate(batch)]
+    return records
+
+
 # ---- the file-level runner -----------------------------------------------------------------
 
 @dataclass
@@ -374,7 +398,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     device = cfg.resolved_device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device)
+    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device, keypoints=cfg.keypoints)
     body = body.to(device)
     model = keypoint_model(body)
     prior = PosePrior.load(cfg.pose_prior) if cfg.pose_prior else default_prior()

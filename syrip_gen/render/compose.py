@@ -267,8 +267,9 @@ def worker_state(cfg: RenderConfig) -> WorkerState:
 
                 os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))
                 cv2.setNumThreads(gl_threads(cfg))  # OpenCV's pool too: no oversubscription
-            body = _STATE.get(("body", os.getpid(), cfg.body)) or load_body(cfg.body, cfg.body_path)
-            _STATE[("body", os.getpid(), cfg.body)] = body
+            body_key = ("body", os.getpid(), cfg.body, cfg.body_path, cfg.keypoints)
+            body = _STATE.get(body_key) or load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
+            _STATE[body_key] = body
             state = WorkerState(body=body, maker=make_image_maker(cfg, body),
                                 checker=PoseChecker(cfg.sampling.max_nll_increase))
             _STATE[key] = state

@@ -719,6 +719,18 @@ _VIEWS = {  # view -> direction from the body towards the camera (body frame: x 
 _VIEW_RENDERERS: dict = {}
 
 
+def body_view_cameras(vertices: np.ndarray, size: int, views: tuple[str, ...]) -> list:
+    """The cameras of :func:`render_body_views` (one per view), e.g. to draw points on its panels."""
+    v = np.asarray(vertices, np.float32)
+    lo, hi = v.min(0), v.max(0)
+    centre, radius = (lo + hi) / 2, np.linalg.norm(hi - lo) / 2
+    fov = 40.0
+    distance = radius / np.sin(np.radians(fov) / 2) * 1.05
+    return [look_at(centre + np.asarray(_VIEWS[view]) * distance, centre,
+                    up=(0, 1, 0) if view != "top" else (0, 0, -1), width=size, height=size, fov_deg=fov)
+            for view in views]
+
+
 def render_body_views(vertices: np.ndarray, topology: MeshTopology, texture: np.ndarray | None = None,
                       size: int = 512, views: tuple[str, ...] = ("front", "side")) -> np.ndarray:
     """Quick look at a body: ``vertices (V, 3)`` (body frame) seen from each of ``views``
@@ -739,16 +751,9 @@ def render_body_views(vertices: np.ndarray, topology: MeshTopology, texture: np.
     if texture is None:
         texture = np.empty((8, 8, 3), np.uint8)
         texture[:] = (224, 180, 150)
-    lo, hi = v.min(0), v.max(0)
-    centre, radius = (lo + hi) / 2, np.linalg.norm(hi - lo) / 2
-    fov = 40.0
-    distance = radius / np.sin(np.radians(fov) / 2) * 1.05
     background = np.full((size, size, 3), 255, np.uint8)
     panels = []
-    for view in views:
-        d = np.asarray(_VIEWS[view])
-        cam = look_at(centre + d * distance, centre, up=(0, 1, 0) if view != "top" else (0, 0, -1),
-                      width=size, height=size, fov_deg=fov)
+    for cam in body_view_cameras(v, size, views):
         key_dir = cam.R.T @ np.array([0.3, 0.6, 1.0])  # from over the camera's shoulder
         lights = (Light("directional", kelvin_to_rgb(6000), 3.0, direction=key_dir),)
         scene = Scene(vertices=v, texture=texture, camera=cam, lights=lights, ambient=(0.35, 0.35, 0.35),
