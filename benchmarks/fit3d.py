@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from syrip_gen.coco import atomic_write_json, load_coco  # noqa: E402
 from syrip_gen.fits import fits_file, read_fits  # noqa: E402
-from syrip_gen.hardware import describe  # noqa: E402
+from syrip_gen.hardware import describe, git_commit  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 from syrip_gen.pose3d import (REFERENCE_3D, aligned_error, average_pose, coco_to_lsp12,  # noqa: E402
                               read_reference_3d, zero_depth)
@@ -101,14 +100,6 @@ def measure(split: str, given_fits: str | None, lifter: str | None = None) -> di
             "lifter": lifter_scores(lifter, split_dir, ref) if lifter else None}
 
 
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def markdown(r: dict) -> str:
     lines = ["# Fit 3D on real infants (`benchmarks/fit3d.py`)", "",
              f"Command: `{r['command']}`  ", f"Commit: {r['commit']}  ", f"Date: {r['date']}  ",
@@ -157,7 +148,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     given = dict(x.split("=", 1) for x in args.fits)
     result = {"command": "python benchmarks/fit3d.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
-              "commit": commit(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "commit": git_commit(ROOT), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "hardware": describe(), "splits": {}}
     for split in args.splits:
         result["splits"][split] = measure(split, given.get(split), args.lifter)

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from syrip_gen.coco import atomic_write_json  # noqa: E402
-from syrip_gen.hardware import describe  # noqa: E402
+from syrip_gen.hardware import describe, git_commit  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 
 PHOTO = {"own_view_share": 1.0, "own_view_jitter_deg": 0.0, "pose_sigma": 0.0, "mirror_prob": 0.0}
@@ -101,16 +101,6 @@ def _pr(k: dict | None) -> dict | None:
     return None if k is None else {key: k[key] for key in ("precision", "recall", "n_real", "n_generated", "k")}
 
 
-def commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def markdown(r: dict) -> str:
     lines = ["# Rendered poses against real infants (`benchmarks/poses_real.py`)", "",
              "Renders of the train200 fits (320x240, seed 0) under each sampling setting, filtered with the default "
@@ -157,7 +147,7 @@ def main(argv=None) -> int:
         r = (keypoints_only(name, Path(args.fits), args.seed) if args.keypoints_only
              else measure(name, Path(args.fits), Path(args.work), args.seed))
         key = f"{name} (keypoints only)" if args.keypoints_only else name
-        r.update(command=command, commit=commit(),
+        r.update(command=command, commit=git_commit(ROOT),
                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         result["settings"][key] = r
         print(key, json.dumps({k: r[k] for k in ("knn_all", "knn_filtered", "ceiling")}), (r["filter"] or {}).get("failed_share"))

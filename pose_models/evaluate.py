@@ -126,10 +126,6 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     ``boxes``: ``gt`` or ``detector`` (then ``detector`` = a detector checkpoint) for pose2d models.
     ``bn_calibration``: a COCO set of real images (e.g. the real *train* set) whose crops first
     replace a 2D model's BatchNorm statistics (AdaBN, see :mod:`pose_models.batchnorm`)."""
-    kf = load_coco(coco_path)
-    if not kf.images or not kf.annotations:  # before loading a model: an empty set has no score
-        raise UserError(f"{kf.path}: {len(kf.images)} images and {len(kf.annotations)} annotations; "
-                        "nothing to evaluate on")
     dev = resolve_device(device)
     model, ck = load_model(checkpoint, device=dev)
     kind = ck["kind"]
@@ -138,6 +134,10 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
         if kind != "pose2d":
             raise UserError(f"BatchNorm calibration is for 2D pose models; {checkpoint} is a {kind}")
         calibration = calibrate_on(model, bn_calibration, dev, batch_size)
+    kf = load_coco(coco_path)
+    if not kf.images or not kf.annotations:  # an empty set has no score, not a score of 0
+        raise UserError(f"{kf.path}: {len(kf.images)} images and {len(kf.annotations)} annotations; "
+                        "nothing to evaluate on")
     loaded = load_records(coco_path, need_image=kind != "lifter")
     if not loaded.records:
         why = ", ".join(f"{n} {r}" for r, n in sorted(loaded.skipped.items()))

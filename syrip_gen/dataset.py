@@ -39,7 +39,7 @@ from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.compose import StageTimer, check_folders, one_torch_thread, worker_state
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import FitInfo, VariantConfig
-from syrip_gen.runfolder import claim
+from syrip_gen.runfolder import claim, record
 
 MAX_VARIANTS = 10000
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
@@ -316,14 +316,11 @@ def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
 def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
     """Replace a different run's files (``check_out`` allowed it); record this run."""
     other = check_out(out, key, cfg)
-    run_file = out / "run.json"
     if other is not None:
         for sub in ("shards", "images", "annotations"):
             shutil.rmtree(out / sub, ignore_errors=True)
         (out / "contact_sheet.jpg").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_file, {"run_key": key, "config": cfg.keyed(), "fits": str(fits_path),
-                                 "code_version": code_version("render")})
+    record(out, key, "render", config=cfg.keyed(), fits=str(fits_path), code_version=code_version("render"))
 
 
 def _run_shards(tasks: list[tuple[int, list]], fits: dict, cfg: RenderConfig, out: Path, key: str,

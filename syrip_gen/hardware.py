@@ -38,3 +38,12 @@ def describe() -> str:
         pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"{cpu_model()}, {os.cpu_count()} CPUs, load average {load}, {gpu}"
+
+
+def git_commit(root: str | os.PathLike) -> str:
+    """Short commit id of the checkout at ``root`` (for result files), or "unknown"."""
+    try:
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

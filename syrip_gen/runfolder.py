@@ -31,9 +31,13 @@ def claim(out: Path, key: str, force: bool, command: str,
     other = None
     if (out / RUN_FILE).exists():
         try:
-            other = json.loads((out / RUN_FILE).read_text()).get("run_key")
+            run = json.loads((out / RUN_FILE).read_text())
+            other, made_by = run.get("run_key"), run.get("command", "render")  # render's came first
         except (OSError, ValueError, AttributeError):
-            other = "unreadable"
+            other, made_by = "unreadable", command
+        if made_by != command:
+            raise UserError(f"--out {out} holds a `syrip-gen {made_by}` run; refusing to write a {command} "
+                            "run into it: choose a new or empty folder")
     elif made_before_keys(out):
         other = "unknown"
     elif any(p.name not in FOREIGN_OK for p in out.iterdir()):
@@ -45,3 +49,11 @@ def claim(out: Path, key: str, force: bool, command: str,
         raise UserError(f"{out} holds a different {command} run (another input or settings: key {other}, "
                         f"this run {key}); choose another --out, or pass --force to replace it")
     return other
+
+
+def record(out: Path, key: str, command: str, **extra) -> None:
+    """Write ``run.json``: this folder now holds ``command``'s run ``key`` (plus ``extra``)."""
+    from syrip_gen.coco import atomic_write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / RUN_FILE, {"run_key": key, "command": command, **extra})

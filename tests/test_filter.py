@@ -43,16 +43,22 @@ PLANTED = {
 }
 
 
+def planted_samples(body) -> tuple[list[str], torch.Tensor, torch.Tensor, list[dict]]:
+    """The PLANTED bodies posed and seen by their cameras: names, poses, shapes, samples."""
+    names = list(PLANTED)
+    poses = torch.as_tensor(np.stack([PLANTED[n][0] for n in names]))
+    shape = body.shape_for_age(torch.full((len(names),), 6.0))
+    with torch.no_grad():
+        kp = body(poses, shape).keypoints.numpy().astype(np.float64)
+    samples = [sample(kp[i], t=PLANTED[n][1], pose=poses[i].numpy(), shape=shape[i].numpy(), fit_id=n)
+               for i, n in enumerate(names)]
+    return names, poses, shape, samples
+
+
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory, anny_body):
     root = tmp_path_factory.mktemp("planted")
-    names = list(PLANTED)
-    poses = torch.as_tensor(np.stack([PLANTED[n][0] for n in names]))
-    shape = anny_body.shape_for_age(torch.full((len(names),), 6.0))
-    with torch.no_grad():
-        kp = anny_body(poses, shape).keypoints.numpy().astype(np.float64)
-    samples = [sample(kp[i], t=PLANTED[n][1], pose=poses[i].numpy(), shape=shape[i].numpy(), fit_id=n)
-               for i, n in enumerate(names)]
+    names, _, _, samples = planted_samples(anny_body)
     samples.append(dict(samples[0], fit_id="good_a"))  # exact duplicate of good_a (image 10)
     names.append("duplicate")
     few = dict(samples[1], visible_override=np.array([2] * 3 + [1] + [0] * 13), fit_id="good_b")

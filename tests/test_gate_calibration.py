@@ -79,17 +79,10 @@ def test_planted_failures_still_caught_when_fits_calibrate(tmp_path, anny_body):
     """The planted dataset of test_filter, now with a fits file holding the good poses (what a
     real run has): calibration is on, the good samples pass and every planted failure is
     still rejected for its reason."""
-    import torch
-    from test_filter import HAS_LIMITS, PLANTED
-    from test_filter_fixtures import sample, write_dataset
+    from test_filter import HAS_LIMITS, PLANTED, planted_samples
+    from test_filter_fixtures import write_dataset
 
-    names = list(PLANTED)
-    poses = torch.as_tensor(np.stack([PLANTED[n][0] for n in names]))
-    shape = anny_body.shape_for_age(torch.full((len(names),), 6.0))
-    with torch.no_grad():
-        kp = anny_body(poses, shape).keypoints.numpy().astype(np.float64)
-    samples = [sample(kp[i], t=PLANTED[n][1], pose=poses[i].numpy(), shape=shape[i].numpy(), fit_id=n)
-               for i, n in enumerate(names)]
+    names, poses, shape, samples = planted_samples(anny_body)
     root = tmp_path / "data"
     write_dataset(root, samples, info={"fits": "../fits/fits.jsonl"})
     good = [i for i, n in enumerate(names) if PLANTED[n][3] is None]

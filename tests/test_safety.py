@@ -151,16 +151,23 @@ def test_evaluate_on_an_empty_dataset_and_train_for_no_steps_are_errors(tmp_path
     import subprocess
     import sys
 
+    import torch
+
+    from pose_models.checkpoint import save_checkpoint
     from pose_models.config import TrainConfig
     from pose_models.evaluate import evaluate
+    from pose_models.models import build_model
     from syrip_gen.coco import write_coco
 
+    model = build_model("lifter", {"hidden": 8, "blocks": 1, "dropout": 0.0})
+    ckpt = tmp_path / "model.pt"
+    save_checkpoint(ckpt, model, torch.optim.SGD(model.parameters(), lr=0.1), 0, 0, {}, {})
     empty = tmp_path / "empty" / "annotations" / "person_keypoints_val_infant.json"
     write_coco(empty, [], [])
     with pytest.raises(UserError, match="0 images and 0 annotations; nothing to evaluate on"):
-        evaluate(tmp_path / "model.pt", empty.parent.parent)
-    r = subprocess.run([sys.executable, "-m", "syrip_gen.cli", "evaluate", str(tmp_path / "model.pt"),
-                        str(empty)], capture_output=True, text=True, timeout=120)
+        evaluate(ckpt, empty.parent.parent, device="cpu", log=lambda *_: None)
+    r = subprocess.run([sys.executable, "-m", "syrip_gen.cli", "evaluate", str(ckpt), str(empty),
+                        "--device", "cpu"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "nothing to evaluate on" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(UserError, match="max_steps must be >= 1, got -3"):
         TrainConfig.from_dict({"task": "pose2d", "train": "x"}, ["max_steps=-3"])
@@ -464,3 +471,17 @@ def test_pipeline_dry_run_checks_every_step_before_any_runs(tmp_path, monkeypatc
         with pytest.raises(UserError, match=message):
             pipeline.run(spec, dry=dry, echo=lambda s: None)
     assert ran == []  # not even the valid first step ran
+
+
+def test_render_never_takes_over_a_fit_folder(fits, tmp_path, monkeypatch):
+    """``render --out FITS`` (the fits' own folder, which holds fit's run.json) is refused, even
+    with --force: replacing its run.json would orphan the fits."""
+    from syrip_gen.runfolder import record
+
+    use_fake_maker(monkeypatch)
+    record(fits.parent, "fitkey", "fit")
+    before = _tree(fits.parent)
+    for cfg in (CFG, replace(CFG, force=True)):
+        with pytest.raises(UserError, match="holds a `syrip-gen fit` run; refusing to write a render run"):
+            render_dataset(fits, fits.parent, cfg)
+    assert _tree(fits.parent) == before

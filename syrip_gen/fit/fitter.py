@@ -142,8 +142,7 @@ def prepare_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> None:
     and record this run's key in ``run.json``."""
     import shutil
 
-    from syrip_gen.coco import atomic_write_json
-    from syrip_gen.runfolder import RUN_FILE, claim
+    from syrip_gen.runfolder import claim, record
 
     fits_path = out_dir / "fits.jsonl"
     other = claim(out_dir, key, cfg.force, "fit",
@@ -152,8 +151,7 @@ def prepare_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> None:
         for name in ("fits.jsonl", "summary.json", "contact_sheet.jpg"):
             (out_dir / name).unlink(missing_ok=True)
         shutil.rmtree(out_dir / "overlays", ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / RUN_FILE, {"run_key": key, "config": cfg.keyed()})
+    record(out_dir, key, "fit", config=cfg.keyed())
 
 
 @dataclass
