@@ -16,7 +16,7 @@ def test_render_smpl_body_without_uvs(tmp_path, monkeypatch):
     assert len(body.topology().uvs) == 0
     seen = []
 
-    def fake_load_body(name="anny", path=None, device="cpu"):
+    def fake_load_body(name="anny", path=None, device="cpu", keypoints=None):
         seen.append((name, str(path)))
         return body
 
