@@ -259,6 +259,11 @@ def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
     assert RoundsConfig.from_dict({"rounds": 3, "radius": 0.04}).learn.radius == 0.04
     with pytest.raises(UserError, match="unknown key"):
         RoundsConfig.from_dict({"round": 3})
+    for bad, match in (({"rounds": "abc"}, "rounds must be an integer"), ({"rounds": 0}, "rounds must be >= 1"),
+                       ({"radius": 0.5}, "learn.radius must be <= 0.2"),
+                       ({"heldout_share": 0.9}, "heldout_share must be <= 0.5")):
+        with pytest.raises(UserError, match=match):
+            RoundsConfig.from_dict(bad)
 
 
 def test_body_preview_draws_the_learned_points(tmp_path, anny_body, capsys):

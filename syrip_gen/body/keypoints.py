@@ -44,7 +44,7 @@ DEFAULT_LAMBDAS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
 class LearnConfig:
     """How a regressor is learned. ``radius`` in metres (rest pose, mean shape)."""
 
-    radius: float = 0.05
+    radius: float = field(default=0.05, metadata={"min": 0.001, "max": 0.2})
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
     prune: float = 0.02  # weights below this are dropped (then renormalised)
     max_residual: float = 0.08  # observations further than this (box-diagonal fraction) are outliers

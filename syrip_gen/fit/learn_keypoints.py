@@ -11,12 +11,13 @@ input fits' (the default regressor's) held-out error.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
 
 from syrip_gen.body.keypoints import NUM_KEYPOINTS, LearnConfig, LearnedKeypoints, Samples, learn
+from syrip_gen.config import from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fit.camera import to_camera
 
@@ -25,28 +26,23 @@ from syrip_gen.fit.camera import to_camera
 class RoundsConfig:
     """How many rounds, how the skeletons are split, and the least number of ok fits."""
 
-    rounds: int = 5
-    heldout_share: float = 0.25
-    min_fits: int = 30
+    rounds: int = field(default=5, metadata={"min": 1})
+    heldout_share: float = field(default=0.25, metadata={"min": 0.05, "max": 0.5})
+    min_fits: int = field(default=30, metadata={"min": 2})
     learn: LearnConfig = field(default_factory=LearnConfig)
-    chunk: int = 32  # bodies per full-mesh forward
-    threads: int = 1  # torch CPU threads
+    chunk: int = field(default=32, metadata={"min": 1})  # bodies per full-mesh forward
+    threads: int = field(default=1, metadata={"min": 1})  # torch CPU threads
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "RoundsConfig":
-        """From a pipeline step's ``config:`` (``radius`` etc. go to ``learn``); unknown keys are
-        a one-line UserError."""
-        import dataclasses
-
+    def from_dict(cls, d: dict | None, where: str = "learn_keypoints config", name=None) -> "RoundsConfig":
+        """From a pipeline step's ``config:`` (flat: ``radius`` etc. go to ``learn``), checked by
+        the one config loader (unknown keys, types, ranges: one-line UserError; ``name`` as there)."""
         d = dict(d or {})
-        own = {f.name for f in dataclasses.fields(cls)} - {"learn"}
-        sub = {f.name for f in dataclasses.fields(LearnConfig)}
-        unknown = sorted(set(d) - own - sub)
-        if unknown:
-            raise UserError(f"learn_keypoints config: unknown key(s) {', '.join(unknown)}; "
-                            f"known: {', '.join(sorted(own | sub))}")
-        learn_cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in sub}
-        return cls(**{k: v for k, v in d.items() if k in own}, learn=LearnConfig(**learn_cfg))
+        if not isinstance(d.get("learn", {}), dict):
+            raise UserError("learn_keypoints config: learn must be a mapping")
+        learn_keys = {f.name for f in fields(LearnConfig)}
+        learn_cfg = {**d.pop("learn", {}), **{k: d.pop(k) for k in list(d) if k in learn_keys}}
+        return from_mapping(cls, {**d, "learn": learn_cfg}, where, name)
 
 
 @dataclass
