@@ -30,9 +30,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from syrip_gen.coco import atomic_write_json, load_coco  # noqa: E402
+from syrip_gen.coco import load_coco  # noqa: E402
 from syrip_gen.fits import fits_file, read_fits  # noqa: E402
-from syrip_gen.hardware import describe, git_commit  # noqa: E402
+from syrip_gen.hardware import describe, git_commit, write_results  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 from syrip_gen.pose3d import (REFERENCE_3D, aligned_error, average_pose, coco_to_lsp12,  # noqa: E402
                               read_reference_3d, zero_depth)
@@ -154,8 +154,7 @@ def main(argv=None) -> int:
         result["splits"][split] = measure(split, given.get(split), args.lifter)
         print(split, json.dumps(result["splits"][split], sort_keys=True)[:600])
     out = Path(args.out)
-    atomic_write_json(out.with_suffix(".json"), result)
-    out.with_suffix(".md").write_text(markdown(result))
+    write_results(out, result, markdown(result))
     print(f"wrote {out}.json and .md")
     return 0
 

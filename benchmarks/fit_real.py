@@ -31,14 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from syrip_gen.coco import atomic_write_json  # noqa: E402
 from syrip_gen.fit.fitter import FitConfig, error_distribution, fit_batch, fit_file, skeleton_noise  # noqa: E402
 from syrip_gen.fit.limits import hyperextension, joint_limit_violation  # noqa: E402
 from syrip_gen.fit.penetration import capsule_penetration  # noqa: E402
 from syrip_gen.fit.prior import default_prior  # noqa: E402
 from syrip_gen.fit.synthetic import pa_mpjpe, synthetic_skeletons  # noqa: E402
 from syrip_gen.fits import read_fits  # noqa: E402
-from syrip_gen.hardware import lscpu  # noqa: E402
+from syrip_gen.hardware import lscpu, write_results  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 
 
@@ -142,8 +141,7 @@ def main(argv=None) -> int:
             result["round_trip"].append(rt)
             print("round trip", json.dumps(rt, sort_keys=True))
     out = Path(args.out)
-    atomic_write_json(out.with_suffix(".json"), result)
-    out.with_suffix(".md").write_text(markdown(result))
+    write_results(out, result, markdown(result))
     print(f"wrote {out}.json and .md")
     return 0
 

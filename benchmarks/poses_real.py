@@ -26,8 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from syrip_gen.coco import atomic_write_json  # noqa: E402
-from syrip_gen.hardware import describe, git_commit  # noqa: E402
+from syrip_gen.hardware import describe, git_commit, write_results  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 
 PHOTO = {"own_view_share": 1.0, "own_view_jitter_deg": 0.0, "pose_sigma": 0.0, "mirror_prob": 0.0}
@@ -151,8 +150,7 @@ def main(argv=None) -> int:
                  date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         result["settings"][key] = r
         print(key, json.dumps({k: r[k] for k in ("knn_all", "knn_filtered", "ceiling")}), (r["filter"] or {}).get("failed_share"))
-        atomic_write_json(out.with_suffix(".json"), result)
-        out.with_suffix(".md").write_text(markdown(result))
+        write_results(out, result, markdown(result))
     print(f"wrote {out}.json and .md")
     return 0
 

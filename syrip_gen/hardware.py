@@ -1,4 +1,5 @@
-"""What machine a measurement ran on (for benchmark result files): lscpu fields, load, GPU."""
+"""What machine a measurement ran on (for benchmark result files): lscpu fields, load, GPU; and the
+result files themselves (one JSON + one Markdown page per benchmark)."""
 from __future__ import annotations
 
 import os
@@ -47,3 +48,14 @@ def git_commit(root: str | os.PathLike) -> str:
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def write_results(out: str | os.PathLike, result: dict, markdown: str) -> None:
+    """``out``.json (sorted keys, atomic) and ``out``.md beside it: a benchmark's two result files."""
+    from pathlib import Path
+
+    from syrip_gen.coco import atomic_write_json
+
+    out = Path(out)
+    atomic_write_json(out.with_suffix(".json"), result)
+    out.with_suffix(".md").write_text(markdown)
