@@ -4,7 +4,7 @@ background, composite -> sensor effects -> JPEG -> annotations -> shards -> merg
     python benchmarks/render_pipeline.py [--posture-fits | --fits-file FITS/fits.jsonl | --fits 16]
                                          [--variants 10] [--workers 2] [--size 640x480] [--matrix] [--sheet]
 
-Writes benchmarks/results/render_pipeline.{json,md}; with ``--sheet`` also
+Writes benchmarks/results/render_pipeline.json (``--name`` another); with ``--sheet`` also
 benchmarks/results/contact_sheet.jpg (64 random images of the main run with keypoints).
 Input: ``--posture-fits`` fits every 5th skeleton of the bundled posture library
 (assets/postures/skeletons.json, all five postures) with ``syrip_gen.fit.fitter.fit_file``
@@ -113,6 +113,12 @@ def main() -> int:
     ap.add_argument("--shard-size", type=int, default=20)
     ap.add_argument("--matrix", action="store_true", help="also workers x GL threads, msaa 4, shadows")
     ap.add_argument("--sheet", action="store_true", help="write results/contact_sheet.jpg from the main run")
+    ap.add_argument("--limit", type=int, help="render only the first N fits of the file")
+    ap.add_argument("--photo-textures", action="store_true",
+                    help="bodies wear textures baked from the fits' photos (baking, before the first shard, "
+                         "is not in the steady rate)")
+    ap.add_argument("--backgrounds", help="background photo folder (as `render --backgrounds`)")
+    ap.add_argument("--name", default="render_pipeline", help="results file name under benchmarks/results/")
     ap.add_argument("--single", help=argparse.SUPPRESS)  # internal: one run, JSON config
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -135,6 +141,9 @@ def main() -> int:
             fits, source = tmp / "fits.jsonl", f"{args.fits} random plausible poses"
             write_random_fits(load_body("anny"), fits, args.fits)
         base = {"width": w, "height": h, "variants": args.variants, "shard_size": args.shard_size}
+        base.update({k: v for k, v in (("limit", args.limit), ("backgrounds", args.backgrounds)) if v})
+        if args.photo_textures:
+            base["photo_textures"] = True
         main_run = _subprocess_run(fits, tmp / "main", {**base, "workers": args.workers})
         if args.sheet:
             from syrip_gen.drawing import write_contact_sheet
@@ -160,6 +169,7 @@ def main() -> int:
     kinds = sorted({a["provenance"]["texture"].get("kind", "?") for a in annots})
     hidden = sum("hidden" in a["provenance"]["background"].get("kind", "") for a in annots)
     result = {
+        "command": "python benchmarks/render_pipeline.py " + " ".join(sys.argv[1:]),
         "date": datetime.datetime.now().isoformat(timespec="minutes"), "python": sys.version.split()[0],
         "hardware": lscpu(), "gpu": "none lent this session: Mesa llvmpipe (software EGL) on the CPU",
         "input": source, "size": [w, h], "goal_images_per_s": GOAL, "main": main_run, "matrix": matrix,
@@ -169,7 +179,7 @@ def main() -> int:
         "postures": {p: sum(a["posture"] == p for a in annots) for p in sorted({a["posture"] for a in annots})},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "render_pipeline.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(json.dumps(result, indent=1, sort_keys=True))
     return 0
 
