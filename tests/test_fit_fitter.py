@@ -46,6 +46,21 @@ def test_round_trip_recovers_2d_and_3d(anny_body, synth):
     assert torch.all((res.age_months >= -1e-3) & (res.age_months <= 12 + 1e-3))
 
 
+def test_final_hypotheses_refines_only_the_best_in_the_last_stage(anny_body, synth):
+    """``final_hypotheses=1`` prunes again before the last stage: one row per skeleton is refined,
+    it is one of the three kept, and the run key changes only when the option does something."""
+    ids = [str(i) for i in range(6)]
+    args = (anny_body, keypoint_model(anny_body), default_prior(), synth.keypoints, synth.width, synth.height,
+            [None] * 6)
+    three = fit_batch(*args, FAST, skeleton_noise(ids, 0))
+    one = fit_batch(*args, FitConfig(overlays=False, threads=1, final_hypotheses=1), skeleton_noise(ids, 0))
+    assert all(len(h) == 3 for h in three.hypotheses_final) and all(len(h) == 1 for h in one.hypotheses_final)
+    assert all(set(o) <= set(t) for o, t in zip(one.hypotheses_final, three.hypotheses_final))
+    assert one.error_norm.mean(1).median() < 0.02
+    assert "final_hypotheses" not in FAST.keyed()
+    assert FitConfig(final_hypotheses=1).keyed()["final_hypotheses"] == 1
+
+
 def test_fit_file_records_and_determinism(tmp_path, anny_body, synth):
     src = _coco_file(tmp_path / "in.json", synth, n=3)
     a = fit_file(src, tmp_path / "a", FAST, body=anny_body, progress=False)
