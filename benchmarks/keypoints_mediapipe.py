@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from syrip_gen.coco import KEYPOINT_NAMES, atomic_write_bytes, atomic_write_json  # noqa: E402
 from syrip_gen.hardware import lscpu  # noqa: E402
+from pose_models.metrics import normalised_errors  # noqa: E402
 
 
 def offsets(dataset: str, predictions: str) -> dict:
@@ -34,16 +35,11 @@ def offsets(dataset: str, predictions: str) -> dict:
     gt = json.load(open(glob.glob(str(Path(dataset) / "annotations" / "*.json"))[0]))
     pred = {r["image_id"]: np.asarray(r["keypoints"], float).reshape(17, 3)
             for r in json.load(open(predictions))["results"]}
-    rows = []
-    for ann in gt["annotations"]:
-        if ann["image_id"] not in pred:
-            continue
-        kp = np.asarray(ann["keypoints"], float).reshape(17, 3)
-        diag = float(np.hypot(ann["bbox"][2], ann["bbox"][3]))
-        d = np.linalg.norm(pred[ann["image_id"]][:, :2] - kp[:, :2], axis=1) / max(diag, 1.0)
-        rows.append(np.where(kp[:, 2] > 0, d, np.nan))
-    a = np.array(rows)
-    return {"n": len(rows), "median": {n: float(np.nanmedian(a[:, k])) for k, n in enumerate(KEYPOINT_NAMES)}}
+    anns = [a for a in gt["annotations"] if a["image_id"] in pred]
+    a = normalised_errors(np.array([pred[x["image_id"]][:, :2] for x in anns]).reshape(-1, 17, 2),
+                          np.array([x["keypoints"] for x in anns], float).reshape(-1, 17, 3),
+                          np.array([x["bbox"] for x in anns], float).reshape(-1, 4))
+    return {"n": len(anns), "median": {n: float(np.nanmedian(a[:, k])) for k, n in enumerate(KEYPOINT_NAMES)}}
 
 
 def main() -> None:

@@ -80,7 +80,7 @@ def _posture(ann: dict, img: dict) -> str:
 
 def score(dataset: Path, pred: dict) -> dict:
     """AP (box w x h areas), miss rate, per posture, per-joint median error / box diagonal."""
-    from pose_models.metrics import coco_ap
+    from pose_models.metrics import coco_ap, normalised_errors
     from syrip_gen.coco import KEYPOINT_NAMES
 
     gt = copy.deepcopy(json.loads(annotation_file(dataset).read_text()))
@@ -102,17 +102,10 @@ def score(dataset: Path, pred: dict) -> dict:
         ap = coco_ap(gt, [r for r in results if r["image_id"] in set(ids)], img_ids=ids)["AP"]
         out["per_posture"][name] = {"n": len(group), "AP": ap,
                                     "miss_rate": 1 - sum(a["image_id"] in found for a in group) / len(group)}
-    errs = []
-    for a in anns:
-        r = found.get(a["image_id"])
-        if r is None:
-            continue
-        g = np.asarray(a["keypoints"], np.float64).reshape(17, 3)
-        p = np.asarray(r["keypoints"], np.float64).reshape(17, 3)
-        diag = float(np.hypot(a["bbox"][2], a["bbox"][3]))
-        e = np.linalg.norm(p[:, :2] - g[:, :2], axis=1) / diag
-        errs.append(np.where(g[:, 2] > 0, e, np.nan))
-    errs = np.array(errs) if errs else np.full((0, 17), np.nan)
+    seen = [a for a in anns if a["image_id"] in found]
+    errs = normalised_errors(np.array([found[a["image_id"]]["keypoints"] for a in seen], np.float64).reshape(-1, 17, 3)[..., :2],
+                             np.array([a["keypoints"] for a in seen], np.float64).reshape(-1, 17, 3),
+                             np.array([a["bbox"] for a in seen], np.float64).reshape(-1, 4))
     out["per_joint_median_error"] = {name: (None if np.isnan(errs[:, j]).all() else round(float(np.nanmedian(errs[:, j])), 4))
                                      for j, name in enumerate(KEYPOINT_NAMES)}
     out["median_error"] = None if np.isnan(errs).all() else round(float(np.nanmedian(errs)), 4)

@@ -82,6 +82,16 @@ def pck(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray, thr: float) -> np.n
     return np.where(gt[..., 2] > 0, ok, np.nan)
 
 
+def normalised_errors(pred: np.ndarray, gt: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Distance of each prediction to its label over the ground-truth box diagonal.
+
+    pred ``(N, J, 2)``, gt ``(N, J, 3)`` (x, y, v), boxes ``(N, 4)`` x, y, w, h. Returns ``(N, J) float64``,
+    NaN where the joint is unlabelled (v = 0)."""
+    diag = np.hypot(boxes[:, 2], boxes[:, 3])[:, None]
+    err = np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64)[..., :2], axis=-1) / diag
+    return np.where(np.asarray(gt)[..., 2] > 0, err, np.nan)
+
+
 def keypoint_report(gt: dict, results: list[dict], pred_xy: np.ndarray, gt_kps: np.ndarray,
                     gt_boxes: np.ndarray, postures: list[str | None]) -> dict:
     """AP/AR overall and per posture, PCK@0.05/0.1 overall, per joint and per posture.

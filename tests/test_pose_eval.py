@@ -77,3 +77,17 @@ def test_pck_uses_box_diagonal_and_report_breaks_down():
     assert rep["oks"]["AP"] == pytest.approx(1.0) and rep["pck@0.1"] == 1.0
     assert set(rep["per_posture"]) == {"supine", "prone"} and rep["per_posture"]["prone"]["AP"] == pytest.approx(1.0)
     assert rep["per_joint"]["left_ear"]["pck@0.1"] is None  # never labelled
+
+
+def test_normalised_errors_divide_by_the_box_diagonal_and_skip_unlabelled():
+    from pose_models.metrics import normalised_errors
+
+    gt = np.zeros((1, 17, 3))
+    gt[0, :, 2] = 2
+    gt[0, 3, 2] = 0
+    pred = np.zeros((1, 17, 2))
+    pred[0, :, 0] = 3.0
+    pred[0, :, 1] = 4.0  # 5 px from every label
+    err = normalised_errors(pred, gt, np.array([[0.0, 0.0, 30.0, 40.0]]))  # diagonal 50
+    assert err.shape == (1, 17) and np.isnan(err[0, 3])
+    assert np.allclose(np.delete(err[0], 3), 0.1)
