@@ -313,9 +313,8 @@ def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
                  made_before_keys=lambda o: (o / "shards").is_dir() and any((o / "shards").iterdir()))
 
 
-def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path) -> None:
-    """Replace a different run's files (``check_out`` allowed it); record this run."""
-    other = check_out(out, key, cfg)
+def _prepare_out(out: Path, key: str, cfg: RenderConfig, fits_path: Path, other: str | None) -> None:
+    """Replace the files of ``other``, a different run that ``check_out`` allowed replacing; record this run."""
     if other is not None:
         for sub in ("shards", "images", "annotations"):
             shutil.rmtree(out / sub, ignore_errors=True)
@@ -411,7 +410,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
 
         photo_sig = photo_signature(path)
     key = run_key(path, cfg, photo_sig)
-    check_out(out, key, cfg)  # before any work
+    other = check_out(out, key, cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
     records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
@@ -420,7 +419,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     for info, r in zip(infos, records):
         info.source_image_id = r.get("image_id")
         info.source_file = r.get("file_name")
-    _prepare_out(out, key, cfg, path)
+    _prepare_out(out, key, cfg, path, other)
     _remove_stale_temp_files(out)
     photo, bake_seconds = None, 0.0
     if cfg.photo_textures:
