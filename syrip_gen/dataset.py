@@ -27,7 +27,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -36,7 +36,7 @@ from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, ato
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
-from syrip_gen.render.compose import StageTimer, check_folders, one_torch_thread, worker_state
+from syrip_gen.render.compose import check_folders, one_torch_thread
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import FitInfo, VariantConfig
 from syrip_gen.runfolder import claim, record

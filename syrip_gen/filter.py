@@ -25,7 +25,6 @@ histogram PNG per gate with its threshold.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from collections import Counter

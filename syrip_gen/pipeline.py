@@ -277,11 +277,11 @@ def _check_kwargs(function: str, taken_by_inputs: tuple[str, ...]) -> Callable[[
     return check
 
 
-def _check_with(module: str, cls: str, extra: dict | None = None) -> Callable[[dict], None]:
+def _check_with(module: str, cls: str) -> Callable[[dict], None]:
     def check(config: dict) -> None:
         import importlib
 
-        getattr(importlib.import_module(module), cls).from_dict({**config, **(extra or {})})
+        getattr(importlib.import_module(module), cls).from_dict(config)
     return check
 
 
