@@ -54,6 +54,12 @@ class KeypointFile:
     def annotations(self) -> list[dict]:
         return self.data["annotations"]
 
+    @property
+    def info(self) -> dict:
+        """The file's ``info`` record ({} when absent or not an object)."""
+        info = self.data.get("info")
+        return info if isinstance(info, dict) else {}
+
     def image_dir(self) -> Path:
         """SyRIP layout: ``<root>/annotations/x.json`` with images in ``<root>/images``."""
         root = self.path.parent.parent if self.path.parent.name == "annotations" else self.path.parent

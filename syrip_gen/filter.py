@@ -143,7 +143,7 @@ def _fits_path(coco: KeypointFile, fits_path) -> Path | None:
     dataset root)."""
     if fits_path:
         return Path(fits_path)
-    info = coco.data.get("info") if isinstance(coco.data.get("info"), dict) else {}
+    info = coco.info
     if info.get("fits"):
         p = Path(info["fits"])
         return p if p.is_absolute() else dataset_root(coco.path) / p
@@ -411,7 +411,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     if keypoints is not None:
         from syrip_gen.body.keypoints import check_labelled_with
 
-        check_labelled_with((coco.get("info") or {}).get("config") or {}, keypoints, coco_path)
+        check_labelled_with(coco.info.get("config") or {}, keypoints, coco_path)
     root = dataset_root(coco_path)
     out_dir = Path(out_dir) if out_dir else root / "filter"
     out = Path(out) if out else filtered_name(coco_path)
