@@ -64,7 +64,7 @@ def load_model(path: str | Path, expect: str | tuple[str, ...] | None = None,
     except RuntimeError as err:
         raise UserError(f"{path}: weights do not match the recorded {ck['kind']} architecture "
                         f"({str(err).splitlines()[0]})") from None
-    return model.to(device).eval(), ck
+    return model.to(device, memory_format=torch.channels_last).eval(), ck  # NHWC: see device.py
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:

@@ -69,7 +69,11 @@ class TrainConfig:
     # run
     seed: int = field(default=0, metadata={"min": 0})
     device: str = "auto"                        # auto | cpu | cuda
-    amp: bool = True                            # autocast fp16 on CUDA (ignored on CPU)
+    amp: bool = True                            # False: float32 everywhere, whatever ``precision`` says
+    precision: str = field(default="auto", metadata={"choices": ("auto", "float32", "bfloat16", "float16")})
+                                                # auto: float16 on CUDA; bfloat16 on CPUs that compute it natively
+                                                # and where a probe finds it faster; else float32 (device.py)
+    channels_last: bool = True                  # NHWC memory layout for the conv nets (faster on oneDNN, cuDNN)
     workers: int = field(default=0, metadata={"min": 0})  # DataLoader workers (0-2 on small machines)
     epoch_size: int | None = field(default=None, metadata={"min": 1})  # samples per epoch (default: all)
     ckpt_every: int = field(default=500, metadata={"min": 1})

@@ -109,4 +109,6 @@ def flip_heatmaps(heatmaps: torch.Tensor) -> torch.Tensor:
 def flip_test(forward, images: torch.Tensor) -> torch.Tensor:
     """Average ``forward(images)`` with the mirrored-back, left/right-swapped ``forward(images.flip(-1))``.
     forward: ``(B, 3, H, W)`` -> ``(B, 17, h, w)``; returns ``(B, 17, h, w) float32``."""
-    return 0.5 * (forward(images).float() + flip_heatmaps(forward(images.flip(-1)).float()))
+    both = forward(torch.cat([images, images.flip(-1)])).float()  # one batched pass (BatchNorm is in eval mode)
+    n = images.shape[0]
+    return 0.5 * (both[:n] + flip_heatmaps(both[n:]))

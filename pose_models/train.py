@@ -19,7 +19,7 @@ from pose_models.checkpoint import latest_checkpoint, prune, read_checkpoint, sa
 from pose_models.config import TrainConfig
 from pose_models.data import (DetectionDataset, LiftingDataset, Pose2DDataset, SeededBatches, load_records,
                               report_skips)
-from pose_models.device import autocast, resolve_device
+from pose_models.device import autocast, choose_precision, resolve_device, step_probe, to_channels_last
 from pose_models.models import build_model, model_args
 from syrip_gen.errors import UserError
 
@@ -72,6 +72,11 @@ def load_init(model, cfg: TrainConfig) -> None:
         model.load_state_dict(obj["model"])
         return
     model.load_pretrained(unwrap_state_dict(obj, cfg.init), cfg.init)
+
+
+def _to_device(batch: dict, device: torch.device, channels_last: bool) -> dict:
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    return to_channels_last(batch) if channels_last else batch
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -140,18 +145,29 @@ def train(cfg: TrainConfig, log=print) -> Path:
     loader = DataLoader(ds, batch_sampler=batches, num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
                         pin_memory=device.type == "cuda",
                         generator=torch.Generator().manual_seed(cfg.seed))  # keeps the global RNG (dropout) untouched
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and cfg.amp)
-    runlog = RunLog(out, cfg.tensorboard)
     model.train()
     batch_iter = iter(loader)
+    first = _to_device(next(batch_iter), device, cfg.channels_last)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    precision = choose_precision(cfg.precision if cfg.amp else "float32", device,
+                                 step_probe(model, first, lambda m, b: m.training_loss(b, step)[0], device), log=log)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "float16")
+    fast_path = {"precision": precision, "channels_last": cfg.channels_last, "threads": torch.get_num_threads()}
+    log(f"train {cfg.task}: {device.type}, {precision}, {'channels-last' if cfg.channels_last else 'NCHW'}, "
+        f"{fast_path['threads']} threads")
+    runlog = RunLog(out, cfg.tensorboard)
     bar = tqdm(total=cfg.max_steps, initial=step, desc=f"train {cfg.task}", mininterval=2)
     t0, seen, path = time.perf_counter(), 0, None
     while step < cfg.max_steps:
         lr = lr_at(step, cfg)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        batch = {k: v.to(device, non_blocking=True) for k, v in next(batch_iter).items()}
-        with autocast(device, cfg.amp):
+        if first is not None:
+            batch, first = first, None
+        else:
+            batch = _to_device(next(batch_iter), device, cfg.channels_last)
+        with autocast(device, precision):
             loss, logs = model.training_loss(batch, step)
         if not torch.isfinite(loss):
             raise UserError(f"loss became {loss.item()} at step {step}; lower lr or check the data")
@@ -172,7 +188,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
         if step % cfg.ckpt_every == 0 or step == cfg.max_steps or (cfg.keep_every and step % cfg.keep_every == 0):
             path = save_checkpoint(out / "checkpoints" / f"step_{step:07d}.pt", model, optimizer, step,
                                    step // batches.steps_per_epoch, cfg.to_dict(),
-                                   {"images_per_s": seen / (time.perf_counter() - t0)})
+                                   {"images_per_s": seen / (time.perf_counter() - t0), **fast_path})
             prune(out, cfg.keep_checkpoints, cfg.keep_every)
     bar.close()
     if cfg.val:

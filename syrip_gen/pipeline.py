@@ -401,7 +401,10 @@ def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
         pose2d = cfg.get("task") == "pose2d"
         cfg["init"] = str(_as_simplebaselines(ckpt, out / "init_simplebaselines.pt") if pose2d else ckpt)
     ckpt = train(TrainConfig.from_dict(cfg))
-    return {"checkpoint": str(ckpt)}
+    from pose_models.checkpoint import read_checkpoint
+
+    ck = read_checkpoint(ckpt)  # the numeric path the run chose (device.py) goes into step.json
+    return {"checkpoint": str(ckpt), **{k: ck[k] for k in ("precision", "channels_last", "images_per_s") if k in ck}}
 
 
 def _checkpoint_of(path: Path) -> Path:
