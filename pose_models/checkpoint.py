@@ -64,7 +64,8 @@ def load_model(path: str | Path, expect: str | tuple[str, ...] | None = None,
     except RuntimeError as err:
         raise UserError(f"{path}: weights do not match the recorded {ck['kind']} architecture "
                         f"({str(err).splitlines()[0]})") from None
-    return model.to(device, memory_format=torch.channels_last).eval(), ck  # NHWC: see device.py
+    layout = torch.channels_last if ck.get("channels_last") else torch.contiguous_format  # as it trained (device.py)
+    return model.to(device, memory_format=layout).eval(), ck
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:

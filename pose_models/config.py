@@ -73,7 +73,7 @@ class TrainConfig:
     precision: str = field(default="auto", metadata={"choices": ("auto", "float32", "bfloat16", "float16")})
                                                 # auto: float16 on CUDA; bfloat16 on CPUs that compute it natively
                                                 # and where a probe finds it faster; else float32 (device.py)
-    channels_last: bool = True                  # NHWC memory layout for the conv nets (faster on oneDNN, cuDNN)
+    channels_last: bool | None = None           # NHWC memory layout; None: timed against NCHW at the start
     workers: int = field(default=0, metadata={"min": 0})  # DataLoader workers (0-2 on small machines)
     epoch_size: int | None = field(default=None, metadata={"min": 1})  # samples per epoch (default: all)
     ckpt_every: int = field(default=500, metadata={"min": 1})

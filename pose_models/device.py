@@ -3,9 +3,11 @@
 ``auto`` = CUDA when present, else CPU. Precision ``auto``: float16 autocast on CUDA; on a CPU,
 bfloat16 autocast only where the CPU computes bfloat16 natively (AVX-512 BF16 or AMX) *and* a
 short probe of the real training step shows it faster, else float32 (oneDNN emulates bfloat16 on
-plain AVX2 CPUs, measured 13x slower there). Channels-last memory layout is on by default (oneDNN's
-and cuDNN's convolutions prefer it). The choice is made at run time because sessions land on
-different CPUs, and recorded with every checkpoint.
+plain AVX2 CPUs, measured 13x slower there). The memory layout likewise: channels-last is faster for
+some models and CPUs and slower for others (on an AVX2 EPYC: ResNet-18 96x64 with a 128-channel
+head +10 %, 128x96 with a 256-channel transposed-conv head 2.7x slower), so ``auto`` times both.
+The choice is made at run time, by timing the real step side by side, because sessions land on
+different CPUs; it is recorded with every checkpoint.
 """
 from __future__ import annotations
 
@@ -53,53 +55,65 @@ def autocast(device: torch.device, precision: str = "float32"):
     return contextlib.nullcontext()
 
 
-def choose_precision(requested: str, device: torch.device, probe: Callable[[str], float] | None = None,
-                     native_bf16: bool | None = None, log=print) -> str:
-    """Resolve ``requested`` (one of :data:`PRECISIONS`) to float32 | bfloat16 | float16.
-
-    ``probe(precision)`` returns seconds per training step on the real model and batch; on a CPU with
-    native bfloat16 ``auto`` keeps bfloat16 only when the probe finds it at least 5 % faster."""
+def precision_candidates(requested: str, device: torch.device, native_bf16: bool | None = None) -> list[str]:
+    """The precisions worth trying for ``requested`` (one of :data:`PRECISIONS`)."""
     if requested not in PRECISIONS:
         raise UserError(f"precision {requested!r}: use one of {', '.join(PRECISIONS)}")
     if requested == "float16" and device.type != "cuda":
         raise UserError("precision float16 needs a CUDA GPU; on a CPU use bfloat16 or auto")
     if requested != "auto":
-        return requested
+        return [requested]
     if device.type == "cuda":
-        return "float16"
+        return ["float16"]
     native = cpu_has_native_bf16() if native_bf16 is None else native_bf16
-    if not native:
-        return "float32"
-    if probe is None:
-        return "bfloat16"
-    t32, t16 = probe("float32"), probe("bfloat16")
-    chosen = "bfloat16" if t16 < 0.95 * t32 else "float32"
-    log(f"precision probe: float32 {t32 * 1e3:.0f} ms/step, bfloat16 {t16 * 1e3:.0f} ms/step -> {chosen}")
+    return ["float32", "bfloat16"] if native else ["float32"]
+
+
+def choose_fast_path(candidates: list[tuple[str, bool]], probe: Callable[[list[tuple[str, bool]]], list[float]],
+                     log=print) -> tuple[str, bool]:
+    """The fastest ``(precision, channels_last)`` of ``candidates`` by ``probe`` (seconds per step of each,
+    measured side by side); the first candidate (the plain path) unless another is at least 5 % faster."""
+    if len(candidates) == 1:
+        return candidates[0]
+    times = probe(candidates)
+    best = min(range(len(candidates)), key=times.__getitem__)
+    chosen = candidates[best] if times[best] < 0.95 * times[0] else candidates[0]
+    log("fast-path probe: " + ", ".join(f"{p}{' channels-last' if cl else ''} {1e3 * t:.0f} ms/step"
+                                        for (p, cl), t in zip(candidates, times))
+        + f" -> {chosen[0]}{', channels-last' if chosen[1] else ', NCHW'}")
     return chosen
 
 
 def step_probe(model: torch.nn.Module, batch: dict, loss_fn: Callable, device: torch.device,
-               repeats: int = 3, warmup: int = 1) -> Callable[[str], float]:
-    """A probe for :func:`choose_precision`: times full training steps (forward, backward, AdamW) of a
-    copy of ``model`` on ``batch``, so the real model, its optimiser and the RNG stay untouched."""
-    def probe(precision: str) -> float:
+               repeats: int = 3) -> Callable[[list[tuple[str, bool]]], list[float]]:
+    """A probe for :func:`choose_fast_path`: full training steps (forward, backward, AdamW) of a copy of
+    ``model`` per candidate on ``batch``, one untimed step each, then ``repeats`` rounds interleaved so
+    that other load on the machine falls on every candidate alike; median seconds per step. The real
+    model, its optimiser and the RNG stay untouched."""
+    def probe(candidates: list[tuple[str, bool]]) -> list[float]:
         rng = torch.get_rng_state()
-        m = copy.deepcopy(model)
-        opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=0.0)
-        times = []
-        for i in range(warmup + repeats):
-            t = time.perf_counter()
-            with autocast(device, precision):
-                loss = loss_fn(m, batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times.append(time.perf_counter() - t)
+        runs = []
+        for _, cl in candidates:
+            m = copy.deepcopy(model)
+            b = batch
+            if cl:
+                m, b = m.to(memory_format=torch.channels_last), to_channels_last(batch)
+            runs.append((m, torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=0.0), b))
+        times = [[] for _ in candidates]
+        for r in range(repeats + 1):
+            for i, ((precision, _), (m, opt, b)) in enumerate(zip(candidates, runs)):
+                t = time.perf_counter()
+                with autocast(device, precision):
+                    loss = loss_fn(m, b)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if r:
+                    times[i].append(time.perf_counter() - t)
         torch.set_rng_state(rng)
-        return sorted(times)[len(times) // 2]
+        return [sorted(t)[len(t) // 2] for t in times]
     return probe
 
 

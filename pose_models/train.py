@@ -19,7 +19,8 @@ from pose_models.checkpoint import latest_checkpoint, prune, read_checkpoint, sa
 from pose_models.config import TrainConfig
 from pose_models.data import (DetectionDataset, LiftingDataset, Pose2DDataset, SeededBatches, load_records,
                               report_skips)
-from pose_models.device import autocast, choose_precision, resolve_device, step_probe, to_channels_last
+from pose_models.device import (autocast, choose_fast_path, precision_candidates, resolve_device, step_probe,
+                                to_channels_last)
 from pose_models.models import build_model, model_args
 from syrip_gen.errors import UserError
 
@@ -147,14 +148,17 @@ def train(cfg: TrainConfig, log=print) -> Path:
                         generator=torch.Generator().manual_seed(cfg.seed))  # keeps the global RNG (dropout) untouched
     model.train()
     batch_iter = iter(loader)
-    first = _to_device(next(batch_iter), device, cfg.channels_last)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    precision = choose_precision(cfg.precision if cfg.amp else "float32", device,
-                                 step_probe(model, first, lambda m, b: m.training_loss(b, step)[0], device), log=log)
+    first = _to_device(next(batch_iter), device, False)
+    layouts = [False, True] if cfg.channels_last is None and cfg.task != "lifter" else [bool(cfg.channels_last)]
+    candidates = [(p, cl) for p in precision_candidates(cfg.precision if cfg.amp else "float32", device)
+                  for cl in layouts]
+    precision, channels_last = choose_fast_path(
+        candidates, step_probe(model, first, lambda m, b: m.training_loss(b, step)[0], device), log=log)
+    if channels_last:
+        model, first = model.to(memory_format=torch.channels_last), to_channels_last(first)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "float16")
-    fast_path = {"precision": precision, "channels_last": cfg.channels_last, "threads": torch.get_num_threads()}
-    log(f"train {cfg.task}: {device.type}, {precision}, {'channels-last' if cfg.channels_last else 'NCHW'}, "
+    fast_path = {"precision": precision, "channels_last": channels_last, "threads": torch.get_num_threads()}
+    log(f"train {cfg.task}: {device.type}, {precision}, {'channels-last' if channels_last else 'NCHW'}, "
         f"{fast_path['threads']} threads")
     runlog = RunLog(out, cfg.tensorboard)
     bar = tqdm(total=cfg.max_steps, initial=step, desc=f"train {cfg.task}", mininterval=2)
@@ -166,7 +170,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
         if first is not None:
             batch, first = first, None
         else:
-            batch = _to_device(next(batch_iter), device, cfg.channels_last)
+            batch = _to_device(next(batch_iter), device, channels_last)
         with autocast(device, precision):
             loss, logs = model.training_loss(batch, step)
         if not torch.isfinite(loss):
