@@ -75,6 +75,7 @@ class TrainConfig:
                                                 # and where a probe finds it faster; else float32 (device.py)
     channels_last: bool | None = None           # NHWC memory layout; None: timed against NCHW at the start
     workers: int = field(default=0, metadata={"min": 0})  # DataLoader workers (0-2 on small machines)
+    threads: int | None = field(default=None, metadata={"min": 1})  # torch CPU threads; None: every core
     epoch_size: int | None = field(default=None, metadata={"min": 1})  # samples per epoch (default: all)
     ckpt_every: int = field(default=500, metadata={"min": 1})
     keep_checkpoints: int = field(default=2, metadata={"min": 1})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -33,6 +34,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name != "cpu" and not name.startswith("cuda"):
         raise UserError(f"unknown device {name!r}; use auto, cpu or cuda")
     return torch.device(name)
+
+
+def set_threads(threads: int | None) -> int:
+    """Torch CPU threads for this stage: ``threads`` or every core this process may use (an earlier stage
+    of the same pipeline process, e.g. a one-thread fit, must not leave training on one core)."""
+    n = threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(n)
+    return n
 
 
 def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from pose_models.checkpoint import load_model
 from pose_models.data import DetectionDataset, LiftingDataset, Pose2DDataset, Record, load_records, report_skips
-from pose_models.device import resolve_device
+from pose_models.device import resolve_device, set_threads
 from pose_models.metrics import coco_ap, keypoint_report, sanitise_areas
 from syrip_gen.coco import load_coco
 from syrip_gen.errors import UserError
@@ -127,6 +127,7 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     ``bn_calibration``: a COCO set of real images (e.g. the real *train* set) whose crops first
     replace a 2D model's BatchNorm statistics (AdaBN, see :mod:`pose_models.batchnorm`)."""
     dev = resolve_device(device)
+    set_threads(None)
     model, ck = load_model(checkpoint, device=dev)
     kind = ck["kind"]
     calibration = None

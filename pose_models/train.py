@@ -19,8 +19,8 @@ from pose_models.checkpoint import latest_checkpoint, prune, read_checkpoint, sa
 from pose_models.config import TrainConfig
 from pose_models.data import (DetectionDataset, LiftingDataset, Pose2DDataset, SeededBatches, load_records,
                               report_skips)
-from pose_models.device import (autocast, choose_fast_path, precision_candidates, resolve_device, step_probe,
-                                to_channels_last)
+from pose_models.device import (autocast, choose_fast_path, precision_candidates, resolve_device, set_threads,
+                                step_probe, to_channels_last)
 from pose_models.models import build_model, model_args
 from syrip_gen.errors import UserError
 
@@ -118,6 +118,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     """Train ``cfg.task`` and return the final checkpoint path (``<out_dir>/checkpoints/step_*.pt``).
     Resumes exactly from the latest checkpoint in ``out_dir`` when ``cfg.resume``."""
     device = resolve_device(cfg.device)
+    set_threads(cfg.threads)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
