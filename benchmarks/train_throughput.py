@@ -1,13 +1,15 @@
-"""Benchmark: what one training crop of the 2D model costs, per input size, depth and head width.
+"""Benchmark: training crops/s of the 2D model on every numeric path, side by side, and what the
+trainer's own run-time choice picks.
 
-Why: the scaled ablation (pipelines/ablation.yaml) must fit two runs of >= 250 000 crops into
-about 150 minutes on the CPU, so its model is chosen by cost. The cost is given two ways: GFLOP
-per crop (forward + backward, torch's FlopCounterMode: exact and load-independent) and crops/s of
-a full training step (forward, backward, AdamW) on random tensors, median of ``--repeats`` timed
-steps after ``--warmup`` untimed ones. Crops/s depends on what else runs on the machine: the
-load average is recorded with it. Data loading is not timed (the loader caches crops in memory).
+Why: the ablation's length is set by crops/s, and the fastest path depends on the CPU the session
+lands on (float32 or bfloat16 autocast; NCHW or channels-last). The variants of one model are timed
+interleaved, step by step (``pose_models.device.step_probe``, the trainer's own probe), so load from
+other jobs falls on all of them alike and their ratios stay meaningful on a busy machine; absolute
+crops/s are recorded with the load average. Each timed step is a full training step (forward,
+backward, AdamW) on random tensors; data loading is not timed (the loader caches crops in memory).
+GFLOP per crop (forward + backward, torch's FlopCounterMode) are exact and load-independent.
 
-    nice python benchmarks/train_throughput.py [--device cuda] [--repeats 5] [--batch 32]
+    python benchmarks/train_throughput.py [--repeats 5] [--batch 32] [--device cuda]
 
 Writes ``benchmarks/results/train_throughput.{json,md}``.
 """
@@ -15,21 +17,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from syrip_gen.hardware import describe  # noqa: E402
+from syrip_gen.hardware import describe, git_commit, write_results  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# (depth, input_h, input_w, head channels): the old CPU recipe, the scaled CPU spec, the GPU profile
-CONFIGS = [(18, 128, 96, 256), (18, 128, 96, 128), (18, 96, 64, 256), (18, 96, 64, 128), (50, 256, 192, 256)]
+# (depth, input_h, input_w, head channels): the spec's CPU model, the earlier CPU recipe, the GPU profile's
+CONFIGS = [(18, 96, 64, 128), (18, 128, 96, 256), (50, 256, 192, 256)]
 
 
 def gflop_per_crop(model, h: int, w: int) -> float:
@@ -43,26 +41,27 @@ def gflop_per_crop(model, h: int, w: int) -> float:
     return fc.get_total_flops() / 1e9
 
 
-def crops_per_s(model, h: int, w: int, batch: int, device, repeats: int, warmup: int) -> float:
+def measure(depth: int, h: int, w: int, c: int, batch: int, device, repeats: int, variants) -> list[dict]:
     import torch
 
-    model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    x = torch.randn(batch, 3, h, w, device=device)
-    target = torch.rand(batch, 17, h // 4, w // 4, device=device)
-    weight = torch.ones(batch, 17, device=device)
-    times = []
-    for i in range(warmup + repeats):
-        t = time.perf_counter()
-        _, loss = model(x, target, weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    return batch / statistics.median(times)
+    from pose_models.device import choose_fast_path, cpu_has_native_bf16, precision_candidates, step_probe
+    from pose_models.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("pose2d", dict(depth=depth, input_h=h, input_w=w, deconv_channels=c)).to(device).train()
+    g = gflop_per_crop(model, h, w)
+    b = {"image": torch.randn(batch, 3, h, w, device=device),
+         "target": torch.rand(batch, 17, h // 4, w // 4, device=device), "weight": torch.ones(batch, 17, device=device)}
+    probe = step_probe(model, b, lambda m, x: m(x["image"], x["target"], x["weight"])[1], device, repeats)
+    load = os.getloadavg()[0]
+    times = probe(variants)
+    auto = [(p, cl) for p in precision_candidates("auto", device) for cl in (False, True)]
+    chosen = choose_fast_path(auto, lambda cands: [times[variants.index(v)] for v in cands], log=lambda *_: None)
+    base = times[0]
+    return [{"depth": depth, "input": f"{h}x{w}", "head_channels": c, "gflop_per_crop": round(g, 3),
+             "precision": p, "channels_last": cl, "crops_per_s": round(batch / t, 2), "x_float32_nchw": round(base / t, 2),
+             "auto_choice": (p, cl) == chosen, "native_bf16": cpu_has_native_bf16(),
+             "load_avg_1min": [round(load, 2), round(os.getloadavg()[0], 2)]} for (p, cl), t in zip(variants, times)]
 
 
 def main() -> None:
@@ -70,40 +69,36 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--skip-gpu-config", action="store_true", help="leave out ResNet-50 256x192 on a CPU")
     args = p.parse_args()
     import torch
 
-    from pose_models.models import build_model
-
     device = torch.device(args.device)
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    half = "float16" if device.type == "cuda" else "bfloat16"
+    variants = [("float32", False), ("float32", True), (half, False), (half, True)]
     rows = []
     for depth, h, w, c in CONFIGS:
         if args.skip_gpu_config and depth == 50:
             continue
-        torch.manual_seed(0)
-        model = build_model("pose2d", dict(depth=depth, input_h=h, input_w=w, deconv_channels=c))
-        g = gflop_per_crop(model, h, w)
-        load_before = os.getloadavg()[0]
-        speed = crops_per_s(model, h, w, args.batch, device, args.repeats, args.warmup)
-        rows.append({"depth": depth, "input": f"{h}x{w}", "head_channels": c, "gflop_per_crop": round(g, 3),
-                     "crops_per_s": round(speed, 2), "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
-        print(rows[-1], flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    meta = {"command": "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:]), "commit": commit,
+        rows += measure(depth, h, w, c, args.batch, device, args.repeats, variants)
+        for r in rows[-len(variants):]:
+            print(r, flush=True)
+    meta = {"command": "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:]), "commit": git_commit(Path(__file__).resolve().parent.parent),
             "date": datetime.date.today().isoformat(), "hardware": describe(), "device": args.device,
-            "batch": args.batch, "threads": torch.get_num_threads()}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train_throughput.json").write_text(json.dumps({**meta, "rows": rows}, indent=1) + "\n")
-    md = ["# 2D model training cost per crop", "", *(f"- {k}: {v}" for k, v in meta.items()), "",
-          "| ResNet | input | head channels | GFLOP / crop (fwd + bwd) | crops/s | load avg (before, after) |",
-          "|---|---|---|---|---|---|"]
-    md += [f"| {r['depth']} | {r['input']} | {r['head_channels']} | {r['gflop_per_crop']} | {r['crops_per_s']} | "
-           f"{r['load_avg_1min']} |" for r in rows]
-    md += ["", "GFLOP are exact; crops/s were measured while other jobs shared the CPU when the load average "
-           "exceeds the core count, so they are lower bounds and their ratios are rough."]
-    (RESULTS / "train_throughput.md").write_text("\n".join(md) + "\n")
+            "batch": args.batch, "threads": torch.get_num_threads(), "repeats": args.repeats}
+    md = ["# 2D model training crops/s on every numeric path, side by side", "",
+          *(f"- {k}: {v}" for k, v in meta.items()), "",
+          "| ResNet | input | head | GFLOP / crop | precision | layout | crops/s | × float32 NCHW | auto picks | load avg |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r['depth']} | {r['input']} | {r['head_channels']} | {r['gflop_per_crop']} | {r['precision']} | "
+           f"{'channels-last' if r['channels_last'] else 'NCHW'} | {r['crops_per_s']} | {r['x_float32_nchw']} | "
+           f"{'**yes**' if r['auto_choice'] else ''} | {r['load_avg_1min']} |" for r in rows]
+    md += ["", "Variants of one model were timed interleaved (median of the timed steps), so their ratios hold on a "
+           "loaded machine; absolute crops/s are lower bounds when the load average exceeds the core count. "
+           "'auto picks' is what `train` chooses at run time on this machine (bfloat16 is only tried where the "
+           "CPU has it natively; a path must be 5 % faster than float32 NCHW to be chosen)."]
+    write_results(RESULTS / "train_throughput", {**meta, "rows": rows}, "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

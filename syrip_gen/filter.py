@@ -135,6 +135,7 @@ class FilterReport:
     histograms: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)  # gate -> {configured, fits_percentile, threshold, n_fits}
+    keypoints: str | None = None  # the learned keypoints.npz the labels were checked against (None: not asked)
     images: list[dict] = field(default_factory=list)  # per-image verdicts
 
 
@@ -502,7 +503,8 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=dict(rejected_by), failed=failed,
         skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
         decisions_applied=len(decisions), decisions_unknown_images=unknown, missing_files=sum(missing),
-        histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration, images=verdicts)
+        histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration,
+        keypoints=None if keypoints is None else str(keypoints), images=verdicts)
     atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
     atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": n})
     log.info("filter: kept %d of %d images (%s)", len(kept), n, rejected_by)
