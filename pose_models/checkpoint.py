@@ -37,9 +37,23 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     return path
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint dict (tensors on CPU); UserError if it is not one of ours."""
+def checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint file as given; a training run's folder (``train --out``, a pipeline train
+    step) -> its last checkpoint, as the pipeline takes it (one-line UserError if it has none)."""
     path = Path(path)
+    if not path.is_dir():
+        return path
+    last = latest_checkpoint(path)
+    if last is None:
+        raise UserError(f"{path}: a folder with no checkpoints (checkpoints/step_*.pt); give a checkpoint file "
+                        "or the --out folder of `syrip-gen train`")
+    return last
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint dict (tensors on CPU; a training folder: its last one, see
+    :func:`checkpoint_file`); UserError if it is not one of ours."""
+    path = checkpoint_file(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     try:

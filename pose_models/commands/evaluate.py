@@ -6,7 +6,8 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint written by syrip-gen train")
+    parser.add_argument("checkpoint", help="checkpoint written by syrip-gen train, or its --out folder (the last "
+                        "checkpoint there)")
     parser.add_argument("data", help="COCO keypoint JSON or dataset directory")
     parser.add_argument("--boxes", choices=["gt", "detector"], default="gt",
                         help="2D models: crop around ground-truth boxes or detected ones")
