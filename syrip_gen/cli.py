@@ -59,7 +59,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from syrip_gen.errors import UserError
+    from syrip_gen.errors import UserError, disk_fault
 
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         code = args._run(args)
     except UserError as err:
         print(f"syrip-gen {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full, read-only or foreign disk met during the work: one line too
+        line = disk_fault(err, getattr(args, "out", None))
+        if line is None:
+            raise
+        print(f"syrip-gen {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"syrip-gen {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
