@@ -19,5 +19,5 @@ def disk_fault(err: OSError, where: object = None) -> str | None:
     if err.errno == errno.EROFS:
         return f"{path} is on a read-only file system: nothing lost; rerun with a writable --out"
     if err.errno in (errno.EACCES, errno.EPERM):
-        return f"no permission to write {path}: nothing lost; rerun with a writable --out"
+        return f"permission denied: {path}: nothing lost; make it accessible (or use a writable --out) and rerun"
     return None
