@@ -59,7 +59,7 @@ def read_only_folder(folder: Path, monkeypatch):
     with EROFS. Yields a function that makes it writable again (for the rerun)."""
     folder.mkdir(parents=True, exist_ok=True)
     if can_mount():
-        assert _mount(folder, "ro,size=64k,mode=0755"), folder
+        assert _mount(folder, "ro,size=64m,mode=0755"), folder
         try:
             yield lambda: subprocess.run(["mount", "-o", "remount,rw", str(folder)], check=True)
         finally:
