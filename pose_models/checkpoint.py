@@ -5,6 +5,7 @@ Written atomically (temporary file + rename) under ``<out_dir>/checkpoints/step_
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -31,10 +32,20 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        full = isinstance(err, RuntimeError) and _disk_full(path.parent)
         Path(tmp).unlink(missing_ok=True)
+        if full:  # torch.save reports a full disk as a RuntimeError ("unexpected pos ...")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
         raise
     return path
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system of ``folder`` has (almost) no room left for this process."""
+    st = os.statvfs(folder)
+    free = st.f_bfree if os.geteuid() == 0 else st.f_bavail  # root may use the reserved blocks
+    return free * st.f_frsize < (1 << 20)
 
 
 def checkpoint_file(path: str | Path) -> Path:

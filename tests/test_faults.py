@@ -394,6 +394,15 @@ def test_disk_full_at_the_fit_overlays_is_one_line(tmp_path, capsys, monkeypatch
     assert (out / "fits.jsonl").is_file()  # the fits are kept
 
 
+def test_disk_full_while_training_is_one_line(tmp_path, capsys, monkeypatch):
+    """torch.save reports a full disk as a RuntimeError ("unexpected pos"): still one line."""
+    cfg = _train_yaml(tmp_path)
+    with full_folder(tmp_path / "disk", monkeypatch, free=4 << 10, size=256 << 10):
+        code, err = _cli(["train", cfg, "--out", tmp_path / "disk" / "train"], capsys)
+        line = _one_line_error(code, err, "train")
+        assert "disk full at" in line and str(tmp_path / "disk") in line, line
+
+
 def test_images_are_written_or_an_error_is_raised(tmp_path, monkeypatch):
     """cv2.imwrite returns False instead of raising: every image writer must raise instead."""
     from syrip_gen.drawing import contact_sheet
