@@ -122,8 +122,8 @@ def locked(out: str | Path, command: str) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise UserError(f"{out} is in use by another syrip-gen run (it holds {out / LOCK_FILE}); refusing "
-                        f"to {command} into it at the same time: wait for that run to end, or choose another "
+        raise UserError(f"{out} is in use by another syrip-gen run (it holds {out / LOCK_FILE}); refusing a "
+                        f"second run of `syrip-gen {command}` into it: wait for that run to end, or choose another "
                         "folder") from None
     try:
         yield
