@@ -163,6 +163,8 @@ def sheet(args) -> None:
     """real photo | its fit | four renders wearing its texture | four procedural renders."""
     import cv2
 
+    from syrip_gen.coco import atomic_write_image
+
     def by_fit(run: Path) -> dict[str, list[Path]]:
         gt = json.loads(annotation_file(run).read_text())
         files = {im["id"]: im["file_name"] for im in gt["images"]}
@@ -184,7 +186,7 @@ def sheet(args) -> None:
         rows.append(contact_row(tiles, h))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
-    cv2.imwrite(args.sheet, np.concatenate(rows, 0), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    atomic_write_image(args.sheet, np.concatenate(rows, 0), (cv2.IMWRITE_JPEG_QUALITY, 88))
     print(f"wrote {args.sheet}")
 
 

@@ -5,6 +5,7 @@ Written atomically (temporary file + rename) under ``<out_dir>/checkpoints/step_
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -31,15 +32,39 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        full = isinstance(err, RuntimeError) and _disk_full(path.parent)
         Path(tmp).unlink(missing_ok=True)
+        if full:  # torch.save reports a full disk as a RuntimeError ("unexpected pos ...")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
         raise
     return path
 
 
-def read_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint dict (tensors on CPU); UserError if it is not one of ours."""
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system of ``folder`` has (almost) no room left for this process."""
+    st = os.statvfs(folder)
+    free = st.f_bfree if os.geteuid() == 0 else st.f_bavail  # root may use the reserved blocks
+    return free * st.f_frsize < (1 << 20)
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """A checkpoint file as given; a training run's folder (``train --out``, a pipeline train
+    step) -> its last checkpoint, as the pipeline takes it (one-line UserError if it has none)."""
     path = Path(path)
+    if not path.is_dir():
+        return path
+    last = latest_checkpoint(path)
+    if last is None:
+        raise UserError(f"{path}: a folder with no checkpoints (checkpoints/step_*.pt); give a checkpoint file "
+                        "or the --out folder of `syrip-gen train`")
+    return last
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint dict (tensors on CPU; a training folder: its last one, see
+    :func:`checkpoint_file`); UserError if it is not one of ours."""
+    path = checkpoint_file(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     try:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pose_models.checkpoint import load_model
+from pose_models.checkpoint import checkpoint_file, load_model
 from pose_models.data import DetectionDataset, LiftingDataset, Pose2DDataset, Record, load_records, report_skips
 from pose_models.device import resolve_device, set_threads
 from pose_models.metrics import coco_ap, keypoint_report, sanitise_areas
@@ -126,6 +126,7 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
     ``boxes``: ``gt`` or ``detector`` (then ``detector`` = a detector checkpoint) for pose2d models.
     ``bn_calibration``: a COCO set of real images (e.g. the real *train* set) whose crops first
     replace a 2D model's BatchNorm statistics (AdaBN, see :mod:`pose_models.batchnorm`)."""
+    checkpoint = checkpoint_file(checkpoint)  # a training run's folder: its last checkpoint
     dev = resolve_device(device)
     set_threads(None)
     model, ck = load_model(checkpoint, device=dev)

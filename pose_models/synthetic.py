@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from pose_models.lifter import axis_rotation
-from syrip_gen.coco import SKELETON, SYRIP_POSTURES, write_coco
+from syrip_gen.coco import SKELETON, SYRIP_POSTURES, atomic_write_image, write_coco
 
 # rough infant skeleton (metres, x right, y down, z away from the camera), COCO-17 order
 TEMPLATE = np.array([
@@ -48,7 +48,7 @@ def make_dataset(root: str | Path, n: int = 16, width: int = 96, height: int = 1
             colour = (255, 80, 80) if j % 2 else (80, 80, 255)
             cv2.circle(img, tuple(int(v) for v in p), 2, colour if j else (255, 255, 255), -1)
         name = f"img{i:04d}.jpg"
-        cv2.imwrite(str(root / "images" / name), img)
+        atomic_write_image(root / "images" / name, img)
         vis = np.full(17, 2.0)
         vis[rng.random(17) < 0.05] = 0
         kps = np.concatenate([uv, vis[:, None]], 1)

@@ -129,7 +129,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
     if resume_from is not None:
         ck = read_checkpoint(resume_from)
         if ck["kind"] != cfg.task or ck["model_args"] != model_args(model):
-            raise UserError(f"{resume_from}: was trained with other model settings; use a new out_dir or resume=false")
+            raise UserError(f"{resume_from}: was trained with other model settings; use a new out_dir (--out) "
+                            "or start afresh (--no-resume; in YAML resume: false)")
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         step = ck["step"]

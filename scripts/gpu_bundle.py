@@ -29,7 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from syrip_gen.coco import atomic_write_json, find_keypoint_json, load_coco  # noqa: E402
+from syrip_gen.coco import atomic_write_image, atomic_write_json, find_keypoint_json, load_coco  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 
 # What the pipeline imports beyond the machine's image (device KINDS.md): name==version, no deps.
@@ -53,7 +53,7 @@ def downscale_set(src: Path, dst: Path, max_side: int, quality: int = 90) -> int
             raise SystemExit(f"{kf.image_dir() / im['file_name']}: unreadable image")
         s = min(1.0, max_side / max(img.shape[:2]))
         small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else img
-        cv2.imwrite(str(dst / "images" / im["file_name"]), small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        atomic_write_image(dst / "images" / im["file_name"], small, (cv2.IMWRITE_JPEG_QUALITY, quality))
         scale[im["id"]] = (small.shape[1] / img.shape[1], small.shape[0] / img.shape[0])
         im.update(width=small.shape[1], height=small.shape[0])
     for ann in kf.data["annotations"]:

@@ -11,15 +11,17 @@ supports); it holds pieces of the user's images, so it stays with their data (e.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from syrip_gen.coco import atomic_write_bytes, atomic_write_json, load_coco
+from syrip_gen.coco import atomic_write_image, atomic_write_json, load_coco
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
+from syrip_gen.runfolder import FOREIGN_OK, claim, record
 
 INDEX = "backgrounds.json"
 
@@ -187,12 +189,65 @@ def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
                         cfg: BackgroundsConfig = BackgroundsConfig()) -> BackgroundsSummary:
     """Write one person-free JPEG per image of the COCO ``dataset`` into ``out_dir`` (atomically)
     and an index (``backgrounds.json``). Unreadable photos, and photos the people fill, are
-    skipped and counted by reason. A rerun rewrites the same bytes (it is quick: ~20 photos/s)."""
+    skipped and counted by reason. ``out_dir`` must be new, empty or an earlier backgrounds run
+    (:func:`syrip_gen.runfolder.claim`): a run from another input or settings is replaced (it is
+    quick to remake: ~20 photos/s), a folder this command did not make is refused."""
+    from syrip_gen.runfolder import check_writable, locked
+
+    out = Path(out_dir)
+    check_writable(out)
+    kf = load_coco(dataset)
+    key = backgrounds_key(kf.path, cfg)
+    _claim(out, key)  # before any work
+    with locked(out, "backgrounds"):
+        _replace(out, _claim(out, key))
+        record(out, key, "backgrounds", config=asdict(cfg))
+        return _extract(kf, dataset, out, cfg)
+
+
+def backgrounds_key(coco_path: Path, cfg: BackgroundsConfig) -> str:
+    """Hash of the annotation file's content and the settings (not of the photos: they are
+    named by it)."""
+    import hashlib
+
+    h = hashlib.sha256(Path(coco_path).read_bytes())
+    h.update(json.dumps(asdict(cfg), sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+def _claim(out: Path, key: str) -> str | None:
+    return claim(out, key, True, "backgrounds", made_before_keys=_made_before_keys)
+
+
+def _made_before_keys(out: Path) -> bool:
+    """A folder written by this command before its runs were keyed: our index, and nothing but
+    the files it lists (and temporary files of ours)."""
+    index = _index_files(out)
+    return index is not None and all(p.name in index or p.name in FOREIGN_OK or p.name.endswith(".tmp")
+                                     for p in out.iterdir())
+
+
+def _index_files(out: Path) -> set[str] | None:
+    """The index and the files it lists, or None when ``out`` holds no index of ours."""
+    try:
+        items = json.loads((out / INDEX).read_text())["items"]
+        names = {INDEX} | {item["file"] for item in items}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {n for n in names if isinstance(n, str) and n == Path(n).name}  # names in this folder only
+
+
+def _replace(out: Path, other: str | None) -> None:
+    """Remove the files of ``other``, an earlier backgrounds run in ``out`` (its index says which)."""
+    if other is not None:
+        for name in sorted(_index_files(out) or ()):
+            (out / name).unlink(missing_ok=True)
+
+
+def _extract(kf, dataset, out: Path, cfg: BackgroundsConfig) -> BackgroundsSummary:
+    """``extract_backgrounds``' work, in a folder it holds and has claimed."""
     import cv2
 
-    kf = load_coco(dataset)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     boxes: dict[int, list[np.ndarray]] = {}
     for ann in kf.annotations:
         box = np.asarray(ann.get("bbox") or [0, 0, 0, 0], np.float64)
@@ -220,8 +275,7 @@ def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
         if s < 1.0:
             bg = cv2.resize(bg, (round(bg.shape[1] * s), round(bg.shape[0] * s)), interpolation=cv2.INTER_AREA)
         name = f"bg_{image_id:08d}.jpg"
-        _, jpeg = cv2.imencode(".jpg", bg, [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
-        atomic_write_bytes(out / name, jpeg.tobytes())
+        atomic_write_image(out / name, bg, (cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality))
         items.append({"file": name, "image_id": image_id, **result.record()})
     if not items:
         raise UserError(f"{dataset}: no usable images to take backgrounds from (skipped: {skipped})")

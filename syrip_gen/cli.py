@@ -59,7 +59,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from syrip_gen.errors import UserError
+    from syrip_gen.errors import UserError, disk_fault
 
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
@@ -70,12 +70,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args._run(args)
     except UserError as err:
+        _end_progress_bars()
         print(f"syrip-gen {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full, read-only or foreign disk met during the work: one line too
+        line = disk_fault(err, getattr(args, "out", None))
+        if line is None:
+            raise
+        _end_progress_bars()
+        print(f"syrip-gen {args.command}: error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
+        _end_progress_bars()
         print(f"syrip-gen {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def _end_progress_bars() -> None:
+    """Close the progress bars a failed command left open, so that its error gets a line of
+    its own instead of trailing the last bar."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
 
 
 if __name__ == "__main__":

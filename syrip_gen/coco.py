@@ -155,16 +155,38 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write bytes via a temporary file in the same directory + rename: never a half-written
     file, even when the process is killed midway. Files are readable by all (0644)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise _naming(err, path) from err
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _naming(err, path) from err
         raise
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """The same error naming the file meant (a write to a full disk names none; a temporary
+    file's name means nothing to the user)."""
+    return OSError(err.errno, err.strerror, str(path)) if err.errno else err
+
+
+def atomic_write_image(path: str | Path, image: np.ndarray, params: tuple[int, ...] = ()) -> None:
+    """Encode ``image`` (``(H, W, 3) uint8`` BGR) by ``path``'s suffix and write it atomically.
+    Use this, not ``cv2.imwrite``: that returns False on a full disk instead of raising."""
+    import cv2
+
+    ok, buf = cv2.imencode(Path(path).suffix, image, list(params))
+    if not ok:
+        raise ValueError(f"{path}: OpenCV could not encode a {image.shape} {image.dtype} image as {Path(path).suffix}")
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def atomic_link(src: Path, dst: Path) -> None:

@@ -39,7 +39,7 @@ from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.compose import check_folders, one_torch_thread
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import FitInfo, VariantConfig
-from syrip_gen.runfolder import claim, record
+from syrip_gen.runfolder import check_writable, claim, locked, record
 
 MAX_VARIANTS = 10000
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
@@ -395,22 +395,20 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     ``on_shard_done(shard)`` is called in this process after each shard's manifest arrives
     (tests use it to simulate a kill).
     """
-    from tqdm import tqdm
-
     from syrip_gen.body import load_body
-    from syrip_gen.drawing import write_contact_sheet
-    from syrip_gen.render.variants import PoseChecker, prepare_fits
+    from syrip_gen.render.variants import prepare_fits
 
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
+    check_writable(out)
     photo_sig = ""
     if cfg.photo_textures:
         from syrip_gen.render.photo_textures import photo_signature
 
         photo_sig = photo_signature(path)
     key = run_key(path, cfg, photo_sig)
-    other = check_out(out, key, cfg)  # before any work
+    check_out(out, key, cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
     records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
     n_bg = check_folders(cfg)
@@ -419,7 +417,19 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     for info, r in zip(infos, records):
         info.source_image_id = r.get("image_id")
         info.source_file = r.get("file_name")
-    _prepare_out(out, key, cfg, path, other)
+    with locked(out, "render"):  # one run at a time; claimed again under the lock
+        _prepare_out(out, key, cfg, path, check_out(out, key, cfg))
+        return _render_claimed(out, key, cfg, path, body, records, infos, fits_skipped, n_bg, t0, on_shard_done)
+
+
+def _render_claimed(out: Path, key: str, cfg: RenderConfig, path: Path, body, records: list, infos: list,
+                    fits_skipped: dict, n_bg: int, t0: float, on_shard_done) -> RenderSummary:
+    """``render_dataset``'s work, in a folder it holds and has claimed."""
+    from tqdm import tqdm
+
+    from syrip_gen.drawing import write_contact_sheet
+    from syrip_gen.render.variants import PoseChecker
+
     _remove_stale_temp_files(out)
     photo, bake_seconds = None, 0.0
     if cfg.photo_textures:

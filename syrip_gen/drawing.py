@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.coco import SKELETON, atomic_write_bytes
+from syrip_gen.coco import SKELETON, atomic_write_image
 
 THUMB_HEIGHT = 200
 MESH_COLOUR = np.array([120, 170, 235], dtype=np.float64)  # BGR, light skin-blue
@@ -149,10 +149,7 @@ def contact_sheet(paths: list[Path], out_path: Path, columns: int = 6) -> None:
         row = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in thumbs[i:i + columns]]
         row += [np.full((THUMB_HEIGHT, width, 3), 255, np.uint8)] * (columns - len(row))
         rows.append(np.concatenate(row, 1))
-    sheet = np.concatenate(rows, 0)
-    tmp = out_path.with_name(f".{out_path.name}.tmp{out_path.suffix}")
-    cv2.imwrite(str(tmp), sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    tmp.replace(out_path)
+    atomic_write_image(out_path, np.concatenate(rows, 0), (cv2.IMWRITE_JPEG_QUALITY, 85))
 
 
 def write_contact_sheet(ann_path: Path, dst: Path, seed: int = 0, n: int = 64, tile_w: int = 200,
@@ -194,7 +191,5 @@ def write_contact_sheet(ann_path: Path, dst: Path, seed: int = 0, n: int = 64, t
         cv2.putText(img, ann.get("posture", ""), (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
         r, c = divmod(slot, cols)
         sheet[r * tile_h:(r + 1) * tile_h, c * tile_w:(c + 1) * tile_w] = img
-    ok, buf = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(dst, buf.tobytes())
+    atomic_write_image(dst, sheet, (cv2.IMWRITE_JPEG_QUALITY, quality))
     return dst

@@ -33,6 +33,7 @@ import numpy as np
 from syrip_gen import coverage as knn
 from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, atomic_write_json, image_posture, load_coco
 from syrip_gen.errors import UserError
+from syrip_gen.runfolder import FOREIGN_OK, claim, locked, record
 
 L_SH, R_SH, L_HIP, R_HIP = 5, 6, 11, 12
 TAU = 0.25  # real train200 vs validate100: 0.60 here, 0.97 at 0.5 (too lenient to tell sets apart)
@@ -176,9 +177,12 @@ def dataset_stats(dataset_dir: str | Path, out_dir: str | Path, compare: str | P
     ``ceiling``: a second real set, scored against ``compare`` like the dataset is."""
     import matplotlib
 
+    from syrip_gen.runfolder import check_writable
+
     matplotlib.use("Agg")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir)
+    _claim(out_dir)  # before any work
     if ceiling and not compare:
         raise UserError("a real-vs-real ceiling needs --compare REAL to score it against")
     sets = [_Data(dataset_dir)] + ([_Data(compare)] if compare else [])
@@ -213,13 +217,23 @@ def dataset_stats(dataset_dir: str | Path, out_dir: str | Path, compare: str | P
         if second.name in (sets[1].name, sets[0].name):
             second.name += " (ceiling)"
         stats["coverage"]["ceiling"] = knn_coverage(sets[1], second, seed)
-    files = [_plot_poses(sets, out_dir / "poses.png"), _plot_postures(sets, out_dir / "postures.png"),
-             _plot_visibility(sets, out_dir / "visibility.png")]
-    if any(len(d.views) for d in sets):
-        files.append(_plot_viewpoints(sets, out_dir / "viewpoints.png"))
-    stats["files"] = [str(f) for f in files]
-    atomic_write_json(out_dir / "stats.json", stats)
+    with locked(out_dir, "stats"):
+        _claim(out_dir)
+        record(out_dir, "stats", "stats")
+        files = [_plot_poses(sets, out_dir / "poses.png"), _plot_postures(sets, out_dir / "postures.png"),
+                 _plot_visibility(sets, out_dir / "visibility.png")]
+        if any(len(d.views) for d in sets):
+            files.append(_plot_viewpoints(sets, out_dir / "viewpoints.png"))
+        stats["files"] = [str(f) for f in files]
+        atomic_write_json(out_dir / "stats.json", stats)
     return stats
+
+
+def _claim(out: Path) -> None:
+    """``out`` must be new, empty or an earlier stats output (each run rewrites it all), never
+    a folder ``stats`` did not make (:func:`syrip_gen.runfolder.claim`)."""
+    claim(out, "stats", True, "stats", made_before_keys=lambda o: (o / "stats.json").is_file() and all(
+        p.suffix in (".png", ".json", ".tmp") or p.name in FOREIGN_OK for p in o.iterdir()))
 
 
 # ---- pictures --------------------------------------------------------------------------------

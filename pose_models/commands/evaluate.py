@@ -6,7 +6,8 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="checkpoint written by syrip-gen train")
+    parser.add_argument("checkpoint", help="checkpoint written by syrip-gen train, or its --out folder (the last "
+                        "checkpoint there)")
     parser.add_argument("data", help="COCO keypoint JSON or dataset directory")
     parser.add_argument("--boxes", choices=["gt", "detector"], default="gt",
                         help="2D models: crop around ground-truth boxes or detected ones")
@@ -22,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pose_models.evaluate import evaluate
     from syrip_gen.coco import atomic_write_json
+    from syrip_gen.runfolder import check_writable
+
+    if args.out:  # before the work
+        check_writable(args.out, "--out", folder=False)
 
     m = evaluate(args.checkpoint, args.data, boxes=args.boxes, detector=args.detector, device=args.device,
                  flip=not args.no_flip, bn_calibration=args.bn_calibration)

@@ -24,7 +24,10 @@ def run(args: argparse.Namespace) -> int:
         overrides.append("resume=false")
     cfg = TrainConfig.from_yaml(args.config, overrides)
     from pose_models.train import train
+    from syrip_gen.runfolder import check_writable, locked
 
-    path = train(cfg)
+    check_writable(cfg.out_dir, "--out" if args.out else "out_dir")
+    with locked(cfg.out_dir, "train"):
+        path = train(cfg)
     print(f"checkpoint: {path}")
     return 0

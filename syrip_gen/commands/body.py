@@ -240,10 +240,9 @@ def _preview(body, pose, args) -> int:
         _draw_learned(image, args.learned, verts, defaults, project)
     label = f"{body.name}, {args.age:g} months, pose {args.pose}"
     cv2.putText(image, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 40, 40), 1, cv2.LINE_AA)
-    ok, png = cv2.imencode(".png", image[..., ::-1])  # RGB -> BGR for OpenCV
-    from syrip_gen.coco import atomic_write_bytes
+    from syrip_gen.coco import atomic_write_image
 
-    atomic_write_bytes(args.out, png.tobytes())
+    atomic_write_image(args.out, image[..., ::-1].copy())  # RGB -> BGR for OpenCV
     print(f"wrote {args.out}")
     return 0
 

@@ -20,12 +20,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from syrip_gen.coco import dataset_json, dataset_root, filtered_name
     from syrip_gen.filter import FilterConfig, filter_dataset
+    from syrip_gen.runfolder import check_writable, locked
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = FilterConfig.from_yaml(args.config) if args.config else FilterConfig()
-    r = filter_dataset(args.dataset, cfg, fits_path=args.fits, use_decisions=args.decisions, out=args.out,
-                       keypoints=args.keypoints)
+    coco = dataset_json(args.dataset)  # where filter_dataset writes: the filtered COCO file and DATASET/filter
+    report_dir = dataset_root(coco) / "filter"
+    check_writable(args.out or filtered_name(coco), "--out", folder=False)
+    check_writable(report_dir, "the report folder")
+    with locked(report_dir, "filter"):
+        r = filter_dataset(args.dataset, cfg, fits_path=args.fits, use_decisions=args.decisions, out=args.out,
+                           keypoints=args.keypoints)
     print(f"kept {r.n_kept} of {r.n_images} images -> {r.coco_out}")
     for reason, n in sorted(r.rejected_by.items(), key=lambda kv: -kv[1]):
         print(f"  rejected {n:5d}  {reason}")

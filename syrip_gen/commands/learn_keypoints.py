@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="candidate vertices within this many metres of each default keypoint (default 0.05)")
     p.add_argument("--min-fits", type=int, help="refuse with fewer ok fits (default 30)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+    p.add_argument("--force", action="store_true", help="replace --out when it exists")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     given = {k.removeprefix("learn."): getattr(args, k.removeprefix("learn.")) for k in flags}
     cfg = RoundsConfig.from_dict({k: v for k, v in given.items() if v is not None}, "learn-keypoints",
                                  name=lambda path: flags.get(path, path))
-    res = learn_file(args.fits, args.out, cfg)
+    res = learn_file(args.fits, args.out, cfg, force=args.force)
     b, a, src = res.before, res.after, res.learned.source
     for name, e0, e1 in zip(KEYPOINT_NAMES, b["per_joint"], a["per_joint"]):
         if e0 is not None and e1 is not None:

@@ -42,5 +42,12 @@ def run(args: argparse.Namespace) -> int:
     spec = pipeline.load_spec(args.spec, out=args.out, overrides=parse_overrides(args.set),
                               input_overrides=parse_overrides(args.input, parse=False),
                               profile=args.profile)
-    records = pipeline.run(spec, dry=args.dry, keep_going=args.keep_going)
+    if args.dry:
+        records = pipeline.run(spec, dry=True, keep_going=args.keep_going)
+    else:
+        from syrip_gen.runfolder import check_writable, locked
+
+        check_writable(spec.out, "--out" if args.out else "the spec's out:")
+        with locked(spec.out, "pipeline"):
+            records = pipeline.run(spec, keep_going=args.keep_going)
     return 1 if any(r["status"].startswith(("failed", "blocked")) for r in records) else 0

@@ -15,6 +15,7 @@ Final numbers (3D keypoints, errors) come from the exact body forward.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 import zlib
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from syrip_gen.config import check_ranges, from_mapping
+from syrip_gen.errors import UserError
 from syrip_gen.fit import hypotheses as hyp
 from syrip_gen.fit.camera import camera_record, focal_from_fov, initial_translation, project, to_camera
 from syrip_gen.fit.limits import hyperextension, joint_limit_violation
@@ -89,8 +91,6 @@ class FitConfig:
     def __post_init__(self):
         check_ranges(self, "fit config")
         if not self.prune_after < len(self.stages) - 1:  # hypotheses are pruned between two stages
-            from syrip_gen.errors import UserError
-
             raise UserError(f"fit config: prune_after ({self.prune_after}) must name a stage before the last "
                             f"of the {len(self.stages)} stages")
 
@@ -141,17 +141,25 @@ def fit_run_key(skeletons: list, cfg: FitConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def prepare_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> None:
-    """Claim the output folder (:func:`syrip_gen.runfolder.claim`: another input or settings are
-    refused, or replaced with ``force``; a folder the fitter did not make is never written into)
-    and record this run's key in ``run.json``."""
-    import shutil
-
-    from syrip_gen.runfolder import claim, record
+def check_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> str | None:
+    """Whether this run may write into ``out_dir`` (:func:`syrip_gen.runfolder.claim`: another
+    input or settings are refused, or replaced with ``force``; a folder the fitter did not make
+    is never written into); returns the key of the run ``force`` replaces, if any."""
+    from syrip_gen.runfolder import claim
 
     fits_path = out_dir / "fits.jsonl"
-    other = claim(out_dir, key, cfg.force, "fit",
-                  made_before_keys=lambda o: fits_path.exists() and fits_path.stat().st_size > 0)
+    return claim(out_dir, key, cfg.force, "fit",
+                 made_before_keys=lambda o: fits_path.exists() and fits_path.stat().st_size > 0)
+
+
+def prepare_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> None:
+    """Claim the output folder (:func:`check_fit_out`), remove the run it replaces, and record
+    this run's key in ``run.json``."""
+    import shutil
+
+    from syrip_gen.runfolder import record
+
+    other = check_fit_out(out_dir, key, cfg)
     if other is not None:
         for name in ("fits.jsonl", "summary.json", "contact_sheet.jpg"):
             (out_dir / name).unlink(missing_ok=True)
@@ -387,23 +395,22 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     line is dropped first); writes ``summary.json`` and, with ``cfg.overlays``, overlay PNGs and
     a contact sheet. ``body`` may be passed to reuse a loaded model.
     """
-    from tqdm import tqdm
-
     from syrip_gen.body import load_body
-    from syrip_gen.coco import atomic_write_json
-    from syrip_gen import fits
     from syrip_gen.fit import io
     from syrip_gen.fit.kinematics import keypoint_model
     from syrip_gen.fit.prior import default_prior
+    from syrip_gen.runfolder import check_writable, locked
 
     out_dir = Path(out_dir)
-    fits_path = out_dir / "fits.jsonl"
+    check_writable(out_dir)
+    # everything is checked before the folder is claimed: a failed start leaves nothing behind
     skeletons = io.load_skeletons(input_path, cfg.images, cfg.min_keypoints)
-    prepare_fit_out(out_dir, fit_run_key(skeletons, cfg), cfg)
+    if not skeletons:
+        raise UserError(f"{input_path}: no skeletons to fit (the input lists no annotations)")
+    key = fit_run_key(skeletons, cfg)
+    check_fit_out(out_dir, key, cfg)  # a refused folder fails fast, before the body loads
     if cfg.limit is not None:
         skeletons = skeletons[: cfg.limit]
-    done = {r["id"] for r in fits.read_fits(fits_path, repair=True)}
-    todo = [s for s in skeletons if s.id not in done]
     device = cfg.resolved_device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -411,6 +418,22 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     body = body.to(device)
     model = keypoint_model(body)
     prior = PosePrior.load(cfg.pose_prior) if cfg.pose_prior else default_prior()
+    with locked(out_dir, "fit"):
+        prepare_fit_out(out_dir, key, cfg)
+        return _fit_claimed(skeletons, out_dir, cfg, body, model, prior, device, progress)
+
+
+def _fit_claimed(skeletons, out_dir: Path, cfg: FitConfig, body, model, prior, device: str,
+                 progress: bool) -> FitSummary:
+    """``fit_file``'s work, in a folder it holds and has claimed."""
+    from tqdm import tqdm
+
+    from syrip_gen.coco import atomic_write_json
+    from syrip_gen import fits
+
+    fits_path = out_dir / "fits.jsonl"
+    done = {r["id"] for r in fits.read_fits(fits_path, repair=True)}
+    todo = [s for s in skeletons if s.id not in done]
     start = time.perf_counter()
     fitted = 0
     bar = tqdm(total=len(todo), desc="fit", unit="skel", disable=not progress)
@@ -447,13 +470,22 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     return summary
 
 
+def status_reason(status: str) -> str:
+    """A status without the numbers that belong to one record (its error, its count of
+    labelled keypoints, its id), which become ``N``; numbers in brackets (a limit) stay:
+    ``"rejected: only 3 labelled keypoints (need 6)"`` -> ``"rejected: only N labelled
+    keypoints (need 6)"``, so the summary counts one reason once."""
+    return re.sub(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])(?![^()]*\))", "N", status)
+
+
 def summarise(records, out_dir, fitted, skipped, seconds, device, cfg) -> FitSummary:
-    counts = dict(Counter(r["status"] for r in records))
+    """``counts`` and ``rejected`` group the statuses by :func:`status_reason`."""
+    counts = dict(Counter(status_reason(r["status"]) for r in records))
     errors = [r["mean_error_norm"] for r in records if r["status"] == "ok"]
     rejected: dict[str, list] = {}
     for r in records:
         if r["status"] != "ok":
-            rejected.setdefault(r["status"], []).append(r["id"])
+            rejected.setdefault(status_reason(r["status"]), []).append(r["id"])
     return FitSummary(out_dir=str(out_dir), counts=counts, error=error_distribution(errors), fitted=fitted,
                       skipped_existing=skipped, seconds=seconds,
                       fits_per_second=fitted / seconds if seconds > 0 and fitted else 0.0,

@@ -22,6 +22,9 @@ from syrip_gen.errors import UserError
 from syrip_gen.fit.camera import to_camera
 
 
+MIN_SPLIT = 5  # least skeletons on each side of the learn / held-out split
+
+
 @dataclass(frozen=True)
 class RoundsConfig:
     """How many rounds, how the skeletons are split, and the least number of ok fits."""
@@ -125,9 +128,13 @@ def learn_rounds(records: list[dict], body, fit_cfg, cfg: RoundsConfig = RoundsC
         raise UserError(f"the fits are of body {', '.join(bodies)}, not {body.name!r}; "
                         f"learn with the body the fits were made with (--body)")
     held = heldout_mask([r["id"] for r in ok], cfg.heldout_share)
-    if len(ok) < cfg.min_fits or held.sum() < 5 or (~held).sum() < 5:
-        raise UserError(f"only {len(ok)} ok fits ({int(held.sum())} held out); learning keypoints needs at "
-                        f"least {cfg.min_fits} (fit more annotated skeletons first)")
+    if len(ok) < cfg.min_fits:
+        raise UserError(f"only {len(ok)} ok fits; learning keypoints needs at least {cfg.min_fits} (--min-fits; "
+                        "fit more annotated skeletons first)")
+    if held.sum() < MIN_SPLIT or (~held).sum() < MIN_SPLIT:
+        raise UserError(f"{len(ok)} ok fits split into {int((~held).sum())} to learn on and {int(held.sum())} held "
+                        f"out; each part needs at least {MIN_SPLIT} (fit more annotated skeletons, or change "
+                        f"--heldout from {cfg.heldout_share:g})")
     rest_v, rest_kp = rest_geometry(body)
     prior = PosePrior.load(fit_cfg.pose_prior) if fit_cfg.pose_prior else default_prior()
     skeletons = [skeleton_of(r) for r in ok]
@@ -173,15 +180,22 @@ def fits_config(fits_dir, threads: int = 1):
     return dataclasses.replace(cfg, overlays=False, threads=threads, limit=None)
 
 
-def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = True) -> RoundsResult:
+def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = True,
+               force: bool = False) -> RoundsResult:
     """``learn-keypoints``: learn from ``fits`` (folder or .jsonl), write ``out`` (keypoints.npz)
-    only when the held-out error goes down; otherwise a one-line UserError with the numbers."""
+    only when the held-out error goes down; otherwise a one-line UserError with the numbers.
+    ``out`` is checked first: a folder, a read-only place, or (without ``force``) an existing
+    file is refused before any work."""
     from pathlib import Path
 
     from syrip_gen.body import load_body
     from syrip_gen.body.keypoints import body_file_hash, file_hash
     from syrip_gen.fits import read_fits
+    from syrip_gen.runfolder import check_writable
 
+    check_writable(out, folder=False)
+    if Path(out).exists() and not force:
+        raise UserError(f"--out {out} exists; pass --force to replace it (or choose another file)")
     path = Path(fits)
     path = path / "fits.jsonl" if path.is_dir() else path
     if not path.is_file():

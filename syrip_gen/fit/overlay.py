@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from syrip_gen.coco import atomic_write_image
 from syrip_gen.drawing import contact_sheet, draw_keypoints, draw_mesh
 from syrip_gen.fit.camera import to_camera
 
@@ -85,9 +86,7 @@ def write_overlays(records: list[dict], skeletons, body, out_dir: Path, progress
             v = body(pose, shape, with_vertices=True).vertices
             v = to_camera(v, torch.tensor([r["camera"]["t"]], dtype=torch.float32, device=v.device))[0]
         img = overlay_image(r, photo, v.cpu().numpy().astype(np.float64), faces)
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        cv2.imwrite(str(tmp), img)
-        tmp.replace(path)
+        atomic_write_image(path, img)
         report["written"] += 1
     contact_sheet(paths, out_dir / "contact_sheet.jpg")
     return report
