@@ -2,9 +2,10 @@
 
 Reads the result files the benchmark scripts write (``benchmarks/results/*.json``), the
 ablation run's evaluations (``runs/ablation/eval_*/metrics.json``) and the MediaPipe
-baseline's predictions, scores the baseline with the same code as our models, and writes
-``report.md`` + ``report.json`` + an AP-per-posture plot. Numbers it cannot find are shown
-as missing, never invented.
+baseline's predictions (``runs/mediapipe/validate100.json``: predictions on the research-only
+photos stay in the run folder, never in the repository), scores the baseline with the same
+code as our models, and writes ``report.md`` + ``report.json`` + an AP-per-posture plot.
+Numbers it cannot find are shown as missing, never invented.
 """
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ class ReportConfig:
     ablation_dir: Path = Path("runs/ablation")
     test_set: Path | None = None  # real test set for scoring the MediaPipe baseline
     out_dir: Path = Path("benchmarks/results")
+    # MediaPipe's predictions on the test set (benchmarks/baselines/mediapipe_predict.py --out)
+    mediapipe_predictions: Path = Path("runs/mediapipe/validate100.json")
+
+
+MEDIAPIPE_COMMAND = ".venv-mediapipe/bin/python benchmarks/baselines/mediapipe_predict.py {test} --out {out}"
 
 
 def score_mediapipe(pred_file: Path, test_set: Path) -> dict | None:
@@ -52,6 +58,18 @@ def score_mediapipe(pred_file: Path, test_set: Path) -> dict | None:
     out = keypoint_report(gt, pred["results"], xy, gt_kps, boxes, postures)
     out.update(model=pred.get("model"), protocol=pred.get("protocol"), missed=pred.get("missed"))
     return out
+
+
+def mediapipe_lines(pred_file: Path, test_set: Path, scored: dict | None) -> list[str]:
+    """Where the MediaPipe row came from, or why it is absent (and how to make it)."""
+    if scored is not None:
+        return [f"MediaPipe Pose: {scored.get('model')}, {scored.get('protocol')}, predictions from `{pred_file}`.", ""]
+    if not test_set.exists():
+        return [f"MediaPipe Pose: not scored, the real test set is not at `{test_set}`.", ""]
+    return [f"MediaPipe Pose: not scored, no predictions at `{pred_file}`. They are predictions on the "
+            "research-only photos, so they are made into the run folder, never the repository: `"
+            + MEDIAPIPE_COMMAND.format(test=test_set, out=pred_file) + "` (`bash scripts/setup_mediapipe.sh` "
+            "makes `.venv-mediapipe`), or `syrip-gen benchmark --mediapipe PATH` for another file.", ""]
 
 
 def _read(path: Path) -> dict | None:
@@ -208,7 +226,7 @@ def write_report(cfg: ReportConfig) -> Path:
     from syrip_gen.paths import shared_syrip
 
     test_set = cfg.test_set or shared_syrip("validate100")
-    mp = score_mediapipe(res / "mediapipe_validate100.json", test_set)
+    mp = score_mediapipe(Path(cfg.mediapipe_predictions), test_set)
     found = {name: _read(res / f"{name}.json") for name in
              ("body_forward", "fit_real", "render_core", "render_pipeline", "pose2d_real", "ablation_run",
               "fit3d", "poses_real")}
@@ -228,6 +246,7 @@ def write_report(cfg: ReportConfig) -> Path:
     md += ["## Poses near real infants, and 3D on real infants", ""] + real_pose_lines(found)
     md += ["## Does the synthetic data help? (real test set, flip test; GT boxes unless named)", ""]
     md += ablation_run_lines(Path(cfg.ablation_dir), steps)
+    md += mediapipe_lines(Path(cfg.mediapipe_predictions), Path(test_set), mp)
     md += ablation_md
     atomic_write_json(out / "report.json", {"ablation": ablation, "ablation_steps": ablation_meta,
                                             "benchmarks": found, "hardware": hardware()})

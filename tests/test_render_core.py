@@ -427,7 +427,11 @@ def test_analytic_support_matches_the_gl_support(renderer, analytic, supine, eye
         diff = np.abs(gl.rgb.astype(int) - flat.rgb.astype(int))[away]
         assert diff.mean() < (0.5 if i == 0 else 1.5), diff.mean()  # smooth / noisy weave texture
         assert np.percentile(diff, 99) <= 12  # texture edges and tile seams
-        np.testing.assert_array_equal(flat.rgb[gl.mask & flat.mask & away], flat.rgb[gl.mask & flat.mask & away])
+        # the body itself is GL's in both paths: identical pixels 2 px inside both masks (its
+        # edge blends with the support under GL's multisampling, with the background when flat)
+        inside = cv2.erode((gl.mask & flat.mask).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        assert inside.sum() > 0.5 * gl.mask.sum()
+        np.testing.assert_array_equal(flat.rgb[inside], gl.rgb[inside])
 
 
 def test_analytic_support_falls_back_to_gl_when_needed(analytic, supine):

@@ -29,4 +29,5 @@ def test_render_smpl_body_without_uvs(tmp_path, monkeypatch):
     assert seen and all(s == ("smil", str(tmp_path / "tiny.pkl")) for s in seen)
     coco = json.loads(next((tmp_path / "ds" / "annotations").glob("*.json")).read_text())
     assert len(coco["images"]) == summary.images >= 1
-    assert all(a["area"] > 0 and a["num_keypoints"] >= 0 for a in coco["annotations"])
+    for a in coco["annotations"]:  # num_keypoints counts the labelled ones (v > 0)
+        assert a["area"] > 0 and a["num_keypoints"] == sum(v > 0 for v in a["keypoints"][2::3]) > 0

@@ -124,3 +124,48 @@ def test_report_carries_real_pose_and_3d_results(tmp_path):
                                    out_dir=tmp_path / "out")).read_text()
     assert "precision **0.791**, recall **0.747**" in md and "ceiling 0.843 / 0.889" in md
     assert "fits **0.534**, lifter from GT 2D 0.610, average pose 0.520, zero depth 0.608" in md
+
+
+def test_report_reads_mediapipe_from_the_run_folder_and_says_when_it_is_absent(tmp_path):
+    """Predictions on the research-only photos live in a run folder (issue 20), not in
+    benchmarks/results; without them the report says so and how to make them."""
+    assert ReportConfig().mediapipe_predictions.parts[0] == "runs"
+    path, anns = _tiny_test_set(tmp_path)
+    preds = tmp_path / "runs" / "mediapipe" / "validate100.json"
+
+    def report(**kw):
+        return write_report(ReportConfig(results_dir=tmp_path / "none", ablation_dir=tmp_path / "none",
+                                         out_dir=tmp_path / "out", mediapipe_predictions=preds, **kw)).read_text()
+
+    md = report(test_set=path)
+    assert f"MediaPipe Pose: not scored, no predictions at `{preds}`" in md
+    assert f"benchmarks/baselines/mediapipe_predict.py {path} --out {preds}" in md
+    assert f"MediaPipe Pose: not scored, the real test set is not at `{tmp_path / 'no'}`" in report(test_set=tmp_path / "no")
+    preds.parent.mkdir(parents=True)
+    preds.write_text(json.dumps({"results": [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"],
+                                              "score": 1.0} for a in anns], "missed": 0, "model": "mp 1",
+                                 "protocol": "GT box crop"}))
+    md = report(test_set=path)
+    assert f"MediaPipe Pose: mp 1, GT box crop, predictions from `{preds}`." in md
+    assert "| MediaPipe Pose (adult, off the shelf" in md
+
+
+def test_mediapipe_predictions_stay_out_of_the_repository(tmp_path):
+    """The predict script refuses an --out in the repository (runs/ aside), and no committed
+    benchmark result holds per-image predictions."""
+    import importlib.util
+    from pathlib import Path
+
+    import pytest
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("mediapipe_predict", root / "benchmarks/baselines/mediapipe_predict.py")
+    mp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mp)
+    with pytest.raises(SystemExit, match="stay out of the repository"):
+        mp.check_out(root / "benchmarks" / "results" / "mediapipe_validate100.json")
+    assert mp.check_out(root / "runs" / "mediapipe" / "validate100.json") == root / "runs" / "mediapipe" / "validate100.json"
+    assert mp.check_out(tmp_path / "p.json") == (tmp_path / "p.json").resolve()
+    for f in sorted((root / "benchmarks" / "results").glob("*.json")):
+        text = f.read_text()
+        assert '"image_id"' not in text and "mediapipe_validate100" not in f.name, f

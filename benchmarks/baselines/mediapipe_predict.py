@@ -8,7 +8,11 @@ cropping the ground-truth box with a 25 % margin so that it is compared with our
 under the same 'GT boxes' protocol. Scored by `syrip-gen benchmark` with pycocotools.
 
     .venv-mediapipe/bin/python benchmarks/baselines/mediapipe_predict.py \
-        ../shared/data/syrip/validate100 --out benchmarks/results/mediapipe_validate100.json
+        ../shared/data/syrip/validate100 --out runs/mediapipe/validate100.json
+
+Predictions on the user's photos are derived from them (SyRIP: research-only): they go to a run
+folder, never into the repository; an ``--out`` inside the repository is refused unless it is
+under ``runs/`` (ignored by git).
 """
 from __future__ import annotations
 
@@ -18,12 +22,25 @@ import json
 import os
 import time
 
+from pathlib import Path
+
 import cv2
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # BlazePose landmark index of each COCO-17 keypoint (nose, eyes, ears, shoulders, elbows,
 # wrists, hips, knees, ankles; BlazePose's eye = its 'left_eye' centre, 2 and 5).
 COCO_FROM_BLAZEPOSE = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
+
+
+def check_out(out: str | Path) -> Path:
+    """``out`` as an absolute path; SystemExit when it lies in the repository outside ``runs/``."""
+    path = Path(out).resolve()
+    if path.is_relative_to(ROOT) and not path.is_relative_to(ROOT / "runs"):
+        raise SystemExit(f"--out {out}: predictions on the user's photos stay out of the repository; "
+                         f"write them under {ROOT / 'runs'} or outside {ROOT}")
+    return path
 
 
 def main() -> None:
@@ -33,6 +50,7 @@ def main() -> None:
     ap.add_argument("--margin", type=float, default=0.25)
     ap.add_argument("--complexity", type=int, default=1, choices=(0, 1))
     args = ap.parse_args()
+    out_path = check_out(args.out)
     from mediapipe.python.solutions import pose as mp_pose
 
     ann_path = glob.glob(os.path.join(args.dataset, "annotations", "*.json"))[0]
@@ -62,9 +80,10 @@ def main() -> None:
             results.append({"image_id": ann["image_id"], "category_id": 1, "keypoints": kps,
                             "score": float(np.mean(vis))})
     seconds = time.time() - t0
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     json.dump({"results": results, "missed": missed, "n": len(gt["annotations"]),
                "seconds": round(seconds, 1), "model": f"mediapipe 0.10.14 BlazePose complexity {args.complexity}",
-               "protocol": f"GT box crop, {int(args.margin * 100)}% margin"}, open(args.out, "w"), sort_keys=True)
+               "protocol": f"GT box crop, {int(args.margin * 100)}% margin"}, open(out_path, "w"), sort_keys=True)
     print(f"{len(results)} predictions, {missed} without a person, {seconds:.1f} s")
 
 

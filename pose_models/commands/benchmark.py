@@ -9,6 +9,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ablation", default="runs/ablation", help="output of `pipeline run pipelines/ablation.yaml`")
     p.add_argument("--test-set", default=None, help="real test set (default ../shared/data/syrip/validate100)")
     p.add_argument("--out", default="benchmarks/results", help="where report.md/json/png go")
+    p.add_argument("--mediapipe", default="runs/mediapipe/validate100.json",
+                   help="MediaPipe's predictions on the test set (benchmarks/baselines/mediapipe_predict.py "
+                        "--out; predictions on the research-only photos stay outside the repository)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,6 +21,6 @@ def run(args: argparse.Namespace) -> int:
 
     path = write_report(ReportConfig(results_dir=Path(args.results), ablation_dir=Path(args.ablation),
                                      test_set=Path(args.test_set) if args.test_set else None,
-                                     out_dir=Path(args.out)))
+                                     out_dir=Path(args.out), mediapipe_predictions=Path(args.mediapipe)))
     print(f"wrote {path}")
     return 0
