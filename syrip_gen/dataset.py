@@ -42,7 +42,7 @@ from syrip_gen.render.variants import FitInfo, VariantConfig
 from syrip_gen.runfolder import check_writable, claim, locked, record
 
 MAX_VARIANTS = 10000
-EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads")
+EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads", "max_missing_photos")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,9 @@ class RenderConfig:
     256 for mattresses/blankets, 512 for rugs/floors at the default). ``photo_textures``: each
     fit's photo is baked onto its body once (``DATASET/photo_textures/``, the user's data); an
     image wears its own fit's texture (chance ``own_photo_texture``) or another baked fit's;
-    fits without a usable photo stay procedural (counted in the summary).
+    fits without a usable photo stay procedural (counted in the summary and warned about); when
+    more than ``max_missing_photos`` of the fits' photos are not found at all (moved, or the
+    fits read from elsewhere) the run stops before any work.
     """
 
     variants: int = field(default=10, metadata={"min": 1, "max": MAX_VARIANTS})
@@ -77,6 +79,8 @@ class RenderConfig:
     photo_textures: bool = False  # bodies wear textures baked from the fits' own photos (see render.bake)
     # with photo_textures: chance an image wears its own fit's photo
     own_photo_texture: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    # with photo_textures: the largest share of fits whose photo may be missing (rendered procedurally)
+    max_missing_photos: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
     shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
@@ -404,9 +408,11 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     check_writable(out)
     photo_sig = ""
     if cfg.photo_textures:
-        from syrip_gen.render.photo_textures import photo_signature
+        from syrip_gen.render.photo_textures import find_photos
 
-        photo_sig = photo_signature(path)
+        photos = find_photos(path)
+        photos.require(cfg.max_missing_photos)  # before any work
+        photo_sig = photos.signature
     key = run_key(path, cfg, photo_sig)
     check_out(out, key, cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
@@ -438,7 +444,7 @@ def _render_claimed(out: Path, key: str, cfg: RenderConfig, path: Path, body, re
 
         t_bake = time.perf_counter()
         with one_torch_thread():
-            photo = bake_fits(records, body, out / TEXTURE_DIR, BakeConfig(size=cfg.texture_size))
+            photo = bake_fits(records, body, out / TEXTURE_DIR, BakeConfig(size=cfg.texture_size), fits_path=path)
         bake_seconds = time.perf_counter() - t_bake
         for info in infos:
             info.photo_texture = photo.paths.get(info.index)
@@ -473,7 +479,9 @@ def _render_claimed(out: Path, key: str, cfg: RenderConfig, path: Path, body, re
         photo_textures=dict(sorted(photo.counts.items())) if photo else {}, bake_seconds=round(bake_seconds, 3),
         warnings=[f"{n} fit record(s) skipped: {why}" for why, n in sorted(fits_skipped.items())
                   if why not in ("fit not ok", "beyond --limit")]
-        + [f"{n} x {why}" for why, n in sorted(rejected.items()) if "unreadable" in why])
+        + [f"{n} x {why}" for why, n in sorted(rejected.items()) if "unreadable" in why]
+        + [f"{n} of {len(infos)} fits: {why}" for why, n in sorted(photo.counts.items() if photo else ())
+           if why.startswith("photo ")])
     if n_images == 0:
         raise UserError(f"every variant was rejected ({rejected}); widen --fill/--fov or check the fits")
     return summary

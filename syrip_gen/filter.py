@@ -495,6 +495,8 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     images = [img for iid, img in coco.images.items() if iid in kept]
     anns = [a for a in coco.annotations if a["image_id"] in kept]
     extra = {k: v for k, v in coco.data.items() if k not in ("images", "annotations", "categories")}
+    if dataset_root(out.resolve()) != root.resolve():  # written away from its images (pipeline step, --out)
+        images, extra = _absolute_paths(images, extra, image_dir, _fits_path(coco, None))
     write_coco(out, images, anns, **extra)
 
     hists = _histograms(values, cfg, out_dir)
@@ -509,6 +511,16 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": n})
     log.info("filter: kept %d of %d images (%s)", len(kept), n, rejected_by)
     return report
+
+
+def _absolute_paths(images: list[dict], extra: dict, image_dir: Path, fits: Path | None) -> tuple[list[dict], dict]:
+    """A filtered file written outside its dataset names its images (and the fits file in
+    ``info``) by absolute path, so it still finds them."""
+    images = [{**im, "file_name": str(image_dir.resolve() / im["file_name"])}
+              if isinstance(im.get("file_name"), str) and im["file_name"] else im for im in images]
+    if fits is not None and isinstance(extra.get("info"), dict):
+        extra = {**extra, "info": {**extra["info"], "fits": str(fits.resolve())}}
+    return images, extra
 
 
 def _duplicates(s: _Samples, cfg: FilterConfig, reasons: list, values: dict, details: dict) -> None:

@@ -77,16 +77,52 @@ def read_fits(path: str | Path, repair: bool = False, bad: dict[str, int] | None
 
 
 def append_fits(path: str | Path, records: list[dict]) -> None:
-    """Append records (sorted keys, one per line) and flush them to disk."""
+    """Append records (sorted keys, one per line) and flush them to disk. A ``source`` or
+    ``image_path`` naming an existing file (relative to the current directory, or absolute) is
+    stored relative to the fits file's folder, so the photos are found from wherever the fits
+    are read (see :func:`record_path`)."""
     from syrip_gen.coco import _json_default
 
     if not records:
         return
+    folder = Path(path).resolve().parent
+    records = [_relative_paths(r, folder) for r in records]
     text = "".join(json.dumps(r, sort_keys=True, default=_json_default) + "\n" for r in records)
     with open(path, "a") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+PATH_FIELDS = ("source", "image_path")
+
+
+def _relative_paths(record: dict, folder: Path) -> dict:
+    """``record`` with its existing input paths made relative to ``folder`` (labels such as
+    ``"posture-library"`` and paths that do not exist are kept as given)."""
+    out = dict(record)
+    for key in PATH_FIELDS:
+        value = record.get(key)
+        if isinstance(value, (str, os.PathLike)) and str(value) and Path(value).exists():
+            out[key] = os.path.relpath(Path(value).resolve(), folder)
+    return out
+
+
+def record_path(record: dict, key: str, fits_path: str | Path | None) -> Path | None:
+    """The file a record's ``source`` or ``image_path`` names. Fits files store it relative to
+    their own folder; older ones relative to the folder `fit` ran in. So a relative path is
+    taken beside the fits file when it exists there, else from the current directory when it
+    exists there, else beside the fits file (absent; for the caller to report)."""
+    value = record.get(key)
+    if not value or not isinstance(value, str):
+        return None
+    given = Path(value)
+    if given.is_absolute() or fits_path is None:
+        return given
+    beside = Path(fits_path).resolve().parent / given
+    if beside.exists() or not given.exists():
+        return beside
+    return given.resolve()
 
 
 def fit_errors(path: str | Path) -> dict[str, dict]:

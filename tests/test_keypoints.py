@@ -287,3 +287,37 @@ def test_body_preview_draws_the_learned_points(tmp_path, anny_body, capsys):
     from syrip_gen.gates.framing import visible_count
 
     assert visible_count(np.array([[[0, 0, 2]] * 4 + [[0, 0, 1]] * 13])).tolist() == [17]
+
+
+def _damaged(path, good, **changes):
+    """``good``'s arrays with ``changes`` applied, written as another keypoints.npz."""
+    arrays = {k: good[k] for k in good.files}
+    arrays.update(changes)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"num_vertices": np.array(5)}, r"vertex_index holds vertex 9, but num_vertices is 5"),
+    ({"num_vertices": np.array(-3)}, r"num_vertices must be a positive integer, got -3"),
+    ({"vertex_index": np.array([7, -1])}, r"vertex_index holds vertex -1, but num_vertices is 100"),
+    ({"keypoint_index": np.array([11, 17])}, r"keypoint_index holds keypoint 17; COCO has 17 .0-16."),
+    ({"weight": np.array([0.5])}, r"keypoint_index, vertex_index and weight must have one length, got 2, 2, 1"),
+    ({"weight": np.array([0.5, np.nan])}, r"weight holds NaN or infinite values"),
+    ({"weight": np.array([0.5, -0.25])}, r"weight holds negative values"),
+    ({"alpha": np.ones(16)}, r"alpha must hold 17 numbers, got shape \(16,\)"),
+    ({"alpha": np.full(17, np.inf)}, r"alpha holds NaN or infinite values"),
+    ({"vertex_index": np.array([7.5, 9.0])}, r"vertex_index must hold integers, got float64"),
+    ({"weight": np.array([0.5, 0.5])}, r"keypoint 11 \(left_hip\): its weights sum to 1.25, not 1"),
+])
+def test_a_damaged_keypoints_file_is_a_one_line_error_naming_it(tmp_path, changes, message):
+    """A keypoints file of the right format with inconsistent arrays (a vertex count that does not
+    match its indices: IndexError at load before) names the file and the mismatch on one line."""
+    a = np.ones(17)
+    a[11] = 0.25
+    _learned(100, alpha=a, entries=[(11, 7, 0.5), (11, 9, 0.25)]).save(tmp_path / "k.npz")
+    good = np.load(tmp_path / "k.npz")
+    bad = _damaged(tmp_path / "bad.npz", good, **changes)
+    with pytest.raises(UserError, match=message) as err:
+        LearnedKeypoints.load(bad)
+    assert str(err.value).startswith(f"{bad}: ") and "\n" not in str(err.value)

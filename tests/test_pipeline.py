@@ -152,3 +152,126 @@ def test_render_step_takes_its_backgrounds_from_an_input(tmp_path, monkeypatch):
     assert seen["cfg"].backgrounds == str(tmp_path / "bg") and seen["cfg"].variants == 1
     spec = pipeline.load_spec(PIPELINES / "ablation.yaml")
     assert {"backgrounds", "render", "train"} <= {s.kind for s in spec.steps}
+
+
+# ---- issue 22: a step's inputs and outputs as they are on disk now; --keep-going downstream ----
+def test_deleted_or_damaged_outputs_rerun_that_step_and_what_reads_them(tmp_path, counting_stages):
+    """Deleting a step's folder, or one file in it, reruns that step and every step after it that
+    reads from it (the downstream step said "up to date" before); files added later (a review's
+    decisions) change nothing."""
+    spec = pipeline.load_spec(_spec(tmp_path))
+    pipeline.run(spec, echo=lambda s: None)
+    import shutil
+
+    shutil.rmtree(spec.out / "render")
+    counting_stages.clear()
+    pipeline.run(spec, echo=lambda s: None)
+    assert counting_stages == ["render", "filter"]
+    (spec.out / "render" / "result.json").unlink()
+    counting_stages.clear()
+    assert [p.done for p in pipeline.plan(spec)] == [True, False, False]
+    pipeline.run(spec, echo=lambda s: None)
+    assert counting_stages == ["render", "filter"]
+    (spec.out / "render" / "result.json").write_text("replaced")
+    counting_stages.clear()
+    pipeline.run(spec, echo=lambda s: None)
+    assert counting_stages == ["render", "filter"]
+    (spec.out / "render" / "review").mkdir()
+    (spec.out / "render" / "review" / "decisions.json").write_text("{}")
+    counting_stages.clear()
+    assert {r["status"] for r in pipeline.run(spec, echo=lambda s: None)} == {"skipped"}
+    assert counting_stages == []
+
+
+def test_a_replaced_external_input_folder_reruns_its_steps(tmp_path, counting_stages):
+    """An input folder's JSON content is in the step's key; its other files (images) are
+    checked by name and size."""
+    data = tmp_path / "real"
+    (data / "images").mkdir(parents=True)
+    (data / "images" / "a.jpg").write_bytes(b"a photo")
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(f"name: t\nout: {tmp_path / 'run'}\nsteps:\n"
+                         f"  - {{name: filter, kind: filter, inputs: {{dataset: {data}}}}}\n")
+    spec = pipeline.load_spec(spec_file)
+    pipeline.run(spec, echo=lambda s: None)
+    (data / "images" / "a.jpg").write_bytes(b"another photo")
+    counting_stages.clear()
+    pipeline.run(spec, echo=lambda s: None)
+    assert counting_stages == ["filter"]
+
+
+def test_keep_going_skips_the_whole_downstream_of_a_failed_step_and_says_so_once(tmp_path, counting_stages,
+                                                                                   monkeypatch):
+    """a fails; b reads a, c reads b (c ran before, and failed on b's missing folder); d reads
+    neither and runs. One line names the skipped steps and the failed step; the records tell
+    failed, blocked by a failed step, and done apart."""
+    def boom(config, inputs, out):
+        raise RuntimeError("fit broke")
+
+    monkeypatch.setitem(pipeline.STAGES, "fit", boom)
+    src = tmp_path / "skeletons.json"
+    src.write_text('{"images": [], "annotations": []}')
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(f"""name: t
+out: {tmp_path / 'run'}
+steps:
+  - {{name: a, kind: fit, inputs: {{skeletons: {src}}}}}
+  - {{name: b, kind: render, inputs: {{fits: a}}}}
+  - {{name: c, kind: filter, inputs: {{dataset: b}}}}
+  - {{name: d, kind: render, inputs: {{fits: {src}}}}}
+""")
+    lines = []
+    records = pipeline.run(pipeline.load_spec(spec_file), keep_going=True, echo=lines.append)
+    assert counting_stages == ["render"]  # d only
+    assert [(r["name"], r["status"].split(":")[0]) for r in records] == [
+        ("a", "failed"), ("b", "blocked"), ("c", "blocked"), ("d", "ran")]
+    assert records[2]["blocked_by"] == ["a"]
+    skipped = [line for line in lines if "b, c" in line and not line.startswith("pipeline:")]
+    assert skipped == ["  not running b, c: they need failed step a"]
+    assert not any(line.strip().startswith(("run  b", "run  c", "FAILED c")) for line in lines)
+    assert "1 ran, 1 failed (a), 2 not run because a step they need failed (b, c)" in lines[-1]
+
+
+def test_filter_writes_into_its_own_step_folder(tmp_path, monkeypatch):
+    """filter wrote its COCO file into render/annotations/; after deleting render/ the rerun redid
+    render, filter said "up to date" and stats failed on the missing filtered file. Now the
+    filtered file lives in the filter step's folder, names images that exist, and the render
+    folder is left as render made it."""
+    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+
+    from syrip_gen.coco import load_coco
+
+    def render(config, inputs, out):
+        write_dataset(out, skeleton_2d_samples(3))
+        return {}
+
+    seen = []
+
+    def stats(config, inputs, out):
+        coco = load_coco(pipeline._dataset_of(inputs["dataset"]))
+        seen.append(sum((coco.image_dir() / im["file_name"]).is_file() for im in coco.images.values()))
+        return {}
+
+    monkeypatch.setitem(pipeline.STAGES, "render", render)
+    monkeypatch.setitem(pipeline.STAGES, "stats", stats)
+    src = tmp_path / "fits.jsonl"
+    src.write_text("")
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(f"""name: t
+out: {tmp_path / 'run'}
+steps:
+  - {{name: render, kind: render, inputs: {{fits: {src}}}}}
+  - {{name: filter, kind: filter, inputs: {{dataset: render}}, config: {{gates: [out_of_frame]}}}}
+  - {{name: stats, kind: stats, inputs: {{dataset: filter}}}}
+""")
+    spec = pipeline.load_spec(spec_file)
+    pipeline.run(spec, echo=lambda s: None)
+    render_files = sorted(p.relative_to(spec.out).as_posix() for p in (spec.out / "render").rglob("*") if p.is_file())
+    assert not any("filter" in f for f in render_files)
+    filtered = pipeline._dataset_of(spec.out / "filter")
+    assert filtered.parent == spec.out / "filter" and seen == [3]
+    import shutil
+
+    shutil.rmtree(spec.out / "render")
+    records = pipeline.run(spec, echo=lambda s: None)
+    assert [r["status"] for r in records] == ["ran", "ran", "ran"] and seen == [3, 3]

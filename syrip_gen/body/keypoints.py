@@ -137,13 +137,23 @@ class LearnedKeypoints:
         if fmt != FORMAT or version != FORMAT_VERSION:
             raise UserError(f"{path}: format {fmt!r} version {version}; this syrip-gen reads "
                             f"{FORMAT!r} version {FORMAT_VERSION} (relearn with `syrip-gen learn-keypoints`)")
-        V = int(z["num_vertices"])
+        try:
+            arrays = {k: z[k] for k in ("body", "body_hash", "num_vertices", "alpha", "keypoint_index",
+                                         "vertex_index", "weight", "source", "heldout_before", "heldout_after")}
+            source = json.loads(str(arrays["source"]))
+        except Exception as err:  # noqa: BLE001 - a missing or unreadable array: one line naming it
+            raise UserError(f"{path}: damaged keypoints file ({err}); relearn it with "
+                            "`syrip-gen learn-keypoints`") from None
+        problem = _array_problem(arrays)
+        if problem:
+            raise UserError(f"{path}: damaged keypoints file: {problem}; relearn it with "
+                            "`syrip-gen learn-keypoints`")
+        V = int(arrays["num_vertices"])
         weights = np.zeros((NUM_KEYPOINTS, V))
-        weights[z["keypoint_index"], z["vertex_index"]] = z["weight"]
-        before, after = z["heldout_before"], z["heldout_after"]
-        return cls(body=str(z["body"]), body_hash=str(z["body_hash"]), num_vertices=V,
-                   alpha=np.asarray(z["alpha"], np.float64), weights=weights,
-                   source=json.loads(str(z["source"])),
+        np.add.at(weights, (arrays["keypoint_index"], arrays["vertex_index"]), arrays["weight"])
+        before, after = arrays["heldout_before"], arrays["heldout_after"]
+        return cls(body=str(arrays["body"]), body_hash=str(arrays["body_hash"]), num_vertices=V,
+                   alpha=np.asarray(arrays["alpha"], np.float64), weights=weights, source=source,
                    heldout_before=None if np.isnan(before).all() else before,
                    heldout_after=None if np.isnan(after).all() else after)
 
@@ -157,6 +167,50 @@ class LearnedKeypoints:
         if num_vertices != self.num_vertices:
             raise UserError(f"keypoints file is for a mesh of {self.num_vertices} vertices, the {what} has "
                             f"{num_vertices}; relearn it on fits of this body")
+
+
+def _array_problem(z: dict) -> str | None:
+    """What is wrong with a keypoints file's arrays (None when they are consistent): a positive
+    vertex count, integer indices in range, one length for the sparse triples, finite
+    non-negative weights, 17 alphas, 17 held-out errors each, and each keypoint's weights summing
+    to one."""
+    from syrip_gen.coco import KEYPOINT_NAMES
+
+    n = z["num_vertices"]
+    if n.shape != () or not np.issubdtype(n.dtype, np.integer) or int(n) < 1:
+        return f"num_vertices must be a positive integer, got {n.tolist()!r}"
+    V = int(n)
+    k, v, w = z["keypoint_index"], z["vertex_index"], z["weight"]
+    for name, a in (("keypoint_index", k), ("vertex_index", v)):
+        if a.ndim != 1 or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+            return f"{name} must hold integers, got {a.dtype}" + (f" of shape {a.shape}" if a.ndim != 1 else "")
+    if w.ndim != 1 or not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
+        return f"weight must hold numbers, got {w.dtype} of shape {w.shape}"
+    if not len(k) == len(v) == len(w):
+        return f"keypoint_index, vertex_index and weight must have one length, got {len(k)}, {len(v)}, {len(w)}"
+    if len(k) and (k.min() < 0 or k.max() >= NUM_KEYPOINTS):
+        bad = int(k.min()) if k.min() < 0 else int(k.max())
+        return f"keypoint_index holds keypoint {bad}; COCO has {NUM_KEYPOINTS} (0-{NUM_KEYPOINTS - 1})"
+    if len(v) and (v.min() < 0 or v.max() >= V):
+        bad = int(v.min()) if v.min() < 0 else int(v.max())
+        return f"vertex_index holds vertex {bad}, but num_vertices is {V}"
+    alpha = z["alpha"]
+    if alpha.shape != (NUM_KEYPOINTS,) or not np.issubdtype(alpha.dtype, np.number):
+        return f"alpha must hold {NUM_KEYPOINTS} numbers, got shape {alpha.shape}"
+    for name, a in (("weight", w), ("alpha", alpha)):
+        if not np.isfinite(a).all():
+            return f"{name} holds NaN or infinite values"
+        if (a < 0).any():
+            return f"{name} holds negative values"
+    for name in ("heldout_before", "heldout_after"):
+        if z[name].shape != (NUM_KEYPOINTS,) or not np.issubdtype(z[name].dtype, np.floating):
+            return f"{name} must hold {NUM_KEYPOINTS} numbers, got shape {z[name].shape}"
+    total = alpha.astype(np.float64) + np.bincount(k, weights=w.astype(np.float64), minlength=NUM_KEYPOINTS)
+    off = np.flatnonzero(np.abs(total - 1.0) > 1e-6)
+    if len(off):
+        j = int(off[0])
+        return f"keypoint {j} ({KEYPOINT_NAMES[j]}): its weights sum to {total[j]:.6g}, not 1"
+    return None
 
 
 def file_hash(path: str | Path) -> str:

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--own-photo-texture", type=_probability, metavar="P",
                    help="with --photo-textures: share of images wearing their own fit's photo; the rest "
                         "wear another fit's (default 0.5)")
+    p.add_argument("--max-missing-photos", type=_probability, metavar="P",
+                   help="with --photo-textures: stop before rendering when more than this share of the fits' "
+                        "photos is not found (default 0.1); the rest are rendered procedurally and counted")
     p.add_argument("--shadows", type=_probability, nargs="?", const=1.0, metavar="P",
                    help="directional shadows in a share P of the images (0-1; bare --shadows = all); "
                         "a shadowed image takes ~3x longer on a CPU")

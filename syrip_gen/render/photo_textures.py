@@ -8,9 +8,10 @@ reason, coverage). The key hashes the fit (pose, shape, camera, body), the photo
 bake settings and the bake code, so a rerun reuses every texture and a changed photo is
 baked again. The textures are the user's data: they stay in the run's folder.
 
-Counted, never a crash: a fit whose photo is missing or unreadable (or another size than the
-fit record) is rendered procedurally; a photo whose segmentation keeps too little of the
-fitted silhouette is rejected with its reason (also rendered procedurally).
+Counted, never a crash: a fit whose photo is missing or unreadable (empty, truncated, not an
+image; or another size than the fit record) is rendered procedurally; a photo whose
+segmentation keeps too little of the fitted silhouette is rejected with its reason (also
+rendered procedurally).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.codehash import source_hash
-from syrip_gen.fits import read_fits
+from syrip_gen.errors import UserError
+from syrip_gen.fits import read_fits, record_path
 from syrip_gen.render.bake import BakeConfig, bake
 
 TEXTURE_DIR = "photo_textures"
@@ -40,33 +42,66 @@ class PhotoTextures:
 
 
 
-def photo_path(record: dict) -> Path | None:
+def photo_path(record: dict, fits_path: str | Path | None = None) -> Path | None:
     """The photo a fit record was fitted to: ``image_path`` when the record has one, else
-    ``file_name`` under the SyRIP-layout ``images/`` folder beside its keypoint file."""
+    ``file_name`` under the SyRIP-layout ``images/`` folder beside its keypoint file
+    (``source``). Relative paths are looked up beside ``fits_path`` (the fits file) first, then
+    from the current directory (fits files written before paths were stored relative to them;
+    see :func:`syrip_gen.fits.record_path`)."""
     if record.get("image_path"):
-        return Path(record["image_path"])
-    source, name = record.get("source"), record.get("file_name")
-    if not source or not name:
+        return record_path(record, "image_path", fits_path)
+    src, name = record_path(record, "source", fits_path), record.get("file_name")
+    if src is None or not name:
         return None
-    src = Path(source)
     root = src.parent.parent if src.parent.name == "annotations" else src.parent
     return root / "images" / name
 
 
-def photo_signature(fits_path: str | Path) -> str:
-    """Hash of the photos behind a fits file (path, size, modification time of each; cheap:
-    nothing is read), so that a render run with photo textures is keyed by its photos too."""
+@dataclass
+class PhotoCheck:
+    """The photos behind a fits file's ok records, looked up without reading them."""
+
+    signature: str  # hash of each photo's path as recorded, size and modification time
+    fits: int  # ok records
+    missing: list[str] = field(default_factory=list)  # photos not found (file order)
+
+    def require(self, max_missing: float) -> None:
+        """One-line UserError when more than ``max_missing`` of the fits have no photo."""
+        share = len(self.missing) / self.fits if self.fits else 0.0
+        if share > max_missing:
+            raise UserError(
+                f"{len(self.missing)} of {self.fits} fits' photos are missing ({share:.0%} > "
+                f"max_missing_photos {max_missing:.0%}), e.g. {self.missing[0]}; a fit's photo is "
+                "images/<file_name> beside the keypoint file named by its `source` (relative to fits.jsonl; "
+                "in older fits files to the folder `fit` ran in): restore the photos, run from that folder, "
+                "or raise --max-missing-photos to render those fits procedurally")
+
+
+def find_photos(fits_path: str | Path) -> PhotoCheck:
+    """The photo of every ok fit of a fits file, by path, size and modification time (cheap:
+    nothing is read); the signature keys a render run with photo textures by its photos too."""
     h = hashlib.sha256()
+    check = PhotoCheck(signature="", fits=0)
     for r in read_fits(fits_path, bad={}):
         if r.get("status") != "ok":
             continue
-        p = photo_path(r)
+        check.fits += 1
+        p = photo_path(r, fits_path)
         try:
             st = p.stat() if p is not None else None
         except OSError:
             st = None
-        h.update(json.dumps([str(p), st.st_size if st else None, st.st_mtime_ns if st else None]).encode())
-    return h.hexdigest()[:16]
+        if st is None:
+            check.missing.append(str(p) if p is not None else f"(fit {r.get('id')}: no photo recorded)")
+        # the path as recorded (not as found): a run's key does not depend on where it was started
+        h.update(json.dumps([str(photo_path(r)), st.st_size if st else None, st.st_mtime_ns if st else None]).encode())
+    check.signature = h.hexdigest()[:16]
+    return check
+
+
+def photo_signature(fits_path: str | Path) -> str:
+    """:func:`find_photos`' signature."""
+    return find_photos(fits_path).signature
 
 
 def _code_hash() -> str:
@@ -90,9 +125,12 @@ def _read_photo(path: Path | None, record: dict) -> tuple[bytes | None, np.ndarr
 
     if path is None or not path.is_file():
         return None, None, "photo missing (rendered procedurally)"
-    data = path.read_bytes()
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
+    try:
+        data = path.read_bytes()
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except (OSError, cv2.error):  # unreadable file; OpenCV asserts on some damaged ones
+        data, img = None, None
+    if img is None or _truncated(data):
         return data, None, "photo unreadable (rendered procedurally)"
     w, h = record.get("width"), record.get("height")
     if w and h and img.shape[:2] != (int(h), int(w)):
@@ -100,10 +138,24 @@ def _read_photo(path: Path | None, record: dict) -> tuple[bytes | None, np.ndarr
     return data, np.ascontiguousarray(img[..., ::-1]), None
 
 
+def _truncated(data: bytes) -> bool:
+    """Whether image bytes that OpenCV decodes are cut off (it fills the rest grey; Pillow refuses)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except (OSError, SyntaxError, ValueError):  # "image file is truncated", broken PNG chunks, ...
+        return True
+    return False
+
+
 def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | None = None,
-              progress: bool = True) -> PhotoTextures:
-    """Bake (or reuse) the photo texture of every fit record (each with ``_index``) into
-    ``out_dir``; returns which fits have one and the counts by outcome."""
+              progress: bool = True, fits_path: str | Path | None = None) -> PhotoTextures:
+    """Bake (or reuse) the photo texture of every fit record (each with ``_index``) of the fits
+    file ``fits_path`` into ``out_dir``; returns which fits have one and the counts by outcome."""
     import cv2
     import torch
     from tqdm import tqdm
@@ -117,7 +169,7 @@ def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | 
     result = PhotoTextures()
     rest = None
     for r in tqdm(records, desc="photo textures", unit="fit", disable=not progress):
-        data, photo, why = _read_photo(photo_path(r), r)
+        data, photo, why = _read_photo(photo_path(r, fits_path), r)
         if why is not None:
             result.add(why)
             continue
