@@ -86,9 +86,10 @@ class FitConfig:
     # fitted with the body from stage support_from_stage on; benchmarks/results/fit3d.md
     support: bool = False
     support_weight: float = field(default=10.0, metadata={"min": 0.0})  # per metre of probes through the plane
+    contact_weight: float = field(default=10.0, metadata={"min": 0.0})  # per metre the touching side is off it
     side_weight: float = field(default=1.0, metadata={"min": 0.0})  # per unit of cosine past the posture's tilt
     elevation_weight: float = field(default=1.0, metadata={"min": 0.0})  # per unit of elevation sine short
-    lying_elevation_deg: float = field(default=30.0, metadata={"min": 0.0, "max": 90.0})  # camera over a lying infant
+    supine_elevation_deg: float = field(default=30.0, metadata={"min": 0.0, "max": 90.0})  # camera over a supine infant
     support_from_stage: int = field(default=2, metadata={"min": 0})
     init_jitter: float = field(default=0.01, metadata={"min": 0.0})  # rad, seeded noise on the starting body pose
     max_mean_error: float = field(default=0.10, metadata={"min": 0.0})  # reject above this mean error / box diagonal
@@ -143,8 +144,8 @@ class FitConfig:
         return d
 
 
-SUPPORT_FIELDS = ("support", "support_weight", "side_weight", "elevation_weight", "lying_elevation_deg",
-                  "support_from_stage")
+SUPPORT_FIELDS = ("support", "support_weight", "contact_weight", "side_weight", "elevation_weight",
+                  "supine_elevation_deg", "support_from_stage")
 # how, where and how many are fitted, not what a fit is: a run may resume with other values
 FIT_EXECUTION_ONLY = ("device", "threads", "limit", "overlays", "force")
 
@@ -237,7 +238,8 @@ def _terms(model, prior, pose, shape_z, t, focal, centre, kp2d, weight, diag, si
 def _total(terms, stage: Stage, cfg: FitConfig) -> torch.Tensor:
     support = 0.0
     if "support_penetration" in terms:
-        support = (cfg.support_weight * terms["support_penetration"] + cfg.side_weight * terms["support_side"]
+        support = (cfg.support_weight * terms["support_penetration"] + cfg.contact_weight * terms["support_contact"]
+                   + cfg.side_weight * terms["support_side"]
                    + cfg.elevation_weight * terms["camera_elevation"])
     if "pose_prior" not in terms:
         return terms["data"] + support
@@ -298,7 +300,7 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
     lower_z = (body.shape_lower - body.shape_mean) / body.shape_std
     upper_z = (body.shape_upper - body.shape_mean) / body.shape_std
 
-    demands = sup.support_rows(postures, cfg.lying_elevation_deg, sup.MAX_TILT_DEG, dev)
+    demands = sup.support_rows(postures, cfg.supine_elevation_deg, sup.MAX_TILT_DEG, dev)
     normal = None  # the support plane's normal per row, from its first stage on
     pruning_loss = None
     for si, stage in enumerate(cfg.stages):
