@@ -205,3 +205,15 @@ def test_fit_recovers_the_floor_and_the_camera_elevation(anny_body):
     assert "support_penetration" in res.losses[0]
     off = fit_batch(*args, FitConfig(overlays=False), noise, focal=f)
     assert off.support_normal is None and "support_penetration" not in off.losses[0]
+
+
+def test_support_config_checks_and_run_key():
+    from syrip_gen.errors import UserError
+    from syrip_gen.fit.fitter import SUPPORT_FIELDS, FitConfig
+
+    with pytest.raises(UserError, match="support_from_stage"):
+        FitConfig(support=True, support_from_stage=4)
+    with pytest.raises(UserError, match="prune_after"):
+        FitConfig(prune_after=3)
+    assert not set(SUPPORT_FIELDS) & set(FitConfig().keyed())  # default off: run keys as before
+    assert set(SUPPORT_FIELDS) <= set(FitConfig(support=True).keyed())

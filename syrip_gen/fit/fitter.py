@@ -104,8 +104,6 @@ class FitConfig:
             raise UserError(f"fit config: prune_after ({self.prune_after}) must name a stage before the last "
                             f"of the {len(self.stages)} stages")
         if self.support and self.support_from_stage >= len(self.stages):
-            from syrip_gen.errors import UserError
-
             raise UserError(f"fit config: support_from_stage ({self.support_from_stage}) must name one of the "
                             f"{len(self.stages)} stages")
 
