@@ -33,6 +33,7 @@ from syrip_gen.fit.limits import hyperextension, joint_limit_violation
 from syrip_gen.fit.losses import box_diagonal, keypoint_weights, reprojection_errors, robust_reprojection
 from syrip_gen.fit.penetration import capsule_penetration
 from syrip_gen.fit.prior import DIM, PosePrior
+from syrip_gen.fit import support as sup
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,15 @@ class FitConfig:
     limit_weight: float = field(default=1.0, metadata={"min": 0.0})
     penetration_weight: float = field(default=20.0, metadata={"min": 0.0})  # per metre of overlap
     label_bias_weight: float = field(default=0.02, metadata={"min": 0.0})  # posture-label nudge, in data-term units
+    # the support the infant rests on (fit/support.py): a plane under the posture's contact side,
+    # fitted with the body from stage support_from_stage on; benchmarks/results/fit3d.md
+    support: bool = False
+    support_weight: float = field(default=10.0, metadata={"min": 0.0})  # per metre of probes through the plane
+    contact_weight: float = field(default=10.0, metadata={"min": 0.0})  # per metre the touching side is off it
+    side_weight: float = field(default=1.0, metadata={"min": 0.0})  # per unit of cosine past the posture's tilt
+    elevation_weight: float = field(default=1.0, metadata={"min": 0.0})  # per unit of elevation sine short
+    supine_elevation_deg: float = field(default=30.0, metadata={"min": 0.0, "max": 90.0})  # camera over a supine infant
+    support_from_stage: int = field(default=2, metadata={"min": 0})
     init_jitter: float = field(default=0.01, metadata={"min": 0.0})  # rad, seeded noise on the starting body pose
     max_mean_error: float = field(default=0.10, metadata={"min": 0.0})  # reject above this mean error / box diagonal
     min_keypoints: int = field(default=6, metadata={"min": 1, "max": 17})
@@ -93,6 +103,9 @@ class FitConfig:
         if not self.prune_after < len(self.stages) - 1:  # hypotheses are pruned between two stages
             raise UserError(f"fit config: prune_after ({self.prune_after}) must name a stage before the last "
                             f"of the {len(self.stages)} stages")
+        if self.support and self.support_from_stage >= len(self.stages):
+            raise UserError(f"fit config: support_from_stage ({self.support_from_stage}) must name one of the "
+                            f"{len(self.stages)} stages")
 
     def resolved_device(self) -> str:
         if self.device == "auto":
@@ -117,6 +130,9 @@ class FitConfig:
             d.pop(k)
         if self.final_hypotheses >= self.keep_hypotheses:  # no second pruning: run keys as before the option
             d.pop("final_hypotheses")
+        if not self.support:  # the default: run keys as before the option existed
+            for k in SUPPORT_FIELDS:
+                d.pop(k)
         if d["keypoints"] is None:  # the default: run keys as before the option existed
             d.pop("keypoints")
         else:  # the learned file's content changes the fits, not its name
@@ -126,6 +142,8 @@ class FitConfig:
         return d
 
 
+SUPPORT_FIELDS = ("support", "support_weight", "contact_weight", "side_weight", "elevation_weight",
+                  "supine_elevation_deg", "support_from_stage")
 # how, where and how many are fitted, not what a fit is: a run may resume with other values
 FIT_EXECUTION_ONLY = ("device", "threads", "limit", "overlays", "force")
 
@@ -184,17 +202,25 @@ class BatchFit:
     hypothesis: list[str]
     hypotheses: list[dict]  # per skeleton {name: total loss at the pruning stage} (all comparable)
     hypotheses_final: list[dict]  # per skeleton {name: final total loss} of the kept hypotheses
+    # with cfg.support: the plane under the final body (support.fitted_plane), else None
+    support_normal: torch.Tensor | None = None  # (B, 3) unit, camera frame, towards the body
+    support_offset: torch.Tensor | None = None  # (B,) metres: the camera's height over the plane
+    camera_elevation_deg: torch.Tensor | None = None  # (B,) the camera's elevation over it
 
 
 def _terms(model, prior, pose, shape_z, t, focal, centre, kp2d, weight, diag, sigma, body, consts=None,
-           data_only=False):
+           data_only=False, plane=None):
     """Loss terms, each ``(N,)``. ``consts``: the keypoint model's shape constants when the shape
-    is frozen (else computed from ``shape_z``); ``data_only`` skips the pose terms (stage 0)."""
+    is frozen (else computed from ``shape_z``); ``data_only`` skips the pose terms (stage 0);
+    ``plane``: ``(normal (N, 3), support.SupportRows)`` adds the support terms (the plane's offset
+    solved under the contact side, ``support.support_terms``)."""
     if consts is None:
         consts = model.constants(body.shape_mean + body.shape_std * shape_z)
     kps, joints = model.posed(pose, consts)
     pred = project(to_camera(kps, t), focal, centre)
     terms = {"data": robust_reprojection(pred, kp2d, weight, diag, sigma)}
+    if plane is not None:
+        terms.update(sup.support_terms(to_camera(joints, t), plane[0], None, plane[1]))
     if data_only:
         return terms
     terms.update({
@@ -208,11 +234,24 @@ def _terms(model, prior, pose, shape_z, t, focal, centre, kp2d, weight, diag, si
 
 
 def _total(terms, stage: Stage, cfg: FitConfig) -> torch.Tensor:
-    if len(terms) == 1:
-        return terms["data"]
-    return (terms["data"] + stage.prior * terms["pose_prior"] + cfg.shape_weight * terms["shape_prior"]
+    support = 0.0
+    if "support_penetration" in terms:
+        support = (cfg.support_weight * terms["support_penetration"] + cfg.contact_weight * terms["support_contact"]
+                   + cfg.side_weight * terms["support_side"]
+                   + cfg.elevation_weight * terms["camera_elevation"])
+    if "pose_prior" not in terms:
+        return terms["data"] + support
+    return support + (terms["data"] + stage.prior * terms["pose_prior"] + cfg.shape_weight * terms["shape_prior"]
             + cfg.hyperextension_weight * terms["hyperextension"] + cfg.limit_weight * terms["joint_limits"]
             + cfg.penetration_weight * terms["penetration"])
+
+
+def _initial_normal(model, body, pose, shape_z, t, rows: sup.SupportRows) -> torch.Tensor:
+    """Starting support-plane normal ``(N, 3)`` under the current bodies: the posture's side
+    direction (``support.side_direction``; towards the camera without a posture)."""
+    with torch.no_grad():
+        _, joints = model.posed(pose, model.constants(body.shape_mean + body.shape_std * shape_z))
+        return sup.side_direction(to_camera(joints, t), rows.side)
 
 
 def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tensor, height: torch.Tensor,
@@ -259,6 +298,8 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
     lower_z = (body.shape_lower - body.shape_mean) / body.shape_std
     upper_z = (body.shape_upper - body.shape_mean) / body.shape_std
 
+    demands = sup.support_rows(postures, cfg.supine_elevation_deg, sup.MAX_TILT_DEG, dev)
+    normal = None  # the support plane's normal per row, from its first stage on
     pruning_loss = None
     for si, stage in enumerate(cfg.stages):
         glob = pose[:, :1].clone().requires_grad_(True)
@@ -266,7 +307,10 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
         shape_z = shape_z.clone().requires_grad_(stage.optimise_shape)
         t = t.clone().requires_grad_(True)
         log_f = log_f.clone().requires_grad_(cfg.refine_focal and si > 0)
-        params = [p for p in (glob, rest, shape_z, t, log_f) if p.requires_grad]
+        if cfg.support and si >= cfg.support_from_stage and normal is None:
+            normal = _initial_normal(model, body, pose, shape_z, t, demands[sk])
+        normal = None if normal is None else normal.clone().requires_grad_(True)
+        params = [p for p in (glob, rest, shape_z, t, log_f, normal) if p is not None and p.requires_grad]
         opt = torch.optim.Adam(params, lr=stage.lr)
         consts = None
         if not stage.optimise_shape:
@@ -274,10 +318,11 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
                 consts = model.constants(body.shape_mean + body.shape_std * shape_z)
         data_only = not stage.optimise_pose and not stage.optimise_shape
         args = (centre[sk], kp2d[sk], weight[sk], diag[sk], stage.sigma, body)
+        plane = None if normal is None else (normal, demands[sk])
         for _ in range(stage.steps):
             opt.zero_grad(set_to_none=True)
             terms = _terms(model, prior, torch.cat([glob, rest], 1), shape_z, t, focal[sk] * log_f.exp(),
-                           *args, consts=consts, data_only=data_only)
+                           *args, consts=consts, data_only=data_only, plane=plane)
             loss = _total(terms, stage, cfg)
             loss.sum().backward()
             opt.step()
@@ -286,8 +331,11 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
                 t[:, 2].clamp_(min=0.05)
         pose = torch.cat([glob, rest], 1).detach()
         shape_z, t, log_f = shape_z.detach(), t.detach(), log_f.detach()
+        if normal is not None:
+            normal = normal.detach() / normal.detach().norm(dim=-1, keepdim=True).clamp_min(1e-9)
+            plane = (normal, demands[sk])
         with torch.no_grad():
-            terms = _terms(model, prior, pose, shape_z, t, focal[sk] * log_f.exp(), *args)
+            terms = _terms(model, prior, pose, shape_z, t, focal[sk] * log_f.exp(), *args, plane=plane)
             loss = _total(terms, stage, cfg)
         last_loss[sk, hid] = loss
         if si == cfg.prune_after:
@@ -302,6 +350,8 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
             row_of[sk, hid] = torch.arange(len(sk), device=dev)
             sel = row_of.gather(1, keep).flatten()  # rows index into the current arrays
             pose, shape_z, t, log_f = pose[sel], shape_z[sel], t[sel], log_f[sel]
+            if normal is not None:
+                normal = normal[sel]
             sk, hid = sk[sel], keep.flatten()
     # choose per skeleton among the surviving rows
     final = torch.full((B, H), float("inf"), device=dev)
@@ -318,6 +368,8 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
         px = project(cam, f_best, centre)
         err_norm = reprojection_errors(px, kp2d, diag)
         err_px = err_norm * diag[:, None]
+        plane = (None,) * 3 if normal is None else sup.fitted_plane(to_camera(out.joints, t[best]), normal[best],
+                                                                     demands)
     term_rows = {k: v[best].cpu() for k, v in terms.items()}
     losses = [{k: float(v[i]) for k, v in term_rows.items()} for i in range(B)]
     for i in range(B):
@@ -328,7 +380,9 @@ def fit_batch(body, model, prior: PosePrior, kp: torch.Tensor, width: torch.Tens
     return BatchFit(pose=pose[best].cpu(), shape=shape.cpu(), age_months=body.age_months(shape).cpu(),
                     focal=f_best.cpu(), t=t[best].cpu(), keypoints_3d=cam.cpu(), keypoints_px=px.cpu(),
                     error_px=err_px.cpu(), error_norm=err_norm.cpu(), losses=losses,
-                    hypothesis=[hyp.NAMES[int(h)] for h in best_h], hypotheses=hyps, hypotheses_final=finals)
+                    hypothesis=[hyp.NAMES[int(h)] for h in best_h], hypotheses=hyps, hypotheses_final=finals,
+                    **{k: None if v is None else v.cpu() for k, v in
+                       zip(("support_normal", "support_offset", "camera_elevation_deg"), plane)})
 
 
 def skeleton_noise(ids: list[str], seed: int) -> torch.Tensor:
@@ -528,4 +582,7 @@ def _record(s, res: BatchFit, i: int, body_name: str, cfg: FitConfig) -> dict:
         "hypotheses_final": res.hypotheses_final[i],
         "seed": cfg.seed,
     })
+    if res.support_normal is not None:  # fit option `support`: the plane the body rests on
+        rec["support"] = {"normal": [float(x) for x in res.support_normal[i]], "offset": float(res.support_offset[i]),
+                          "camera_elevation_deg": float(res.camera_elevation_deg[i])}
     return rec
