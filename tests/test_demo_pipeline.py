@@ -1,4 +1,4 @@
-"""The README's main job, reduced: pipelines/demo.yaml end to end on the CPU, then a no-op rerun."""
+"""The README's main job, reduced: pipelines/demo.yaml --profile toy end to end on the CPU, then a no-op rerun."""
 import json
 
 from syrip_gen import pipeline
@@ -6,10 +6,7 @@ from syrip_gen.paths import PIPELINES
 
 
 def test_reduced_demo_spec_end_to_end(tmp_path):
-    spec = pipeline.load_spec(
-        PIPELINES / "demo.yaml", out=tmp_path / "demo",
-        overrides={"fit": {"limit": 4, "overlays": False},
-                   "render": {"width": 160, "height": 120, "workers": 1, "texture_size": 128}})
+    spec = pipeline.load_spec(PIPELINES / "demo.yaml", out=tmp_path / "demo", profile="toy")
     records = pipeline.run(spec, echo=lambda s: None)
     assert [r["status"] for r in records] == ["ran"] * 4
     out = spec.out
@@ -21,9 +18,6 @@ def test_reduced_demo_spec_end_to_end(tmp_path):
     filtered = json.loads((out / "filter" / "filtered.json").read_text())
     assert json.loads(open(filtered["coco"]).read())["images"] is not None
     assert (out / "stats" / "stats.json").exists()
-    again = pipeline.run(pipeline.load_spec(
-        PIPELINES / "demo.yaml", out=tmp_path / "demo",
-        overrides={"fit": {"limit": 4, "overlays": False},
-                   "render": {"width": 160, "height": 120, "workers": 1, "texture_size": 128}}),
-        echo=lambda s: None)
+    again = pipeline.run(pipeline.load_spec(PIPELINES / "demo.yaml", out=tmp_path / "demo", profile="toy"),
+                         echo=lambda s: None)
     assert [r["status"] for r in again] == ["skipped"] * 4
