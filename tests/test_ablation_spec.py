@@ -81,7 +81,7 @@ def test_syrip_recipe_pretrains_on_the_renders_then_fine_tunes_on_real():
     assert fine.inputs["init"] == "pretrain" and "synthetic" not in fine.inputs
 
 
-@pytest.mark.parametrize("profile", [None, "toy", "gpu"])
+@pytest.mark.parametrize("profile", [None, "toy", "cpu", "gpu"])
 def test_every_step_config_is_valid_at_every_scale(profile):
     """A one-shot GPU run cannot afford a typo: each step's settings build its stage's config."""
     import inspect
