@@ -68,7 +68,6 @@ def read_only_folder(folder: Path, monkeypatch):
         with monkeypatch.context() as m:
             deny_writes(m, folder, errno.EROFS)
             yield m.undo
-    return
 
 
 @contextmanager
