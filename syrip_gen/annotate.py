@@ -114,4 +114,6 @@ def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndar
                  "age_months": round(float(spec.age_months), 4)},
         "provenance": provenance,
     }
+    if getattr(spec, "contact", None):
+        ann["contact"] = dict(spec.contact)  # {"part", "gap_m", "tilt_deg"}: filter's hovering gate
     return ImageAnnotation(image=image, annotation=ann)

@@ -82,6 +82,8 @@ class RenderConfig:
     # with photo_textures: the largest share of fits whose photo may be missing (rendered procedurally)
     max_missing_photos: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
     shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
+    # soft contact shadow under every body (render.contact): darkening where the body touches
+    contact_shadow: float = field(default=0.55, metadata={"min": 0.0, "max": 1.0})
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
     parts: bool = False  # write part-segmentation PNGs (uint8 part id + 1, 0 = not body)

@@ -183,6 +183,16 @@ class ImageMaker:
                      support=support, lights=lights, ambient=(spec.ambient,) * 3, background=background,
                      shadows=spec.shadows)
 
+    def contact_shadow(self, r, scene) -> np.ndarray:
+        """The frame with the body's soft contact shadow on the support (render.contact)."""
+        from syrip_gen.render.contact import ContactConfig, contact_shadow
+
+        if scene.support is None or self.cfg.contact_shadow <= 0:
+            return r.rgb
+        on_support = (r.depth > 0) & ~r.mask
+        return contact_shadow(r.rgb, scene.camera, scene.support.height, on_support, scene.vertices,
+                              ContactConfig(shadow=self.cfg.contact_shadow))
+
     def render(self, spec, vertices, timer: "StageTimer | None" = None, photo_texture: str | None = None) -> Rendered:
         from syrip_gen.render.sensor import apply_sensor, encode_jpeg
 
@@ -198,8 +208,10 @@ class ImageMaker:
             scene = dataclasses.replace(scene, background=background)
         with timer("GL render + support + composite"):
             r = self.renderer.render(scene, parts=self.cfg.parts)
+        with timer("contact shadow"):
+            rgb = self.contact_shadow(r, scene)
         with timer("edges + sensor effects"):
-            rgb = r.rgb if self.cfg.msaa else soften_edges(r.rgb, r.mask, r.body_depth)
+            rgb = rgb if self.cfg.msaa else soften_edges(rgb, r.mask, r.body_depth)
             rgb, sensor_rec = apply_sensor(rgb, np.random.default_rng(spec.sensor["seed"]), self.cfg.sensor)
         timer.start("jpeg")
         jpeg = encode_jpeg(rgb, sensor_rec["jpeg_quality"])

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from syrip_gen.geometry import Camera, matrix_to_rotvec, rot_y, rot_z, rotation_between, rotvec_to_matrix
+from syrip_gen.geometry import Camera, matrix_to_rotvec, project, to_camera, rot_y, rot_z, rotation_between, rotvec_to_matrix
 
 LYING = ("supine", "prone", "side")
 LYING_SUPPORTS = ("mattress", "blanket", "rug")  # kinds of render.scene.Support
@@ -74,6 +74,12 @@ class VariantConfig:
     posture_view_jitter_deg: float = 10.0
     blend_share: float = 0.0  # variants whose pose is blended towards a fit of the same posture
     blend_weight: tuple[float, float] = (0.2, 0.5)  # share of the other fit's joint rotations
+    photo_framing: bool = True  # photo views also take their photo's fill and field of view
+    photo_fill_jitter: float = 0.1  # std of the log of the photo fill's jitter factor
+    photo_fill: tuple[float, float] = (0.3, 0.9)  # photo fills are clipped into this range
+    photo_fov_deg: tuple[float, float] = (20.0, 80.0)  # and photo fields of view into this one
+    settle_max_tilt_deg: float = 30.0  # tilt a hovering body onto its contact part (0: never; render.contact)
+    contact_tolerance_m: float = 0.01  # a contact part this close to the support touches it
 
 
 @dataclass(frozen=True)
@@ -107,10 +113,11 @@ class VariantSpec:
     view: str = "drawn"  # drawn (elevation/yaw ranges) | own (the photo's camera) | posture (another photo's)
     view_from: str | None = None  # fit id whose photo camera was used
     blend: dict | None = None  # {"fit_id", "weight"} when the pose was blended towards another fit
+    contact: dict | None = None  # {"part", "gap_m", "margin_m", "tilt_deg"}: how the body meets its support (render.contact)
 
     def to_json(self) -> dict:
         d = asdict(self)
-        for key, default in (("view", "drawn"), ("view_from", None), ("blend", None)):
+        for key, default in (("view", "drawn"), ("view_from", None), ("blend", None), ("contact", None)):
             if d[key] == default:  # the defaults leave the record as it was before these existed
                 d.pop(key)
         d["camera"] = self.camera.to_dict()
@@ -136,6 +143,8 @@ class FitInfo:
     photo_texture: str | None = None  # its baked photo texture (render --photo-textures), if any
     canonical: np.ndarray | None = None  # (3, 3) body frame -> canonical world (canonical_world)
     camera: np.ndarray | None = None  # (3, 3) the photo camera's rotation in the canonical world
+    fill: float | None = None  # the fitted body's box / the photo's size (photo views frame alike)
+    fov: float | None = None  # the photo camera's vertical field of view, degrees
 
 
 @dataclass
@@ -180,7 +189,9 @@ def prepare_fits(records: list[dict], body) -> list[FitInfo]:
     pose = torch.tensor(np.array([r["pose"] for r in records]), dtype=torch.float32)
     shape = torch.tensor(np.array([r["shape"] for r in records]), dtype=torch.float32)
     with torch.no_grad():
-        kp = body(pose, shape).keypoints  # body frame with the fit's global orientation
+        out = body(pose, shape, with_vertices=True)
+    kp = out.keypoints  # body frame with the fit's global orientation
+    verts = out.vertices.double().numpy()
     postures = [(r.get("posture") or r.get("hypothesis") or "").lower() or None for r in records]
     missing = [i for i, p in enumerate(postures) if p is None]
     if missing:
@@ -190,16 +201,33 @@ def prepare_fits(records: list[dict], body) -> list[FitInfo]:
     ups = up_for_posture(kp, postures).double().numpy()
     axis, front = (t.double().numpy() for t in torso_frame(kp))
     y = np.array([0.0, 1.0, 0.0])
-    out = []
+    infos = []
     for i, r in enumerate(records):
         align = rotation_between(ups[i], y)
         canon = canonical_world(align, axis[i], front[i])
         cam = (r.get("camera") or {}).get("R") if isinstance(r.get("camera"), dict) else None
         cam_rot = np.asarray(cam, np.float64) @ canon.T if cam is not None else None  # X_cam = R_c X_body
-        out.append(FitInfo(index=int(r["_index"]), id=str(r["id"]), pose=np.asarray(r["pose"], np.float64),
-                           shape=np.asarray(r["shape"], np.float64), posture=postures[i], align=align,
-                           canonical=canon, camera=cam_rot))
-    return out
+        fill, fov = photo_framing(r, verts[i])
+        infos.append(FitInfo(index=int(r["_index"]), id=str(r["id"]), pose=np.asarray(r["pose"], np.float64),
+                             shape=np.asarray(r["shape"], np.float64), posture=postures[i], align=align,
+                             canonical=canon, camera=cam_rot, fill=fill, fov=fov))
+    return infos
+
+
+def photo_framing(record: dict, verts: np.ndarray) -> tuple[float | None, float | None]:
+    """How the photo framed its infant: the fitted body's projected box over the image size
+    (``max(w / W, h / H)``, the render's ``fill``) and the camera's vertical field of view in
+    degrees; (None, None) when the record has no usable camera."""
+    cam, W, H = record.get("camera"), record.get("width"), record.get("height")
+    if not isinstance(cam, dict) or not W or not H or "t" not in cam:
+        return None, None
+    K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]], np.float64)
+    xc = to_camera(verts, np.asarray(cam["R"], np.float64), np.asarray(cam["t"], np.float64))
+    if (xc[:, 2] <= 1e-6).any():
+        return None, None
+    uv = project(xc, K)
+    extent = max(np.ptp(uv[:, 0]) / W, np.ptp(uv[:, 1]) / H)
+    return float(extent), float(np.degrees(2 * math.atan(H / 2 / cam["fy"])))
 
 
 # ---- draws --------------------------------------------------------------------------------
@@ -223,6 +251,7 @@ class _Draw:
     scene: np.ndarray  # (3,) uniforms: number of lights, ambient, shadows
     near: np.ndarray  # (5,) uniforms: view kind, view source pick, blend?, blend source pick, blend weight
     view_noise: np.ndarray  # (3,) standard normal: the view's jitter rotation
+    frame_noise: float  # standard normal: the photo fill's jitter
 
 
 def _draw(rng: np.random.Generator, cfg: VariantConfig, seed: list) -> _Draw:
@@ -233,7 +262,8 @@ def _draw(rng: np.random.Generator, cfg: VariantConfig, seed: list) -> _Draw:
         yaw=float(u(*cfg.yaw_deg)), elevation_u=float(u()), roll=float(u(*cfg.roll_deg)),
         fov=float(u(*cfg.fov_deg)), fill=float(u(*cfg.fill)), ints=rng.integers(0, 2**31 - 1, 6),
         light=rng.uniform(size=(4, 4)), scene=rng.uniform(size=3),
-        near=rng.uniform(size=5), view_noise=rng.standard_normal(3))  # drawn last: earlier draws unchanged
+        near=rng.uniform(size=5), view_noise=rng.standard_normal(3),  # drawn last: earlier draws unchanged
+        frame_noise=float(rng.standard_normal()))
 
 
 def _lerp(r: tuple[float, float], t: float) -> float:
@@ -309,6 +339,8 @@ class _Near:
     view: str = "drawn"
     source: FitInfo | None = None
     camera: np.ndarray | None = None  # (3, 3) world -> camera rotation for own/posture views
+    fill: float | None = None  # photo views: the photo's framing (``photo_framing``)
+    fov: float | None = None
     blend: dict | None = None
 
 
@@ -325,6 +357,9 @@ def _near(f: FitInfo, d: _Draw, cfg: VariantConfig, pool: dict[str, list[FitInfo
         if d.mirror:  # the mirrored body seen by the mirrored camera: the mirror image of the view
             flip = np.diag([-1.0, 1.0, 1.0])
             out.camera = flip @ out.camera @ flip
+        if cfg.photo_framing and out.source.fill is not None:
+            out.fill = float(np.clip(out.source.fill * math.exp(cfg.photo_fill_jitter * d.frame_noise), *cfg.photo_fill))
+            out.fov = float(np.clip(out.source.fov, *cfg.photo_fov_deg))
     others = (pool or {}).get(f.posture, [])
     if d.near[2] < cfg.blend_share and others:
         g = _pick(others, d.near[3])
@@ -436,6 +471,43 @@ def _lights(d: _Draw, cfg: VariantConfig) -> tuple:
     return tuple(out)
 
 
+def _coarse_parts(body) -> np.ndarray | None:
+    """Coarse part per vertex (gates.penetration) of ``body``, None without part labels."""
+    topo = body.topology() if hasattr(body, "topology") else None
+    if topo is None or topo.part_of_vertex is None:
+        return None
+    from syrip_gen.gates.penetration import coarse_parts
+
+    return coarse_parts(np.asarray(topo.part_of_vertex), tuple(topo.part_names))
+
+
+def _settle(fits: list[FitInfo], verts: np.ndarray, kps: np.ndarray, pose: np.ndarray, world: np.ndarray,
+            cfg: VariantConfig, parts: np.ndarray | None) -> tuple[list[dict | None], np.ndarray]:
+    """Tilt each hovering body onto its posture's contact part (``render.contact.settle``), in
+    place: vertices, keypoints, the global orientation ``pose[:, 0]`` and the world rotation
+    (all about the pelvis at the origin). Returns each body's contact record (None without
+    part labels) and the tilts ``(B, 3, 3)``."""
+    from syrip_gen.render.contact import ContactConfig, contact_mask, contact_record, settle
+
+    tilts = np.tile(np.eye(3), (len(fits), 1, 1))
+    if parts is None:
+        return [None] * len(fits), tilts
+    ccfg = ContactConfig(settle=cfg.settle_max_tilt_deg > 0, max_tilt_deg=max(cfg.settle_max_tilt_deg, 1e-6),
+                         tolerance=cfg.contact_tolerance_m)
+    out = []
+    for k, f in enumerate(fits):
+        mask = contact_mask(parts, f.posture)
+        tilt, angle = settle(verts[k], mask, ccfg)
+        tilts[k] = tilt
+        if angle > 0:
+            verts[k] = verts[k] @ tilt.T.astype(verts.dtype)
+            kps[k] = kps[k] @ tilt.T.astype(kps.dtype)
+            pose[k, 0] = matrix_to_rotvec(tilt @ rotvec_to_matrix(pose[k, 0]))
+            world[k] = tilt @ world[k]
+        out.append(contact_record(verts[k], mask, f.posture, cfg.contact_tolerance_m, angle))
+    return out, tilts
+
+
 def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, run_seed: int,
                     width: int, height: int, checker: PoseChecker | None = None,
                     n_backgrounds: int = 0, shadow_prob: float = 0.0,
@@ -448,6 +520,7 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
     import torch
 
     specs: dict[int, VariantSpec] = {}
+    contact_parts = _coarse_parts(body)
     verts_out: dict[int, np.ndarray] = {}
     kps_out: dict[int, np.ndarray] = {}
     rejected: Counter = Counter()  # reason -> count (and redraws)
@@ -469,6 +542,7 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
                        with_vertices=True)
         verts = out.vertices.numpy()
         kps = out.keypoints.numpy()
+        contacts, tilts = _settle(fits, verts, kps, pose, world, cfg, contact_parts)
         still = []
         for k, i in enumerate(pending):
             f, d = fits[k], draws[k]
@@ -476,8 +550,9 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
             el_range = cfg.lying_elevation_deg if lying else cfg.upright_elevation_deg
             n = near[k]
             if n.camera is not None:
-                camera, reason = frame_camera(verts[k].astype(np.float64), n.camera, width, height, d.fov,
-                                              d.fill, cfg.margin_px)
+                # a photo's view is of the body: it turns with the settling tilt
+                camera, reason = frame_camera(verts[k].astype(np.float64), n.camera @ tilts[k].T, width, height,
+                                              n.fov or d.fov, n.fill or d.fill, cfg.margin_px)
             else:
                 camera, reason = place_camera(verts[k].astype(np.float64), width, height,
                                               _lerp(el_range, d.elevation_u), d.roll, d.fov, d.fill,
@@ -505,7 +580,8 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
                 lights=_lights(d, cfg), ambient=round(_lerp(cfg.ambient, d.scene[1]), 4),
                 shadows=bool(d.scene[2] < shadow_prob), sensor={"seed": int(d.ints[3])},
                 view=n.view, view_from=n.source.id if n.source is not None else None,
-                blend={key: v for key, v in n.blend.items() if key != "pose"} if n.blend else None)
+                blend={key: v for key, v in n.blend.items() if key != "pose"} if n.blend else None,
+                contact=contacts[k])
             verts_out[i], kps_out[i] = verts[k], kps[k]
         pending = still
     for i in pending:
