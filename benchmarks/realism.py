@@ -39,6 +39,11 @@ PREDICT = ROOT / "benchmarks" / "baselines" / "mediapipe_predict.py"
 
 
 def annotation_file(dataset: Path) -> Path:
+    """The COCO file of a SyRIP-layout folder, or of a pipeline's filter step (``filtered.json``
+    names it; its images are named by absolute path): the renders the ablation trains on."""
+    pointer = dataset / "filtered.json"
+    if pointer.exists():
+        return Path(json.loads(pointer.read_text())["coco"])
     return Path(sorted(glob.glob(str(dataset / "annotations" / "*.json")))[0])
 
 
@@ -58,7 +63,7 @@ def sampled_dataset(name: str, dataset: Path, work: Path, sample: int | None, se
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     (out / "annotations" / "sample.json").write_text(json.dumps(sub))
     link = out / "images"
-    if not link.exists():
+    if not link.exists() and (dataset / "images").exists():
         link.symlink_to((dataset / "images").resolve())
     return out
 
@@ -112,10 +117,68 @@ def score(dataset: Path, pred: dict) -> dict:
     return out
 
 
+def image_oks(dataset: Path, pred: dict) -> dict[int, tuple[float, str, Path]]:
+    """Per image: OKS of MediaPipe's answer (0 when it found no one), posture and image path."""
+    from syrip_gen.coco import SIGMAS
+
+    gt = json.loads(annotation_file(dataset).read_text())
+    images = {im["id"]: im for im in gt["images"]}
+    found = {r["image_id"]: np.asarray(r["keypoints"], float).reshape(17, 3) for r in pred["results"]}
+    var = (2 * np.asarray(SIGMAS)) ** 2
+    out = {}
+    for a in gt["annotations"]:
+        im = images[a["image_id"]]
+        g = np.asarray(a["keypoints"], float).reshape(17, 3)
+        x, y, w, h = a["bbox"]
+        oks = 0.0
+        if a["image_id"] in found and (g[:, 2] > 0).any():
+            d2 = ((found[a["image_id"]][:, :2] - g[:, :2]) ** 2).sum(1)
+            oks = float(np.exp(-d2 / (2 * max(w * h, 1.0) * var))[g[:, 2] > 0].mean())
+        out[a["image_id"]] = (oks, _posture(a, im), dataset / "images" / im["file_name"])
+    return out
+
+
+def posture_sheets(name: str, oks: dict, real: dict, work: Path, n: int = 12, tile: int = 160) -> list[Path]:
+    """Into ``work`` (never the repository: the photos are the user's): 12 random prone renders
+    above 12 prone photos, and the 12 worst-read renders above photos of the same postures."""
+    import cv2
+
+    from syrip_gen.coco import atomic_write_image
+
+    rng = np.random.default_rng(0)
+
+    def row(paths):
+        tiles = [t for t in (cv2.imread(str(p)) for p in paths) if t is not None]
+        return contact_row(tiles, tile) if tiles else None
+
+    def pick(items, k):
+        return [items[i] for i in sorted(rng.choice(len(items), min(k, len(items)), replace=False))] if items else []
+
+    def sheet(top, bottom, path):
+        rows = [r for r in (row(top[:n // 2]), row(top[n // 2:]), row(bottom[:n // 2]), row(bottom[n // 2:])) if r is not None]
+        if not rows:
+            return None
+        width = max(r.shape[1] for r in rows)
+        atomic_write_image(path, np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]),
+                           (cv2.IMWRITE_JPEG_QUALITY, 88))
+        return path
+
+    real_by = {}
+    for _, p, path in real.values():
+        real_by.setdefault(p, []).append(path)
+    out = []
+    prone = [path for _, p, path in oks.values() if p == "prone"]
+    out.append(sheet(pick(prone, n), pick(real_by.get("prone", []), n), work / f"{name}_prone_vs_photos.jpg"))
+    worst = sorted(oks.values(), key=lambda t: t[0])[:n]
+    photos = [pick(real_by.get(p, []), 1) for _, p, _ in worst]
+    out.append(sheet([w[2] for w in worst], [q[0] for q in photos if q], work / f"{name}_worst_vs_photos.jpg"))
+    return [p for p in out if p]
+
+
 def write_markdown(report: dict, path: Path) -> None:
     sets = report["sets"]
     ref = report.get("reference")
-    lines = ["# Realism: MediaPipe BlazePose on renders vs real photos (issue 13)", "",
+    lines = [f"# {report.get('title', 'Realism')}", "",
              f"- Command: `{report['command']}`", f"- Commit: {report['commit']}, {report['date']}",
              f"- Hardware: {report['hardware']}", f"- Model: {report['model']}; protocol: {report['protocol']}",
              "- AP: pycocotools OKS with COCO sigmas; every set's area = its box w x h; miss = no person found in the crop;"
@@ -206,6 +269,7 @@ def main() -> None:
     ap.add_argument("--sheet-procedural")
     ap.add_argument("--sheet-n", type=int, default=6)
     ap.add_argument("--tile", type=int, default=200)
+    ap.add_argument("--title", default="Realism: MediaPipe BlazePose on renders vs real photos (issue 13)")
     args = ap.parse_args()
     if args.sheet:
         return sheet(args)
@@ -224,7 +288,8 @@ def main() -> None:
                                        text=True).stdout.strip(),
               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "hardware": f"{cpu_model()}, 2 CPU cores shared with other work, no GPU",
-              "reference": args.reference, "sets": {}, "notes": args.note}
+              "reference": args.reference, "sets": {}, "notes": args.note, "title": args.title}
+    scored = {}
     for item in args.set:
         name, path = item.split("=", 1)
         data = sampled_dataset(name, Path(path), work, args.sample)
@@ -232,6 +297,7 @@ def main() -> None:
         pred = predict(name, data, work, args.python)
         report["model"], report["protocol"] = pred["model"], pred["protocol"]
         report["sets"][name] = {**score(data, pred), "dataset": str(path), "seconds": round(time.time() - t0, 1)}
+        scored[name] = image_oks(data, pred)
         s = report["sets"][name]
         print(f"{name}: n {s['n']}, AP {s['AP']:.3f}, miss {s['miss_rate']:.1%}")
     ref = report["sets"].get(args.reference) if args.reference else None
@@ -241,6 +307,11 @@ def main() -> None:
             aps = {p: q["AP"] for p, q in s["per_posture"].items() if q["AP"] is not None}
             if set(share) <= set(aps):
                 s["AP_reference_posture_mix"] = round(sum(share[p] * aps[p] for p in share), 4)
+    if args.reference in scored:
+        for name in scored:
+            if name != args.reference:
+                for p in posture_sheets(name, scored[name], scored[args.reference], work):
+                    print(f"wrote {p} (the user's photos: keep it out of the repository)")
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1, sort_keys=True))
     write_markdown(report, out.with_suffix(".md"))

@@ -124,3 +124,16 @@ def test_filter_gates_hovering_and_unbalanced_renders(tmp_path, anny_body):
     why = {rec["image_id"]: [r["gate"] for r in rec["reasons"]] for rec in report.images}
     ids = [a["image_id"] for a in coco["annotations"]]
     assert [why[i] for i in ids] == [[], ["hovering"], ["unbalanced"], []]
+
+
+def test_raise_camera_lifts_a_view_from_under_the_support():
+    from syrip_gen.render.variants import camera_elevation, raise_camera
+
+    for el in (-40.0, -5.0, 3.0):
+        R = look_at((0.0, np.sin(np.radians(el)), np.cos(np.radians(el))), (0.0, 0.0, 0.0), width=W, height=H).R
+        assert camera_elevation(R) == pytest.approx(el, abs=1e-6)
+        up = raise_camera(R, 10.0)
+        assert camera_elevation(up) == pytest.approx(10.0, abs=1e-6) and np.allclose(up @ up.T, np.eye(3))
+        assert np.allclose(up[0], R[0], atol=1e-9)  # a pitch: the right axis stays
+    R = look_at((0.0, 1.0, 0.3), (0.0, 0.0, 0.0), width=W, height=H).R
+    assert np.allclose(raise_camera(R, 10.0), R)  # already above: unchanged

@@ -78,6 +78,7 @@ class VariantConfig:
     photo_fill_jitter: float = 0.1  # std of the log of the photo fill's jitter factor
     photo_fill: tuple[float, float] = (0.3, 0.9)  # photo fills are clipped into this range
     photo_fov_deg: tuple[float, float] = (20.0, 80.0)  # and photo fields of view into this one
+    photo_min_elevation_deg: float = 10.0  # lying infants' photo views are raised to at least this
     settle_max_tilt_deg: float = 30.0  # tilt a hovering body onto its contact part (0: never; render.contact)
     contact_tolerance_m: float = 0.01  # a contact part this close to the support touches it
 
@@ -357,6 +358,8 @@ def _near(f: FitInfo, d: _Draw, cfg: VariantConfig, pool: dict[str, list[FitInfo
         if d.mirror:  # the mirrored body seen by the mirrored camera: the mirror image of the view
             flip = np.diag([-1.0, 1.0, 1.0])
             out.camera = flip @ out.camera @ flip
+        if f.posture in LYING:
+            out.camera = raise_camera(out.camera, cfg.photo_min_elevation_deg)
         if cfg.photo_framing and out.source.fill is not None:
             out.fill = float(np.clip(out.source.fill * math.exp(cfg.photo_fill_jitter * d.frame_noise), *cfg.photo_fill))
             out.fov = float(np.clip(out.source.fov, *cfg.photo_fov_deg))
@@ -365,6 +368,29 @@ def _near(f: FitInfo, d: _Draw, cfg: VariantConfig, pool: dict[str, list[FitInfo
         g = _pick(others, d.near[3])
         out.blend = {"fit_id": g.id, "weight": round(_lerp(cfg.blend_weight, d.near[4]), 4), "pose": g.pose}
     return out
+
+
+def camera_elevation(R: np.ndarray) -> float:
+    """Degrees the viewing direction of a camera ``R (3, 3)`` (world -> camera) points downwards."""
+    return math.degrees(math.asin(float(np.clip(-R[2, 1], -1.0, 1.0))))
+
+
+def raise_camera(R: np.ndarray, min_elevation: float) -> np.ndarray:
+    """``R`` pitched about its horizontal right axis so that it looks down at least
+    ``min_elevation`` degrees: a fitted photo camera can end up under a lying infant's support
+    (the fit's depth or up direction is off), where the support would hide the body."""
+    el = camera_elevation(R)
+    if el >= min_elevation:
+        return R
+    right = np.array([R[0, 0], 0.0, R[0, 2]])
+    if np.linalg.norm(right) < 1e-9:
+        return R
+    right /= np.linalg.norm(right)
+    for sign in (1.0, -1.0):
+        turned = R @ rotvec_to_matrix(sign * math.radians(min_elevation - el) * right).T
+        if abs(camera_elevation(turned) - min_elevation) < 1e-6:
+            return turned
+    return R
 
 
 def _world_poses(fits: list[FitInfo], draws: list[_Draw], cfg: VariantConfig,
