@@ -50,11 +50,11 @@ def annotation_file(dataset: Path) -> Path:
 def sampled_dataset(name: str, dataset: Path, work: Path, sample: int | None, seed: int = 0) -> Path:
     """``dataset`` itself, or a fixed seeded sample of its annotations in ``work/name`` (the
     images folder linked, not copied)."""
-    if not sample:
-        return dataset
+    if not sample and not (dataset / "filtered.json").exists():
+        return dataset  # (a filter step's COCO file is written out below: the predictor reads annotations/)
     gt = json.loads(annotation_file(dataset).read_text())
     anns = gt["annotations"]
-    if len(anns) > sample:
+    if sample and len(anns) > sample:
         keep = sorted(np.random.default_rng(seed).choice(len(anns), sample, replace=False).tolist())
         anns = [anns[i] for i in keep]
     ids = {a["image_id"] for a in anns}

@@ -84,6 +84,8 @@ class RenderConfig:
     shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
     # soft contact shadow under every body (render.contact): darkening where the body touches
     contact_shadow: float = field(default=0.55, metadata={"min": 0.0, "max": 1.0})
+    # lying infants seen from lower than this (degrees above the support) get a far-reaching floor, never a photo
+    floor_below_deg: float = field(default=40.0, metadata={"min": -90.0, "max": 90.0})
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
     parts: bool = False  # write part-segmentation PNGs (uint8 part id + 1, 0 = not body)

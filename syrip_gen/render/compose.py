@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from syrip_gen.render.variants import LYING
+from syrip_gen.render.variants import LYING, camera_elevation
 
 if TYPE_CHECKING:
     from syrip_gen.dataset import RenderConfig
@@ -139,7 +139,10 @@ class ImageMaker:
         center = (float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2))
         rng = np.random.default_rng([spec.support_seed, 1])
         lying = spec.source_posture in LYING
-        if self.backgrounds is not None and lying and rng.uniform() < self.cfg.photo_support:
+        # seen from low, a support photo reads as a tilted slab beside a foreign photo: lying
+        # infants seen from below ``floor_below_deg`` lie on a procedural floor reaching far
+        low = camera_elevation(spec.camera.R) < self.cfg.floor_below_deg
+        if self.backgrounds is not None and lying and rng.uniform() < self.cfg.photo_support and not low:
             size = support_texture_size("rug", self.cfg.support_texels_per_m)
             tex, desc = self.backgrounds.sample(size, size, rng)
             side = float(rng.uniform(1.5, 3.0)) * span + 0.3
@@ -149,7 +152,7 @@ class ImageMaker:
                              "texture_size": size}
         size = support_texture_size(spec.support_kind, self.cfg.support_texels_per_m)
         tex, desc = support_texture(spec.support_kind, np.random.default_rng(spec.support_seed), size)
-        side = 4 * span + 0.5 if lying else max(8.0, 4 * span + 0.5)
+        side = 4 * span + 0.5 if lying and not low else max(8.0, 4 * span + 0.5)
         support = Support(kind=spec.support_kind, height=spec.support_y - 0.002, size=(side, side),
                           center=center, texture=tex, tile=float(desc["tile_m"]))
         return support, {**desc, "size_m": round(side, 3), "texture_size": size}
