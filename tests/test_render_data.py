@@ -16,7 +16,9 @@ from syrip_gen.geometry import rotvec_to_matrix
 from syrip_gen.render.variants import VariantConfig, prepare_fits, sample_variants
 
 W, H = 160, 120
-NOMOVE = VariantConfig(pose_sigma=0.0, roll_deg=(0.0, 0.0), settle_max_tilt_deg=0.0)  # the fitted pose, untilted
+# the fitted pose, untilted, seen from drawn views
+NOMOVE = VariantConfig(pose_sigma=0.0, roll_deg=(0.0, 0.0), settle_max_tilt_deg=0.0, own_view_share=0.0,
+                       posture_view_share=0.0)
 
 
 @pytest.fixture(scope="module")

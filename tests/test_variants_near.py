@@ -1,5 +1,5 @@
 """Views and poses near the real ones: the photo's own camera, another photo's camera of the same
-posture, pose blends between fits of one posture; the defaults leave variants as they were."""
+posture, pose blends between fits of one posture; with every share 0, variants are drawn as before."""
 from dataclasses import replace
 
 import numpy as np
