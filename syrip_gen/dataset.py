@@ -85,6 +85,8 @@ class RenderConfig:
     # soft contact shadow under every body (render.contact): darkening where the body touches
     contact_shadow: float = field(default=0.55, metadata={"min": 0.0, "max": 1.0})
     # lying infants seen from lower than this (degrees above the support) get a far-reaching floor, never a photo
+    # blur (px at 240 rows) of what lies twice as far as the infant and beyond (render.optics); 0: all sharp
+    depth_of_field: float = field(default=1.6, metadata={"min": 0.0})
     floor_below_deg: float = field(default=40.0, metadata={"min": -90.0, "max": 90.0})
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)

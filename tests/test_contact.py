@@ -137,3 +137,21 @@ def test_raise_camera_lifts_a_view_from_under_the_support():
         assert np.allclose(up[0], R[0], atol=1e-9)  # a pitch: the right axis stays
     R = look_at((0.0, 1.0, 0.3), (0.0, 0.0, 0.0), width=W, height=H).R
     assert np.allclose(raise_camera(R, 10.0), R)  # already above: unchanged
+
+
+def test_depth_of_field_keeps_the_body_sharp_and_softens_what_lies_far_behind():
+    from syrip_gen.render.optics import depth_of_field
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (H, W, 3)).astype(np.uint8)
+    mask = np.zeros((H, W), bool)
+    mask[40:80, 60:100] = True
+    depth = np.full((H, W), 1.0, np.float32)
+    depth[:, :30] = 4.0  # far floor on the left
+    depth[:, -20:] = 0.0  # background (infinity) on the right
+    out = depth_of_field(rgb, depth, mask, sigma=2.0)
+    assert (out[mask] == rgb[mask]).all()  # the body untouched
+    assert np.abs(out[:, 35:50].astype(int) - rgb[:, 35:50]).mean() < 1.0  # as far as the body: sharp
+    for far in (np.s_[:, :20], np.s_[:, -15:]):
+        assert out[far].std() < 0.5 * rgb[far].std()  # far floor and background: blurred
+    assert (depth_of_field(rgb, depth, mask, sigma=0.0) == rgb).all()

@@ -211,8 +211,12 @@ class ImageMaker:
             scene = dataclasses.replace(scene, background=background)
         with timer("GL render + support + composite"):
             r = self.renderer.render(scene, parts=self.cfg.parts)
-        with timer("contact shadow"):
+        with timer("contact shadow + depth of field"):
             rgb = self.contact_shadow(r, scene)
+            if self.cfg.depth_of_field > 0:
+                from syrip_gen.render.optics import depth_of_field
+
+                rgb = depth_of_field(rgb, r.depth, r.mask, sigma=self.cfg.depth_of_field)
         with timer("edges + sensor effects"):
             rgb = rgb if self.cfg.msaa else soften_edges(rgb, r.mask, r.body_depth)
             rgb, sensor_rec = apply_sensor(rgb, np.random.default_rng(spec.sensor["seed"]), self.cfg.sensor)
