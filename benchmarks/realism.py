@@ -138,6 +138,32 @@ def image_oks(dataset: Path, pred: dict) -> dict[int, tuple[float, str, Path]]:
     return out
 
 
+def _factors(ann: dict) -> dict[str, str]:
+    """What a render was made of (its provenance), as the factors the realism table groups by."""
+    p = ann.get("provenance") if isinstance(ann.get("provenance"), dict) else {}
+    sensor = p.get("sensor") or {}
+    effects = [k.replace("_sigma", "").replace("_photons", "") for k in sorted(sensor) if k != "jpeg_quality"]
+    spec = p.get("spec") or {}
+    return {"sensor": "+".join(effects) or "none", "support": str((p.get("support") or {}).get("kind")),
+            "background": "hidden" if str((p.get("background") or {}).get("kind", "")).startswith("hidden")
+            else str((p.get("background") or {}).get("kind")),
+            "view": str(spec.get("view", "drawn")), "texture": str((p.get("texture") or {}).get("kind"))}
+
+
+def by_factor(dataset: Path, oks: dict) -> dict:
+    """Mean OKS and miss rate per value of each render factor (sensor effects, support,
+    background, view, texture): which ingredient makes renders unreadable to the model."""
+    gt = json.loads(annotation_file(dataset).read_text())
+    groups: dict = {}
+    for a in gt["annotations"]:
+        if a["image_id"] not in oks:
+            continue
+        for factor, value in _factors(a).items():
+            groups.setdefault(factor, {}).setdefault(value, []).append(oks[a["image_id"]][0])
+    return {f: {v: {"n": len(x), "oks": round(float(np.mean(x)), 3), "zero": round(float(np.mean(np.array(x) == 0)), 3)}
+                for v, x in sorted(vals.items(), key=lambda kv: -len(kv[1]))} for f, vals in groups.items()}
+
+
 def posture_sheets(name: str, oks: dict, real: dict, work: Path, n: int = 12, tile: int = 160) -> list[Path]:
     """Into ``work`` (never the repository: the photos are the user's): 12 random prone renders
     above 12 prone photos, and the 12 worst-read renders above photos of the same postures."""
@@ -200,6 +226,15 @@ def write_markdown(report: dict, path: Path) -> None:
             q = s["per_posture"].get(p)
             cells.append(f"{q['AP']:.3f} / {q['miss_rate']:.0%} ({q['n']})" if q and q["AP"] is not None else "-")
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    for name, s in sets.items():
+        if not s.get("by_factor"):
+            continue
+        lines += ["", f"What {name}'s renders are made of (mean OKS / share with OKS 0, n); zero = missed or wholly wrong:", "",
+                  "| factor | value | n | mean OKS | OKS 0 |", "|---|---|---|---|---|"]
+        for factor, values in s["by_factor"].items():
+            for value, q in values.items():
+                if q["n"] >= 10:
+                    lines.append(f"| {factor} | {value} | {q['n']} | {q['oks']:.3f} | {q['zero']:.0%} |")
     joints = list(next(iter(sets.values()))["per_joint_median_error"])
     lines += ["", "Median error per joint (of the box diagonal):", "", "| joint | " + " | ".join(sets) + " |",
               "|---|" + "---|" * len(sets)]
@@ -253,6 +288,26 @@ def sheet(args) -> None:
     print(f"wrote {args.sheet}")
 
 
+def prone_sheet(dataset: Path, out: Path, tile: int, n: int = 12) -> None:
+    """Two rows of ``n / 2`` random prone renders of ``dataset``."""
+    import cv2
+
+    from syrip_gen.coco import atomic_write_image
+
+    gt = json.loads(annotation_file(dataset).read_text())
+    images = {im["id"]: im for im in gt["images"]}
+    prone = sorted(images[a["image_id"]]["file_name"] for a in gt["annotations"] if _posture(a, images[a["image_id"]]) == "prone")
+    if not prone:
+        raise SystemExit(f"{dataset}: no prone renders")
+    pick = [prone[i] for i in sorted(np.random.default_rng(0).choice(len(prone), min(n, len(prone)), replace=False))]
+    tiles = [cv2.imread(str(dataset / "images" / f)) for f in pick]
+    rows = [contact_row(tiles[:n // 2], tile)] + ([contact_row(tiles[n // 2:], tile)] if len(tiles) > n // 2 else [])
+    width = max(r.shape[1] for r in rows)
+    atomic_write_image(out, np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]),
+                       (cv2.IMWRITE_JPEG_QUALITY, 85))
+    print(f"wrote {out} ({len(pick)} of {len(prone)} prone renders)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", action="append", default=[], metavar="NAME=DATASET", help="SyRIP-layout folder")
@@ -270,9 +325,15 @@ def main() -> None:
     ap.add_argument("--sheet-n", type=int, default=6)
     ap.add_argument("--tile", type=int, default=200)
     ap.add_argument("--title", default="Realism: MediaPipe BlazePose on renders vs real photos (issue 13)")
+    ap.add_argument("--prone-sheet", metavar="DATASET",
+                    help="only write 12 random prone renders of DATASET (e.g. the demo's: bundled postures, "
+                         "procedural appearance, free to publish) to --sheet-out")
+    ap.add_argument("--sheet-out", default=str(RESULTS / "prone_renders.jpg"))
     args = ap.parse_args()
     if args.sheet:
         return sheet(args)
+    if args.prone_sheet:
+        return prone_sheet(Path(args.prone_sheet), Path(args.sheet_out), args.tile)
     from syrip_gen.hardware import cpu_model
 
     work = Path(args.work)
@@ -298,6 +359,8 @@ def main() -> None:
         report["model"], report["protocol"] = pred["model"], pred["protocol"]
         report["sets"][name] = {**score(data, pred), "dataset": str(path), "seconds": round(time.time() - t0, 1)}
         scored[name] = image_oks(data, pred)
+        if name != args.reference:
+            report["sets"][name]["by_factor"] = by_factor(data, scored[name])
         s = report["sets"][name]
         print(f"{name}: n {s['n']}, AP {s['AP']:.3f}, miss {s['miss_rate']:.1%}")
     ref = report["sets"].get(args.reference) if args.reference else None
