@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.errors import UserError
+from syrip_gen.geometry import intrinsics_matrix, project
 
 FORMAT = "syrip-gen keypoints"
 FORMAT_VERSION = 1
@@ -313,8 +314,8 @@ def _rows(s: Samples, k: int, cols: np.ndarray, keep: np.ndarray) -> np.ndarray:
 def point_errors(s: Samples, points: np.ndarray) -> np.ndarray:
     """Exact reprojection errors ``(N, 17)`` (box-diagonal fractions; NaN where unlabelled) of
     camera-frame points ``(N, 17, 3)``."""
-    z = np.clip(points[..., 2:], 0.01, None)
-    px = s.focal[:, None, None] * points[..., :2] / z + s.centre[:, None]
+    K = intrinsics_matrix(s.focal, s.focal, s.centre[:, 0], s.centre[:, 1])
+    px = project(points, K, min_depth=0.01)
     err = np.linalg.norm(px - s.target, axis=-1) / s.diag[:, None]
     return np.where(s.weight > 0, err, np.nan)
 
