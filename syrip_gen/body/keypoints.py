@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.errors import UserError
+from syrip_gen.body import FILE_BODIES
 from syrip_gen.geometry import intrinsics_matrix, project
 
 FORMAT = "syrip-gen keypoints"
@@ -225,7 +226,7 @@ def file_hash(path: str | Path) -> str:
 
 def body_file_hash(name: str, path: str | Path | None) -> str:
     """What identifies a body's mesh beyond its name: the model file's hash (SMIL/SMPL), else ""."""
-    return file_hash(path) if name in ("smil", "smpl") and path and Path(path).is_file() else ""
+    return file_hash(path) if name in FILE_BODIES and path and Path(path).is_file() else ""
 
 
 def check_labelled_with(render_config: dict, keypoints: str | Path, dataset: str | Path) -> None:
