@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``run(args)``;
 the module is imported only when its command runs (or its ``--help`` is asked), so
-``syrip-gen --help`` stays fast and never imports torch.
+``syrip-gen --help`` stays fast and never imports torch. A pipeline stage's command is declared
+with the stage (``syrip_gen/stages.py``); the other tools are listed here.
 """
 from __future__ import annotations
 
