@@ -32,7 +32,10 @@ def test_every_body_choice_reads_the_body_registry():
         if argv[0] == "body":
             sub = sub._subparsers._group_actions[0].choices["preview"]
         (opt,) = [a for a in sub._actions if "--body" in a.option_strings]
-        assert tuple(opt.choices) == body.BODY_MODELS, argv
+        if argv[0] == "body":  # checked by load_body (one-line error), listed in the help
+            assert all(name in opt.help for name in body.BODY_MODELS)
+        else:
+            assert tuple(opt.choices) == body.BODY_MODELS, argv
     assert body_file_hash("anny", __file__) == ""  # the embedded body has no file
     assert body_file_hash(body.FILE_BODIES[0], __file__) != ""
 

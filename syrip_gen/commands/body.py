@@ -48,7 +48,7 @@ BUILTIN_POSES_DEG: dict[str, dict[str, tuple[float, float, float]]] = {
 
 
 def _add_body_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--body", default="anny", choices=BODY_MODELS, help="body model (default anny)")
+    p.add_argument("--body", default="anny", help=f"body model: {', '.join(BODY_MODELS)} (default anny)")
     p.add_argument("--body-path", help="SMIL/SMPL model file (.pkl or the .npz from `body convert`)")
     p.add_argument("--uv-obj", help="SMIL/SMPL: .obj of the same mesh with texture coordinates (vt)")
     p.add_argument("--age", type=float, default=6.0, help="age in months, 0-12 (default 6)")
