@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from syrip_gen.atomic import write_bytes
 from syrip_gen.hardware import cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -130,9 +131,7 @@ def write_markdown(path: Path, meta: dict, rows: list[dict]) -> None:
     for r in rows:
         lines.append(f"| {r['body']} | {r['path']} | {r['batch']} | {1e3 * r['median_s']:.2f} | "
                      f"{1e3 * r['min_s']:.2f} | {1e3 * r['cpu_median_s']:.2f} | {r['per_body_us']:.1f} |")
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
 def main() -> None:

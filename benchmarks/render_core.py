@@ -133,9 +133,9 @@ def main() -> None:
         img, done = apply_sensor(renderer.render(sc).rgb, r)
         (RESULTS / f"render_core_example_{n + 1}.jpg").write_bytes(encode_jpeg(img, 85))
 
-    tmp = RESULTS / "render_core.json.tmp"
-    tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
-    tmp.replace(RESULTS / "render_core.json")
+    from syrip_gen.atomic import write_bytes
+
+    write_bytes(RESULTS / "render_core.json", json.dumps(results, indent=1, sort_keys=True).encode())
     lines = [f"# Rendering core speed ({W}x{H})", "",
              f"{results['date']}; {results['hardware'].get('Model name', '?')}, "
              f"{results['hardware']['cpus']} CPUs, GL: {results['hardware'].get('gl_renderer', '?')}; "

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from pose_models.models import KINDS, build_model, model_args
+from syrip_gen.atomic import atomic_path
 from syrip_gen.errors import UserError
 
 FORMAT = "syrip-gen-pose/1"
@@ -27,15 +27,11 @@ def save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
            "config": config, "rng": {"torch": torch.get_rng_state(),
                                      "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
            **(extra or {})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException as err:
-        full = isinstance(err, RuntimeError) and _disk_full(path.parent)
-        Path(tmp).unlink(missing_ok=True)
-        if full:  # torch.save reports a full disk as a RuntimeError ("unexpected pos ...")
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except RuntimeError as err:
+        if _disk_full(path.parent):  # torch.save reports a full disk as a RuntimeError ("unexpected pos ...")
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from err
         raise
     return path

@@ -141,3 +141,21 @@ class TrainConfig:
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+# ---- model configs derived from TrainConfig --------------------------------------------------
+# The 2D pose model's own settings: declared once above (type, default, range), copied into
+# pose2d.PoseConfig by :func:`model_config` and into its checkpoint args by train.model_args_from.
+POSE2D_FIELDS = ("depth", "input_h", "input_w", "deconv_channels", "sigma", "domain_adaptation", "da_lambda",
+                 "da_stage1_steps", "da_stage2_steps")
+
+
+def model_config(name: str, names: tuple[str, ...], extra: tuple = (), namespace: dict | None = None,
+                 module: str = "pose_models.pose2d") -> type:
+    """A frozen dataclass ``name`` whose fields ``names`` are TrainConfig's (same type, default and
+    range metadata), plus ``extra`` ``(name, type, field)`` entries the model alone has."""
+    src = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    spec = [(n, src[n].type, field(default=src[n].default, metadata=src[n].metadata)) for n in names]
+    cls = dataclasses.make_dataclass(name, spec + list(extra), frozen=True, namespace=namespace)
+    cls.__module__ = module  # where it lives (pickling, reprs)
+    return cls

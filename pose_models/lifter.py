@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from syrip_gen.geometry import axis_rotation, intrinsics_matrix, project
+
 LHIP, RHIP = 11, 12
 
 
@@ -83,15 +85,6 @@ def pelvis_relative(kp3d: np.ndarray) -> np.ndarray:
     return kp3d - 0.5 * (kp3d[..., LHIP, None, :] + kp3d[..., RHIP, None, :])
 
 
-def axis_rotation(axis: int, a: float) -> np.ndarray:
-    """``(3, 3)`` rotation by angle ``a`` (radians) about coordinate axis 0, 1 or 2."""
-    c, s = np.cos(a), np.sin(a)
-    i, j = [k for k in range(3) if k != axis]
-    r = np.eye(3)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    return r
-
-
 def random_view(kp3d: np.ndarray, rng: np.random.Generator, max_pitch_deg: float = 45.0,
                 max_roll_deg: float = 20.0, distance: tuple[float, float] = (0.6, 2.5),
                 focal: tuple[float, float] = (400.0, 1600.0), keep_original: float = 0.2
@@ -106,14 +99,13 @@ def random_view(kp3d: np.ndarray, rng: np.random.Generator, max_pitch_deg: float
         d = float(np.linalg.norm(kp3d[[LHIP, RHIP]].mean(0)))
         d = d if np.isfinite(d) and d > 0.2 else rng.uniform(*distance)
     else:
-        r = (axis_rotation(1, rng.uniform(-np.pi, np.pi)) @ axis_rotation(0, np.deg2rad(rng.uniform(-max_pitch_deg, max_pitch_deg)))
-             @ axis_rotation(2, np.deg2rad(rng.uniform(-max_roll_deg, max_roll_deg))))
+        # yaw about -y (the sign this sampler has always drawn with), pitch about x, roll about z
+        r = (axis_rotation("y", -rng.uniform(-np.pi, np.pi)) @ axis_rotation("x", rng.uniform(-max_pitch_deg, max_pitch_deg), degrees=True)
+             @ axis_rotation("z", rng.uniform(-max_roll_deg, max_roll_deg), degrees=True))
         d = rng.uniform(*distance)
     rel = rel @ r.T
-    cam = rel + np.array([0.0, 0.0, d])
-    cam[:, 2] = np.maximum(cam[:, 2], 0.05)
     f = rng.uniform(*focal)
-    uv = f * cam[:, :2] / cam[:, 2:3] + 500.0
+    uv = project(rel + np.array([0.0, 0.0, d]), intrinsics_matrix(f, f, 500.0, 500.0), min_depth=0.05)
     return uv, rel
 
 

@@ -7,39 +7,26 @@ training step (including FiDIP's alternating stages) so the loop in train.py sta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pose_models.backbones import ResNet, load_strict, load_torchvision_resnet, strip_prefix
+from pose_models.config import POSE2D_FIELDS, model_config
 from pose_models.domain import DomainClassifier, domain_stage, grad_reverse
 from pose_models.heads import deconv_layers
 from pose_models.heatmaps import decode, flip_test
 
 
-@dataclass(frozen=True)
-class PoseConfig:
-    depth: int = 18
-    input_h: int = 128
-    input_w: int = 96
-    num_joints: int = 17
-    deconv_channels: int = 256
-    sigma: float = 2.0               # target Gaussian sigma in heatmap pixels
-    domain_adaptation: bool = False  # FiDIP switch
-    da_lambda: float = 0.5           # weight of the reversed domain loss in stage 2
-    da_stage1_steps: int = 1         # classifier steps per cycle
-    da_stage2_steps: int = 1         # pose-net steps per cycle
-    freeze_early: bool = False       # freeze conv1/bn1/layer1 (TrainConfig.early_frozen decides)
-
-    @property
-    def stride(self) -> int:
-        return 4
-
-    @property
-    def heatmap_hw(self) -> tuple[int, int]:
-        return self.input_h // 4, self.input_w // 4
+# the model's settings are TrainConfig's (pose_models/config.py POSE2D_FIELDS), not copies
+PoseConfig = model_config(
+    "PoseConfig", POSE2D_FIELDS,
+    extra=(("num_joints", int, field(default=17)),
+           ("freeze_early", bool, field(default=False))),  # freeze conv1/bn1/layer1 (TrainConfig.early_frozen decides)
+    namespace={"stride": property(lambda self: 4, doc="heatmap stride (pixels)"),
+               "heatmap_hw": property(lambda self: (self.input_h // 4, self.input_w // 4), doc="heatmap size")})
 
 
 class PoseResNet(nn.Module):

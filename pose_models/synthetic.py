@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pose_models.lifter import axis_rotation
 from syrip_gen.coco import SKELETON, SYRIP_POSTURES, atomic_write_image, write_coco
+from syrip_gen.geometry import axis_rotation, intrinsics_matrix, project
 
 # rough infant skeleton (metres, x right, y down, z away from the camera), COCO-17 order
 TEMPLATE = np.array([
@@ -34,12 +34,12 @@ def make_dataset(root: str | Path, n: int = 16, width: int = 96, height: int = 1
     images, anns = [], []
     for i in range(n):
         body = TEMPLATE + rng.normal(0, 0.015, TEMPLATE.shape)
-        r = axis_rotation(2, rng.uniform(-0.5, 0.5)) @ axis_rotation(1, rng.uniform(-0.6, 0.6)) @ axis_rotation(0, rng.uniform(-0.3, 0.3))
+        # roll about z, yaw about -y (the sign this data has always been drawn with), pitch about x
+        r = axis_rotation("z", rng.uniform(-0.5, 0.5)) @ axis_rotation("y", -rng.uniform(-0.6, 0.6)) @ axis_rotation("x", rng.uniform(-0.3, 0.3))
         cam = body @ r.T + np.array([rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.9, 1.2)])
         f = 0.8 * height * rng.uniform(0.9, 1.1)
-        k = np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1]])
-        uv = cam @ k.T
-        uv = uv[:, :2] / uv[:, 2:]
+        k = intrinsics_matrix(f, f, (width - 1) / 2, (height - 1) / 2)
+        uv = project(cam, k)
         img = np.clip(rng.normal(90, 25, (height, width, 3)), 0, 255).astype(np.uint8)
         for a, b in SKELETON:
             pa, pb = uv[a - 1], uv[b - 1]

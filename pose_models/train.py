@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pose_models.checkpoint import latest_checkpoint, prune, read_checkpoint, save_checkpoint
-from pose_models.config import TrainConfig
+from pose_models.config import POSE2D_FIELDS, TrainConfig
 from pose_models.data import (DetectionDataset, LiftingDataset, Pose2DDataset, SeededBatches, load_records,
                               report_skips)
 from pose_models.device import (autocast, choose_fast_path, precision_candidates, resolve_device, set_threads,
@@ -28,10 +28,7 @@ from syrip_gen.errors import UserError
 def model_args_from(cfg: TrainConfig) -> dict:
     """The model config dict for ``cfg.task`` (what the checkpoint records to rebuild the model)."""
     if cfg.task == "pose2d":
-        return dict(depth=cfg.depth, input_h=cfg.input_h, input_w=cfg.input_w, deconv_channels=cfg.deconv_channels,
-                    sigma=cfg.sigma, domain_adaptation=cfg.domain_adaptation, da_lambda=cfg.da_lambda,
-                    da_stage1_steps=cfg.da_stage1_steps, da_stage2_steps=cfg.da_stage2_steps,
-                    freeze_early=cfg.early_frozen)
+        return {**{name: getattr(cfg, name) for name in POSE2D_FIELDS}, "freeze_early": cfg.early_frozen}
     if cfg.task == "detector":
         return dict(depth=cfg.depth, input_size=cfg.detector_size, deconv_channels=min(cfg.deconv_channels, 128))
     return dict(hidden=cfg.lifter_hidden, blocks=cfg.lifter_blocks, dropout=cfg.dropout)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from syrip_gen.coco import atomic_write_image
 from syrip_gen.drawing import paint_orthographic
 from syrip_gen.paths import ASSETS
 
@@ -52,11 +53,7 @@ def contact_sheet(body, library, path: Path, cell: int = 150, cols: int = 4) -> 
         tiles.append(np.full_like(tiles[0], 255))
     rows = [np.concatenate(tiles[i:i + cols], 1) for i in range(0, len(tiles), cols)]
     sheet = np.concatenate(rows, 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 70])
-    tmp = path.with_suffix(".tmp.jpg")
-    tmp.write_bytes(buf.tobytes())
-    tmp.replace(path)
+    atomic_write_image(path, sheet, (cv2.IMWRITE_JPEG_QUALITY, 70))
     print(f"wrote {path} ({sheet.shape[1]}x{sheet.shape[0]}, {path.stat().st_size // 1024} KB)")
 
 

@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and ``run(args)``;
 the module is imported only when its command runs (or its ``--help`` is asked), so
-``syrip-gen --help`` stays fast and never imports torch.
+``syrip-gen --help`` stays fast and never imports torch. A pipeline stage's command is declared
+with the stage (``syrip_gen/stages.py``); the other tools are listed here.
 """
 from __future__ import annotations
 
@@ -10,22 +11,24 @@ import argparse
 import importlib
 import sys
 
-# name -> (one-line help, module with add_arguments/run)
-COMMANDS: dict[str, tuple[str, str]] = {
+from syrip_gen.stages import REGISTRY
+
+# name -> (one-line help, module with add_arguments/run): the tools, then the stages' own
+# commands from the stage registry (syrip_gen/stages.py), then the tools that come after them
+_TOOLS_FIRST = {
     "body": ("look at, export or convert infant body models", "syrip_gen.commands.body"),
-    "fit": ("fit the infant body model to 2D skeletons (COCO keypoints)", "syrip_gen.commands.fit"),
     "learn-prior": ("learn a pose-prior mixture from a set of fits", "syrip_gen.commands.learn_prior"),
-    "learn-keypoints": ("learn where your annotators put the keypoints on the body", "syrip_gen.commands.learn_keypoints"),
-    "backgrounds": ("person-free background photos from your annotated images", "syrip_gen.commands.backgrounds"),
-    "render": ("render annotated synthetic images from fits", "syrip_gen.commands.render"),
-    "filter": ("apply quality gates (and review decisions) to a dataset", "syrip_gen.commands.filter"),
+}
+_TOOLS_LAST = {
     "review": ("review renders in the browser; decisions saved as you go", "syrip_gen.commands.review"),
-    "stats": ("statistics of a dataset: poses, postures, visibility, coverage", "syrip_gen.commands.stats"),
-    "train": ("train a pose model (detector, 2D, lifter) on COCO data", "pose_models.commands.train"),
-    "evaluate": ("evaluate a trained pose model on COCO keypoint data", "pose_models.commands.evaluate"),
     "predict": ("run box -> 2D -> 3D on images and draw the results", "pose_models.commands.predict"),
     "pipeline": ("run an end-to-end pipeline spec (pipelines/*.yaml)", "syrip_gen.commands.pipeline"),
     "benchmark": ("write the benchmark report (speed, fit quality, ablation)", "pose_models.commands.benchmark"),
+}
+COMMANDS: dict[str, tuple[str, str]] = {
+    **_TOOLS_FIRST,
+    **{st.command[0]: st.command[1:] for st in REGISTRY.values() if st.command},
+    **_TOOLS_LAST,
 }
 
 

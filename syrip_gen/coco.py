@@ -10,12 +10,12 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from syrip_gen import atomic
 from syrip_gen.errors import UserError
 
 KEYPOINT_NAMES = [
@@ -152,30 +152,8 @@ def image_posture(img: dict) -> str | None:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write bytes via a temporary file in the same directory + rename: never a half-written
-    file, even when the process is killed midway. Files are readable by all (0644)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise _naming(err, path) from err
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise _naming(err, path) from err
-        raise
-
-
-def _naming(err: OSError, path: Path) -> OSError:
-    """The same error naming the file meant (a write to a full disk names none; a temporary
-    file's name means nothing to the user)."""
-    return OSError(err.errno, err.strerror, str(path)) if err.errno else err
+    """Write bytes atomically: :func:`syrip_gen.atomic.write_bytes` (never a half-written file)."""
+    atomic.write_bytes(path, data)
 
 
 def atomic_write_image(path: str | Path, image: np.ndarray, params: tuple[int, ...] = ()) -> None:
@@ -205,16 +183,11 @@ def atomic_link(src: Path, dst: Path) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: object) -> None:
-    """Write JSON with sorted keys atomically (see :func:`atomic_write_bytes`)."""
-    atomic_write_bytes(path, json.dumps(obj, sort_keys=True, default=_json_default).encode())
+    """Write JSON with sorted keys atomically: :func:`syrip_gen.atomic.write_json`."""
+    atomic.write_json(path, obj)
 
 
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+_json_default = atomic.json_default
 
 
 # ---- the dataset layout (SyRIP): DATASET/annotations/person_keypoints_<split>_infant.json ----

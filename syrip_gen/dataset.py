@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from syrip_gen.body import BODY_MODELS
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
 from syrip_gen.config import check_ranges, from_mapping
@@ -94,7 +95,7 @@ class RenderConfig:
     force: bool = False  # replace a different run's shards
     limit: int | None = field(default=None, metadata={"min": 1})  # render only the first N usable fits
     shard_size: int = field(default=50, metadata={"min": 1})
-    body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
+    body: str = field(default="anny", metadata={"choices": BODY_MODELS})
     body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
     keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns

@@ -1,5 +1,4 @@
-"""Pictures for people to look at: mesh painters (OpenCV, painter's algorithm, no GL) and
-contact sheets.
+"""Pictures for people to look at: mesh drawings (``syrip_gen.raster``, no GL) and contact sheets.
 
 - :func:`draw_mesh`: a perspective, flat-shaded mesh over a photo (fit overlays);
 - :func:`paint_views`: front and side views of a body (``syrip-gen body preview`` without GL);
@@ -7,7 +6,8 @@ contact sheets.
 - :func:`draw_keypoints`, :func:`contact_sheet` (a grid of image files) and
   :func:`write_contact_sheet` (a rendered dataset's images with keypoints and boxes).
 
-Sorting triangles far-to-near is exact enough for a closed body and needs nothing beyond OpenCV.
+Every mesh goes through :func:`syrip_gen.raster.triangle_ids` (one rasteriser for drawings and
+the photo bake) and perspective points through :func:`syrip_gen.geometry.project`.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.coco import SKELETON, atomic_write_image
+from syrip_gen.geometry import project
+from syrip_gen.raster import paint, triangle_ids
 
 THUMB_HEIGHT = 200
 MESH_COLOUR = np.array([120, 170, 235], dtype=np.float64)  # BGR, light skin-blue
@@ -27,10 +29,7 @@ def draw_mesh(canvas: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: n
               alpha: float = 0.7) -> np.ndarray:
     """Draw a mesh (camera-frame vertices ``(V, 3)``, faces ``(F, 3)``) flat-shaded onto
     ``canvas (H, W, 3) uint8`` through intrinsics ``K (3, 3)``; returns a new image."""
-    import cv2
-
-    z = verts_cam[:, 2]
-    uv = (verts_cam[:, :2] / np.maximum(z, 1e-3)[:, None]) * K[[0, 1], [0, 1]] + K[:2, 2]
+    uv = project(verts_cam, K, min_depth=1e-3)
     tri = verts_cam[faces]  # (F, 3, 3)
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
@@ -38,17 +37,11 @@ def draw_mesh(canvas: np.ndarray, verts_cam: np.ndarray, faces: np.ndarray, K: n
     facing = (normal * centre).sum(1) < 0  # towards the camera
     shade = np.clip(np.abs(normal @ LIGHT), 0.0, 1.0) * 0.75 + 0.25
     keep = facing & (tri[:, :, 2].min(1) > 1e-3)
-    order = np.argsort(-centre[keep, 2])  # far first
-    layer = canvas.copy()
-    pts = np.round(uv[faces[keep][order]] * 16).astype(np.int32)  # 4 fractional bits
-    colours = (MESH_COLOUR[None] * shade[keep][order, None]).astype(np.int32)
-    for p, c in zip(pts, colours):
-        cv2.fillConvexPoly(layer, p, c.tolist(), lineType=cv2.LINE_8, shift=4)
-    mask = np.zeros(canvas.shape[:2], np.uint8)
-    cv2.fillPoly(mask, list(np.round(uv[faces[keep]]).astype(np.int32)), 255)
+    ids = triangle_ids(uv[faces], centre[:, 2], canvas.shape[1], canvas.shape[0], keep=keep)
+    colours = (MESH_COLOUR[None] * shade[:, None]).astype(np.int32)
     out = canvas.copy()
-    m = mask > 0
-    out[m] = (alpha * layer[m] + (1 - alpha) * canvas[m]).astype(np.uint8)
+    m = ids >= 0
+    out[m] = (alpha * colours[ids[m]] + (1 - alpha) * canvas[m]).astype(np.uint8)
     return out
 
 
@@ -56,20 +49,14 @@ def paint_orthographic(vertices: np.ndarray, faces: np.ndarray, R: np.ndarray, s
                 centre: np.ndarray) -> np.ndarray:
     """Orthographic painter's-algorithm render of a mesh ``(V, 3)``, ``(F, 3)``; ``R`` rows are the
     view's right, down and forward axes. Returns ``(size, size, 3) uint8``, shaded by normal."""
-    import cv2
-
     cam = (vertices - centre) @ R.T  # x right, y down, z away from the viewer
     tri = cam[faces]  # (F, 3, 3)
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normal /= np.linalg.norm(normal, axis=1, keepdims=True) + 1e-12
     shade = np.abs(normal[:, 2]) * 0.75 + 0.25
-    order = np.argsort(-tri[:, :, 2].mean(1))  # far first
-    px = (tri[:, :, :2] * scale + size / 2).astype(np.int32)
-    img = np.full((size, size, 3), 255, np.uint8)
     base = np.array([190, 200, 235], np.float64)  # skin-ish (BGR)
-    for f in order:
-        cv2.fillConvexPoly(img, px[f], (base * shade[f]).tolist(), lineType=cv2.LINE_8)
-    return img
+    ids = triangle_ids(tri[:, :, :2] * scale + size / 2, tri[:, :, 2].mean(1), size, size)
+    return paint(ids, np.round(base * shade[:, None]).astype(np.uint8), np.full(3, 255, np.uint8))
 
 
 PAINTER_VIEWS = {"front": np.array([0.0, 0.0, -1.0]), "side": np.array([-1.0, 0.0, 0.0])}  # viewing dirs
@@ -103,15 +90,14 @@ def paint_views(vertices, faces, size: int = 512, views=("front", "side")):
     panels = []
     for view in views:
         uv, depth, (fwd, right, up) = painter_project(v, tri, size, view)
-        img = np.full((size, size, 3), 235, np.uint8)
-        depth = depth.mean(1)  # larger = farther from the camera
         light = -fwd + 0.6 * up + 0.3 * right
         light /= np.linalg.norm(light)
         shade = 0.3 + 0.7 * np.abs(normals @ light)
         skin = np.array([232, 190, 160], np.float64)  # RGB
-        for i in np.argsort(-depth):
-            colour = tuple(int(c) for c in skin * shade[i])
-            cv2.fillConvexPoly(img, np.round(uv[i] * 4).astype(np.int32), colour, cv2.LINE_AA, shift=2)
+        # drawn at twice the size and shrunk: smooth edges (larger depth = farther)
+        ids = triangle_ids(uv * 2 + 0.5, depth.mean(1), 2 * size, 2 * size)
+        big = paint(ids, (skin * shade[:, None]).astype(np.uint8), np.full(3, 235, np.uint8))
+        img = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
         cv2.putText(img, view, (8, size - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (90, 90, 90), 1, cv2.LINE_AA)
         panels.append(img)
     return np.concatenate(panels, 1)

@@ -4,9 +4,22 @@ One :class:`Camera` travels from variant sampling (``render/variants.py`` places
 the scene and the renderer to annotation, so every stage projects the same way. Conventions
 (docs/ARCHITECTURE.md): world = body frame, metres, y up; cameras follow OpenCV,
 ``X_cam = R @ X + t`` (x right, y down, z forward), ``u = fx X_cam.x / X_cam.z + cx``, pixel
-``(row i, column j)`` centred at ``(u, v) = (j, i)``. Rotations between axis-angle and matrices
-go through scipy's ``Rotation``. The fitter's differentiable twin (torch, clamped depth) is
-``fit/camera.py``.
+``(row i, column j)`` centred at ``(u, v) = (j, i)``.
+
+One implementation per numeric library (the rule):
+
+- NumPy projection: :func:`project` (batched over points and cameras). Every NumPy caller
+  (drawing, overlays, learned keypoints, gates, the bake, the pose models' synthetic data and
+  lifter views) goes through it. Its torch twin is ``fit/camera.py``'s ``project`` (the
+  fitter's differentiable one, fx = fy, depth clamped at 1 cm); tests/test_geometry.py checks
+  that they agree.
+- NumPy rotations: scipy's ``Rotation`` behind :func:`axis_rotation`, :func:`rot_y`,
+  :func:`rot_z`, :func:`rotvec_to_matrix`, :func:`matrix_to_rotvec`, :func:`rotation_between`
+  and :func:`look_at_rotation`; no hand-written cos/sin matrices elsewhere. Torch rotations
+  (the fitter, the body models, the posture library: batched, on the device, differentiable)
+  use ``roma``; a torch module that needs a constant rotation takes it from here
+  (``torch.from_numpy``).
+- Mesh rasterising (z-buffer, no GL): ``syrip_gen/raster.py``.
 """
 from __future__ import annotations
 
@@ -52,15 +65,26 @@ def to_camera(points: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ np.asarray(R, np.float64).T + np.asarray(t, np.float64)
 
 
-def project(cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+def project(cam: np.ndarray, K: np.ndarray, min_depth: float | None = None) -> np.ndarray:
     """Camera-frame points ``(..., 3)`` -> pixels ``(..., 2)`` float64 (OpenCV pinhole); ``K
-    (3, 3)`` or one per leading index ``(..., 3, 3)``. No clipping: points behind the camera
-    project mirrored, callers test ``z``."""
+    (3, 3)`` or one per leading index ``(..., 3, 3)`` (:func:`intrinsics_matrix` builds them).
+    No clipping by default: points behind the camera project mirrored, callers test ``z``;
+    ``min_depth`` clamps ``z`` from below instead (drawings, error terms: large but finite)."""
+    cam = np.asarray(cam, np.float64)
     K = np.asarray(K, np.float64)
     if K.ndim > 2:
         K = K.reshape(K.shape[:-2] + (1,) * (cam.ndim - K.ndim + 1) + (3, 3))
-    z = cam[..., 2]
+    z = cam[..., 2] if min_depth is None else np.maximum(cam[..., 2], min_depth)
     return np.stack([K[..., 0, 0] * cam[..., 0] / z + K[..., 0, 2], K[..., 1, 1] * cam[..., 1] / z + K[..., 1, 2]], -1)
+
+
+def intrinsics_matrix(fx, fy, cx, cy) -> np.ndarray:
+    """``(..., 3, 3) float64`` K from focal lengths and principal point (scalars or arrays of one
+    shape, e.g. a fits record's ``camera`` or a batch of focal lengths)."""
+    fx, fy, cx, cy = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in (fx, fy, cx, cy)))
+    K = np.zeros(fx.shape + (3, 3))
+    K[..., 0, 0], K[..., 1, 1], K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = fx, fy, cx, cy, 1.0
+    return K
 
 
 def intrinsics(width: int, height: int, fov_deg: float = 50.0) -> np.ndarray:
@@ -90,21 +114,28 @@ def look_at(eye, target, up=(0.0, 1.0, 0.0), *, width: int, height: int,
     return Camera(K=K, R=R, t=-R @ eye, width=int(width), height=int(height))
 
 
-# ---- rotations (numpy, float64) -----------------------------------------------------------
-# Elementary rotations stay cos/sin matrices: scipy's quaternion route differs from them in the
-# last bits for most angles (checked: 179 of 1000 equal), which would change every render.
+# ---- rotations (numpy, float64; scipy's Rotation) ----------------------------------------
+AXES = "xyz"
+
+
+def axis_rotation(axis, angle, degrees: bool = False) -> np.ndarray:
+    """Rotation ``(..., 3, 3)`` by ``angle`` (scalar or array) about coordinate ``axis``
+    ("x", "y", "z" or 0, 1, 2), right-handed (+90° about z takes +x to +y)."""
+    from scipy.spatial.transform import Rotation
+
+    name = AXES[axis] if isinstance(axis, (int, np.integer)) else axis
+    angle = np.asarray(angle, np.float64)
+    return Rotation.from_euler(name, angle.reshape(-1, 1), degrees=degrees).as_matrix().reshape(angle.shape + (3, 3))
+
+
 def rot_y(deg: float) -> np.ndarray:
     """Rotation ``(3, 3)`` by ``deg`` about +y."""
-    a = math.radians(deg)
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+    return axis_rotation("y", deg, degrees=True)
 
 
 def rot_z(deg: float) -> np.ndarray:
     """Rotation ``(3, 3)`` by ``deg`` about +z."""
-    a = math.radians(deg)
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    return axis_rotation("z", deg, degrees=True)
 
 
 def rotvec_to_matrix(v: np.ndarray) -> np.ndarray:
@@ -141,11 +172,7 @@ def look_at_rotation(yaw_deg: float, elev_deg: float, roll_deg: float = 0.0) -> 
     """World -> camera rotation ``(3, 3) float64`` (OpenCV: rows = camera right, down, forward)
     of a camera looking at the origin from heading ``yaw`` (0 = from +z) and ``elev`` above the
     horizon (world y up), rolled by ``roll`` about its viewing axis."""
-    yaw, elev, roll = (math.radians(a) for a in (yaw_deg, elev_deg, roll_deg))
-    towards_cam = np.array([math.cos(elev) * math.sin(yaw), math.sin(elev), math.cos(elev) * math.cos(yaw)])
-    forward = -towards_cam
-    right = np.array([math.cos(yaw), 0.0, -math.sin(yaw)])
-    down = np.cross(forward, right)
-    c, s = math.cos(roll), math.sin(roll)
-    right, down = c * right + s * down, -s * right + c * down
-    return np.stack([right, down, forward])
+    # OpenCV axes of a camera at yaw = elev = 0 (looking along -z, y up) are diag(1, -1, -1)
+    # of the world's; turning the camera by yaw about +y turns the world by -yaw under it.
+    return (axis_rotation("z", -roll_deg, degrees=True) @ axis_rotation("x", elev_deg, degrees=True)
+            @ np.diag([1.0, -1.0, -1.0]) @ axis_rotation("y", -yaw_deg, degrees=True))

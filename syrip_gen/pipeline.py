@@ -29,6 +29,7 @@ from typing import Callable
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
+from syrip_gen.stages import REGISTRY, lazy
 from syrip_gen.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
@@ -361,9 +362,8 @@ def run_summary(records: list[dict]) -> str:
 
 
 # ---- checks before any step runs (also with --dry) ----------------------------------------
-REQUIRED_INPUTS = {"fit": ("skeletons",), "learn_keypoints": ("fits",), "backgrounds": ("dataset",), "render": ("fits",),
-                   "filter": ("dataset",), "stats": ("dataset",), "evaluate": ("model", "dataset"),
-                   "curve": ("model", "dataset"), "subset": ("dataset",)}
+# stage kinds, their inputs, checks and runners: one registry (syrip_gen/stages.py)
+REQUIRED_INPUTS = {kind: st.inputs for kind, st in REGISTRY.items() if st.inputs}
 
 
 def check_step(step: Step) -> None:
@@ -403,14 +403,6 @@ def _check_kwargs(function: str, taken_by_inputs: tuple[str, ...]) -> Callable[[
     return check
 
 
-def _check_with(module: str, cls: str) -> Callable[[dict], None]:
-    def check(config: dict) -> None:
-        import importlib
-
-        getattr(importlib.import_module(module), cls).from_dict(config)
-    return check
-
-
 def _check_none(kind: str) -> Callable[[dict], None]:
     def check(config: dict) -> None:
         if config:
@@ -418,18 +410,9 @@ def _check_none(kind: str) -> Callable[[dict], None]:
     return check
 
 
+_check_evaluate = _check_kwargs("evaluate", ("bn_calibration", "detector"))  # evaluate and curve steps
 CONFIG_CHECKS: dict[str, Callable[[dict], None]] = {
-    "fit": _check_with("syrip_gen.fit.fitter", "FitConfig"),
-    "learn_keypoints": _check_with("syrip_gen.fit.learn_keypoints", "RoundsConfig"),
-    "backgrounds": _check_with("syrip_gen.backgrounds", "BackgroundsConfig"),
-    "render": _check_with("syrip_gen.dataset", "RenderConfig"),
-    "filter": _check_with("syrip_gen.filter", "FilterConfig"),
-    "stats": _check_none("stats"),
-    "train": _check_train,
-    "evaluate": _check_kwargs("evaluate", ("bn_calibration", "detector")),
-    "curve": _check_kwargs("evaluate", ("bn_calibration", "detector")),
-    "subset": _check_with("syrip_gen.subset", "SubsetConfig"),
-}
+    kind: lazy(st.check) if st.check else _check_none(kind) for kind, st in REGISTRY.items()}
 
 
 # ---- stage adapters: each calls one stage's Python API ------------------------------------
@@ -604,7 +587,4 @@ def _as_dict(obj) -> dict:
     return dict(obj or {})
 
 
-STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {
-    "fit": _fit, "learn_keypoints": _learn_keypoints, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
-    "train": _train, "evaluate": _evaluate, "curve": _curve, "subset": _subset,
-}
+STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {kind: lazy(st.runner) for kind, st in REGISTRY.items()}

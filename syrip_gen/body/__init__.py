@@ -1,18 +1,67 @@
-"""Infant body models behind one interface (see ``base.BodyModel``).
+"""Infant body models behind one interface (see ``base.BodyModel``), and their registry.
 
 ``load_body("anny")`` gives the embedded default; ``load_body("smil", path=...)`` a
 user-supplied SMIL/SMPL file through smplx.
+
+:data:`BODIES` is the one list of body models: ``load_body``, the config checks
+(``RenderConfig.body``, ``FitConfig.body``), the CLI's ``--body`` choices and the learned
+keypoints' file hash all read it, so adding a body model is one entry here (and its module).
+This module imports neither torch nor NumPy until a body is loaded (``--help`` stays light).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
-import torch
-
-from syrip_gen.body.base import BodyModel, BodyOutput, MeshTopology
 from syrip_gen.errors import UserError
 
-BODY_MODELS = ("anny", "smil", "smpl")
+if TYPE_CHECKING:
+    from syrip_gen.body.base import BodyModel, BodyOutput, MeshTopology
+
+
+@dataclass(frozen=True)
+class BodyKind:
+    """A registered body model: ``load(name, path)`` -> ``BodyModel`` (imports its module
+    then); ``needs_file``: the user supplies the model file (``--body-path``), whose hash then
+    identifies the mesh; ``about``: a few words for help texts."""
+
+    load: Callable[[str, "str | Path | None"], "BodyModel"]
+    needs_file: bool
+    about: str
+
+
+def _load_anny(name: str, path) -> "BodyModel":
+    from syrip_gen.body.anny_body import AnnyBody, load_anny
+
+    return AnnyBody(load_anny())
+
+
+def _load_smpl(name: str, path) -> "BodyModel":
+    if path is None:
+        raise UserError(f"body model {name!r} needs its model file: pass --body-path "
+                        "(e.g. smil_web.pkl or the .npz made by `syrip-gen body convert`)")
+    from syrip_gen.body.smpl_body import SmplBody
+
+    return SmplBody.from_file(path, kind=name)
+
+
+BODIES: dict[str, BodyKind] = {
+    "anny": BodyKind(_load_anny, False, "Anny, embedded (default)"),
+    "smil": BodyKind(_load_smpl, True, "SMIL infant model, your file"),
+    "smpl": BodyKind(_load_smpl, True, "SMPL adult model, your file"),
+}
+BODY_MODELS = tuple(BODIES)  # the names, in registry order (config and CLI choices)
+FILE_BODIES = tuple(n for n, b in BODIES.items() if b.needs_file)  # those loaded from the user's file
+
+
+def __getattr__(name: str):
+    """``BodyModel``, ``BodyOutput``, ``MeshTopology`` (torch) are imported when first asked for."""
+    if name in ("BodyModel", "BodyOutput", "MeshTopology"):
+        from syrip_gen.body import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_body(name: str = "anny", path: str | Path | None = None, device: str = "cpu",
@@ -28,25 +77,17 @@ def load_body(name: str = "anny", path: str | Path | None = None, device: str = 
 
         learned = LearnedKeypoints.load(keypoints)
         learned.check_body(name, body_file_hash(name, path), learned.num_vertices, what="body")
-    if name == "anny":
-        from syrip_gen.body.anny_body import AnnyBody, load_anny
-
-        body = AnnyBody(load_anny())
-    elif name in ("smil", "smpl"):
-        if path is None:
-            raise UserError(f"body model {name!r} needs its model file: pass --body-path "
-                            "(e.g. smil_web.pkl or the .npz made by `syrip-gen body convert`)")
-        from syrip_gen.body.smpl_body import SmplBody
-
-        body = SmplBody.from_file(path, kind=name)
-    else:
-        raise UserError(f"unknown body model {name!r}; choose one of {', '.join(BODY_MODELS)}")
+    if name not in BODIES:
+        raise UserError(f"unknown body model {name!r}; choose one of {', '.join(BODIES)}")
+    body = BODIES[name].load(name, path)
     return (body if learned is None else with_keypoints(body, learned)).to(device)
 
 
 def with_keypoints(body: BodyModel, learned) -> BodyModel:
     """The same body with a learned keypoint regressor (``body.keypoints.LearnedKeypoints``)
     instead of its own; one-line UserError when it was learned on another body or mesh."""
+    import torch
+
     from syrip_gen.body.anny_body import AnnyBody, default_regressor
     from syrip_gen.body.smpl_body import SmplBody
 
@@ -60,4 +101,5 @@ def with_keypoints(body: BodyModel, learned) -> BodyModel:
     raise UserError(f"body {body.name!r} cannot take a learned keypoint regressor")
 
 
-__all__ = ["BodyModel", "BodyOutput", "MeshTopology", "load_body", "with_keypoints", "BODY_MODELS"]
+__all__ = ["BodyModel", "BodyOutput", "MeshTopology", "load_body", "with_keypoints", "BODIES", "BodyKind",
+           "BODY_MODELS", "FILE_BODIES"]

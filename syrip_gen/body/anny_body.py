@@ -25,9 +25,9 @@ import roma
 import torch
 
 from syrip_gen.body.base import BodyModel, BodyOutput, MeshTopology
-from syrip_gen.body.pose_space import (JOINT, JOINT_NAMES, NUM_JOINTS, PARENTS, change_frame,
-                                       rotation_between, rx)
+from syrip_gen.body.pose_space import JOINT, JOINT_NAMES, NUM_JOINTS, PARENTS, change_frame, rx
 from syrip_gen.errors import UserError
+from syrip_gen.geometry import rotation_between
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,9 @@ class AnnyBody(BodyModel):
         for side, sign in (("L", 1.0), ("R", -1.0)):
             target = torch.tensor([sign, 0.0, 0.0], dtype=torch.float64)
             upper = heads[b[f"lowerarm01.{side}"]] - heads[b[f"upperarm01.{side}"]]
-            q_sh = rotation_between(upper, target)
+            q_sh = torch.from_numpy(rotation_between(upper.numpy(), target.numpy()))
             fore = q_sh @ (heads[b[f"wrist.{side}"]] - heads[b[f"lowerarm01.{side}"]])
-            q_el = rotation_between(fore, target)
+            q_el = torch.from_numpy(rotation_between(fore.numpy(), target.numpy()))
             side_name = "left" if side == "L" else "right"
             correction[JOINT[f"{side_name}_shoulder"]] = q_sh
             correction[JOINT[f"{side_name}_elbow"]] = q_el

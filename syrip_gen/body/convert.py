@@ -15,13 +15,12 @@ into the repository.
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from syrip_gen.atomic import write_bytes
 from syrip_gen.errors import UserError
 
 NUM_JOINTS = 24
@@ -207,19 +206,11 @@ def load_model_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def write_npz(arrays: dict[str, np.ndarray], out: str | Path) -> Path:
-    """Write the model arrays to ``out`` atomically (temp file + rename)."""
+    """Write the model arrays to ``out`` atomically (:func:`syrip_gen.atomic.write_bytes`)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez(buf, **{k: arrays[k] for k in KEYS})
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes(out, buf.getvalue())
     return out
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.errors import UserError
+from syrip_gen.body import FILE_BODIES
+from syrip_gen.geometry import intrinsics_matrix, project
 
 FORMAT = "syrip-gen keypoints"
 FORMAT_VERSION = 1
@@ -224,7 +226,7 @@ def file_hash(path: str | Path) -> str:
 
 def body_file_hash(name: str, path: str | Path | None) -> str:
     """What identifies a body's mesh beyond its name: the model file's hash (SMIL/SMPL), else ""."""
-    return file_hash(path) if name in ("smil", "smpl") and path and Path(path).is_file() else ""
+    return file_hash(path) if name in FILE_BODIES and path and Path(path).is_file() else ""
 
 
 def check_labelled_with(render_config: dict, keypoints: str | Path, dataset: str | Path) -> None:
@@ -313,8 +315,8 @@ def _rows(s: Samples, k: int, cols: np.ndarray, keep: np.ndarray) -> np.ndarray:
 def point_errors(s: Samples, points: np.ndarray) -> np.ndarray:
     """Exact reprojection errors ``(N, 17)`` (box-diagonal fractions; NaN where unlabelled) of
     camera-frame points ``(N, 17, 3)``."""
-    z = np.clip(points[..., 2:], 0.01, None)
-    px = s.focal[:, None, None] * points[..., :2] / z + s.centre[:, None]
+    K = intrinsics_matrix(s.focal, s.focal, s.centre[:, 0], s.centre[:, 1])
+    px = project(points, K, min_depth=0.01)
     err = np.linalg.norm(px - s.target, axis=-1) / s.diag[:, None]
     return np.where(s.weight > 0, err, np.nan)
 

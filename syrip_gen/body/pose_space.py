@@ -9,10 +9,9 @@ facing -y); a joint rotation ``R`` then becomes ``C R Cᵀ`` there.
 """
 from __future__ import annotations
 
-import math
-
-import roma
 import torch
+
+from syrip_gen.geometry import axis_rotation
 
 JOINT_NAMES = [
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
@@ -28,10 +27,8 @@ JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
 
 
 def rx(angle_deg: float, dtype=torch.float32) -> torch.Tensor:
-    """``(3, 3)`` rotation about x by ``angle_deg``."""
-    a = math.radians(angle_deg)
-    c, s = math.cos(a), math.sin(a)
-    return torch.tensor([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=dtype)
+    """``(3, 3)`` rotation about x by ``angle_deg`` (a constant: ``geometry.axis_rotation``)."""
+    return torch.from_numpy(axis_rotation("x", angle_deg, degrees=True)).to(dtype)
 
 
 def change_frame(rot: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
@@ -45,15 +42,3 @@ def flip_pose(pose: torch.Tensor) -> torch.Tensor:
     flipped = pose[:, FLIP_JOINTS].clone()
     flipped[..., 1:] *= -1
     return flipped
-
-
-def rotation_between(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Smallest rotation ``(3, 3)`` taking direction ``a (3,)`` onto direction ``b (3,)``."""
-    a = a / a.norm()
-    b = b / b.norm()
-    axis = torch.linalg.cross(a, b)
-    sin = axis.norm()
-    angle = torch.atan2(sin, (a * b).sum())
-    if sin < 1e-8:
-        return torch.eye(3, dtype=a.dtype)
-    return roma.rotvec_to_rotmat(axis / sin * angle)

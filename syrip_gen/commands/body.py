@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 
+from syrip_gen.body import BODY_MODELS, FILE_BODIES
+
 AGE_RANGE = (0.0, 12.0)
 BUILTIN_POSES_DEG: dict[str, dict[str, tuple[float, float, float]]] = {
     "tpose": {},
@@ -46,7 +48,7 @@ BUILTIN_POSES_DEG: dict[str, dict[str, tuple[float, float, float]]] = {
 
 
 def _add_body_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--body", default="anny", help="anny (default), smil or smpl")
+    p.add_argument("--body", default="anny", help=f"body model: {', '.join(BODY_MODELS)} (default anny)")
     p.add_argument("--body-path", help="SMIL/SMPL model file (.pkl or the .npz from `body convert`)")
     p.add_argument("--uv-obj", help="SMIL/SMPL: .obj of the same mesh with texture coordinates (vt)")
     p.add_argument("--age", type=float, default=6.0, help="age in months, 0-12 (default 6)")
@@ -108,9 +110,9 @@ def load_cli_body(args):
     from syrip_gen.body import load_body
     from syrip_gen.errors import UserError
 
-    if args.uv_obj and args.body not in ("smil", "smpl"):
+    if args.uv_obj and args.body not in FILE_BODIES:
         raise UserError(f"--uv-obj is for SMIL/SMPL meshes; {args.body!r} brings its own texture coordinates")
-    if args.body in ("smil", "smpl") and args.body_path and args.uv_obj:
+    if args.body in FILE_BODIES and args.body_path and args.uv_obj:
         from syrip_gen.body.smpl_body import SmplBody
 
         return SmplBody.from_file(args.body_path, kind=args.body, uv_obj=args.uv_obj)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from syrip_gen.body import BODY_MODELS
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="INPUT", help="COCO keypoint JSON, a SyRIP-layout dir (annotations/ + images/), "
@@ -11,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fov", dest="fov_deg", type=float, help="assumed field of view across the longer image side, degrees")
     p.add_argument("--refine-focal", action="store_true", default=None, help="also optimise the focal length")
     p.add_argument("--pose-prior", metavar="P", help="pose prior .npz (default: the bundled assets/pose_prior.npz)")
-    p.add_argument("--body", choices=("anny", "smil", "smpl"))
+    p.add_argument("--body", choices=BODY_MODELS)
     p.add_argument("--body-path", metavar="P", help="model file for --body smil/smpl")
     p.add_argument("--keypoints", metavar="NPZ",
                    help="keypoint regressor from `syrip-gen learn-keypoints` (default: the body's own)")

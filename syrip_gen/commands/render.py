@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from syrip_gen.body import BODY_MODELS
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Config flags default to None ("not given"): RenderConfig's defaults rule."""
@@ -45,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--texture-size", type=int, help="body texture size in texels (default 512)")
     p.add_argument("--msaa", type=int, choices=(0, 2, 4),
                    help="GL multisampling (default 0: outline softened in 2D; 4: GL antialiasing, slower on a CPU)")
-    p.add_argument("--body", choices=("anny", "smil", "smpl"),
+    p.add_argument("--body", choices=BODY_MODELS,
                    help="body model the fits were made with (default anny)")
     p.add_argument("--body-path", help="the SMIL/SMPL model file (.pkl or converted .npz) for --body smil|smpl")
     p.add_argument("--keypoints", metavar="NPZ",

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from syrip_gen.body import BODY_MODELS
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fit import hypotheses as hyp
@@ -61,7 +62,7 @@ class FitConfig:
     # across the longer image side (see fit/camera.py for why)
     fov_deg: float = field(default=60.0, metadata={"min": 1.0, "max": 170.0})
     refine_focal: bool = False
-    body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
+    body: str = field(default="anny", metadata={"choices": BODY_MODELS})
     body_path: str | None = None
     keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
     pose_prior: str | None = None  # .npz; None = the bundled prior

@@ -1,7 +1,7 @@
 """Overlays of fits on their photos (mesh over photo, side view beside it) and a contact sheet.
 
 Why: a person has to be able to see at a glance whether a fit is right. No GL: the mesh is
-drawn by ``syrip_gen.drawing``'s painter.
+drawn by ``syrip_gen.drawing`` (``syrip_gen.raster``).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from syrip_gen.coco import atomic_write_image
 from syrip_gen.drawing import contact_sheet, draw_keypoints, draw_mesh
 from syrip_gen.fit.camera import to_camera
+from syrip_gen.geometry import intrinsics_matrix, project, rot_y
 
 OVERLAY_HEIGHT = 512
 
@@ -23,19 +24,19 @@ def overlay_image(record: dict, photo: np.ndarray | None, verts_cam: np.ndarray,
 
     W, H = int(record["width"]), int(record["height"])
     cam = record["camera"]
-    K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]])
+    K = intrinsics_matrix(cam["fx"], cam["fy"], cam["cx"], cam["cy"])
     base = photo if photo is not None else np.full((H, W, 3), 96, np.uint8)
     front = draw_mesh(base, verts_cam, faces, K)
     r = max(2, int(round(max(W, H) / 200)))
     kp_in = np.asarray(record["keypoints_2d"], dtype=np.float64)
     draw_keypoints(front, kp_in, (0, 200, 0), r)
     k3 = np.asarray(record["keypoints_3d"])
-    uv = k3[:, :2] / np.maximum(k3[:, 2:], 1e-3) * K[[0, 1], [0, 1]] + K[:2, 2]
+    uv = project(k3, K, min_depth=1e-3)
     draw_keypoints(front, np.concatenate([uv, kp_in[:, 2:]], 1), (0, 0, 255), max(1, r // 2))
     # side view: turn the body 90° about the camera's vertical axis, then centre it on the
     # optical axis far enough away to fill ~80% of the frame (the photo's depth can be too close)
     c = verts_cam.mean(0)
-    rot = np.array([[0, 0, 1], [0, 1, 0], [-1, 0, 0]], dtype=np.float64)
+    rot = rot_y(90.0)
     turned = (verts_cam - c) @ rot.T
     half = np.abs(turned[:, :2]).max(0)
     depth = max(float(np.max(half * K[[0, 1], [0, 1]] / (0.4 * np.array([W, H])))), 1e-3)

@@ -53,22 +53,12 @@ class PosePrior:
 
     # ---- file ---------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Write the ``.npz`` atomically (temp + rename)."""
-        import os
-        import tempfile
+        """Write the ``.npz`` atomically (:func:`syrip_gen.atomic.atomic_path`)."""
+        from syrip_gen.atomic import atomic_path
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, weights=self.weights, means=self.means, covariances=self.covariances,
                      joints=np.array(BODY_JOINTS), description=np.array(self.description))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     @classmethod
     def load(cls, path: str | Path) -> "PosePrior":

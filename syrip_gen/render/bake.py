@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from syrip_gen import geometry
+from syrip_gen.raster import zbuffer
 from syrip_gen.body.base import MeshTopology
 from syrip_gen.render.appearance import uv_raster
 from syrip_gen.render.scene import vertex_normals
@@ -101,37 +102,6 @@ def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Camera-frame points ``(..., 3)`` -> pixels ``(..., 2)`` by ``geometry.project``, depth
     clamped at 1 micron (points behind the camera land far outside)."""
     return geometry.project(np.concatenate([points_cam[..., :2], np.maximum(points_cam[..., 2:], 1e-6)], -1), K)
-
-
-def zbuffer(verts_cam: np.ndarray, faces: np.ndarray, K: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Depth ``(H, W) float64`` of the front-most triangle of a camera-frame mesh (inf where
-    nothing is drawn). Triangles are drawn far to near (painter's algorithm, ~0.2 s for Anny);
-    each pixel's depth is then exact on its triangle's plane."""
-    import cv2
-
-    v = np.asarray(verts_cam, np.float64)
-    tri = v[faces]  # (F, 3, 3)
-    front = (tri[..., 2] > 1e-3).all(1)
-    order = np.argsort(-tri[..., 2].mean(1), kind="stable")
-    order = order[front[order]]
-    px = np.round(project(tri, K) * 16).astype(np.int64)
-    ids = np.full((height, width), -1, np.int32)
-    lim = 16 * 4 * max(width, height)  # skip wild projections (near the camera plane)
-    ok = (np.abs(px) < lim).all((1, 2))
-    for f in order[ok[order]]:
-        cv2.fillConvexPoly(ids, px[f].astype(np.int32), int(f), lineType=cv2.LINE_8, shift=4)
-    depth = np.full((height, width), np.inf)
-    rows, cols = np.nonzero(ids >= 0)
-    if len(rows):
-        f = ids[rows, cols]
-        a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
-        normal = np.cross(b - a, c - a)
-        ray = np.stack([(cols - K[0, 2]) / K[0, 0], (rows - K[1, 2]) / K[1, 1], np.ones(len(rows))], 1)
-        den = (normal * ray).sum(1)
-        z = (normal * a).sum(1) / np.where(np.abs(den) < 1e-12, 1e-12, den)
-        zmin, zmax = tri[f, :, 2].min(1), tri[f, :, 2].max(1)
-        depth[rows, cols] = np.clip(z, zmin, zmax)  # grazing triangles: stay within their span
-    return depth
 
 
 # ---- symmetry ------------------------------------------------------------------------------

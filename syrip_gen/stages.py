@@ -1,0 +1,101 @@
+"""The stage registry: every kind of pipeline step, declared once.
+
+Why: a stage used to be registered by hand in six places (the pipeline's runners, its config
+checks and required inputs, the code hash's source table, the CLI's command list, the docs);
+one forgotten entry gave a stage that ran but never reran, or a command missing from --help.
+Everything reads this table: ``pipeline.STAGES`` / ``REQUIRED_INPUTS`` / ``CONFIG_CHECKS``,
+``codehash.STAGE_CODE`` and ``cli.COMMANDS``.
+
+Adding a stage is one entry in :data:`REGISTRY` (plus the code it runs): its kind, the
+pipeline adapter ``runner`` (``"module:function"`` taking ``(config, inputs, out_dir)`` and
+returning a summary dict), the sources whose change reruns it, the input roles it needs, how
+its config is checked and, when people run it by hand too, its CLI command. Standard library
+only: ``syrip-gen --help`` reads it without importing NumPy or torch.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+# sources every body-handling stage runs (a change there reruns them all)
+SHARED = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/body",
+          "syrip_gen/posture.py", "syrip_gen/geometry.py", "syrip_gen/raster.py")
+_POSE = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/geometry.py", "pose_models")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One kind of pipeline step.
+
+    ``runner``: ``"module:function"`` called as ``f(config, inputs, out_dir) -> dict``;
+    ``code``: paths under the repo (files or folders of ``*.py``) whose change reruns the stage;
+    ``inputs``: input roles a step of this kind must name; ``check``: ``"module:attr[.attr]"``
+    called with the step's config dict (a config class's ``from_dict``, or a check function),
+    None for a stage that takes no config; ``command``: ``(name, one-line help, module)`` of its
+    CLI command (the module has ``add_arguments(parser)`` and ``run(args)``), None when it has
+    none."""
+
+    runner: str
+    code: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
+    check: str | None = None
+    command: tuple[str, str, str] | None = None
+
+
+REGISTRY: dict[str, Stage] = {
+    "fit": Stage("syrip_gen.pipeline:_fit", SHARED + ("syrip_gen/fit", "syrip_gen/fits.py", "assets/pose_prior.npz"),
+                 ("skeletons",), "syrip_gen.fit.fitter:FitConfig.from_dict",
+                 ("fit", "fit the infant body model to 2D skeletons (COCO keypoints)", "syrip_gen.commands.fit")),
+    "learn_keypoints": Stage(
+        "syrip_gen.pipeline:_learn_keypoints", SHARED + ("syrip_gen/fit", "syrip_gen/fits.py", "assets/pose_prior.npz"),
+        ("fits",), "syrip_gen.fit.learn_keypoints:RoundsConfig.from_dict",
+        ("learn-keypoints", "learn where your annotators put the keypoints on the body",
+         "syrip_gen.commands.learn_keypoints")),
+    "backgrounds": Stage(
+        "syrip_gen.pipeline:_backgrounds",
+        ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py"),
+        ("dataset",), "syrip_gen.backgrounds:BackgroundsConfig.from_dict",
+        ("backgrounds", "person-free background photos from your annotated images", "syrip_gen.commands.backgrounds")),
+    "render": Stage(
+        "syrip_gen.pipeline:_render",
+        SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
+                  "syrip_gen/drawing.py", "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
+        ("fits",), "syrip_gen.dataset:RenderConfig.from_dict",
+        ("render", "render annotated synthetic images from fits", "syrip_gen.commands.render")),
+    "filter": Stage(
+        "syrip_gen.pipeline:_filter",
+        SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "syrip_gen/fits.py", "assets/pose_prior.npz"),
+        ("dataset",), "syrip_gen.filter:FilterConfig.from_dict",
+        ("filter", "apply quality gates (and review decisions) to a dataset", "syrip_gen.commands.filter")),
+    "stats": Stage("syrip_gen.pipeline:_stats", SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py"),
+                   ("dataset",), None,
+                   ("stats", "statistics of a dataset: poses, postures, visibility, coverage", "syrip_gen.commands.stats")),
+    "train": Stage("syrip_gen.pipeline:_train", _POSE, (), "syrip_gen.pipeline:_check_train",
+                   ("train", "train a pose model (detector, 2D, lifter) on COCO data", "pose_models.commands.train")),
+    "evaluate": Stage("syrip_gen.pipeline:_evaluate", _POSE, ("model", "dataset"), "syrip_gen.pipeline:_check_evaluate",
+                      ("evaluate", "evaluate a trained pose model on COCO keypoint data", "pose_models.commands.evaluate")),
+    "curve": Stage("syrip_gen.pipeline:_curve", _POSE, ("model", "dataset"), "syrip_gen.pipeline:_check_evaluate"),
+    "subset": Stage("syrip_gen.pipeline:_subset",
+                    ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/subset.py"),
+                    ("dataset",), "syrip_gen.subset:SubsetConfig.from_dict"),
+}
+
+
+def resolve(ref: str) -> Callable:
+    """``"package.module:Name.attr"`` -> that object (imported now, not when the table is read)."""
+    module, _, attrs = ref.partition(":")
+    obj = importlib.import_module(module)
+    for name in attrs.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+def lazy(ref: str) -> Callable:
+    """A function that resolves ``ref`` on its first call and passes its arguments on (keeps
+    ``syrip-gen --help`` and ``import syrip_gen.pipeline`` light)."""
+    def call(*args, **kwargs):
+        return resolve(ref)(*args, **kwargs)
+    call.__name__ = call.__qualname__ = ref.rpartition(":")[2].rpartition(".")[0] or ref.rpartition(":")[2]
+    call.ref = ref
+    return call
