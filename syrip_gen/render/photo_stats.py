@@ -312,3 +312,55 @@ def empty_corners(img: np.ndarray, size: float = 0.12, flat_std: float = 0.75,
         elif ratio > smear_ratio and max(ex, ey) > 50.0:
             stretched.append(name)
     return Corners(tuple(empty), tuple(stretched), measures)
+
+
+PERSPECTIVES = ("floor", "room")
+
+
+@dataclass(frozen=True)
+class Perspective:
+    """How a photo crop was seen: ``kind`` "floor" (a floor, mat or blanket from above: no
+    horizon) or "room" (a room from the side: walls over a floor), and the two measures it
+    was decided on."""
+
+    kind: str
+    vertical_share: float  # share of long straight edges within 12 deg of vertical
+    top_bottom: float  # Lab distance between the mean colours of the top and bottom thirds
+
+    def record(self) -> dict:
+        return {"perspective": self.kind, "vertical_share": round(self.vertical_share, 3),
+                "top_bottom": round(self.top_bottom, 2)}
+
+
+def perspective(img: np.ndarray, min_top_bottom: float = 18.0, min_vertical: float = 0.2) -> Perspective:
+    """Whether ``img (H, W, 3) uint8`` BGR shows a floor from above or a room from the side.
+
+    A room seen from the side has a horizon: its top (wall, furniture) differs from its
+    bottom (floor) in colour, and its verticals (door frames, table legs, sofa sides) stay
+    vertical, so long straight edges bunch near 90 deg. A floor or mat seen from above has
+    one surface top to bottom and edges in every direction. "room" needs both signs
+    (``top_bottom`` Lab distance >= ``min_top_bottom`` and ``vertical_share`` >=
+    ``min_vertical``), or a strong horizon (1.7x the colour distance) alone; anything else is
+    "floor". Cheap (a 320 px Canny + Hough) and deliberately conservative about calling a
+    crop a floor only when it is one surface: a room photo must never become a floor."""
+    import cv2
+
+    s = 320.0 / max(img.shape[:2])
+    small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else img
+    H, W = small.shape[:2]
+    lab = cv2.cvtColor(small, cv2.COLOR_BGR2LAB).astype(np.float32)
+    third = max(1, H // 3)
+    top_bottom = float(np.linalg.norm(lab[:third].reshape(-1, 3).mean(0) - lab[-third:].reshape(-1, 3).mean(0)))
+    grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (0, 0), 1.2)
+    edges = cv2.Canny(grey, 50, 150)
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=40, minLineLength=max(12, int(0.15 * min(H, W))),
+                            maxLineGap=4)
+    vertical = 0.0
+    seg = np.zeros((0, 4)) if lines is None else np.asarray(lines, np.float32).reshape(-1, 4)
+    if len(seg) >= 3:
+        d = seg[:, 2:] - seg[:, :2]
+        length = np.hypot(d[:, 0], d[:, 1])
+        angle = np.degrees(np.arctan2(np.abs(d[:, 1]), np.abs(d[:, 0])))  # 90 = vertical
+        vertical = float(length[angle > 78].sum() / max(length.sum(), 1e-6))
+    room = (top_bottom >= min_top_bottom and vertical >= min_vertical) or top_bottom >= 1.7 * min_top_bottom
+    return Perspective("room" if room else "floor", vertical, top_bottom)
