@@ -160,8 +160,8 @@ def procedural_kind_for_view(elevation_deg: float, rng: np.random.Generator, stu
 
 
 class BackgroundFolder(ImageFolder):
-    """User photos used as backgrounds: random crop (25-100% of the largest crop with the
-    output's aspect) resized to the output size.
+    """User photos used as backgrounds: letterbox bands cut off, then a random crop (25-100% of
+    the largest crop with the output's aspect) resized to the output size.
 
     Each file's perspective ("floor" | "room") comes from the folder's ``backgrounds.json``
     (written by ``syrip-gen backgrounds``) or, for other folders, is measured on first use
@@ -210,7 +210,10 @@ class BackgroundFolder(ImageFolder):
             subset = [i for i, p in enumerate(self.files) if kinds.get(p.name) in perspectives]
             if not subset:
                 return None, {"kind": "none fits", "perspectives": list(perspectives)}
+        from syrip_gen.render.photo_stats import crop_bands
+
         path, img = self.read_random(rng, subset)
+        img = crop_bands(img)  # a letterbox band warped onto a support is a black corner
         H, W = img.shape[:2]
         aspect = width / height
         cw, ch = (W, int(round(W / aspect))) if W / H < aspect else (int(round(H * aspect)), H)
