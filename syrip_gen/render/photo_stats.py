@@ -280,7 +280,9 @@ def empty_corners(img: np.ndarray, size: float = 0.12, flat_std: float = 0.75,
     (grey < ``dark``) while the rest is not, or the wedge is one flat colour (std <
     ``flat_std`` grey levels) while the rest of the square is not (a constant border fill).
     Stretched: the square's gradients all run one way (BORDER_REPLICATE smears a single row
-    or column into streaks: energy across / along > ``smear_ratio``) while there is texture.
+    or column into streaks: energy across / along > ``smear_ratio``) while there is texture,
+    and most neighbouring lines across the streaks differ (median difference across > 3x
+    along + 0.5), unlike one straight edge crossing the square.
     A whole frame of one flat colour (a studio backdrop, a letterbox band) is not flagged:
     only a corner that differs from the rest of its square is."""
     import cv2
@@ -301,15 +303,21 @@ def empty_corners(img: np.ndarray, size: float = 0.12, flat_std: float = 0.75,
         gx, gy = cv2.Sobel(sq, cv2.CV_32F, 1, 0), cv2.Sobel(sq, cv2.CV_32F, 0, 1)
         ex, ey = float((gx ** 2).mean()), float((gy ** 2).mean())
         ratio = max(ex, ey) / max(min(ex, ey), 1e-3)
+        # streaks change between most neighbouring lines across them and hardly along them;
+        # one straight edge through the square (a mat's border) changes at one line only
+        dx, dy = np.abs(np.diff(sq, axis=1)), np.abs(np.diff(sq, axis=0))
+        across, along = (np.median(dx), np.median(dy)) if ex > ey else (np.median(dy), np.median(dx))
         m = {"wedge_black": round(float((w_px < dark).mean()), 3), "wedge_mean": round(float(w_px.mean()), 2), "wedge_std": round(float(w_px.std()), 2),
-             "rest_std": round(float(rest.std()), 2), "gradient_ratio": round(ratio, 1)}
+             "rest_std": round(float(rest.std()), 2), "gradient_ratio": round(ratio, 1),
+             "across": round(float(across), 2), "along": round(float(along), 2)}
         measures[name] = m
         # sensor noise and JPEG leave a few grey levels of std even on a constant fill
         black = (w_px < dark).mean() > 0.6 and (rest >= dark + 10).mean() > 0.02  # a hole, not a dark photo
-        flat = w_px.std() < flat_std and rest.std() > 8 and abs(w_px.mean() - rest.mean()) > 8
+        flat = (w_px.std() < flat_std and rest.std() > 8 and abs(w_px.mean() - rest.mean()) > 8
+                and w_px.mean() < 245)  # clipped highlights are flat in real photos too
         if black or flat:
             empty.append(name)
-        elif ratio > smear_ratio and max(ex, ey) > 50.0:
+        elif ratio > smear_ratio and max(ex, ey) > 50.0 and across > 3 * along + 0.5:
             stretched.append(name)
     return Corners(tuple(empty), tuple(stretched), measures)
 

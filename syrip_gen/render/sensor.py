@@ -35,7 +35,8 @@ def _luma_chroma_noise(rng: np.random.Generator, shape: tuple, chroma: float) ->
     """``shape (H, W, 3)`` float32 unit noise: one value per pixel shared by the three channels
     (luminance grain) plus ``chroma`` x independent noise per channel (colour speckle). Real
     photos after demosaicing, denoising and JPEG keep mostly the former: on SyRIP train200
-    the chroma noise is ~1/6 of the luma noise (benchmarks/results/realism_scene.md)."""
+    the chroma noise is ~1/6 of the luma noise (benchmarks/results/realism_scene.md); JPEG
+    halves the chroma resolution on top."""
     h, w = shape[:2]
     noise = np.repeat(standard_normal_u8(rng, (h, w)).reshape(h, w, 1), 3, axis=2)
     if chroma > 0:
@@ -142,8 +143,8 @@ def sample_jpeg_quality(rng: np.random.Generator, low: int = 60, high: int = 95)
 # Noise of real photos, sigma in grey levels after their own JPEG, shrunk to 320 px on the
 # longer side (the ablation's render size): 5th/50th/95th percentiles over SyRIP train200
 # (benchmarks/results/realism_scene.md). Renders must not be noisier than the 95th.
-REAL_NOISE_LUMA_320 = (0.06, 0.38, 1.9)
-REAL_NOISE_CHROMA_320 = (0.03, 0.08, 0.26)
+REAL_NOISE_LUMA_320 = (0.235, 1.523, 5.665)
+REAL_NOISE_CHROMA_320 = (0.083, 0.228, 0.736)
 
 
 @dataclass(frozen=True)
@@ -165,9 +166,9 @@ class SensorConfig:
     p_motion_blur: float = 0.1
     motion_length: tuple[float, float] = (3.0, 9.0)
     p_noise: float = 0.6
-    noise_sigma: tuple[float, float] = (0.5, 2.5)
+    noise_sigma: tuple[float, float] = (0.5, 4.0)
     p_poisson: float = 0.2
-    photons: tuple[float, float] = (4000.0, 20000.0)  # 1-3.5 grey levels of shot noise at mid grey
+    photons: tuple[float, float] = (2000.0, 20000.0)  # 1.3-4 grey levels of shot noise at mid grey
     noise_chroma: float = 0.15  # colour speckle as a share of the luminance grain
     jpeg_quality: tuple[int, int] = (80, 95)
 
