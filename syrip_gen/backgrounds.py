@@ -5,6 +5,11 @@ photos; the user's real photos show exactly the rooms, mats and blankets their t
 have. Each annotated person is removed: the largest person-free crop with the render's
 aspect ratio is kept when it is big enough, otherwise each person box is refilled with the
 photo around it, mirrored (real floor texture; never a second, unlabelled infant).
+Letterbox bands are cut off first (a band warped onto a floor shows as a black corner);
+crops with burnt-in caption text or logos are dropped (text mirrored on a floor is what no
+photo shows); each kept crop's perspective ("floor" seen from above or "room" seen from the
+side, :func:`syrip_gen.render.photo_stats.perspective`) is recorded in the index, so that
+top views get floors and low views rooms (:func:`syrip_gen.render.background.backgrounds_for_view`).
 The output is an ordinary background folder for ``render --backgrounds`` (and its photo
 supports); it holds pieces of the user's images, so it stays with their data (e.g. under
 ``runs/``), never in a repository.
@@ -39,6 +44,7 @@ class BackgroundsConfig:
     max_side: int = field(default=1024, metadata={"min": 16})  # output images are shrunk to at most this many pixels
     grid: int = field(default=48, metadata={"min": 1})  # resolution of the person mask the crop search runs on
     jpeg_quality: int = field(default=92, metadata={"min": 1, "max": 100})
+    drop_text: bool = True  # drop crops with caption text or logos (photo_stats.text_boxes)
 
     def __post_init__(self):
         check_ranges(self, "backgrounds config")
@@ -152,9 +158,12 @@ class PersonFree:
     kind: str
     masked_fraction: float
     crop: tuple[int, int, int, int] | None = None
+    bands: tuple[int, int, int, int] = (0, 0, 0, 0)  # letterbox cut off first: top, bottom, left, right
 
     def record(self) -> dict:
         rec = {"kind": self.kind, "masked_fraction": self.masked_fraction}
+        if any(self.bands):
+            rec["bands"] = list(self.bands)
         return {**rec, "crop": list(self.crop)} if self.crop else rec
 
 
@@ -165,24 +174,32 @@ class BackgroundsSummary:
     kinds: dict[str, int]                                   # "crop" | "filled" -> count
     skipped: dict[str, int] = field(default_factory=dict)   # reason -> count
     config: dict = field(default_factory=dict)
+    perspectives: dict[str, int] = field(default_factory=dict)  # "floor" | "room" -> count
 
 
 def person_free_background(img: np.ndarray, boxes: list[np.ndarray], cfg: BackgroundsConfig) -> PersonFree:
-    """One background from one photo: the largest person-free crop if it covers at least
-    ``min_crop_area`` of the image, else the whole photo with the people filled in from
-    their surroundings (:func:`fill_people`); None when the people cover more than
-    ``max_masked`` of it (too little floor left to fill them in with)."""
+    """One background from one photo: letterbox bands cut off, then the largest person-free
+    crop if it covers at least ``min_crop_area`` of the image, else the whole photo with the
+    people filled in from their surroundings (:func:`fill_people`); None when the people cover
+    more than ``max_masked`` of it (too little floor left to fill them in with)."""
+    from syrip_gen.render.photo_stats import letterbox_bands
+
+    b = letterbox_bands(img)
+    band = (b.top, b.bottom, b.left, b.right)
+    if any(band):  # boxes move with the cut
+        img = img[b.top:img.shape[0] - b.bottom, b.left:img.shape[1] - b.right]
+        boxes = [np.asarray(bx, np.float64) - np.array([b.left, b.top, 0, 0]) for bx in boxes]
     H, W = img.shape[:2]
     pixel_boxes = grown_boxes((H, W), boxes, cfg.margin)
     mask = person_mask((H, W), pixel_boxes)
     masked = round(float(mask.mean()), 3)
     if masked > cfg.max_masked:
-        return PersonFree(None, "skipped", masked)
+        return PersonFree(None, "skipped", masked, bands=band)
     crop = largest_free_crop(mask, cfg.aspect, cfg.grid)
     if crop is not None and crop[2] * crop[3] >= cfg.min_crop_area * H * W:
         x, y, w, h = crop
-        return PersonFree(img[y:y + h, x:x + w], "crop", masked, crop)
-    return PersonFree(fill_people(img, pixel_boxes), "filled", masked)
+        return PersonFree(img[y:y + h, x:x + w], "crop", masked, crop, band)
+    return PersonFree(fill_people(img, pixel_boxes), "filled", masked, bands=band)
 
 
 def extract_backgrounds(dataset: str | Path, out_dir: str | Path,
@@ -248,6 +265,8 @@ def _extract(kf, dataset, out: Path, cfg: BackgroundsConfig) -> BackgroundsSumma
     """``extract_backgrounds``' work, in a folder it holds and has claimed."""
     import cv2
 
+    from syrip_gen.render.photo_stats import PERSPECTIVES, perspective, text_boxes
+
     boxes: dict[int, list[np.ndarray]] = {}
     for ann in kf.annotations:
         box = np.asarray(ann.get("bbox") or [0, 0, 0, 0], np.float64)
@@ -271,15 +290,28 @@ def _extract(kf, dataset, out: Path, cfg: BackgroundsConfig) -> BackgroundsSumma
             why = f"people cover more than {cfg.max_masked:.0%} of the photo"
             skipped[why] = skipped.get(why, 0) + 1
             continue
+        if cfg.drop_text and text_boxes(_at_most(bg, 640)):
+            why = "caption text or logo in the crop"
+            skipped[why] = skipped.get(why, 0) + 1
+            continue
         s = min(1.0, cfg.max_side / max(bg.shape[:2]))
         if s < 1.0:
             bg = cv2.resize(bg, (round(bg.shape[1] * s), round(bg.shape[0] * s)), interpolation=cv2.INTER_AREA)
         name = f"bg_{image_id:08d}.jpg"
         atomic_write_image(out / name, bg, (cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality))
-        items.append({"file": name, "image_id": image_id, **result.record()})
+        items.append({"file": name, "image_id": image_id, **result.record(), **perspective(bg).record()})
     if not items:
         raise UserError(f"{dataset}: no usable images to take backgrounds from (skipped: {skipped})")
     kinds = {k: sum(i["kind"] == k for i in items) for k in ("crop", "filled")}
-    summary = BackgroundsSummary(str(dataset), len(items), kinds, skipped, asdict(cfg))
+    seen = {k: sum(i["perspective"] == k for i in items) for k in PERSPECTIVES}
+    summary = BackgroundsSummary(str(dataset), len(items), kinds, skipped, asdict(cfg), seen)
     atomic_write_json(out / INDEX, {**asdict(summary), "items": items})
     return summary
+
+
+def _at_most(img: np.ndarray, side: int) -> np.ndarray:
+    """``img`` shrunk so its longer side is at most ``side`` (text is searched at ~render scale)."""
+    import cv2
+
+    s = side / max(img.shape[:2])
+    return img if s >= 1 else cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)

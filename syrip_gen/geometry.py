@@ -176,3 +176,27 @@ def look_at_rotation(yaw_deg: float, elev_deg: float, roll_deg: float = 0.0) -> 
     # of the world's; turning the camera by yaw about +y turns the world by -yaw under it.
     return (axis_rotation("z", -roll_deg, degrees=True) @ axis_rotation("x", elev_deg, degrees=True)
             @ np.diag([1.0, -1.0, -1.0]) @ axis_rotation("y", -yaw_deg, degrees=True))
+
+
+def camera_elevation(R: np.ndarray) -> float:
+    """Degrees the optical axis of a camera ``R (3, 3)`` (world -> camera, world y up) points
+    down: 90 straight down, 0 level, negative looking up."""
+    return math.degrees(math.asin(float(np.clip(-R[2, 1], -1.0, 1.0))))
+
+
+def raise_camera(R: np.ndarray, min_elevation: float) -> np.ndarray:
+    """``R`` pitched about its horizontal right axis so that it looks down at least
+    ``min_elevation`` degrees: a fitted photo camera can end up under a lying infant's support
+    (the fit's depth or up direction is off), where the support would hide the body."""
+    el = camera_elevation(R)
+    if el >= min_elevation:
+        return R
+    right = np.array([R[0, 0], 0.0, R[0, 2]])
+    if np.linalg.norm(right) < 1e-9:
+        return R
+    right /= np.linalg.norm(right)
+    for sign in (1.0, -1.0):
+        turned = R @ rotvec_to_matrix(sign * math.radians(min_elevation - el) * right).T
+        if abs(camera_elevation(turned) - min_elevation) < 1e-6:
+            return turned
+    return R

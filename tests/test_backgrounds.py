@@ -73,9 +73,44 @@ def test_extract_backgrounds_writes_person_free_folder(tmp_path):
     assert summary.skipped == {"people cover more than 60% of the photo": 1}
     index = json.loads((out / "backgrounds.json").read_text())
     assert [i["kind"] for i in index["items"]] == ["crop", "filled"]
+    assert all(i["perspective"] in ("floor", "room") for i in index["items"])
+    assert sum(summary.perspectives.values()) == 2
     for item in index["items"]:
         img = cv2.imread(str(out / item["file"]))
         assert img is not None and _red(img) == 0
     assert len(BackgroundFolder(out).files) == 2
     with pytest.raises(UserError, match="unknown key.s. margins"):
         BackgroundsConfig.from_dict({"margins": 1})
+
+
+def test_letterbox_bands_are_cut_and_captioned_crops_dropped(tmp_path):
+    """A letterboxed photo loses its bands before cropping (a band on a floor is a black
+    corner); a crop with a burnt-in caption is dropped and counted."""
+    from syrip_gen.backgrounds import person_free_background
+
+    img = _scene(300, 400, (20, 20, 60, 60))
+    img[:40], img[-40:] = 0, 0  # letterbox (and the person box stays where it was)
+    cfg = BackgroundsConfig(margin=0.1)
+    out = person_free_background(img, [np.array([20, 20, 40, 40], float)], cfg)
+    assert out.bands == (40, 40, 0, 0) and out.image is not None
+    assert (out.image.reshape(-1, 3).max(1) > 10).all()  # no band pixel in the crop
+    assert _red(out.image) == 0
+
+    images_dir = tmp_path / "data" / "images"
+    images_dir.mkdir(parents=True)
+    plain = _scene(300, 400, (20, 20, 60, 60))
+    captioned = plain.copy()
+    cv2.rectangle(captioned, (60, 240), (390, 280), (20, 20, 20), -1)
+    cv2.putText(captioned, "beginning to demonstrate", (70, 270), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                (255, 255, 255), 2, cv2.LINE_AA)
+    images, anns = [], []
+    for i, im in enumerate((plain, captioned), start=1):
+        cv2.imwrite(str(images_dir / f"{i}.png"), im)
+        images.append({"id": i, "file_name": f"{i}.png", "width": 400, "height": 300})
+        anns.append({"id": i, "image_id": i, "category_id": 1, "bbox": [20, 20, 40, 40],
+                     "keypoints": [25, 25, 2] * 17, "num_keypoints": 17, "iscrowd": 0})
+    coco = tmp_path / "data" / "annotations" / "person_keypoints_train.json"
+    coco.parent.mkdir()
+    coco.write_text(json.dumps({"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}))
+    summary = extract_backgrounds(coco, tmp_path / "bgs", cfg)
+    assert summary.n_backgrounds == 1 and summary.skipped == {"caption text or logo in the crop": 1}

@@ -127,7 +127,7 @@ def test_filter_gates_hovering_and_unbalanced_renders(tmp_path, anny_body):
 
 
 def test_raise_camera_lifts_a_view_from_under_the_support():
-    from syrip_gen.render.variants import camera_elevation, raise_camera
+    from syrip_gen.geometry import camera_elevation, raise_camera
 
     for el in (-40.0, -5.0, 3.0):
         R = look_at((0.0, np.sin(np.radians(el)), np.cos(np.radians(el))), (0.0, 0.0, 0.0), width=W, height=H).R

@@ -212,10 +212,10 @@ def test_lying_infants_rest_on_background_photos_when_asked(anny_body, fit_infos
     lying = replace(s.specs[0], source_posture="supine")
     maker = _maker(cfg, topo)
     support, desc = maker.support(lying, s.vertices[0])
-    assert support.kind == "photo" and support.tile is None and desc["file"] == "b.png"
-    assert (support.texture == (0, 0, 255)).all()  # RGB blue, stretched once
+    assert support.kind == "photo" and desc["file"] == "b.png" and desc["perspective"] == "floor"
+    assert (support.texture == (0, 0, 255)).all()  # RGB blue, mirrored beyond the photo's square
     span = float(np.ptp(s.vertices[0][:, [0, 2]], axis=0).max())
-    assert 1.5 * span + 0.3 <= support.size[0] <= 3.0 * span + 0.3
+    assert 1.5 * span + 0.3 <= support.tile / 2 <= 3.0 * span + 0.3 and support.size[0] >= 8.0
     out = maker.render(lying, s.vertices[0])
     assert out.provenance["support"]["kind"] == "photo"
     assert maker.support(replace(lying, source_posture="standing"), s.vertices[0])[0].kind != "photo"

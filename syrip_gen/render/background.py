@@ -10,6 +10,7 @@ images are ``(H, W, 3) uint8`` RGB.
 from __future__ import annotations
 
 import colorsys
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,15 @@ import numpy as np
 from syrip_gen.errors import UserError
 from syrip_gen.render.image_folder import ImageFolder
 
+log = logging.getLogger(__name__)
 
-BACKGROUND_KINDS = ("gradient", "room", "shapes", "fabric")
+
+BACKGROUND_KINDS = ("gradient", "room", "shapes", "fabric", "studio")
+# what each procedural kind looks like from where (see :func:`perspectives_for_view`)
+PROCEDURAL_PERSPECTIVE = {"gradient": "any", "room": "room", "shapes": "room", "fabric": "floor", "studio": "any"}
+# a camera looking down more steeply than this sees a floor behind the infant, one flatter
+# than LOW_VIEW_DEG a room; in between either fits
+TOP_VIEW_DEG, LOW_VIEW_DEG = 50.0, 30.0
 SUPPORT_TILE_M = {"mattress": 0.6, "blanket": 0.5, "rug": 1.0, "floor": 1.2}  # suggested Support.tile
 
 
@@ -96,6 +104,13 @@ def procedural_background(width: int, height: int, rng: np.random.Generator,
                 size = (int(rng.uniform(0.05, 0.4) * w), int(rng.uniform(0.05, 0.4) * h))
                 cv2.rectangle(img, centre, (centre[0] + size[0], centre[1] + size[1]), c, -1)
         img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(2, 0.03 * max(w, h) + 2)))
+    elif kind == "studio":  # a seamless white backdrop: stock photos on white
+        y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+        cx, cy = rng.uniform(0.3, 0.7) * w, rng.uniform(0.4, 0.8) * h
+        r2 = ((x - cx) / w) ** 2 + ((y - cy) / h) ** 2
+        level = rng.uniform(225, 252)
+        img = np.repeat((level - rng.uniform(5, 30) * r2)[..., None], 3, axis=2)  # soft vignette
+        img *= np.float32(1.0 + rng.uniform(-0.02, 0.02, 3))  # a faint colour cast
     else:  # fabric
         base = _room_colour(rng)
         img = base * (1.0 + 0.12 * _noise(rng, h, w, 6))[..., None]
@@ -106,21 +121,92 @@ def procedural_background(width: int, height: int, rng: np.random.Generator,
     return _to_u8(img), {"kind": kind}
 
 
-class BackgroundFolder(ImageFolder):
-    """User photos used as backgrounds: random crop (25-100% of the largest crop with the
-    output's aspect) resized to the output size.
+def perspectives_for_view(elevation_deg: float, top_deg: float = TOP_VIEW_DEG,
+                          low_deg: float = LOW_VIEW_DEG) -> tuple[str, ...]:
+    """Background perspectives that fit a camera looking down ``elevation_deg``: a top view
+    sees floor behind the infant ("floor"), a low view sees a room ("room"), in between
+    either. A background of perspective "any" (a studio backdrop) fits every view."""
+    if elevation_deg >= top_deg:
+        return ("floor",)
+    if elevation_deg <= low_deg:
+        return ("room",)
+    return ("floor", "room")
 
-    Unreadable files are skipped, warned about once and counted (see ImageFolder).
+
+def backgrounds_for_view(elevation_deg: float, perspectives: dict[str, str], top_deg: float = TOP_VIEW_DEG,
+                         low_deg: float = LOW_VIEW_DEG) -> list[str]:
+    """The names in ``perspectives`` (name -> "floor" | "room" | "any", e.g. a background
+    folder's index, or :data:`PROCEDURAL_PERSPECTIVE`) whose perspective fits a camera
+    looking down ``elevation_deg`` (:func:`perspectives_for_view`), sorted; empty when none does."""
+    fits = set(perspectives_for_view(elevation_deg, top_deg, low_deg)) | {"any"}
+    return sorted(name for name, kind in perspectives.items() if kind in fits)
+
+
+def procedural_kind_for_view(elevation_deg: float, rng: np.random.Generator, studio_share: float = 0.11) -> str:
+    """A procedural background kind that fits the view: a studio backdrop with chance
+    ``studio_share`` (11 % of SyRIP train200's photos are on white, see
+    benchmarks/results/realism_scene.md), else one of the kinds whose perspective fits."""
+    if rng.uniform() < studio_share:
+        return "studio"
+    names = [k for k in backgrounds_for_view(elevation_deg, PROCEDURAL_PERSPECTIVE) if k != "studio"]
+    return str(rng.choice(names))
+
+
+class BackgroundFolder(ImageFolder):
+    """User photos used as backgrounds: letterbox bands cut off, then a random crop (25-100% of
+    the largest crop with the output's aspect) resized to the output size.
+
+    Each file's perspective ("floor" | "room") comes from the folder's ``backgrounds.json``
+    (written by ``syrip-gen backgrounds``) or, for other folders, is measured on first use
+    (:func:`syrip_gen.render.photo_stats.perspective`). Unreadable files are skipped, warned
+    about once and counted (see ImageFolder).
     """
 
     def __init__(self, path: str | Path):
         super().__init__(path, "background")
+        self.perspective: dict[str, str] = {}
+        try:
+            import json
 
-    def sample(self, width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-        """``(height, width, 3) uint8`` crop and ``{"kind": "file", "file", "crop": [x, y, w, h]}``."""
+            items = json.loads((self.path / "backgrounds.json").read_text())["items"]
+            self.perspective = {i["file"]: i["perspective"] for i in items if "perspective" in i}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+
+    def _measured(self) -> dict[str, str]:
+        """Every file's perspective, measured once for files the index does not cover (a folder
+        made by ``syrip-gen backgrounds`` has them all in its index; others are read once here)."""
         import cv2
 
-        path, img = self.read_random(rng)
+        from syrip_gen.render.photo_stats import perspective
+
+        for p in self.files:
+            if p.name not in self.perspective and p.name not in self.unreadable:
+                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                if img is None:
+                    log.warning("background %s unreadable; skipped", p)
+                    self.unreadable[p.name] = 1
+                    continue
+                self.perspective[p.name] = perspective(img).kind
+        return self.perspective
+
+    def sample(self, width: int, height: int, rng: np.random.Generator,
+               perspectives: tuple[str, ...] | None = None) -> tuple[np.ndarray, dict] | tuple[None, dict]:
+        """``(height, width, 3) uint8`` crop and ``{"kind": "file", "file", "crop": [x, y, w, h],
+        "perspective"}``. ``perspectives`` (e.g. ``("floor",)``, see :func:`perspectives_for_view`):
+        only files seen that way; ``(None, {"kind": "none fits", ...})`` when no file is."""
+        import cv2
+
+        subset = None
+        if perspectives is not None:
+            kinds = self._measured()
+            subset = [i for i, p in enumerate(self.files) if kinds.get(p.name) in perspectives]
+            if not subset:
+                return None, {"kind": "none fits", "perspectives": list(perspectives)}
+        from syrip_gen.render.photo_stats import crop_bands
+
+        path, img = self.read_random(rng, subset)
+        img = crop_bands(img)  # a letterbox band warped onto a support is a black corner
         H, W = img.shape[:2]
         aspect = width / height
         cw, ch = (W, int(round(W / aspect))) if W / H < aspect else (int(round(H * aspect)), H)
@@ -132,7 +218,18 @@ class BackgroundFolder(ImageFolder):
         out = cv2.resize(crop, (width, height), interpolation=interp)[..., ::-1]
         if rng.uniform() < 0.5:
             out = out[:, ::-1]
-        return np.ascontiguousarray(out), {"kind": "file", "file": path.name, "crop": [x0, y0, cw, ch]}
+        desc = {"kind": "file", "file": path.name, "crop": [x0, y0, cw, ch]}
+        if path.name in self.perspective:
+            desc["perspective"] = self.perspective[path.name]
+        return np.ascontiguousarray(out), desc
+
+
+def mirror_tiled(img: np.ndarray) -> np.ndarray:
+    """``img (H, W, 3)`` beside and under its mirror images, ``(2H, 2W, 3)``: a tile that repeats
+    without seams, so a photo laid on a support can reach past the frame's corners without
+    a hard edge, a black corner or a stretched border (the plane is textured with wrapping)."""
+    top = np.concatenate([img, img[:, ::-1]], axis=1)
+    return np.ascontiguousarray(np.concatenate([top, top[::-1]], axis=0))
 
 
 # ---- support surfaces --------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from syrip_gen.render.variants import LYING, camera_elevation
+from syrip_gen.geometry import camera_elevation
+from syrip_gen.render.variants import LYING
 
 if TYPE_CHECKING:
     from syrip_gen.dataset import RenderConfig
@@ -129,8 +130,9 @@ class ImageMaker:
         """The support under the body: a mattress/blanket/rug sized to the body for lying
         infants, a floor reaching far away for upright ones; textured by ``support_texture``
         repeating every ``tile_m`` metres. With background photos, a lying infant lies on one
-        of them instead (chance ``photo_support``): the photo stretched once over a square
-        1.5-3 body lengths wide, about the scale of the floor around an infant in a photo."""
+        of them instead (chance ``photo_support``; floor photos only): the photo covers a square
+        1.5-3 body lengths wide, about the scale of the floor around an infant in a photo, and
+        repeats mirrored beyond it up to the frame's edges (no slab edge, no black corner)."""
         from syrip_gen.render.background import support_texture
         from syrip_gen.render.scene import Support
 
@@ -143,13 +145,17 @@ class ImageMaker:
         # infants seen from below ``floor_below_deg`` lie on a procedural floor reaching far
         low = camera_elevation(spec.camera.R) < self.cfg.floor_below_deg
         if self.backgrounds is not None and lying and rng.uniform() < self.cfg.photo_support and not low:
+            from syrip_gen.render.background import mirror_tiled
+
             size = support_texture_size("rug", self.cfg.support_texels_per_m)
-            tex, desc = self.backgrounds.sample(size, size, rng)
-            side = float(rng.uniform(1.5, 3.0)) * span + 0.3
-            support = Support(kind="photo", height=spec.support_y - 0.002, size=(side, side), center=center,
-                              texture=tex, tile=None)
-            return support, {**desc, "kind": "photo", "photo_kind": desc["kind"], "size_m": round(side, 3),
-                             "texture_size": size}
+            tex, desc = self.backgrounds.sample(size, size, rng, perspectives=("floor",))  # never a room as a floor
+            if tex is not None:  # the photo covers ``side`` metres, mirrored beyond: no edge, no corner
+                side = float(rng.uniform(1.5, 3.0)) * span + 0.3
+                reach = max(8.0, 4 * span + 0.5)
+                support = Support(kind="photo", height=spec.support_y - 0.002, size=(reach, reach), center=center,
+                                  texture=mirror_tiled(tex), tile=2 * side)
+                return support, {**desc, "kind": "photo", "photo_kind": desc["kind"], "size_m": round(side, 3),
+                                 "texture_size": size}
         size = support_texture_size(spec.support_kind, self.cfg.support_texels_per_m)
         tex, desc = support_texture(spec.support_kind, np.random.default_rng(spec.support_seed), size)
         side = 4 * span + 0.5 if lying and not low else max(8.0, 4 * span + 0.5)
@@ -162,18 +168,21 @@ class ImageMaker:
         many unreadable background files were skipped."""
         import cv2
 
-        from syrip_gen.render.background import procedural_background
+        from syrip_gen.render.background import perspectives_for_view, procedural_background, procedural_kind_for_view
         from syrip_gen.render.renderer import support_covers_frame
 
         if support_covers_frame(camera, support):
             return None, {"kind": "hidden (the support fills the frame)"}, 0
         rng = np.random.default_rng(spec.background["seed"])
         w, h = self.cfg.width, self.cfg.height
+        elevation = camera_elevation(camera.R)
         if spec.background["kind"] == "file" and self.backgrounds is not None:
             before = sum(self.backgrounds.unreadable.values())
-            img, desc = self.backgrounds.sample(w, h, rng)
-            return img, desc, sum(self.backgrounds.unreadable.values()) - before
-        img, desc = procedural_background(max(8, w // 2), max(8, h // 2), rng)
+            img, desc = self.backgrounds.sample(w, h, rng, perspectives_for_view(elevation))
+            if img is not None:
+                return img, desc, sum(self.backgrounds.unreadable.values()) - before
+        img, desc = procedural_background(max(8, w // 2), max(8, h // 2), rng,
+                                          procedural_kind_for_view(elevation, rng))
         return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR), {**desc, "scale": 0.5}, 0
 
     def scene(self, spec, vertices, texture, support, background):

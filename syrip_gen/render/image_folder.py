@@ -29,11 +29,13 @@ class ImageFolder:
         self.unreadable: dict[str, int] = {}
         self._whole: set[str] = set()  # files checked complete once (the check decodes the file)
 
-    def read_random(self, rng: np.random.Generator) -> tuple[Path, np.ndarray]:
-        """A random readable image: its path and ``(H, W, 3) uint8`` BGR pixels."""
+    def read_random(self, rng: np.random.Generator, subset: list[int] | None = None) -> tuple[Path, np.ndarray]:
+        """A random readable image (of ``subset``, indices into ``files``, when given): its path
+        and ``(H, W, 3) uint8`` BGR pixels."""
         import cv2
 
-        for i in rng.permutation(len(self.files)):
+        order = rng.permutation(len(self.files)) if subset is None else np.asarray(subset)[rng.permutation(len(subset))]
+        for i in order:
             path = self.files[i]
             if path.name in self.unreadable:
                 continue

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from syrip_gen.geometry import Camera, matrix_to_rotvec, project, to_camera, rot_y, rot_z, rotation_between, rotvec_to_matrix
+from syrip_gen.geometry import Camera, camera_elevation, matrix_to_rotvec, raise_camera, project, to_camera, rot_y, rot_z, rotation_between, rotvec_to_matrix
 
 LYING = ("supine", "prone", "side")
 LYING_SUPPORTS = ("mattress", "blanket", "rug")  # kinds of render.scene.Support
@@ -373,29 +373,6 @@ def _near(f: FitInfo, d: _Draw, cfg: VariantConfig, pool: dict[str, list[FitInfo
         g = _pick(others, d.near[3])
         out.blend = {"fit_id": g.id, "weight": round(_lerp(cfg.blend_weight, d.near[4]), 4), "pose": g.pose}
     return out
-
-
-def camera_elevation(R: np.ndarray) -> float:
-    """Degrees the viewing direction of a camera ``R (3, 3)`` (world -> camera) points downwards."""
-    return math.degrees(math.asin(float(np.clip(-R[2, 1], -1.0, 1.0))))
-
-
-def raise_camera(R: np.ndarray, min_elevation: float) -> np.ndarray:
-    """``R`` pitched about its horizontal right axis so that it looks down at least
-    ``min_elevation`` degrees: a fitted photo camera can end up under a lying infant's support
-    (the fit's depth or up direction is off), where the support would hide the body."""
-    el = camera_elevation(R)
-    if el >= min_elevation:
-        return R
-    right = np.array([R[0, 0], 0.0, R[0, 2]])
-    if np.linalg.norm(right) < 1e-9:
-        return R
-    right /= np.linalg.norm(right)
-    for sign in (1.0, -1.0):
-        turned = R @ rotvec_to_matrix(sign * math.radians(min_elevation - el) * right).T
-        if abs(camera_elevation(turned) - min_elevation) < 1e-6:
-            return turned
-    return R
 
 
 def _world_poses(fits: list[FitInfo], draws: list[_Draw], cfg: VariantConfig,
