@@ -21,9 +21,10 @@ def test_hair_covers_the_scalp_not_the_face(anny_body):
 
     size = 256
     cfg = AppearanceConfig(p_hair=1.0)
-    bald, d0 = make_texture(topo, np.random.default_rng(4), size, cfg)
+    # the same draws with and without hair (the face is painted in both: it draws nothing)
+    bald, d0 = make_texture(topo, np.random.default_rng(4), size, AppearanceConfig(p_hair=0.0), scalp=scalp)
     hairy, d1 = make_texture(topo, np.random.default_rng(4), size, cfg, scalp=scalp)
-    assert "hair" not in d0 and d1["hair"] is not None
+    assert d0["hair"] is None and d1["hair"] is not None
     raster = uv_raster(topo, size)
     vert = np.asarray(topo.render_vertex_index)[np.asarray(topo.faces)[raster.triangle]]  # (S, S, 3)
     changed = np.abs(hairy.astype(int) - bald.astype(int)).max(-1) > 0
@@ -31,3 +32,49 @@ def test_hair_covers_the_scalp_not_the_face(anny_body):
     on_eyes = eyes[vert].all(-1) & raster.on_island
     assert changed[on_crown].mean() > 0.9
     assert not changed[on_eyes].any()
+
+
+def test_face_has_eyes_brows_and_mouth_on_the_face_and_hair_is_soft(anny_body):
+    """With the rest-pose maps the face is painted: brows and a mouth darker than the cheeks
+    between them, all on the front of the head; the hair is blended in over a soft hairline
+    (many partial texels), not one solid colour."""
+    from syrip_gen.render.appearance import (AppearanceConfig, face_maps, make_texture, scalp_indicator,
+                                             uv_raster)
+
+    topo = anny_body.topology()
+    with torch.no_grad():
+        rest = anny_body(torch.zeros(1, 24, 3), anny_body.shape_mean[None], with_vertices=True).vertices[0].double().numpy()
+    maps = face_maps(topo, rest)
+    names = list(topo.part_names)
+    part = np.asarray(topo.part_of_vertex)
+    head = part == names.index("head")
+    assert maps.shape == (len(rest), 5) and (maps >= 0).all() and (maps <= 1).all()
+    brow, lid, mouth, pupil, iris = maps.T
+    eyes_y = rest[np.isin(part, [names.index("eye.L"), names.index("eye.R")]), 1].mean()
+    assert (brow > 0.5).sum() > 4 and (mouth > 0.5).sum() > 4 and (pupil > 0.5).sum() > 2
+    assert rest[brow > 0.5, 1].min() > eyes_y and rest[mouth > 0.5, 1].max() < eyes_y  # brows up, mouth down
+    assert head[(brow > 0.5) | (mouth > 0.5)].all()
+
+    size = 256
+    scalp = scalp_indicator(topo, rest)
+    cfg = AppearanceConfig(p_hair=1.0, outfits=("none",), outfit_weights=(1.0,))
+    tex, desc = make_texture(topo, np.random.default_rng(5), size, cfg, scalp=scalp)
+    assert desc["face"] == "painted"
+    raster = uv_raster(topo, size)
+    corner = maps[np.asarray(topo.render_vertex_index)][np.asarray(topo.faces)[raster.triangle]]
+    m = np.einsum("ijkc,ijk->ijc", corner, raster.bary) * raster.on_island[..., None]
+    grey = tex.astype(float).mean(-1)
+    vert = np.asarray(topo.render_vertex_index)[np.asarray(topo.faces)[raster.triangle]]
+    cheek_maps = maps[vert].max(-1).max(-1) < 0.01
+    cheek = head[vert].all(-1) & raster.on_island & cheek_maps & (scalp[vert].max(-1) < -0.2)
+    def top(k, n=12):  # the n texels where feature k is strongest
+        return m[..., k] >= np.sort(m[..., k].ravel())[-n]
+
+    assert grey[top(2, 30)].mean() < grey[cheek].mean() - 10  # lips darker than cheeks
+    assert grey[top(0, 30)].mean() < grey[cheek].mean() - 10  # brows too
+    # soft hair: a band of partly covered texels between skin and full hair
+    hair = np.asarray(desc["hair"]["colour"], float)
+    skin = np.asarray(desc["skin_rgb"], float)
+    on_head = head[vert].all(-1) & raster.on_island & (scalp[vert].min(-1) > -0.3)
+    t = np.clip(((tex[on_head].astype(float) - skin) @ (hair - skin)) / max((hair - skin) @ (hair - skin), 1e-6), 0, 1)
+    assert ((t > 0.15) & (t < 0.85)).mean() > 0.05

@@ -173,3 +173,32 @@ def test_bake_fits_counts_missing_photos_and_caches(tmp_path, anny_body, scene):
     assert second.paths == first.paths and (out / png.split("/")[-1]).stat().st_mtime_ns == mtime
     assert choose_texture(5, 1, first.paths, 0.5) is None  # no photo texture: procedural
     assert choose_texture(5, 0, first.paths, 0.5) == png
+
+
+def test_copy_from_part_continues_the_parts_pattern():
+    """Texels seen on neither side take copies of their own part's seen texels: a striped part
+    stays striped (not one mean colour), colours come only from that part, and a part seen
+    on neither side keeps its mean."""
+    from syrip_gen.render.bake import copy_from_part
+
+    S = 64
+    yy, xx = np.mgrid[0:S, 0:S]
+    stripes = np.where((xx // 4) % 2 == 0, 200, 40).astype(np.uint8)
+    tex = np.repeat(stripes[..., None], 3, 2).copy()
+    parts = np.where(yy < 32, 0, 1)
+    tex[parts == 1] = (0, 0, 255)  # part 1: seen blue
+    source = np.zeros((S, S), np.uint8)
+    source[:32, 20:] = 2  # most of part 0 unseen, still at its mean
+    tex[:32, 20:] = 120
+    source[40:, 40:] = 2  # a hole in part 1
+    on = np.ones((S, S), bool)
+    out, src = copy_from_part(tex, source, parts, on, np.array([0, 1]))
+    filled0 = (src == 3) & (parts == 0)
+    assert filled0.sum() == 32 * 44 and (src[:32, 20:] == 3).all()
+    values = out[filled0][:, 0]
+    assert set(np.unique(values)) <= {40, 200} and 0.3 < (values == 200).mean() < 0.7  # stripes, not 120
+    assert (out[40:, 40:] == (0, 0, 255)).all()  # from its own part only
+    lonely = source.copy()
+    lonely[32:] = 2  # part 1 entirely unseen, and no mirror part
+    out2, src2 = copy_from_part(tex, lonely, parts, on, np.array([0, 1]))
+    assert (src2[32:] == 2).all() and (out2[32:] == tex[32:]).all()

