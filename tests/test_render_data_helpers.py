@@ -95,7 +95,7 @@ def use_fake_maker(monkeypatch):
     monkeypatch.setattr(compose, "make_image_maker", lambda cfg, body: FakeMaker(cfg, body))
     # the run key hashes the code; colleagues edit it while tests run, so pin it here
     monkeypatch.setattr(ds, "code_version", lambda kind=None: "test-code")
-    compose._STATE.clear()
+    ds._STATE.clear()
 
 
 def angle_between(a, b) -> float:
