@@ -15,7 +15,8 @@ Layout::
     DATASET/contact_sheet.jpg                          up to 64 images with keypoints drawn
 
 Image ids and file names come from (fit index, variant index) only: id = fit * 10000 + variant
-+ 1, ``NNNNNN_VVVV.jpg``. The run key hashes the fits file, the render config (less the
++ 1, ``NNNNNN_VVVV.jpg``; an image of several infants holds one annotation each (ids:
+``annotate.annotation_id``). The run key hashes the fits file, the render config (less the
 execution-only fields) and the code of the stages involved.
 """
 from __future__ import annotations
@@ -216,43 +217,59 @@ def _remove_stale_temp_files(out: Path) -> None:
 
 
 def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
+    """The shard worker, top to bottom: worker state -> variants (one batched body forward;
+    each spec a scene of 1-3 infants) -> per image: render -> annotate (one annotation per
+    infant) -> write -> ``shard.json`` last (the done marker)."""
+    import numpy as np
     import torch
 
-    from syrip_gen.annotate import annotate_image
+    from syrip_gen.annotate import annotate_scene
     from syrip_gen.posture import posture_labels
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
     from syrip_gen.render.variants import posture_pool, sample_variants
 
+    # 1. worker state (body, GL renderer, pose checker): made once per worker, not timed
     timer = StageTimer()
-    state = worker_state(cfg)  # start-up (body load, GL context) once per worker: not timed
+    state = worker_state(cfg)
     cpu0 = time.process_time()  # this process's CPU, llvmpipe's threads included
+    # 2. variants: every job's scene drawn from its own seed
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
                                   shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
-        postures = (posture_labels(torch.from_numpy(sampled.keypoints), torch.tensor([0.0, 1.0, 0.0]))
-                    if sampled.specs else [])
+        all_kp = np.concatenate(sampled.scene_keypoints) if sampled.specs else np.zeros((0, 17, 3), np.float32)
+        labels = posture_labels(torch.from_numpy(all_kp), torch.tensor([0.0, 1.0, 0.0])) if len(all_kp) else []
+        ends = np.cumsum([len(k) for k in sampled.scene_keypoints])
+        postures = [labels[e - len(k):e] for e, k in zip(ends, sampled.scene_keypoints)]  # per image, per infant
     images, anns, files = [], [], []
     rejected = Counter(sampled.rejected)
     photo_paths = {i: f.photo_texture for i, f in fits.items() if f.photo_texture}
     for k, spec in enumerate(sampled.specs):
-        r = state.maker.render(spec, sampled.vertices[k], timer,
-                               photo_texture=choose_texture(spec.appearance_seed, spec.fit_index, photo_paths,
-                                                            cfg.own_photo_texture) if photo_paths else None)
+        # 3. render
+        photos = ([choose_texture(b.appearance_seed, b.fit_index, photo_paths, cfg.own_photo_texture)
+                   for b in spec.bodies] if photo_paths else None)
+        r = state.maker.render(spec, sampled.scene_vertices[k], timer, photo_texture=photos)
         rejected.update(r.skipped)
+        # 4. annotate: one annotation per infant, visibility from the whole scene's depth
         name = image_name(spec.fit_index, spec.variant_index)
-        fit = fits[spec.fit_index]
         with timer("annotate"):
-            prov = {"fit_id": fit.id, "source_image_id": fit.source_image_id, "source_file": fit.source_file,
-                    **r.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
-                    "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind,
-                    "spec": spec.to_json()}
-            res = annotate_image(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.keypoints[k],
-                                 r.mask, r.body_depth, postures[k], prov)
-        if res.annotation is None:
+            scene_prov = {**r.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
+                          "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind,
+                          "spec": spec.to_json()}
+            provs = []
+            for t, b in enumerate(spec.bodies):
+                fit = fits[b.fit_index]
+                provs.append({"fit_id": fit.id, "source_image_id": fit.source_image_id,
+                              "source_file": fit.source_file, **scene_prov,
+                              "texture": r.textures[t] if t < len(r.textures) else r.provenance.get("texture")})
+            seen = r.labels if r.labels is not None else np.where(r.mask, 0, -1).astype(np.int8)
+            res = annotate_scene(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.scene_keypoints[k],
+                                 seen, r.body_depth, postures[k], provs)
+        if res.image is None:
             rejected[res.reason] += 1
             continue
+        # 5. write the image (temp + rename) and its maps
         timer.start("write")
         atomic_write_bytes(d / name, r.jpeg)
         files.append(name)
@@ -263,13 +280,14 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
                 atomic_write_bytes(d / files[-1], encode_png(array))
                 res.image[field_] = files[-1]
         images.append(res.image)
-        anns.append(res.annotation)
+        anns.extend(res.annotations)
         timer.stop()
+    # 6. mark done: the manifest last, by atomic rename
     manifest = {"run_key": key, "shard": shard, "jobs": [list(j) for j in jobs], "images": images,
                 "annotations": anns, "files": files, "rejected": dict(rejected),
                 "rejected_jobs": [list(x) for x in sampled.rejected_jobs]}
     with timer("write"):
-        atomic_write_json(d / "shard.json", manifest)  # last: the done marker
+        atomic_write_json(d / "shard.json", manifest)
     timing = {"stage_seconds": timer.seconds, "cpu_seconds": time.process_time() - cpu0}
     return {**manifest, "resumed": False, **timing}  # timing: not in shard.json (same bytes on rerun)
 

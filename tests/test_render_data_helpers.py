@@ -61,6 +61,8 @@ class FakeMaker:
         from syrip_gen.render.compose import Rendered
 
         H, W = spec.height, spec.width
+        vertices = np.asarray(vertices)
+        vertices = vertices[0] if vertices.ndim == 3 else vertices  # single-infant runs: the one body
         cam = spec.camera
         pc = cam.to_camera(vertices)
         u, v = cam.project(vertices)[0].T

@@ -27,12 +27,18 @@ class Rendered:
     """One finished image and what annotation needs of the render."""
 
     jpeg: bytes
-    mask: np.ndarray  # (H, W) bool, visible body pixels
+    mask: np.ndarray  # (H, W) bool, visible body pixels (any infant)
     body_depth: np.ndarray  # (H, W) float32, body surface depth (m), 0 off the body
     depth_mm: np.ndarray | None  # (H, W) uint16 scene depth in mm (0 = background)
     parts: np.ndarray | None  # (H, W) uint8 part id + 1 (0 = not body)
     provenance: dict  # texture, background, support, sensor: what was drawn
     skipped: dict = field(default_factory=dict)  # reason -> count (unreadable user files)
+    labels: np.ndarray | None = None  # (H, W) int8 infant seen per pixel (spec.bodies index), -1 none
+    textures: list = field(default_factory=list)  # each infant's texture description (provenance)
+
+    def body_mask(self, k: int) -> np.ndarray:
+        """``(H, W) bool``: the pixels where infant ``k`` is the visible front-most surface."""
+        return self.mask if self.labels is None else self.labels == k
 
 
 def make_image_maker(cfg: RenderConfig, body):
@@ -95,9 +101,9 @@ class ImageMaker:
         self.appearance = AppearanceConfig(textures=cfg.textures)
         self.backgrounds = BackgroundFolder(cfg.backgrounds) if cfg.backgrounds else None
 
-    def texture(self, spec, photo_texture: str | None = None) -> tuple[np.ndarray, dict, int]:
-        """Body texture, its description and how many unreadable texture files were skipped.
-        ``photo_texture``: a baked photo texture (PNG) to wear instead of a drawn one."""
+    def texture(self, spec, photo_texture: str | None = None, k: int = 0) -> tuple[np.ndarray, dict, int]:
+        """Infant ``k``'s texture, its description and how many unreadable texture files were
+        skipped. ``photo_texture``: a baked photo texture (PNG) to wear instead of a drawn one."""
         from syrip_gen.render.appearance import make_texture, texture_folder
         from syrip_gen.render.photo_textures import load_texture
 
@@ -106,19 +112,21 @@ class ImageMaker:
 
         folder = texture_folder(self.cfg.textures) if self.cfg.textures else None
         before = sum(folder.unreadable.values()) if folder else 0
-        tex, desc = make_texture(self.topology, np.random.default_rng(spec.appearance_seed), self.cfg.texture_size,
+        tex, desc = make_texture(self.topology, np.random.default_rng(spec.bodies[k].appearance_seed),
+                                 self.cfg.texture_size,
                                  self.appearance, self.scalp)
         return tex, desc, (sum(folder.unreadable.values()) - before if folder else 0)
 
     def support(self, spec, vertices: np.ndarray):
-        """The support under the body: a mattress/blanket/rug sized to the body for lying
-        infants, a floor reaching far away for upright ones; textured by ``support_texture``
+        """The support under the bodies (``vertices (N, V, 3)`` or ``(V, 3)``): a
+        mattress/blanket/rug sized to them for lying infants, a floor reaching far away for upright ones; textured by ``support_texture``
         repeating every ``tile_m`` metres. With background photos, a lying infant lies on one
         of them instead (chance ``photo_support``): the photo stretched once over a square
         1.5-3 body lengths wide, about the scale of the floor around an infant in a photo."""
         from syrip_gen.render.background import support_texture
         from syrip_gen.render.scene import Support
 
+        vertices = np.asarray(vertices).reshape(-1, 3)
         lo, hi = vertices.min(0), vertices.max(0)
         span = float(max(hi[0] - lo[0], hi[2] - lo[2]))
         center = (float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2))
@@ -158,25 +166,40 @@ class ImageMaker:
         img, desc = procedural_background(max(8, w // 2), max(8, h // 2), rng)
         return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR), {**desc, "scale": 0.5}, 0
 
-    def scene(self, spec, vertices, texture, support, background):
-        from syrip_gen.render.scene import Light, Scene
+    def scene(self, spec, vertices, textures, support, background):
+        """The :class:`~syrip_gen.render.scene.Scene` of ``spec``: bodies ``vertices (N, V, 3)``
+        wearing ``textures`` (one each), the support, the spec's lights and camera."""
+        from syrip_gen.render.scene import BodyMesh, Light, Scene
 
         lights = tuple(Light(kind=x["kind"], color=np.asarray(x["color"], np.float32), intensity=x["intensity"],
                              direction=np.asarray(x["direction"], np.float64)) for x in spec.lights)
-        return Scene(vertices=np.asarray(vertices, np.float32), texture=texture,
+        verts = np.asarray(vertices, np.float32)
+        return Scene(vertices=verts[0], texture=textures[0],
+                     others=tuple(BodyMesh(v, t) for v, t in zip(verts[1:], textures[1:])),
                      camera=spec.camera,
                      support=support, lights=lights, ambient=(spec.ambient,) * 3, background=background,
                      shadows=spec.shadows)
 
-    def render(self, spec, vertices, timer: "StageTimer | None" = None, photo_texture: str | None = None) -> Rendered:
+    def render(self, spec, vertices, timer: "StageTimer | None" = None,
+               photo_texture: str | list | None = None) -> Rendered:
+        """The finished image of ``spec`` with its bodies' world ``vertices (N, V, 3)`` (or one
+        body's ``(V, 3)``); ``photo_texture``: a baked texture per infant (a list) or for the
+        first one (a path), None: drawn textures."""
         from syrip_gen.render.sensor import apply_sensor, encode_jpeg
 
         timer = timer or StageTimer()
+        vertices = np.asarray(vertices)
+        vertices = vertices[None] if vertices.ndim == 2 else vertices
+        photos = list(photo_texture) if isinstance(photo_texture, (list, tuple)) else [photo_texture]
+        photos += [None] * (len(vertices) - len(photos))
         with timer("body texture"):
-            texture, tex_desc, bad_tex = self.texture(spec, photo_texture)
+            made = [self.texture(spec, photos[k], k) for k in range(len(vertices))]
+        textures, tex_descs = [m[0] for m in made], [m[1] for m in made]
+        bad_tex = sum(m[2] for m in made)
+        tex_desc = tex_descs[0]
         with timer("support texture"):
             support, support_desc = self.support(spec, vertices)
-        scene = self.scene(spec, vertices, texture, support, None)
+        scene = self.scene(spec, vertices, textures, support, None)
         with timer("background"):
             background, bg_desc, bad_bg = self.background(spec, scene.camera, support)
         if background is not None:
@@ -194,8 +217,8 @@ class ImageMaker:
         skipped = {k: n for k, n in (("texture file unreadable (skipped)", bad_tex),
                                      ("background file unreadable (skipped)", bad_bg)) if n}
         prov = {"texture": tex_desc, "background": bg_desc, "support": support_desc, "sensor": sensor_rec}
-        return Rendered(jpeg=jpeg, mask=r.mask, body_depth=r.body_depth,
-                        depth_mm=depth_mm, parts=parts, provenance=prov, skipped=skipped)
+        return Rendered(jpeg=jpeg, mask=r.mask, body_depth=r.body_depth, depth_mm=depth_mm, parts=parts,
+                        provenance=prov, skipped=skipped, labels=r.labels, textures=tex_descs)
 
 
 def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = None, sigma: float = 0.7,

@@ -93,6 +93,9 @@ class RenderConfig:
         if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
             d.pop("photo_textures")
             d.pop("own_photo_texture")
+        if not self.sampling.multi_share:  # single-infant runs: keys as before several infants existed
+            for k in ("multi_share", "infants", "body_gap_m"):
+                d["sampling"].pop(k)
         if d["keypoints"] is None:  # the default: keys (and run keys) as before the option existed
             d.pop("keypoints")
         else:  # the file's content decides the labels, not its name
