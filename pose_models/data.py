@@ -272,24 +272,30 @@ def _half_body_box(kps: np.ndarray, rng: np.random.Generator, box: np.ndarray) -
 
 # ---------------------------------------------------------------- detector (whole image, letterboxed)
 
-class DetectionDataset(Dataset):
-    """Whole images letterboxed to ``size x size``. Items keyed ``(index, seed)``.
+MAX_OBJECTS = 3  # infants per image the detector learns (renders hold 1-3, SyRIP 1)
 
-    Returns ``image (3, S, S) float32``, ``center (1, S/4, S/4) float32`` (Gaussian, peak exactly 1 at the
-    box centre cell), ``size (2,)`` (box w/h as fractions of the map), ``offset (2,)``, ``ind ()`` long,
-    ``index ()``, ``inv (2, 3) float64`` (input px -> image px)."""
+
+class DetectionDataset(Dataset):
+    """Whole images letterboxed to ``size x size``, every infant's box a target. Items keyed ``(index, seed)``.
+
+    Returns ``image (3, S, S) float32``, ``center (1, S/4, S/4) float32`` (a Gaussian per box, peak exactly
+    1 at each box centre cell), ``size (M, 2)`` (box w/h as fractions of the map), ``offset (M, 2)``, ``ind
+    (M,)`` long, ``obj (M,) float32`` (1 for a real box, 0 for padding; M = MAX_OBJECTS), ``index ()``,
+    ``inv (2, 3) float64`` (input px -> image px). ``records``: one per image (its first infant);
+    ``boxes[i] (n, 4)``: all of image i's boxes (beyond MAX_OBJECTS: skipped, counted)."""
 
     def __init__(self, records: list[Record], size: int, augment: AugmentConfig = AugmentConfig()):
         self.size = size
         self.aug = augment
-        self.records, self.images, self.mats = [], [], []
+        self.records, self.images, self.mats, self.boxes = [], [], [], []
         self.skipped: Counter = Counter()
-        seen: set[Path] = set()
-        for rec in tqdm(records, desc="decoding images", leave=False, mininterval=2):
-            if rec.image_path in seen:  # one box per image: keep the first person of each image
-                self.skipped["second person in an image (detector keeps one)"] += 1
-                continue
-            seen.add(rec.image_path)
+        by_image: dict[Path, list[Record]] = {}
+        for rec in records:
+            by_image.setdefault(rec.image_path, []).append(rec)
+        for path, recs in tqdm(by_image.items(), desc="decoding images", leave=False, mininterval=2):
+            rec = recs[0]
+            if len(recs) > MAX_OBJECTS:
+                self.skipped[f"infant beyond the {MAX_OBJECTS} per image the detector learns"] += len(recs) - MAX_OBJECTS
             wh = np.array([rec.width, rec.height], np.float64)
             if wh.min() <= 0:
                 probe = cv2.imread(str(rec.image_path), cv2.IMREAD_REDUCED_COLOR_8)
@@ -302,6 +308,7 @@ class DetectionDataset(Dataset):
             self.records.append(rec)
             self.images.append(img)
             self.mats.append(m)
+            self.boxes.append(np.stack([r.box for r in recs[:MAX_OBJECTS]]))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -319,19 +326,26 @@ class DetectionDataset(Dataset):
                             0.0, bool(rng.random() < self.aug.flip))
             img = colour_jitter(cv2.warpAffine(img, a[:2], (s, s), flags=cv2.INTER_LINEAR), rng, self.aug.colour)
         m = a @ self.mats[i]
-        x, y, w, h = self.records[i].box
-        corners = apply_affine(m, np.array([[x, y], [x + w, y + h]]))
-        lo, hi = corners.min(0).clip(0, s - 1), corners.max(0).clip(0, s - 1)
-        c = ((lo + hi) / 2 - 1.5) / 4
-        cell = np.clip(np.floor(c + 0.5), 0, hs - 1)
-        bw, bh = (hi - lo) / 4
-        sigma = max(0.8, math.sqrt(max(bw * bh, 1.0)) / 6)
         yy, xx = np.mgrid[0:hs, 0:hs]
-        center = np.exp(-((xx - cell[0]) ** 2 + (yy - cell[1]) ** 2) / (2 * sigma ** 2)).astype(np.float32)
+        center = np.zeros((hs, hs), np.float32)
+        size = np.zeros((MAX_OBJECTS, 2), np.float32)
+        offset = np.zeros((MAX_OBJECTS, 2), np.float32)
+        ind = np.zeros(MAX_OBJECTS, np.int64)
+        obj = np.zeros(MAX_OBJECTS, np.float32)
+        for k, (x, y, w, h) in enumerate(self.boxes[i]):
+            corners = apply_affine(m, np.array([[x, y], [x + w, y + h]]))
+            lo, hi = corners.min(0).clip(0, s - 1), corners.max(0).clip(0, s - 1)
+            c = ((lo + hi) / 2 - 1.5) / 4
+            cell = np.clip(np.floor(c + 0.5), 0, hs - 1)
+            bw, bh = (hi - lo) / 4
+            sigma = max(0.8, math.sqrt(max(bw * bh, 1.0)) / 6)
+            g = np.exp(-((xx - cell[0]) ** 2 + (yy - cell[1]) ** 2) / (2 * sigma ** 2)).astype(np.float32)
+            center = np.maximum(center, g)
+            size[k], offset[k] = (bw / hs, bh / hs), c - cell
+            ind[k], obj[k] = int(cell[1] * hs + cell[0]), 1.0
         return {"image": to_tensor(img), "center": torch.from_numpy(center[None]),
-                "size": torch.tensor([bw / hs, bh / hs], dtype=torch.float32),
-                "offset": torch.tensor(c - cell, dtype=torch.float32),
-                "ind": torch.tensor(int(cell[1] * hs + cell[0])), "index": torch.tensor(i),
+                "size": torch.from_numpy(size), "offset": torch.from_numpy(offset),
+                "ind": torch.from_numpy(ind), "obj": torch.from_numpy(obj), "index": torch.tensor(i),
                 "inv": torch.from_numpy(np.linalg.inv(m)[:2])}
 
 

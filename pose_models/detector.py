@@ -1,7 +1,9 @@
-"""Single-infant detector: CenterNet-style centre heatmap + box size + sub-pixel offset on a ResNet.
+"""Infant detector: CenterNet-style centre heatmap + box size + sub-pixel offset on a ResNet.
 
-One box per image (the highest centre peak) with its score: SyRIP frames hold one infant, and this is the
-first stage of box -> 2D -> 3D. The input is the whole image letterboxed to a square (data.letterbox).
+Every infant of an image is a centre peak (renders hold 1-3, SyRIP frames one): :meth:`CenterDetector.detect`
+keeps the local maxima (3x3) of the centre map, the best one always and the others while their score is at
+least ``min_score``, up to ``max_boxes``; each box then goes through the 2D model (top-down), the first
+stage of box -> 2D -> 3D. The input is the whole image letterboxed to a square (data.letterbox).
 """
 from __future__ import annotations
 
@@ -68,6 +70,26 @@ class CenterDetector(nn.Module):
         bw, bh = flat[:, 1].clamp_min(0) * w * 4, flat[:, 2].clamp_min(0) * h * 4
         return torch.stack([cx - bw / 2, cy - bh / 2, bw, bh], -1), score
 
+    @torch.no_grad()
+    def detect(self, images: torch.Tensor, max_boxes: int = 3, min_score: float = 0.3
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """images ``(B, 3, S, S)`` -> boxes ``(B, K, 4)`` ``[x, y, w, h]`` in INPUT pixels, scores ``(B, K)``,
+        ``keep (B, K) bool`` (K = ``max_boxes``): the peaks of the centre map (3x3 local maxima), best
+        first; the best always kept, the others when their score >= ``min_score``."""
+        out, _ = self(images)
+        b, _, h, w = out.shape
+        heat = torch.sigmoid(out[:, 0:1])
+        peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
+        score, idx = peaks.reshape(b, -1).topk(min(max_boxes, h * w), -1)  # (B, K)
+        flat = out.reshape(b, 5, -1).gather(2, idx[:, None].expand(b, 5, idx.shape[1]))  # (B, 5, K)
+        cx = (idx % w).float() + flat[:, 3]
+        cy = torch.div(idx, w, rounding_mode="floor").float() + flat[:, 4]
+        cx, cy = cx * 4 + 1.5, cy * 4 + 1.5  # heatmap -> input pixels
+        bw, bh = flat[:, 1].clamp_min(0) * w * 4, flat[:, 2].clamp_min(0) * h * 4
+        keep = score >= min_score
+        keep[:, 0] = True
+        return torch.stack([cx - bw / 2, cy - bh / 2, bw, bh], -1), score, keep
+
     def load_pretrained(self, state: Mapping[str, torch.Tensor], source: str) -> None:
         """``--init``: a torchvision ImageNet ResNet state dict for the backbone."""
         load_torchvision_resnet(self.backbone, state, source)
@@ -83,9 +105,18 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def detector_loss(out: torch.Tensor, batch: Mapping[str, torch.Tensor], cfg: DetectorConfig) -> torch.Tensor:
-    """out ``(B, 5, h, w)``; batch: ``center (B, 1, h, w)``, ``size (B, 2)``, ``offset (B, 2)``, ``ind (B,)`` long."""
+    """out ``(B, 5, h, w)``; batch: ``center (B, 1, h, w)``, ``size (B, M, 2)``, ``offset (B, M, 2)``,
+    ``ind (B, M)`` long, ``obj (B, M)`` (1: a box, 0: padding). Size and offset: L1 over the real boxes
+    (with one box per image the same mean as before several infants existed)."""
     b = out.shape[0]
     loss = focal_loss(out[:, :1], batch["center"])
-    at = out.reshape(b, 5, -1)[torch.arange(b), :, batch["ind"]]  # (B, 5)
-    loss = loss + cfg.size_weight * F.l1_loss(at[:, 1:3], batch["size"]) * 10
-    return loss + cfg.offset_weight * F.l1_loss(at[:, 3:5], batch["offset"])
+    ind = batch["ind"]
+    at = out.reshape(b, 5, -1).gather(2, ind[:, None].expand(b, 5, ind.shape[1])).transpose(1, 2)  # (B, M, 5)
+    obj = batch["obj"][..., None]
+    n = obj.sum().clamp_min(1) * 2
+
+    def l1(pred, target):
+        return ((pred - target).abs() * obj).sum() / n
+
+    loss = loss + cfg.size_weight * l1(at[..., 1:3], batch["size"]) * 10
+    return loss + cfg.offset_weight * l1(at[..., 3:5], batch["offset"])

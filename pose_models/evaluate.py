@@ -2,7 +2,10 @@
 
 - pose2d: COCO keypoint AP/AR (OKS), PCK@0.05/0.1 of the box diagonal, per joint and per posture, with
   ground-truth boxes (``boxes="gt"``) or with boxes from a detector checkpoint (``boxes="detector"``).
-- detector: COCO box AP (pycocotools bbox), one box per image.
+- detector: COCO box AP (pycocotools bbox) over every infant: each image's detected boxes (up to
+  ``MAX_OBJECTS``, see :meth:`~pose_models.detector.CenterDetector.detect`) against all its annotations.
+- pose2d with detector boxes is top-down on every detected box: OKS AP over all infants; PCK pairs each
+  annotated infant with the detection of highest box IoU in its image (a missed infant counts as wrong).
 - lifter: MPJPE and PA-MPJPE (mm) from the annotated 2D keypoints to ``keypoints_3d``.
 """
 from __future__ import annotations
@@ -15,7 +18,8 @@ import torch
 from tqdm import tqdm
 
 from pose_models.checkpoint import checkpoint_file, load_model
-from pose_models.data import DetectionDataset, LiftingDataset, Pose2DDataset, Record, load_records, report_skips
+from pose_models.data import (MAX_OBJECTS, DetectionDataset, LiftingDataset, Pose2DDataset, Record, load_records,
+                              report_skips)
 from pose_models.device import resolve_device, set_threads
 from pose_models.metrics import coco_ap, keypoint_report, sanitise_areas
 from syrip_gen.coco import load_coco
@@ -52,20 +56,60 @@ def predict_keypoints(model, records: list[Record], boxes: list[np.ndarray] | No
 @torch.no_grad()
 def detect_boxes(model, records: list[Record], device: torch.device, batch_size: int = 32
                  ) -> tuple[list[Record], np.ndarray, np.ndarray, Counter]:
-    """One box per image: records kept (one per image), boxes ``(N, 4)`` image px x,y,w,h, scores ``(N,)``."""
+    """Every infant the detector finds: one record per detected box (the image's first record for its
+    best box, copies with fresh negative ``ann_id`` for further boxes), boxes ``(N, 4)`` image px
+    x,y,w,h, scores ``(N,)``."""
+    import dataclasses
+
     ds = DetectionDataset(records, model.cfg.input_size)
-    boxes, scores = [], []
+    out_recs, boxes, scores = [], [], []
     for b in _batches(ds, batch_size):
-        bx, sc = model.predict_boxes(b["image"].to(device))
-        bx = bx.cpu().double().numpy()
+        bx, sc, keep = model.detect(b["image"].to(device), max_boxes=MAX_OBJECTS)
+        bx, sc, keep = bx.cpu().double().numpy(), sc.cpu().numpy(), keep.cpu().numpy()
         inv = b["inv"].numpy()  # axis-aligned scale + shift
-        lo = np.einsum("nij,nj->ni", inv[:, :, :2], bx[:, :2]) + inv[:, :, 2]
-        size = bx[:, 2:] * inv[:, [0, 1], [0, 1]]
-        boxes.append(np.concatenate([lo, size], 1))
-        scores.append(sc.cpu().numpy())
+        for n, i in enumerate(b["index"].tolist()):
+            for k in np.flatnonzero(keep[n]):
+                lo = inv[n, :, :2] @ bx[n, k, :2] + inv[n, :, 2]
+                size = bx[n, k, 2:] * inv[n, [0, 1], [0, 1]]
+                rec = ds.records[i] if k == 0 else dataclasses.replace(ds.records[i], ann_id=-(len(out_recs) + 1))
+                out_recs.append(rec)
+                boxes.append(np.concatenate([lo, size]))
+                scores.append(float(sc[n, k]))
     if not boxes:
-        return ds.records, np.zeros((0, 4)), np.zeros(0), ds.skipped
-    return ds.records, np.concatenate(boxes), np.concatenate(scores), ds.skipped
+        return out_recs, np.zeros((0, 4)), np.zeros(0), ds.skipped
+    return out_recs, np.stack(boxes), np.array(scores), ds.skipped
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU ``(N, M)`` of boxes ``a (N, 4)`` and ``b (M, 4)`` given as x, y, w, h."""
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, :2] + a[:, None, 2:], b[None, :, :2] + b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), -1)
+    union = np.prod(a[:, 2:], -1)[:, None] + np.prod(b[:, 2:], -1)[None] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def match_detections(gt: list[Record], det: list[Record], det_boxes: np.ndarray) -> np.ndarray:
+    """For each annotated infant, the index of its detection (highest box IoU in the same image, each
+    detection used once, greedy by IoU), -1 when none overlaps. ``(len(gt),) int64``."""
+    out = np.full(len(gt), -1, np.int64)
+    by_image: dict = {}
+    for j, r in enumerate(det):
+        by_image.setdefault(r.image_id, []).append(j)
+    gt_by_image: dict = {}
+    for i, r in enumerate(gt):
+        gt_by_image.setdefault(r.image_id, []).append(i)
+    for iid, gi in gt_by_image.items():
+        dj = by_image.get(iid, [])
+        if not dj:
+            continue
+        iou = box_iou(np.stack([gt[i].box for i in gi]), det_boxes[dj])
+        while (iou > 0).any():
+            a, b = np.unravel_index(np.argmax(iou), iou.shape)
+            out[gi[a]] = dj[b]
+            iou[a, :] = 0
+            iou[:, b] = 0
+    return out
 
 
 def instance_score(kp_scores: np.ndarray, thr: float = 0.2) -> np.ndarray:
@@ -172,7 +216,7 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
         skipped += sk
         res = [{"image_id": r.image_id, "category_id": 1, "bbox": [float(v) for v in b], "score": float(s)}
                for r, b, s in zip(recs, bx, sc)]
-        out.update({"n": len(recs), "bbox": coco_ap(gt, res, "bbox")})
+        out.update({"n": len(recs), "infants": len(loaded.records), "bbox": coco_ap(gt, res, "bbox")})
     else:
         recs, det_scores = loaded.records, None
         if boxes == "detector":
@@ -192,6 +236,17 @@ def evaluate(checkpoint: str | Path, coco_path: str | Path, *, boxes: str = "gt"
             by_id = {r.ann_id: s for r, s in zip(recs, det_scores)}
             det_scores = np.array([by_id[r.ann_id] for r in kept])
         results = keypoint_results(kept, xy, ksc, det_scores)
+        if boxes == "detector":  # every annotated infant against its detection (PCK); AP uses all results
+            by_ann = {r.ann_id: k for k, r in enumerate(kept)}
+            kept_boxes = np.stack([det_boxes[j] for j, r in enumerate(recs) if r.ann_id in by_ann]) if kept \
+                else np.zeros((0, 4))
+            det_kept = [r for r in recs if r.ann_id in by_ann]
+            match = match_detections(loaded.records, det_kept, kept_boxes)
+            xy = np.stack([xy[by_ann[det_kept[j].ann_id]] if j >= 0 else np.full((17, 2), np.nan) for j in match])
+            kept = loaded.records
+            out["infants"] = len(kept)
+            out["infants_detected"] = int((match >= 0).sum())
+            out["detections"] = len(det_kept)
         gt_kps = np.stack([r.keypoints for r in kept]) if kept else np.zeros((0, 17, 3))
         gt_box = np.stack([r.box for r in kept]) if kept else np.zeros((0, 4))
         out.update(keypoint_report(gt, results, xy, gt_kps, gt_box, [r.posture for r in kept]))

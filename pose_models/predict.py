@@ -57,7 +57,7 @@ def predict(images: list[str | Path], detector: str | Path, pose2d: str | Path, 
     skipped += sk2
     if skipped:
         log("predict: skipped " + ", ".join(f"{n} ({r})" for r, n in skipped.items()))
-    by_id = {r.image_id: (b, s) for r, b, s in zip(recs, boxes, box_scores)}
+    by_id = {r.ann_id: (b, s) for r, b, s in zip(recs, boxes, box_scores)}  # one per detected infant
     kp3d = None
     if lift is not None and len(kept):
         from pose_models.lifter import normalise_2d
@@ -65,7 +65,7 @@ def predict(images: list[str | Path], detector: str | Path, pose2d: str | Path, 
         kp3d = lift(x)[0].cpu().numpy()
     preds = []
     for i, r in enumerate(kept):
-        b, s = by_id[r.image_id]
+        b, s = by_id[r.ann_id]
         preds.append(Prediction(str(r.image_path), [float(v) for v in b], float(s),
                                 np.c_[xy[i], kp_scores[i]].round(3).tolist(),
                                 None if kp3d is None else kp3d[i].round(4).tolist()))

@@ -4,7 +4,13 @@ Pure NumPy (plus pycocotools for RLE); no GL, no torch. Pixel convention is Open
 ``(i, j)`` has its centre at ``u = i, v = j``, so a point at ``(u, v)`` falls in pixel
 ``(round(u), round(v))`` and is in the frame when ``-0.5 <= u < W - 0.5`` (same for v).
 
-Visibility (COCO v): 2 if the keypoint is in the frame, its pixel is on the body's mask, and
+One image may hold several infants (a scene of N bodies): each gets its own annotation, its
+mask the pixels where it is the front-most surface (the renderer's labels), so a keypoint hidden
+by another infant is v=1 like one hidden by its own body. Annotation ids: the first infant's is
+the image id (single-infant datasets keep their ids), infant k's is ``k * ANNOTATION_STRIDE +
+image id`` (:func:`annotation_id`), unique while image ids stay below the stride.
+
+Visibility (COCO v): 2 if the keypoint is in the frame, its pixel is on the infant's mask, and
 somewhere in a small neighbourhood the body's front surface lies no more than ``tolerance``
 in front of it (keypoints sit inside the body, so the tolerance is tied to body size: about
 5.5 % of the body length, 3–5 cm); 1 if in the frame but hidden; 0 outside the frame.
@@ -17,6 +23,8 @@ import numpy as np
 
 from syrip_gen.geometry import project
 
+ANNOTATION_STRIDE = 10**12  # > any image id (fit index x 10 000 + variant + 1 for fewer than 10^8 fits)
+
 # L/R shoulder, hip, knee, ankle indices (COCO-17) for a pose-independent body length
 _NOSE, _LSH, _RSH, _LHIP, _RHIP, _LKNEE, _RKNEE, _LANK, _RANK = 0, 5, 6, 11, 12, 13, 14, 15, 16
 
@@ -28,6 +36,20 @@ class ImageAnnotation:
     image: dict | None
     annotation: dict | None
     reason: str | None = None  # why no annotation (e.g. "empty_mask")
+
+
+@dataclass
+class SceneAnnotation:
+    """One image's COCO image record and one annotation per infant (or why there are none)."""
+
+    image: dict | None
+    annotations: list[dict]
+    reason: str | None = None
+
+
+def annotation_id(image_id: int, track: int) -> int:
+    """The id of infant ``track``'s annotation in image ``image_id`` (see the module docstring)."""
+    return int(image_id) if track == 0 else int(track) * ANNOTATION_STRIDE + int(image_id)
 
 
 def body_length(kp: np.ndarray) -> float:
@@ -85,12 +107,13 @@ def _r(a: np.ndarray, nd: int) -> list:
 
 def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndarray,
                    mask: np.ndarray, body_depth: np.ndarray, posture: str,
-                   provenance: dict) -> ImageAnnotation:
-    """COCO image + annotation records of one rendered variant.
+                   provenance: dict, track: int = 0) -> ImageAnnotation:
+    """COCO image + annotation records of one infant (``spec.bodies[track]``) of a rendered variant.
 
-    ``spec``: the :class:`~syrip_gen.render.variants.VariantSpec` (camera, body); ``keypoints_world
-    (17, 3)``: the posed keypoints in the world frame; ``mask (H, W) bool`` and ``body_depth
-    (H, W) float32`` from the renderer; ``posture``: the label of the rendered body.
+    ``spec``: the :class:`~syrip_gen.render.variants.VariantSpec` (camera, bodies); ``keypoints_world
+    (17, 3)``: the infant's posed keypoints in the world frame; ``mask (H, W) bool``: where this
+    infant is the visible surface, ``body_depth (H, W) float32``: the front-most body's depth
+    (from the renderer); ``posture``: the label of the infant.
     """
     cam = spec.camera
     kp_cam = np.round(cam.to_camera(keypoints_world), 6)  # stored precision
@@ -102,18 +125,40 @@ def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndar
              "camera": cam.to_dict()}
     rle, bbox, area = encode_mask(mask)
     if bbox is None:
-        return ImageAnnotation(image=None, annotation=None, reason="empty_mask")
+        return ImageAnnotation(image=None, annotation=None, reason="empty_mask" if track == 0 else "infant_hidden")
     keypoints = np.concatenate([np.round(uv, 3), vis[:, None].astype(np.float64)], 1)
+    body = spec.bodies[track] if hasattr(spec, "bodies") else spec
     ann = {
-        "id": int(image_id), "image_id": int(image_id), "category_id": 1, "iscrowd": 0,
+        "id": annotation_id(image_id, track), "image_id": int(image_id), "category_id": 1, "iscrowd": 0,
+        "track_id": int(track),
         "keypoints": [float(x) if i % 3 < 2 else int(x) for i, x in enumerate(keypoints.ravel())],
         "num_keypoints": int((vis > 0).sum()),
         "bbox": bbox, "area": area, "segmentation": rle,
         "keypoints_3d": kp_cam.tolist(), "posture": posture,
-        "body": {"model": spec.body, "pose": _r(spec.pose, 6), "shape": _r(spec.shape, 6),
-                 "age_months": round(float(spec.age_months), 4)},
+        "body": {"model": body.body, "pose": _r(body.pose, 6), "shape": _r(body.shape, 6),
+                 "age_months": round(float(body.age_months), 4)},
         "provenance": provenance,
     }
-    if getattr(spec, "contact", None):
-        ann["contact"] = dict(spec.contact)  # {"part", "gap_m", "tilt_deg"}: filter's hovering gate
+    if getattr(body, "contact", None):
+        ann["contact"] = dict(body.contact)  # {"part", "gap_m", "margin_m", "tilt_deg"}: filter's contact gates
     return ImageAnnotation(image=image, annotation=ann)
+
+
+def annotate_scene(image_id: int, file_name: str, spec, keypoints_world: np.ndarray, labels: np.ndarray,
+                   body_depth: np.ndarray, postures: list[str], provenance: list[dict]) -> SceneAnnotation:
+    """COCO image record + one annotation per infant of a rendered scene.
+
+    ``keypoints_world (N, 17, 3)``: each infant's posed keypoints (world); ``labels (H, W) int8``:
+    which infant each pixel shows (-1: none), from the renderer; ``postures``, ``provenance``:
+    one per infant. An image where an infant is hidden altogether is rejected (reason
+    ``infant_hidden``): it would carry a body with no box.
+    """
+    image, anns = None, []
+    for k in range(len(keypoints_world)):
+        res = annotate_image(image_id, file_name, spec, keypoints_world[k], labels == k, body_depth, postures[k],
+                             provenance[k], track=k)
+        if res.annotation is None:
+            return SceneAnnotation(image=None, annotations=[], reason=res.reason)
+        image = image if image is not None else res.image
+        anns.append(res.annotation)
+    return SceneAnnotation(image=image, annotations=anns)

@@ -15,11 +15,13 @@ Layout::
     DATASET/contact_sheet.jpg                          up to 64 images with keypoints drawn
 
 Image ids and file names come from (fit index, variant index) only: id = fit * 10000 + variant
-+ 1, ``NNNNNN_VVVV.jpg``. The run key hashes the fits file, the render config (less the
++ 1, ``NNNNNN_VVVV.jpg``; an image of several infants holds one annotation each (ids:
+``annotate.annotation_id``). The run key hashes the fits file, the render config (less the
 execution-only fields) and the code of the stages involved.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -31,112 +33,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from syrip_gen.body import BODY_MODELS
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
-from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
-from syrip_gen.render.compose import check_folders, one_torch_thread
-from syrip_gen.render.sensor import SensorConfig
-from syrip_gen.render.variants import FitInfo, VariantConfig
+from syrip_gen.render import compose
+from syrip_gen.render.compose import StageTimer, check_folders
+from syrip_gen.render.config import EXECUTION_ONLY, MAX_VARIANTS, RenderConfig  # noqa: F401  (re-exported)
+from syrip_gen.render.variants import FitInfo
 from syrip_gen.runfolder import check_writable, claim, locked, record
-
-MAX_VARIANTS = 10000
-EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads", "max_missing_photos")
-
-
-@dataclass(frozen=True)
-class RenderConfig:
-    """The render stage's settings (CLI flags / pipeline YAML); defaults live here.
-
-    ``shadows``: probability that an image gets directional shadows (0 = never, 1 = always;
-    True/False are read as 1/0). Shadows need GL shadow maps and the support drawn by GL:
-    about 3x slower per shadowed image on llvmpipe. ``msaa``: GL multisampling (0, 2 or 4);
-    0 is ~40 % faster on llvmpipe, the body's silhouette is then softened by compositing
-    (see :class:`ImageMaker`). ``gl_threads``: llvmpipe threads per worker process
-    (``LP_NUM_THREADS``; None = CPUs // workers; ignored on a GPU and when the variable is
-    set already). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
-    support texture density (its side is the power of two nearest to density x tile length:
-    256 for mattresses/blankets, 512 for rugs/floors at the default). ``photo_textures``: each
-    fit's photo is baked onto its body once (``DATASET/photo_textures/``, the user's data); an
-    image wears its own fit's texture (chance ``own_photo_texture``) or another baked fit's;
-    fits without a usable photo stay procedural (counted in the summary and warned about); when
-    more than ``max_missing_photos`` of the fits' photos are not found at all (moved, or the
-    fits read from elsewhere) the run stops before any work.
-    """
-
-    variants: int = field(default=10, metadata={"min": 1, "max": MAX_VARIANTS})
-    seed: int = field(default=0, metadata={"min": 0})
-    width: int = field(default=640, metadata={"min": 16})
-    height: int = field(default=480, metadata={"min": 16})
-    workers: int = field(default=2, metadata={"min": 1})
-    backend: str = field(default="joblib", metadata={"choices": ("joblib", "dask")})
-    scheduler: str | None = None  # dask scheduler address; None = a LocalCluster
-    backgrounds: str | None = None  # folder of background photos; None = procedural
-    # with backgrounds: chance a lying infant lies on one of the photos
-    photo_support: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
-    textures: str | None = None  # folder of UV textures for the body; None = procedural
-    photo_textures: bool = False  # bodies wear textures baked from the fits' own photos (see render.bake)
-    # with photo_textures: chance an image wears its own fit's photo
-    own_photo_texture: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
-    # with photo_textures: the largest share of fits whose photo may be missing (rendered procedurally)
-    max_missing_photos: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
-    shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
-    # soft contact shadow under every body (render.contact): darkening where the body touches
-    contact_shadow: float = field(default=0.55, metadata={"min": 0.0, "max": 1.0})
-    # lying infants seen from lower than this (degrees above the support) get a far-reaching floor, never a photo
-    # blur (px at 240 rows) of what lies twice as far as the infant and beyond (render.optics); 0: all sharp
-    depth_of_field: float = field(default=1.6, metadata={"min": 0.0})
-    floor_below_deg: float = field(default=40.0, metadata={"min": -90.0, "max": 90.0})
-    split: str = "train"
-    depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
-    parts: bool = False  # write part-segmentation PNGs (uint8 part id + 1, 0 = not body)
-    force: bool = False  # replace a different run's shards
-    limit: int | None = field(default=None, metadata={"min": 1})  # render only the first N usable fits
-    shard_size: int = field(default=50, metadata={"min": 1})
-    body: str = field(default="anny", metadata={"choices": BODY_MODELS})
-    body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
-    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
-    texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns
-    support_texels_per_m: int = field(default=512, metadata={"min": 32})  # a support texture of >= 16 texels
-    msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
-    gl_threads: int | None = field(default=None, metadata={"min": 1})
-    contact_sheet: bool = True
-    sampling: VariantConfig = field(default_factory=VariantConfig)
-    sensor: SensorConfig = field(default_factory=SensorConfig)
-
-    def __post_init__(self):
-        if isinstance(self.shadows, bool):
-            object.__setattr__(self, "shadows", 1.0 if self.shadows else 0.0)
-        check_ranges(self, "render config")
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "RenderConfig":
-        """From a pipeline spec's ``config:`` mapping (``sampling:`` / ``sensor:`` may be
-        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys, wrong
-        types and values out of range are a one-line :class:`UserError`."""
-        d = dict(d or {}) if isinstance(d, dict) or d is None else d
-        if isinstance(d, dict) and isinstance(d.get("shadows"), bool):  # true/false = always/never
-            d["shadows"] = 1.0 if d["shadows"] else 0.0
-        return from_mapping(cls, d, "render config")
-
-    def keyed(self) -> dict:
-        """The fields that change the output (the run key's part of the config)."""
-        d = asdict(self)
-        for k in EXECUTION_ONLY:
-            d.pop(k)
-        if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
-            d.pop("photo_textures")
-            d.pop("own_photo_texture")
-        if d["keypoints"] is None:  # the default: keys (and run keys) as before the option existed
-            d.pop("keypoints")
-        else:  # the file's content decides the labels, not its name
-            from syrip_gen.body.keypoints import file_hash
-
-            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
-        return d
-
 
 @dataclass
 class RenderSummary:
@@ -202,6 +107,61 @@ def read_shard(out: Path, shard: int, key: str) -> dict | None:
     return data
 
 
+# ---- worker state -------------------------------------------------------------------------
+_STATE: dict = {}
+_STATE_LOCK = threading.Lock()
+
+
+@dataclass
+class WorkerState:
+    body: object
+    maker: object  # has .render(spec, vertices) -> Rendered
+    checker: object
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run torch single-threaded: results must not depend on the thread count (same bytes
+    whether a shard runs in a worker, in this process, or on a Dask thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def gl_threads(cfg: RenderConfig) -> int:
+    """llvmpipe (and OpenCV) threads per worker: ``cfg.gl_threads`` or the CPUs shared out
+    among workers (benchmarks/results/render_pipeline.md compares 1-2 workers x 1-2 threads)."""
+    return int(cfg.gl_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
+
+
+def worker_state(cfg: RenderConfig) -> WorkerState:
+    """One body + renderer per process and thread (EGL contexts are thread-bound)."""
+    key = (os.getpid(), threading.get_ident(), json.dumps(cfg.keyed(), sort_keys=True))
+    with _STATE_LOCK:
+        state = _STATE.get(key)
+        if state is None:
+            from syrip_gen.body import load_body
+            from syrip_gen.render.variants import PoseChecker
+
+            if cfg.gl_threads or cfg.workers > 1:  # before this process's GL context exists
+                import cv2
+
+                os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))
+                cv2.setNumThreads(gl_threads(cfg))  # OpenCV's pool too: no oversubscription
+            body_key = ("body", os.getpid(), cfg.body, cfg.body_path, cfg.keypoints)
+            body = _STATE.get(body_key) or load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
+            _STATE[body_key] = body
+            state = WorkerState(body=body, maker=compose.make_image_maker(cfg, body),
+                                checker=PoseChecker(cfg.sampling.max_nll_increase))
+            _STATE[key] = state
+    return state
+
+
 # ---- one shard ----------------------------------------------------------------------------
 def render_shard(shard: int, jobs: list[tuple[int, int]], fits: dict[int, FitInfo], cfg: RenderConfig,
                  out_dir: str, key: str, n_backgrounds: int = 0, parent_pid: int | None = None) -> dict:
@@ -257,44 +217,59 @@ def _remove_stale_temp_files(out: Path) -> None:
 
 
 def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
+    """The shard worker, top to bottom: worker state -> variants (one batched body forward;
+    each spec a scene of 1-3 infants) -> per image: render -> annotate (one annotation per
+    infant) -> write -> ``shard.json`` last (the done marker)."""
+    import numpy as np
     import torch
 
-    from syrip_gen.annotate import annotate_image
+    from syrip_gen.annotate import annotate_scene
     from syrip_gen.posture import posture_labels
-    from syrip_gen.render.compose import StageTimer, worker_state
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
     from syrip_gen.render.variants import posture_pool, sample_variants
 
+    # 1. worker state (body, GL renderer, pose checker): made once per worker, not timed
     timer = StageTimer()
-    state = worker_state(cfg)  # start-up (body load, GL context) once per worker: not timed
+    state = worker_state(cfg)
     cpu0 = time.process_time()  # this process's CPU, llvmpipe's threads included
+    # 2. variants: every job's scene drawn from its own seed
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
                                   shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
-        postures = (posture_labels(torch.from_numpy(sampled.keypoints), torch.tensor([0.0, 1.0, 0.0]))
-                    if sampled.specs else [])
+        all_kp = np.concatenate(sampled.scene_keypoints) if sampled.specs else np.zeros((0, 17, 3), np.float32)
+        labels = posture_labels(torch.from_numpy(all_kp), torch.tensor([0.0, 1.0, 0.0])) if len(all_kp) else []
+        ends = np.cumsum([len(k) for k in sampled.scene_keypoints])
+        postures = [labels[e - len(k):e] for e, k in zip(ends, sampled.scene_keypoints)]  # per image, per infant
     images, anns, files = [], [], []
     rejected = Counter(sampled.rejected)
     photo_paths = {i: f.photo_texture for i, f in fits.items() if f.photo_texture}
     for k, spec in enumerate(sampled.specs):
-        r = state.maker.render(spec, sampled.vertices[k], timer,
-                               photo_texture=choose_texture(spec.appearance_seed, spec.fit_index, photo_paths,
-                                                            cfg.own_photo_texture) if photo_paths else None)
+        # 3. render
+        photos = ([choose_texture(b.appearance_seed, b.fit_index, photo_paths, cfg.own_photo_texture)
+                   for b in spec.bodies] if photo_paths else None)
+        r = state.maker.render(spec, sampled.scene_vertices[k], timer, photo_texture=photos)
         rejected.update(r.skipped)
+        # 4. annotate: one annotation per infant, visibility from the whole scene's depth
         name = image_name(spec.fit_index, spec.variant_index)
-        fit = fits[spec.fit_index]
         with timer("annotate"):
-            prov = {"fit_id": fit.id, "source_image_id": fit.source_image_id, "source_file": fit.source_file,
-                    **r.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
-                    "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind,
-                    "spec": spec.to_json()}
-            res = annotate_image(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.keypoints[k],
-                                 r.mask, r.body_depth, postures[k], prov)
-        if res.annotation is None:
+            scene_prov = {**r.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
+                          "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind,
+                          "spec": spec.to_json()}
+            provs = []
+            for t, b in enumerate(spec.bodies):
+                fit = fits[b.fit_index]
+                provs.append({"fit_id": fit.id, "source_image_id": fit.source_image_id,
+                              "source_file": fit.source_file, **scene_prov,
+                              "texture": r.textures[t] if t < len(r.textures) else r.provenance.get("texture")})
+            seen = r.labels if r.labels is not None else np.where(r.mask, 0, -1).astype(np.int8)
+            res = annotate_scene(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.scene_keypoints[k],
+                                 seen, r.body_depth, postures[k], provs)
+        if res.image is None:
             rejected[res.reason] += 1
             continue
+        # 5. write the image (temp + rename) and its maps
         timer.start("write")
         atomic_write_bytes(d / name, r.jpeg)
         files.append(name)
@@ -305,13 +280,14 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
                 atomic_write_bytes(d / files[-1], encode_png(array))
                 res.image[field_] = files[-1]
         images.append(res.image)
-        anns.append(res.annotation)
+        anns.extend(res.annotations)
         timer.stop()
+    # 6. mark done: the manifest last, by atomic rename
     manifest = {"run_key": key, "shard": shard, "jobs": [list(j) for j in jobs], "images": images,
                 "annotations": anns, "files": files, "rejected": dict(rejected),
                 "rejected_jobs": [list(x) for x in sampled.rejected_jobs]}
     with timer("write"):
-        atomic_write_json(d / "shard.json", manifest)  # last: the done marker
+        atomic_write_json(d / "shard.json", manifest)
     timing = {"stage_seconds": timer.seconds, "cpu_seconds": time.process_time() - cpu0}
     return {**manifest, "resumed": False, **timing}  # timing: not in shard.json (same bytes on rerun)
 

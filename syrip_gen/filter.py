@@ -143,6 +143,8 @@ class FilterReport:
     calibration: dict = field(default_factory=dict)  # gate -> {configured, fits_percentile, threshold, n_fits}
     keypoints: str | None = None  # the learned keypoints.npz the labels were checked against (None: not asked)
     images: list[dict] = field(default_factory=list)  # per-image verdicts
+    n_infants: int = 0  # annotations judged (several per image in multi-infant renders)
+    n_infants_kept: int = 0
 
 
 def _fits_path(coco: KeypointFile, fits_path) -> Path | None:
@@ -168,9 +170,10 @@ def _fit_id(ann: dict) -> str | None:
 # ---- gate values -----------------------------------------------------------------------------
 @dataclass
 class _Samples:
-    """One row per image (its first annotation; SyRIP has one infant per image)."""
+    """One row per infant: every annotation of every image (an image without one: one row with
+    ``ann`` None). Gates judge rows; an image is kept only if all its infants pass."""
 
-    image_ids: list
+    image_ids: list  # per row: the image it belongs to
     anns: list  # dict or None
     kps: np.ndarray  # (N, 17, 3)
     size: np.ndarray  # (N, 2) w, h
@@ -182,18 +185,19 @@ class _Samples:
 
 
 def _samples(coco: KeypointFile) -> _Samples:
-    first: dict = {}
+    per_image: dict = {}
     for ann in coco.annotations:
-        first.setdefault(ann["image_id"], ann)
-    ids = list(coco.images)
-    n = len(ids)
+        per_image.setdefault(ann["image_id"], []).append(ann)
+    rows = [(iid, ann) for iid in coco.images for ann in (per_image.get(iid) or [None])]
+    ids = [iid for iid, _ in rows]
+    n = len(rows)
     kps = np.zeros((n, 17, 3))
     size = np.zeros((n, 2))
     bbox = np.zeros((n, 4))
     poses = np.full((n, 24, 3), np.nan)
     shapes, models, anns, Ks = [], [], [], []
-    for i, iid in enumerate(ids):
-        img, ann = coco.images[iid], first.get(iid)
+    for i, (iid, ann) in enumerate(rows):
+        img = coco.images[iid]
         anns.append(ann)
         cam = img.get("camera") if isinstance(img.get("camera"), dict) else {}
         Ks.append(cam.get("K"))
@@ -446,15 +450,16 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     out_dir = Path(out_dir) if out_dir else root / "filter"
     out = Path(out) if out else filtered_name(coco_path)
     s = _samples(coco)
-    n = len(s.image_ids)
-    if n == 0:
+    n = len(s.image_ids)  # rows: one per infant
+    image_ids = list(coco.images)
+    if not image_ids:
         raise UserError(f"{coco_path}: the dataset lists no images; nothing to filter")
     image_dir = coco.image_dir()
     missing = [not (isinstance(name := coco.images[iid].get("file_name"), str) and name
                     and (image_dir / name).is_file()) for iid in s.image_ids]
     if any(missing):
         log.warning("%d of %d image files are missing from %s; they are rejected (reason %s)",
-                    sum(missing), n, image_dir, MISSING_FILE)
+                    len({iid for iid, m in zip(s.image_ids, missing) if m}), len(image_ids), image_dir, MISSING_FILE)
 
     values: dict[str, np.ndarray] = {}
     skipped: dict[str, dict[str, int]] = {g: {} for g in GATES}
@@ -494,34 +499,54 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
 
     decisions, unknown = {}, 0
     if use_decisions:
-        known = {str(i) for i in s.image_ids}
+        known = {str(i) for i in image_ids}
         all_dec = load_decisions(decisions_path(root))
         decisions = {k: v for k, v in all_dec.items() if k in known}
         unknown = len(all_dec) - len(decisions)
         if unknown:
             log.warning("%d review decision(s) name images not in %s; ignored", unknown, coco_path)
 
+    # rows -> images: an image's reasons are all its infants' (each marked with its track id
+    # when the image holds several), its values the first infant's (all of them under "infants")
+    rows_of: dict = {}
+    for i, iid in enumerate(s.image_ids):
+        rows_of.setdefault(iid, []).append(i)
+
+    def row_values(i: int) -> dict:
+        return {g: (float(values[g][i]) if math.isfinite(values[g][i]) else None) for g in values}
+
     verdicts, kept = [], set()
     rejected_by: Counter = Counter()
-    failed = dict(Counter(r["gate"] for rs in reasons for r in rs))
-    for i, iid in enumerate(s.image_ids):
-        auto = "reject" if reasons[i] else "accept"
-        review = decisions.get(str(iid), {}).get("decision")
-        final = "reject" if missing[i] else (review or auto)  # no review keeps a missing file
-        rec = {"image_id": iid, "file_name": coco.images[iid].get("file_name"), "auto": auto,
-               "review": review, "verdict": final, "reasons": reasons[i],
-               "values": {g: (float(values[g][i]) if math.isfinite(values[g][i]) else None) for g in values}}
-        if review == "accept" and reasons[i] and not missing[i]:
+    failed: Counter = Counter()
+    for iid in image_ids:
+        rows = rows_of[iid]
+        img_reasons = []
+        for i in rows:
             for r in reasons[i]:
+                img_reasons.append({**r, "track_id": (s.anns[i] or {}).get("track_id", 0)} if len(rows) > 1 else r)
+        failed.update({r["gate"] for r in img_reasons})
+        is_missing = missing[rows[0]]
+        auto = "reject" if img_reasons else "accept"
+        review = decisions.get(str(iid), {}).get("decision")
+        final = "reject" if is_missing else (review or auto)  # no review keeps a missing file
+        rec = {"image_id": iid, "file_name": coco.images[iid].get("file_name"), "auto": auto,
+               "review": review, "verdict": final, "reasons": img_reasons, "values": row_values(rows[0])}
+        if len(rows) > 1:
+            rec["infants"] = [{"track_id": (s.anns[i] or {}).get("track_id", k), "values": row_values(i)}
+                              for k, i in enumerate(rows)]
+        if review == "accept" and img_reasons and not is_missing:
+            for r in img_reasons:
                 r["overridden"] = True
         if review == "reject":
-            rec["reasons"] = [{"gate": REVIEWER, "value": "reject", "threshold": None}] + reasons[i]
+            rec["reasons"] = [{"gate": REVIEWER, "value": "reject", "threshold": None}] + img_reasons
         if final == "accept":
             kept.add(iid)
         else:
             primary = rec["reasons"][0]["gate"]
             rejected_by[primary] += 1
         verdicts.append(rec)
+    failed = dict(failed)
+    missing_images = {iid for iid, m in zip(s.image_ids, missing) if m}
 
     images = [img for iid, img in coco.images.items() if iid in kept]
     anns = [a for a in coco.annotations if a["image_id"] in kept]
@@ -533,13 +558,16 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     hists = _histograms(values, cfg, out_dir)
     report = FilterReport(
         dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
-        n_images=n, n_kept=len(kept), n_rejected=n - len(kept), rejected_by=dict(rejected_by), failed=failed,
+        n_images=len(image_ids), n_kept=len(kept), n_rejected=len(image_ids) - len(kept),
+        rejected_by=dict(rejected_by), failed=failed,
         skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
-        decisions_applied=len(decisions), decisions_unknown_images=unknown, missing_files=sum(missing),
+        decisions_applied=len(decisions), decisions_unknown_images=unknown,
+        missing_files=len(missing_images),
         histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration,
-        keypoints=None if keypoints is None else str(keypoints), images=verdicts)
+        keypoints=None if keypoints is None else str(keypoints), images=verdicts,
+        n_infants=sum(a is not None for a in s.anns), n_infants_kept=sum(1 for a in anns))
     atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
-    atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": n})
+    atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": len(image_ids)})
     log.info("filter: kept %d of %d images (%s)", len(kept), n, rejected_by)
     return report
 

@@ -132,7 +132,6 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
     to the same bytes, and the provenance says what was drawn."""
     import syrip_gen.body as body_module
     import syrip_gen.dataset as ds
-    import syrip_gen.render.compose as compose
 
     try:
         from syrip_gen.render.renderer import Renderer
@@ -142,7 +141,7 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
         pytest.skip(f"no EGL renderer here: {err}")
     monkeypatch.setattr(body_module, "load_body", lambda name="anny", path=None, **kw: anny_body)
     monkeypatch.setattr(ds, "code_version", lambda kind=None: "test-code")
-    compose._STATE.clear()
+    ds._STATE.clear()
     cfg = replace(CFG, variants=2, texture_size=64, support_texels_per_m=128, shadows=0.5, contact_sheet=False)
     clean = render_dataset(fits, tmp_path / "clean", cfg)
     assert clean.images == 4 and set(clean.stage_seconds) >= {"GL render + support + composite", "jpeg", "annotate"}

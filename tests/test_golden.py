@@ -113,7 +113,7 @@ def run_render(body, tmp: Path) -> Path:
     from test_render_data_helpers import write_fits
 
     from syrip_gen.dataset import RenderConfig, render_dataset
-    from syrip_gen.render.compose import _STATE
+    from syrip_gen.dataset import _STATE
 
     fits = write_fits(body, tmp / "fits" / "fits.jsonl", n=3, seed=7)
     cfg = RenderConfig(variants=2, seed=5, width=160, height=120, workers=1, shadows=0.5, depth=True,

@@ -46,7 +46,7 @@ def fits_with_one_photo(anny_body, tmp_path):
 def test_render_with_photo_textures(fits_with_one_photo, tmp_path):
     from syrip_gen.coco import load_coco
     from syrip_gen.dataset import RenderConfig, render_dataset
-    from syrip_gen.render.compose import _STATE
+    from syrip_gen.dataset import _STATE
 
     cfg = RenderConfig(variants=3, seed=1, width=160, height=120, workers=1, texture_size=64,
                        photo_textures=True, contact_sheet=False, max_missing_photos=0.5)

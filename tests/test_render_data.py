@@ -190,7 +190,7 @@ def test_user_texture_and_background_folders(anny_body, fit_infos, topo, tmp_pat
     tiny = Support("rug", spec.support_y, (0.05, 0.05), np.zeros((4, 4, 3), np.uint8))
     seen = {}
     for seed in range(6):  # the broken file is skipped (counted) whenever the draw tries it first
-        sp = replace(spec, background={"kind": "file", "seed": seed})
+        sp = replace(spec, support=replace(spec.support, background={"kind": "file", "seed": seed}))
         img, desc, bad = maker.background(sp, maker.scene(sp, s.vertices[0], tex, tiny, None).camera, tiny)
         assert desc["file"] == "b.png" and tuple(img[0, 0]) == (0, 0, 255)
         seen[seed] = bad
@@ -209,7 +209,7 @@ def test_lying_infants_rest_on_background_photos_when_asked(anny_body, fit_infos
     cfg = RenderConfig(width=W, height=H, backgrounds=str(bg_dir), photo_support=1.0, texture_size=64,
                        support_texels_per_m=64)
     s = sample_variants([(fit_infos[0], 0)], anny_body, cfg.sampling, 1, W, H, n_backgrounds=1)
-    lying = replace(s.specs[0], source_posture="supine")
+    lying = s.specs[0].replace_body(0, source_posture="supine")
     maker = _maker(cfg, topo)
     support, desc = maker.support(lying, s.vertices[0])
     assert support.kind == "photo" and desc["file"] == "b.png" and desc["perspective"] == "floor"
@@ -218,7 +218,7 @@ def test_lying_infants_rest_on_background_photos_when_asked(anny_body, fit_infos
     assert 1.5 * span + 0.3 <= support.tile / 2 <= 3.0 * span + 0.3 and support.size[0] >= 8.0
     out = maker.render(lying, s.vertices[0])
     assert out.provenance["support"]["kind"] == "photo"
-    assert maker.support(replace(lying, source_posture="standing"), s.vertices[0])[0].kind != "photo"
+    assert maker.support(lying.replace_body(0, source_posture="standing"), s.vertices[0])[0].kind != "photo"
     never = _maker(replace(cfg, photo_support=0.0), topo)
     assert never.support(lying, s.vertices[0])[0].kind == lying.support_kind
     with pytest.raises(UserError, match="photo_support"):

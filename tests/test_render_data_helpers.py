@@ -61,6 +61,8 @@ class FakeMaker:
         from syrip_gen.render.compose import Rendered
 
         H, W = spec.height, spec.width
+        vertices = np.asarray(vertices)
+        vertices = vertices[0] if vertices.ndim == 3 else vertices  # single-infant runs: the one body
         cam = spec.camera
         pc = cam.to_camera(vertices)
         u, v = cam.project(vertices)[0].T
@@ -95,7 +97,7 @@ def use_fake_maker(monkeypatch):
     monkeypatch.setattr(compose, "make_image_maker", lambda cfg, body: FakeMaker(cfg, body))
     # the run key hashes the code; colleagues edit it while tests run, so pin it here
     monkeypatch.setattr(ds, "code_version", lambda kind=None: "test-code")
-    compose._STATE.clear()
+    ds._STATE.clear()
 
 
 def angle_between(a, b) -> float:

@@ -52,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body-path", help="the SMIL/SMPL model file (.pkl or converted .npz) for --body smil|smpl")
     p.add_argument("--keypoints", metavar="NPZ",
                    help="label keypoints with a regressor from `syrip-gen learn-keypoints` (default: the body's own)")
+    p.add_argument("--multi-share", type=_probability, metavar="P",
+                   help="share of images holding 2-3 infants (default 0; pipeline YAML: sampling.multi_share)")
     p.add_argument("--gl-threads", type=int, metavar="N",
                    help="software-GL (llvmpipe) threads per worker; default CPUs // workers")
 
@@ -80,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     from syrip_gen.dataset import RenderConfig, render_dataset
 
     cfg = from_args(RenderConfig, args, "render")
+    if getattr(args, "multi_share", None) is not None:  # a field of the nested sampling config
+        from dataclasses import replace
+
+        cfg = replace(cfg, sampling=replace(cfg.sampling, multi_share=args.multi_share))
     summary = render_dataset(args.fits, args.out, cfg)
     print(json.dumps(asdict(summary), indent=1, sort_keys=True))
     for warning in summary.warnings:

@@ -3,17 +3,13 @@ the scene is built here, the dataset writer only stores what comes back).
 
 :class:`ImageMaker` draws the body texture, the support, the background and the lights a spec
 names, hands the :class:`~syrip_gen.render.scene.Scene` to the GL renderer, softens the body's
-outline, applies the sensor chain and encodes the JPEG. :func:`worker_state` keeps one body,
-image maker and pose checker per process and thread (EGL contexts are thread-bound) and sets
-llvmpipe's thread count before the first GL context exists.
+outline, applies the sensor chain and encodes the JPEG. The shard worker that drives it
+(one body, image maker and pose checker per process and thread) is ``dataset.render_shard``.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,30 +21,25 @@ from syrip_gen.geometry import camera_elevation
 from syrip_gen.render.variants import LYING
 
 if TYPE_CHECKING:
-    from syrip_gen.dataset import RenderConfig
-
-_STATE: dict = {}
-_STATE_LOCK = threading.Lock()
-
-
-@dataclass
-class WorkerState:
-    body: object
-    maker: object  # has .render(spec, vertices) -> Rendered
-    checker: object
-
+    from syrip_gen.render.config import RenderConfig
 
 @dataclass
 class Rendered:
     """One finished image and what annotation needs of the render."""
 
     jpeg: bytes
-    mask: np.ndarray  # (H, W) bool, visible body pixels
+    mask: np.ndarray  # (H, W) bool, visible body pixels (any infant)
     body_depth: np.ndarray  # (H, W) float32, body surface depth (m), 0 off the body
     depth_mm: np.ndarray | None  # (H, W) uint16 scene depth in mm (0 = background)
     parts: np.ndarray | None  # (H, W) uint8 part id + 1 (0 = not body)
     provenance: dict  # texture, background, support, sensor: what was drawn
     skipped: dict = field(default_factory=dict)  # reason -> count (unreadable user files)
+    labels: np.ndarray | None = None  # (H, W) int8 infant seen per pixel (spec.bodies index), -1 none
+    textures: list = field(default_factory=list)  # each infant's texture description (provenance)
+
+    def body_mask(self, k: int) -> np.ndarray:
+        """``(H, W) bool``: the pixels where infant ``k`` is the visible front-most surface."""
+        return self.mask if self.labels is None else self.labels == k
 
 
 def make_image_maker(cfg: RenderConfig, body):
@@ -111,9 +102,9 @@ class ImageMaker:
         self.appearance = AppearanceConfig(textures=cfg.textures)
         self.backgrounds = BackgroundFolder(cfg.backgrounds) if cfg.backgrounds else None
 
-    def texture(self, spec, photo_texture: str | None = None) -> tuple[np.ndarray, dict, int]:
-        """Body texture, its description and how many unreadable texture files were skipped.
-        ``photo_texture``: a baked photo texture (PNG) to wear instead of a drawn one."""
+    def texture(self, spec, photo_texture: str | None = None, k: int = 0) -> tuple[np.ndarray, dict, int]:
+        """Infant ``k``'s texture, its description and how many unreadable texture files were
+        skipped. ``photo_texture``: a baked photo texture (PNG) to wear instead of a drawn one."""
         from syrip_gen.render.appearance import make_texture, texture_folder
         from syrip_gen.render.photo_textures import load_texture
 
@@ -122,13 +113,14 @@ class ImageMaker:
 
         folder = texture_folder(self.cfg.textures) if self.cfg.textures else None
         before = sum(folder.unreadable.values()) if folder else 0
-        tex, desc = make_texture(self.topology, np.random.default_rng(spec.appearance_seed), self.cfg.texture_size,
+        tex, desc = make_texture(self.topology, np.random.default_rng(spec.bodies[k].appearance_seed),
+                                 self.cfg.texture_size,
                                  self.appearance, self.scalp)
         return tex, desc, (sum(folder.unreadable.values()) - before if folder else 0)
 
     def support(self, spec, vertices: np.ndarray):
-        """The support under the body: a mattress/blanket/rug sized to the body for lying
-        infants, a floor reaching far away for upright ones; textured by ``support_texture``
+        """The support under the bodies (``vertices (N, V, 3)`` or ``(V, 3)``): a
+        mattress/blanket/rug sized to them for lying infants, a floor reaching far away for upright ones; textured by ``support_texture``
         repeating every ``tile_m`` metres. With background photos, a lying infant lies on one
         of them instead (chance ``photo_support``; floor photos only): the photo covers a square
         1.5-3 body lengths wide, about the scale of the floor around an infant in a photo, and
@@ -136,6 +128,7 @@ class ImageMaker:
         from syrip_gen.render.background import support_texture
         from syrip_gen.render.scene import Support
 
+        vertices = np.asarray(vertices).reshape(-1, 3)
         lo, hi = vertices.min(0), vertices.max(0)
         span = float(max(hi[0] - lo[0], hi[2] - lo[2]))
         center = (float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2))
@@ -185,12 +178,16 @@ class ImageMaker:
                                           procedural_kind_for_view(elevation, rng))
         return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR), {**desc, "scale": 0.5}, 0
 
-    def scene(self, spec, vertices, texture, support, background):
-        from syrip_gen.render.scene import Light, Scene
+    def scene(self, spec, vertices, textures, support, background):
+        """The :class:`~syrip_gen.render.scene.Scene` of ``spec``: bodies ``vertices (N, V, 3)``
+        wearing ``textures`` (one each), the support, the spec's lights and camera."""
+        from syrip_gen.render.scene import BodyMesh, Light, Scene
 
         lights = tuple(Light(kind=x["kind"], color=np.asarray(x["color"], np.float32), intensity=x["intensity"],
                              direction=np.asarray(x["direction"], np.float64)) for x in spec.lights)
-        return Scene(vertices=np.asarray(vertices, np.float32), texture=texture,
+        verts = np.asarray(vertices, np.float32)
+        return Scene(vertices=verts[0], texture=textures[0],
+                     others=tuple(BodyMesh(v, t) for v, t in zip(verts[1:], textures[1:])),
                      camera=spec.camera,
                      support=support, lights=lights, ambient=(spec.ambient,) * 3, background=background,
                      shadows=spec.shadows)
@@ -202,18 +199,30 @@ class ImageMaker:
         if scene.support is None or self.cfg.contact_shadow <= 0:
             return r.rgb
         on_support = (r.depth > 0) & ~r.mask
-        return contact_shadow(r.rgb, scene.camera, scene.support.height, on_support, scene.vertices,
+        bodies = np.concatenate([scene.vertices] + [o.vertices for o in scene.others])  # every infant's
+        return contact_shadow(r.rgb, scene.camera, scene.support.height, on_support, bodies,
                               ContactConfig(shadow=self.cfg.contact_shadow))
 
-    def render(self, spec, vertices, timer: "StageTimer | None" = None, photo_texture: str | None = None) -> Rendered:
+    def render(self, spec, vertices, timer: "StageTimer | None" = None,
+               photo_texture: str | list | None = None) -> Rendered:
+        """The finished image of ``spec`` with its bodies' world ``vertices (N, V, 3)`` (or one
+        body's ``(V, 3)``); ``photo_texture``: a baked texture per infant (a list) or for the
+        first one (a path), None: drawn textures."""
         from syrip_gen.render.sensor import apply_sensor, encode_jpeg
 
         timer = timer or StageTimer()
+        vertices = np.asarray(vertices)
+        vertices = vertices[None] if vertices.ndim == 2 else vertices
+        photos = list(photo_texture) if isinstance(photo_texture, (list, tuple)) else [photo_texture]
+        photos += [None] * (len(vertices) - len(photos))
         with timer("body texture"):
-            texture, tex_desc, bad_tex = self.texture(spec, photo_texture)
+            made = [self.texture(spec, photos[k], k) for k in range(len(vertices))]
+        textures, tex_descs = [m[0] for m in made], [m[1] for m in made]
+        bad_tex = sum(m[2] for m in made)
+        tex_desc = tex_descs[0]
         with timer("support texture"):
             support, support_desc = self.support(spec, vertices)
-        scene = self.scene(spec, vertices, texture, support, None)
+        scene = self.scene(spec, vertices, textures, support, None)
         with timer("background"):
             background, bg_desc, bad_bg = self.background(spec, scene.camera, support)
         if background is not None:
@@ -237,8 +246,8 @@ class ImageMaker:
         skipped = {k: n for k, n in (("texture file unreadable (skipped)", bad_tex),
                                      ("background file unreadable (skipped)", bad_bg)) if n}
         prov = {"texture": tex_desc, "background": bg_desc, "support": support_desc, "sensor": sensor_rec}
-        return Rendered(jpeg=jpeg, mask=r.mask, body_depth=r.body_depth,
-                        depth_mm=depth_mm, parts=parts, provenance=prov, skipped=skipped)
+        return Rendered(jpeg=jpeg, mask=r.mask, body_depth=r.body_depth, depth_mm=depth_mm, parts=parts,
+                        provenance=prov, skipped=skipped, labels=r.labels, textures=tex_descs)
 
 
 def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = None, sigma: float = 0.7,
@@ -259,49 +268,6 @@ def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = N
     out = rgb.copy()
     cv2.copyTo(cv2.GaussianBlur(rgb, (3, 3), sigma), band, out)
     return out
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """Run torch single-threaded: results must not depend on the thread count (same bytes
-    whether a shard runs in a worker, in this process, or on a Dask thread)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def gl_threads(cfg: RenderConfig) -> int:
-    """llvmpipe (and OpenCV) threads per worker: ``cfg.gl_threads`` or the CPUs shared out
-    among workers (benchmarks/results/render_pipeline.md compares 1-2 workers x 1-2 threads)."""
-    return int(cfg.gl_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
-
-
-def worker_state(cfg: RenderConfig) -> WorkerState:
-    """One body + renderer per process and thread (EGL contexts are thread-bound)."""
-    key = (os.getpid(), threading.get_ident(), json.dumps(cfg.keyed(), sort_keys=True))
-    with _STATE_LOCK:
-        state = _STATE.get(key)
-        if state is None:
-            from syrip_gen.body import load_body
-            from syrip_gen.render.variants import PoseChecker
-
-            if cfg.gl_threads or cfg.workers > 1:  # before this process's GL context exists
-                import cv2
-
-                os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))
-                cv2.setNumThreads(gl_threads(cfg))  # OpenCV's pool too: no oversubscription
-            body_key = ("body", os.getpid(), cfg.body, cfg.body_path, cfg.keypoints)
-            body = _STATE.get(body_key) or load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
-            _STATE[body_key] = body
-            state = WorkerState(body=body, maker=make_image_maker(cfg, body),
-                                checker=PoseChecker(cfg.sampling.max_nll_increase))
-            _STATE[key] = state
-    return state
 
 
 class StageTimer:

@@ -10,7 +10,10 @@ Contract of :meth:`Renderer.render` (H, W = the renderer's size):
   nothing was drawn;
 - ``body_depth (H, W) float32``: the same for the body alone (0 off the body), so a
   self-occluded or support-occluded keypoint can be told from a visible one;
-- ``mask (H, W) bool``: pixels where the body is the visible front-most surface;
+- ``mask (H, W) bool``: pixels where a body is the visible front-most surface;
+- ``labels (H, W) int8``: which infant (index into ``scene.bodies``) each mask pixel shows, -1
+  elsewhere; with several infants from one extra flat-colour (segmentation) pass, so each
+  infant's own mask is ``labels == k``;
 - ``parts (H, W) int16`` (only with ``parts=True``): body-part id (index into
   ``topology.part_names``) of each mask pixel, -1 elsewhere.
 
@@ -81,6 +84,7 @@ class RenderResult:
     body_depth: np.ndarray  # (H, W) float32, metres, 0 = no body
     mask: np.ndarray  # (H, W) bool
     parts: np.ndarray | None = None  # (H, W) int16, -1 off the body
+    labels: np.ndarray | None = None  # (H, W) int8 index of the infant seen (scene.bodies), -1 off the bodies
 
 
 # ---- the GL context ----------------------------------------------------------------------
@@ -462,6 +466,19 @@ class _OrderedNodeSet(MutableSet):
         self._items.pop(item, None)
 
 
+class _BodySlot:
+    """One infant's GL mesh: its vertex buffer, texture, material, node, last uploads."""
+
+    vbuf: np.ndarray  # (n, 8) float32 interleaved position, normal, texcoord
+    tex: object
+    mat: object
+    prim: object
+    mesh: object
+    node: object
+    last_vertices: np.ndarray | None = None  # the array object uploaded last (kept alive: identity test)
+    last_texture: np.ndarray | None = None
+
+
 class Renderer:
     """Renders scenes of one body topology at one size, reusing GL buffers between frames.
 
@@ -488,55 +505,58 @@ class Renderer:
         self._rvi = np.asarray(topology.render_vertex_index)
         self._body_faces = np.asarray(topology.body_faces)
         self._num_vertices = int(max(self._body_faces.max(), self._rvi.max())) + 1
-        n = len(self._rvi)
-        # interleaved vertex data as pyrender lays it out: position 3, normal 3, texcoord 2
-        self._vbuf = np.zeros((n, 8), np.float32)
-        self._vbuf[:, 6:8] = topology.uvs
-        self._body_tex = pr.Texture(source=np.full((4, 4, 3), 200, np.uint8), source_channels="RGB")
-        self._body_mat = pr.MetallicRoughnessMaterial(baseColorTexture=self._body_tex,
-                                                      metallicFactor=0.0, roughnessFactor=0.7)
-        self._body_prim = pr.Primitive(positions=self._vbuf[:, :3].copy(), normals=np.tile([[0, 1, 0]], (n, 1)),
-                                       texcoord_0=topology.uvs, indices=np.asarray(topology.faces),
-                                       material=self._body_mat)
-        self._body_mesh = pr.Mesh([self._body_prim])
         self._scene = pr.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(0.25, 0.25, 0.25))
         for attr in ("_point_light_nodes", "_spot_light_nodes", "_directional_light_nodes"):
             setattr(self._scene, attr, _OrderedNodeSet())  # lights summed in a fixed order
-        self._body_node = self._scene.add(self._body_mesh)
+        self._slots: list[_BodySlot] = [self._new_slot()]  # one GL mesh per infant, made when first needed
         self._cam_node = self._scene.add(pr.IntrinsicsCamera(1, 1, 0, 0, znear=znear, zfar=zfar))
         self._support_node = None
         self._support_key = None
         self._support_tex = None
         self._light_nodes: list = []
         self._light_kinds: list[str] = []
-        self._last_vertices = None  # the array object uploaded last (kept alive: identity test)
-        self._last_texture = None
         self._last_support_texture = None
 
+    def _new_slot(self) -> "_BodySlot":
+        pr = self._pr
+        n = len(self._rvi)
+        slot = _BodySlot()
+        # interleaved vertex data as pyrender lays it out: position 3, normal 3, texcoord 2
+        slot.vbuf = np.zeros((n, 8), np.float32)
+        slot.vbuf[:, 6:8] = self.topology.uvs
+        slot.tex = pr.Texture(source=np.full((4, 4, 3), 200, np.uint8), source_channels="RGB")
+        slot.mat = pr.MetallicRoughnessMaterial(baseColorTexture=slot.tex, metallicFactor=0.0, roughnessFactor=0.7)
+        slot.prim = pr.Primitive(positions=slot.vbuf[:, :3].copy(), normals=np.tile([[0, 1, 0]], (n, 1)),
+                                 texcoord_0=self.topology.uvs, indices=np.asarray(self.topology.faces),
+                                 material=slot.mat)
+        slot.mesh = pr.Mesh([slot.prim])
+        slot.node = self._scene.add(slot.mesh)
+        return slot
+
     # -- uploads --------------------------------------------------------------------------
-    def _set_vertices(self, vertices: np.ndarray) -> None:
-        if vertices is self._last_vertices:
+    def _set_vertices(self, slot: "_BodySlot", vertices: np.ndarray) -> None:
+        if vertices is slot.last_vertices:
             return
         v = np.asarray(vertices, np.float32)
         if v.shape != (self._num_vertices, 3):
             raise ValueError(f"vertices must be ({self._num_vertices}, 3) for this topology, got {v.shape}")
         normals = vertex_normals(v, self._body_faces)
-        self._vbuf[:, 0:3] = v[self._rvi]
-        self._vbuf[:, 3:6] = normals[self._rvi]
-        prim = self._body_prim
-        prim._positions = np.ascontiguousarray(self._vbuf[:, 0:3])  # keep pyrender's copy in sync
-        prim._normals = np.ascontiguousarray(self._vbuf[:, 3:6])
+        slot.vbuf[:, 0:3] = v[self._rvi]
+        slot.vbuf[:, 3:6] = normals[self._rvi]
+        prim = slot.prim
+        prim._positions = np.ascontiguousarray(slot.vbuf[:, 0:3])  # keep pyrender's copy in sync
+        prim._normals = np.ascontiguousarray(slot.vbuf[:, 3:6])
         prim._bounds = None
-        self._body_mesh._bounds = None
+        slot.mesh._bounds = None
         self._scene._bounds = None  # pyrender caches bounds (used to aim directional shadows)
         if prim._in_context():
             from OpenGL import GL
 
             self._gl._platform.make_current()
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, prim._buffers[0])
-            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, self._vbuf.nbytes, self._vbuf)
+            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, slot.vbuf.nbytes, slot.vbuf)
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, 0)
-        self._last_vertices = vertices
+        slot.last_vertices = vertices
 
     def _set_texture(self, pr_texture, image: np.ndarray):
         """Put ``image (H, W, 3) uint8`` into ``pr_texture``; returns the texture now in use
@@ -558,15 +578,24 @@ class Renderer:
             return pr_texture
         return self._pr.Texture(source=image, source_channels="RGB")  # default sampler: repeat, mipmaps
 
-    def _set_body(self, scene: Scene) -> None:
-        self._set_vertices(scene.vertices)
-        if scene.texture is not self._last_texture:
-            tex = self._set_texture(self._body_tex, scene.texture)
-            if tex is not self._body_tex:
-                self._body_mat.baseColorTexture = tex
-                self._body_tex = tex
-            self._last_texture = scene.texture
-        self._body_mat.roughnessFactor = float(scene.skin_roughness)
+    def _set_bodies(self, scene: Scene) -> None:
+        """Upload each infant into its own mesh (made on first use); hide the unused ones."""
+        bodies = scene.bodies
+        while len(self._slots) < len(bodies):
+            self._slots.append(self._new_slot())
+        for k, slot in enumerate(self._slots):
+            slot.mesh.is_visible = k < len(bodies)
+            if k >= len(bodies):
+                continue
+            b = bodies[k]
+            self._set_vertices(slot, b.vertices)
+            if b.texture is not slot.last_texture:
+                tex = self._set_texture(slot.tex, b.texture)
+                if tex is not slot.tex:
+                    slot.mat.baseColorTexture = tex
+                    slot.tex = tex
+                slot.last_texture = b.texture
+            slot.mat.roughnessFactor = float(scene.skin_roughness)
 
     def _set_support(self, support: Support | None) -> None:
         pr = self._pr
@@ -636,7 +665,7 @@ class Renderer:
         gl = _offscreen(self.width, self.height)
         _use_msaa(gl, self.msaa)
         flat = self.analytic_support and not scene.shadows and self._above_support(scene)
-        self._set_body(scene)
+        self._set_bodies(scene)
         self._set_support(None if flat else scene.support)
         self._set_lights(scene)
         self._set_camera(scene.camera)
@@ -653,9 +682,48 @@ class Renderer:
         else:
             body_depth, mask = self._body_depth_and_mask(gl, scene, depth)
         rgb = composite(rgba, background)
-        part_map = self.part_map(scene, body_depth, mask) if parts else None
+        labels = self._labels(gl, scene, mask)
+        part_map = self.part_map(scene, body_depth, labels) if parts else None
         return RenderResult(rgb=rgb, depth=depth.astype(np.float32, copy=False),
-                            body_depth=body_depth.astype(np.float32, copy=False), mask=mask, parts=part_map)
+                            body_depth=body_depth.astype(np.float32, copy=False), mask=mask, parts=part_map,
+                            labels=labels)
+
+    def _labels(self, gl, scene: Scene, mask: np.ndarray) -> np.ndarray:
+        """``(H, W) int8``: which infant each visible body pixel shows (index into
+        ``scene.bodies``), -1 off the bodies. One body: the mask itself, no extra pass. Several:
+        one flat-colour pass (pyrender's segmentation mode, no multisampling, support hidden);
+        the depth test in it keeps the nearest infant, as in the frame."""
+        labels = np.where(mask, 0, -1).astype(np.int8)
+        n = len(scene.bodies)
+        if n == 1 or not mask.any():
+            return labels
+        colours = {self._slots[k].node: np.array([k + 1, 0, 0], np.float64) for k in range(n)}
+        support = self._support_node
+        visible = support is not None and support.mesh.is_visible
+        if visible:
+            support.mesh.is_visible = False
+        _use_msaa(gl, 0)
+        try:
+            seg, _ = gl.render(self._scene, flags=self._pr.RenderFlags.SEG, seg_node_map=colours)
+        finally:
+            _use_msaa(gl, self.msaa)
+            if visible:
+                support.mesh.is_visible = True
+        k = seg[..., 0].astype(np.int16) - 1  # 0..n-1, -1 where no body was drawn
+        # a mask pixel the flat pass missed by a sub-pixel edge takes the nearest labelled pixel
+        hit = mask & (k >= 0) & (k < n)
+        labels[hit] = k[hit]
+        miss = mask & ~hit
+        if miss.any() and hit.any():
+            import cv2
+
+            _, idx = cv2.distanceTransformWithLabels((~hit).view(np.uint8), cv2.DIST_L2, 3,
+                                                    labelType=cv2.DIST_LABEL_PIXEL)
+            rows, cols = np.nonzero(hit)
+            lut = np.zeros(idx.max() + 1, np.int8)
+            lut[idx[rows, cols]] = labels[rows, cols]
+            labels[miss] = lut[idx[miss]]
+        return labels
 
     def _body_depth_and_mask(self, gl, scene: Scene, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Body depth and visible-body mask.
@@ -691,22 +759,28 @@ class Renderer:
         if sup is None:
             return False
         cam_y = float((-scene.camera.R.T @ scene.camera.t)[1])
-        return cam_y > sup.height and float(np.min(np.asarray(scene.vertices)[:, 1])) >= sup.height - _BODY_MASK_TOL
+        low = min(float(np.min(np.asarray(b.vertices)[:, 1])) for b in scene.bodies)
+        return cam_y > sup.height and low >= sup.height - _BODY_MASK_TOL
 
-    def part_map(self, scene: Scene, body_depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """``(H, W) int16`` part id (nearest body vertex) per mask pixel, -1 elsewhere."""
+    def part_map(self, scene: Scene, body_depth: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """``(H, W) int16`` part id (nearest vertex of the infant seen there, ``labels (H, W)``
+        as :meth:`_labels` gives; a bool mask for one body) per body pixel, -1 elsewhere."""
         from scipy.spatial import cKDTree
 
-        out = np.full(mask.shape, -1, np.int16)
-        if self.topology.part_of_vertex is None or not mask.any():
+        labels = np.where(labels, 0, -1) if labels.dtype == bool else labels
+        out = np.full(labels.shape, -1, np.int16)
+        if self.topology.part_of_vertex is None or not (labels >= 0).any():
             return out
-        rows, cols = np.nonzero(mask)
-        z = body_depth[rows, cols].astype(np.float64)
         cam = scene.camera
-        xy = (np.stack([cols, rows], 1) - cam.K[[0, 1], [2, 2]]) / cam.K[[0, 1], [0, 1]] * z[:, None]
-        world = (np.concatenate([xy, z[:, None]], 1) - cam.t) @ cam.R
-        _, nearest = cKDTree(np.asarray(scene.vertices, np.float64)).query(world)
-        out[rows, cols] = np.asarray(self.topology.part_of_vertex)[nearest]
+        for k, b in enumerate(scene.bodies):
+            rows, cols = np.nonzero(labels == k)
+            if not len(rows):
+                continue
+            z = body_depth[rows, cols].astype(np.float64)
+            xy = (np.stack([cols, rows], 1) - cam.K[[0, 1], [2, 2]]) / cam.K[[0, 1], [0, 1]] * z[:, None]
+            world = (np.concatenate([xy, z[:, None]], 1) - cam.t) @ cam.R
+            _, nearest = cKDTree(np.asarray(b.vertices, np.float64)).query(world)
+            out[rows, cols] = np.asarray(self.topology.part_of_vertex)[nearest]
         return out
 
 

@@ -72,12 +72,23 @@ class Support:
 
 
 @dataclass(frozen=True, eq=False)
+class BodyMesh:
+    """One more infant of a scene: ``vertices (V, 3) float32`` posed in the world, ``texture
+    (T, T, 3) uint8`` in the body's UV layout (same topology as the scene's first body)."""
+
+    vertices: np.ndarray
+    texture: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class Scene:
     """Everything one frame needs.
 
-    ``vertices (V, 3) float32``: the posed body in the world (V = body vertices, not the
+    ``vertices (V, 3) float32``: the (first) posed body in the world (V = body vertices, not the
     seam-split render vertices). ``texture (T, T, 3) uint8`` in the body's UV layout (image
-    row 0 = v 1, as ``appearance.make_texture`` paints it). ``ambient (3,)`` linear RGB.
+    row 0 = v 1, as ``appearance.make_texture`` paints it). ``others``: further infants
+    (:class:`BodyMesh`, same topology); :attr:`bodies` lists them all, the first one first.
+    ``ambient (3,)`` linear RGB.
     ``background (H, W, 3) uint8`` is resized/cropped to fill the frame; None = mid grey.
     Arrays are treated as immutable: to change vertices or a texture, pass a new array (the
     renderer re-uploads only what is a different object than last frame).
@@ -92,6 +103,12 @@ class Scene:
     background: np.ndarray | None = None
     shadows: bool = False
     skin_roughness: float = 0.7
+    others: tuple[BodyMesh, ...] = ()
+
+    @property
+    def bodies(self) -> tuple[BodyMesh, ...]:
+        """Every infant of the frame, the first (``vertices``, ``texture``) first."""
+        return (BodyMesh(self.vertices, self.texture), *self.others)
 
 
 # ---- pure helpers ------------------------------------------------------------------------

@@ -19,6 +19,11 @@ Geometry (world: metres, y up, pelvis of the body at the origin before the suppo
   body's projection and moved to the drawn fill fraction; a body that still leaves the frame is
   rejected with the reason ``out_of_frame``.
 
+Several infants (``multi_share``, off by default): the spec is a scene in parts (bodies, camera,
+support, lighting, sensor); further infants are fits of the same kind (lying / upright) drawn
+from a generator of their own and placed beside the first on its support
+(:mod:`syrip_gen.render.placement`); the camera frames them all.
+
 Views and poses near reality (shares of the variants, drawn per image; own and posture views on
 by default, blends off: they lowered coverage precision and recall in benchmarks/poses_real.py):
 - ``own_view_share``: the camera of the fit's own photo, turned by a small random rotation
@@ -43,6 +48,7 @@ from syrip_gen.geometry import Camera, camera_elevation, matrix_to_rotvec, raise
 LYING = ("supine", "prone", "side")
 LYING_SUPPORTS = ("mattress", "blanket", "rug")  # kinds of render.scene.Support
 UPRIGHT_SUPPORTS = ("floor", "rug")
+MAX_INFANTS = 3
 
 
 @dataclass(frozen=True)
@@ -86,16 +92,32 @@ class VariantConfig:
     photo_min_elevation_deg: float = 10.0  # lying infants' photo views are raised to at least this
     settle_max_tilt_deg: float = 30.0  # tilt a hovering body onto its contact part (0: never; render.contact)
     contact_tolerance_m: float = 0.01  # a contact part this close to the support touches it
+    # several infants in one image (issue 24): the share of images with more than one, how many
+    multi_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    infants: tuple[int, int] = (2, 3)  # infants in a multi-infant image (uniform, inclusive; at most 3)
+    body_gap_m: float = field(default=0.015, metadata={"min": 0.0})  # least vertex distance between infants
+
+    def __post_init__(self):
+        from syrip_gen.config import check_ranges
+        from syrip_gen.errors import UserError
+
+        check_ranges(self, "sampling config")
+        lo, hi = self.infants
+        if not 2 <= lo <= hi <= MAX_INFANTS:
+            raise UserError(f"sampling.infants must be (low, high) with 2 <= low <= high <= {MAX_INFANTS}, "
+                            f"got {self.infants}")
 
 
 @dataclass(frozen=True)
-class VariantSpec:
-    """Everything that defines one image. JSON-ready through :meth:`to_json`."""
+class BodySpec:
+    """One infant of a scene: its pose, shape, texture and place (JSON-ready via ``to_json``).
+
+    World vertices = body(pose, shape) + ``offset``: the first body of a scene sits where its
+    pose puts it (pelvis at the origin, offset 0); further bodies are moved on the support
+    plane by :func:`syrip_gen.render.placement.place_bodies`."""
 
     fit_id: str
     fit_index: int
-    variant_index: int
-    seed: list  # [run seed, fit index, variant index, attempt] -> np.random.default_rng(seed)
     body: str
     pose: tuple  # 24x3 axis-angle, common space; joint 0 = world orientation
     shape: tuple  # S body-shape numbers
@@ -104,34 +126,124 @@ class VariantSpec:
     source_posture: str  # posture of the fit that set the world's up
     world_rotation: tuple  # 3x3: Ry(yaw) R_align, applied before the mirror
     perturbed: bool  # pose perturbation kept (False: the fitted pose was used)
-    camera: Camera
-    width: int
-    height: int
-    support_y: float  # height of the support plane (lowest body point)
-    support_kind: str  # a render.scene.Support kind: mattress/blanket/rug (lying), floor/rug
     appearance_seed: int
-    support_seed: int
-    background: dict  # {"kind": "procedural" | "file", "seed": s} (file: picked from the folder by s)
-    lights: tuple  # dicts: {"kind", "direction" [3] (where light travels), "intensity", "kelvin", "color" [3]}
-    ambient: float
-    shadows: bool  # directional shadows (GL shadow maps; slower)
-    sensor: dict  # {"seed": s}: render.sensor.apply_sensor draws its chain from default_rng(s)
-    view: str = "drawn"  # drawn (elevation/yaw ranges) | own (the photo's camera) | posture (another photo's)
-    view_from: str | None = None  # fit id whose photo camera was used
     blend: dict | None = None  # {"fit_id", "weight"} when the pose was blended towards another fit
     contact: dict | None = None  # {"part", "gap_m", "margin_m", "tilt_deg"}: how the body meets its support (render.contact)
+    offset: tuple = (0.0, 0.0, 0.0)  # world translation (m) of the posed vertices
+    track_id: int = 0  # the infant's index in the scene (COCO ``track_id``)
 
     def to_json(self) -> dict:
         d = asdict(self)
-        for key, default in (("view", "drawn"), ("view_from", None), ("blend", None), ("contact", None)):
-            if d[key] == default:  # the defaults leave the record as it was before these existed
+        for key in ("blend", "contact"):
+            if d[key] is None:
                 d.pop(key)
-        d["camera"] = self.camera.to_dict()
         d["pose"] = [list(p) for p in self.pose]
         d["shape"] = list(self.shape)
         d["world_rotation"] = [list(r) for r in self.world_rotation]
-        d["lights"] = [dict(light) for light in self.lights]
+        d["offset"] = list(self.offset)
         return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "BodySpec":
+        return cls(**{**d, "pose": tuple(tuple(p) for p in d["pose"]), "shape": tuple(d["shape"]),
+                      "world_rotation": tuple(tuple(r) for r in d["world_rotation"]),
+                      "offset": tuple(d.get("offset", (0.0, 0.0, 0.0)))})
+
+
+@dataclass(frozen=True)
+class SupportSpec:
+    """What the bodies rest on and what lies behind it."""
+
+    y: float  # height of the support plane (lowest body point)
+    kind: str  # a render.scene.Support kind: mattress/blanket/rug (lying), floor/rug
+    seed: int
+    background: dict  # {"kind": "procedural" | "file", "seed": s} (file: picked from the folder by s)
+
+
+@dataclass(frozen=True)
+class LightingSpec:
+    """The scene's lights."""
+
+    lights: tuple  # dicts: {"kind", "direction" [3] (where light travels), "intensity", "kelvin", "color" [3]}
+    ambient: float
+    shadows: bool  # directional shadows (GL shadow maps; slower)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """Everything that defines one image, in its parts (Kubric's scene: assets, camera, lights):
+    ``bodies`` (1-3 infants), the camera and its view, the support, the lighting and the sensor.
+    JSON-ready through :meth:`to_json`; :meth:`from_json` reads it back, so a record's spec
+    redraws its image alone. The image is named after the first body's fit (``fit_index``).
+
+    The first body's fields (``pose``, ``shape``, ``mirror``...) and the parts' fields
+    (``support_y``, ``lights``...) are readable on the spec itself as before the split."""
+
+    fit_id: str
+    fit_index: int
+    variant_index: int
+    seed: list  # [run seed, fit index, variant index, attempt] -> np.random.default_rng(seed)
+    bodies: tuple  # BodySpec, ...
+    camera: Camera
+    width: int
+    height: int
+    support: SupportSpec
+    lighting: LightingSpec
+    sensor: dict  # {"seed": s}: render.sensor.apply_sensor draws its chain from default_rng(s)
+    view: str = "drawn"  # drawn (elevation/yaw ranges) | own (the photo's camera) | posture (another photo's)
+    view_from: str | None = None  # fit id whose photo camera was used
+
+    # the first body and the parts, read flat (callers written before the split)
+    body = property(lambda self: self.bodies[0].body)
+    pose = property(lambda self: self.bodies[0].pose)
+    shape = property(lambda self: self.bodies[0].shape)
+    age_months = property(lambda self: self.bodies[0].age_months)
+    mirror = property(lambda self: self.bodies[0].mirror)
+    source_posture = property(lambda self: self.bodies[0].source_posture)
+    world_rotation = property(lambda self: self.bodies[0].world_rotation)
+    perturbed = property(lambda self: self.bodies[0].perturbed)
+    appearance_seed = property(lambda self: self.bodies[0].appearance_seed)
+    blend = property(lambda self: self.bodies[0].blend)
+    contact = property(lambda self: self.bodies[0].contact)
+    support_y = property(lambda self: self.support.y)
+    support_kind = property(lambda self: self.support.kind)
+    support_seed = property(lambda self: self.support.seed)
+    background = property(lambda self: self.support.background)
+    lights = property(lambda self: self.lighting.lights)
+    ambient = property(lambda self: self.lighting.ambient)
+    shadows = property(lambda self: self.lighting.shadows)
+
+    def replace_body(self, k: int, **changes) -> "VariantSpec":
+        """This spec with body ``k``'s fields changed (``dataclasses.replace`` on one body)."""
+        from dataclasses import replace
+
+        bodies = list(self.bodies)
+        bodies[k] = replace(bodies[k], **changes)
+        return replace(self, bodies=tuple(bodies))
+
+    def to_json(self) -> dict:
+        d = {"fit_id": self.fit_id, "fit_index": self.fit_index, "variant_index": self.variant_index,
+             "seed": list(self.seed), "bodies": [b.to_json() for b in self.bodies],
+             "camera": self.camera.to_dict(), "width": self.width, "height": self.height,
+             "support": asdict(self.support),
+             "lighting": {**asdict(self.lighting), "lights": [dict(x) for x in self.lighting.lights]},
+             "sensor": dict(self.sensor)}
+        if self.view != "drawn":  # the defaults leave the record as short as before these existed
+            d["view"], d["view_from"] = self.view, self.view_from
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "VariantSpec":
+        """The spec of a :meth:`to_json` record (an annotation's ``provenance["spec"]``)."""
+        lighting = d["lighting"]
+        return cls(fit_id=d["fit_id"], fit_index=d["fit_index"], variant_index=d["variant_index"],
+                   seed=list(d["seed"]), bodies=tuple(BodySpec.from_json(b) for b in d["bodies"]),
+                   camera=Camera(K=d["camera"]["K"], R=d["camera"]["R"], t=d["camera"]["t"], width=d["width"],
+                                 height=d["height"]), width=d["width"], height=d["height"],
+                   support=SupportSpec(**d["support"]),
+                   lighting=LightingSpec(lights=tuple(dict(x) for x in lighting["lights"]),
+                                         ambient=lighting["ambient"], shadows=lighting["shadows"]),
+                   sensor=dict(d["sensor"]), view=d.get("view", "drawn"), view_from=d.get("view_from"))
 
 
 @dataclass
@@ -158,8 +270,10 @@ class Sampled:
     """Specs of a batch of jobs, with their world vertices, and the rejections."""
 
     specs: list[VariantSpec]
-    vertices: np.ndarray  # (B, V, 3) float32, world frame (support at specs[i].support_y)
+    vertices: np.ndarray  # (B, V, 3) float32: each spec's first body, world frame (support at support_y)
     keypoints: np.ndarray  # (B, 17, 3) float32, world frame
+    scene_vertices: list[np.ndarray] = field(default_factory=list)  # per spec (N, V, 3): all its bodies
+    scene_keypoints: list[np.ndarray] = field(default_factory=list)  # per spec (N, 17, 3)
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> count (and redraws)
     rejected_jobs: list[tuple[int, int, str]] = field(default_factory=list)
 
@@ -516,16 +630,73 @@ def _settle(fits: list[FitInfo], verts: np.ndarray, kps: np.ndarray, pose: np.nd
     return out, tilts
 
 
+@dataclass
+class _More:
+    """The further infants of one job (drawn from a generator of their own, so the first
+    body's draws, and single-infant images, do not change with ``multi_share``)."""
+
+    fits: list[FitInfo]
+    draws: list[_Draw]
+    directions: list[float]  # radians on the support plane
+
+
+def _more_bodies(f: FitInfo, seed: list, cfg: VariantConfig, pool: dict[str, list[FitInfo]] | None) -> _More:
+    """How many further infants a job gets (``multi_share``, ``infants``) and their draws: each
+    a fit of the same kind (lying / upright: one support for all) from the run's fits."""
+    rng = np.random.default_rng([*seed, 1])
+    u = rng.uniform(size=2)
+    if cfg.multi_share <= 0 or u[0] >= cfg.multi_share:
+        return _More([], [], [])
+    lo, hi = cfg.infants
+    n = lo + min(hi - lo, int(u[1] * (hi - lo + 1))) - 1
+    lying = f.posture in LYING
+    same = [g for fits in (pool or {}).values() for g in fits if (g.posture in LYING) == lying] or [f]
+    out = _More([], [], [])
+    for j in range(n):
+        sub = np.random.default_rng([*seed, 1, j + 1])
+        out.fits.append(_pick(same, float(sub.uniform())))
+        out.directions.append(float(sub.uniform(0.0, 2 * math.pi)))
+        out.draws.append(_draw(sub, cfg, seed))
+    return out
+
+
+def _forward(body, pose: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World vertices ``(B, V, 3) float32`` and keypoints ``(B, 17, 3) float32`` of world poses."""
+    import torch
+
+    with torch.no_grad():
+        out = body(torch.tensor(pose, dtype=torch.float32), torch.tensor(shape, dtype=torch.float32),
+                   with_vertices=True)
+    return out.vertices.numpy(), out.keypoints.numpy()
+
+
+def _body_spec(body, f: FitInfo, d: _Draw, pose: np.ndarray, shape: np.ndarray, world: np.ndarray,
+               kept: bool, blend: dict | None, offset=(0.0, 0.0, 0.0), track_id: int = 0,
+               contact: dict | None = None) -> BodySpec:
+    import torch
+
+    return BodySpec(
+        fit_id=f.id, fit_index=f.index, body=getattr(body, "name", "body"),
+        pose=tuple(tuple(float(x) for x in p) for p in pose), shape=tuple(float(x) for x in shape),
+        age_months=float(body.age_months(torch.tensor(shape[None], dtype=torch.float32))[0]),
+        mirror=d.mirror, source_posture=f.posture, world_rotation=tuple(tuple(float(x) for x in r) for r in world),
+        perturbed=bool(kept), appearance_seed=int(d.ints[0]),
+        blend={key: v for key, v in blend.items() if key != "pose"} if blend else None,
+        offset=tuple(float(x) for x in offset), track_id=int(track_id), contact=contact)
+
+
 def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, run_seed: int,
                     width: int, height: int, checker: PoseChecker | None = None,
                     n_backgrounds: int = 0, shadow_prob: float = 0.0,
                     pool: dict[str, list[FitInfo]] | None = None) -> Sampled:
     """Draw the specs of ``jobs`` ((fit, variant index) pairs) with one batched body forward
-    per attempt; variants whose body leaves the frame are redrawn up to ``max_attempts``.
-    ``n_backgrounds`` > 0: backgrounds come from the user's folder (picked by the background
-    seed); ``shadow_prob``: chance of shadows per image; ``pool``: :func:`posture_pool` of all
-    the run's fits (posture views and pose blends; without it every view is drawn)."""
-    import torch
+    per attempt; variants whose bodies leave the frame (or find no room beside each other) are
+    redrawn up to ``max_attempts``. ``n_backgrounds`` > 0: backgrounds come from the user's
+    folder (picked by the background seed); ``shadow_prob``: chance of shadows per image;
+    ``pool``: :func:`posture_pool` of all the run's fits (posture views, pose blends and the
+    further infants of multi-infant images; without it every view is drawn and further
+    infants repeat the job's own fit)."""
+    from syrip_gen.render.placement import place_bodies
 
     specs: dict[int, VariantSpec] = {}
     contact_parts = _coarse_parts(body)
@@ -538,67 +709,83 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
         if not pending:
             break
         fits = [jobs[i][0] for i in pending]
-        draws = []
+        draws, seeds = [], []
         for i in pending:
-            seed = [int(run_seed), jobs[i][0].index, int(jobs[i][1]), attempt]
-            draws.append(_draw(np.random.default_rng(seed), cfg, seed))
+            seeds.append([int(run_seed), jobs[i][0].index, int(jobs[i][1]), attempt])
+            draws.append(_draw(np.random.default_rng(seeds[-1]), cfg, seeds[-1]))
         near = [_near(f, d, cfg, pool) for f, d in zip(fits, draws)]
         pose, world, kept = _world_poses(fits, draws, cfg, checker, near)
         shape = _shapes(body, draws, cfg)
-        with torch.no_grad():
-            out = body(torch.tensor(pose, dtype=torch.float32), torch.tensor(shape, dtype=torch.float32),
-                       with_vertices=True)
-        verts = out.vertices.numpy()
-        kps = out.keypoints.numpy()
+        verts, kps = _forward(body, pose, shape)
         contacts, tilts = _settle(fits, verts, kps, pose, world, cfg, contact_parts)
+        # further infants: every job's in one batch
+        more = [_more_bodies(f, seed, cfg, pool) for f, seed in zip(fits, seeds)]
+        m_fits = [g for m in more for g in m.fits]
+        if m_fits:
+            m_draws = [d for m in more for d in m.draws]
+            m_pose, m_world, m_kept = _world_poses(m_fits, m_draws, cfg, checker)
+            m_shape = _shapes(body, m_draws, cfg)
+            m_verts, m_kps = _forward(body, m_pose, m_shape)
+            m_contacts, _ = _settle(m_fits, m_verts, m_kps, m_pose, m_world, cfg, contact_parts)
         still = []
+        first_more = 0
         for k, i in enumerate(pending):
-            f, d = fits[k], draws[k]
-            lying = f.posture in LYING
-            el_range = cfg.lying_elevation_deg if lying else cfg.upright_elevation_deg
-            n = near[k]
-            if n.camera is not None:
-                # a photo's view is of the body: it turns with the settling tilt
-                camera, reason = frame_camera(verts[k].astype(np.float64), n.camera @ tilts[k].T, width, height,
-                                              n.fov or d.fov, n.fill or d.fill, cfg.margin_px)
-            else:
-                camera, reason = place_camera(verts[k].astype(np.float64), width, height,
-                                              _lerp(el_range, d.elevation_u), d.roll, d.fov, d.fill,
-                                              cfg.margin_px)
+            f, d, n, m = fits[k], draws[k], near[k], more[k]
+            rows = list(range(first_more, first_more + len(m.fits)))
+            first_more += len(m.fits)
+            support_y = float(verts[k][:, 1].min())
+            offsets = place_bodies(verts[k], [m_verts[r] for r in rows], m.directions, support_y,
+                                   gap=cfg.body_gap_m) if rows else []
+            camera, reason = None, "no_room"
+            if offsets is not None:
+                scene_verts = np.concatenate([verts[k]] + [m_verts[r] + o for r, o in zip(rows, offsets)])
+                camera, reason = _camera(scene_verts.astype(np.float64), f, d, n, cfg, width, height, tilts[k])
             if camera is None:
-                key = f"redrawn ({reason})"
-                rejected[key] += 1
+                rejected[f"redrawn ({reason})"] += 1
                 last_reason[i] = reason
                 still.append(i)
                 continue
+            lying = f.posture in LYING
+            bodies = [_body_spec(body, f, d, pose[k], shape[k], world[k], kept[k], n.blend, contact=contacts[k])]
+            bodies += [_body_spec(body, m_fits[r], m_draws[r], m_pose[r], m_shape[r], m_world[r], m_kept[r], None,
+                                  offset=o, track_id=j + 1, contact=m_contacts[r])
+                       for j, (r, o) in enumerate(zip(rows, offsets))]
             specs[i] = VariantSpec(
                 fit_id=f.id, fit_index=f.index, variant_index=int(jobs[i][1]), seed=d.rng_seed,
-                body=getattr(body, "name", "body"),
-                pose=tuple(tuple(float(x) for x in p) for p in pose[k]),
-                shape=tuple(float(x) for x in shape[k]),
-                age_months=float(body.age_months(torch.tensor(shape[k:k + 1], dtype=torch.float32))[0]),
-                mirror=d.mirror, source_posture=f.posture,
-                world_rotation=tuple(tuple(float(x) for x in r) for r in world[k]),
-                perturbed=bool(kept[k]), camera=camera, width=int(width), height=int(height),
-                support_y=float(verts[k][:, 1].min()),
-                support_kind=(LYING_SUPPORTS[int(d.ints[5] % len(LYING_SUPPORTS))] if lying
-                              else UPRIGHT_SUPPORTS[int(d.ints[5] % len(UPRIGHT_SUPPORTS))]),
-                appearance_seed=int(d.ints[0]), support_seed=int(d.ints[1]),
-                background={"kind": "file" if n_backgrounds else "procedural", "seed": int(d.ints[2])},
-                lights=_lights(d, cfg), ambient=round(_lerp(cfg.ambient, d.scene[1]), 4),
-                shadows=bool(d.scene[2] < shadow_prob), sensor={"seed": int(d.ints[3])},
-                view=n.view, view_from=n.source.id if n.source is not None else None,
-                blend={key: v for key, v in n.blend.items() if key != "pose"} if n.blend else None,
-                contact=contacts[k])
-            verts_out[i], kps_out[i] = verts[k], kps[k]
+                bodies=tuple(bodies), camera=camera, width=int(width), height=int(height),
+                support=SupportSpec(
+                    y=support_y,
+                    kind=(LYING_SUPPORTS[int(d.ints[5] % len(LYING_SUPPORTS))] if lying
+                          else UPRIGHT_SUPPORTS[int(d.ints[5] % len(UPRIGHT_SUPPORTS))]),
+                    seed=int(d.ints[1]),
+                    background={"kind": "file" if n_backgrounds else "procedural", "seed": int(d.ints[2])}),
+                lighting=LightingSpec(lights=_lights(d, cfg), ambient=round(_lerp(cfg.ambient, d.scene[1]), 4),
+                                      shadows=bool(d.scene[2] < shadow_prob)),
+                sensor={"seed": int(d.ints[3])},
+                view=n.view, view_from=n.source.id if n.source is not None else None)
+            verts_out[i] = np.stack([verts[k]] + [(m_verts[r] + o).astype(np.float32) for r, o in zip(rows, offsets)])
+            kps_out[i] = np.stack([kps[k]] + [(m_kps[r] + o).astype(np.float32) for r, o in zip(rows, offsets)])
         pending = still
     for i in pending:
         rejected[last_reason[i]] += 1
     done = sorted(specs)
-    V = verts_out[done[0]].shape[0] if done else 0
+    V = verts_out[done[0]].shape[1] if done else 0
     return Sampled(
         specs=[specs[i] for i in done],
-        vertices=np.stack([verts_out[i] for i in done]) if done else np.zeros((0, V, 3), np.float32),
-        keypoints=np.stack([kps_out[i] for i in done]) if done else np.zeros((0, 17, 3), np.float32),
+        vertices=np.stack([verts_out[i][0] for i in done]) if done else np.zeros((0, V, 3), np.float32),
+        keypoints=np.stack([kps_out[i][0] for i in done]) if done else np.zeros((0, 17, 3), np.float32),
+        scene_vertices=[verts_out[i] for i in done], scene_keypoints=[kps_out[i] for i in done],
         rejected=dict(rejected),
         rejected_jobs=[(jobs[i][0].index, int(jobs[i][1]), last_reason[i]) for i in pending])
+
+
+def _camera(verts: np.ndarray, f: FitInfo, d: _Draw, n: _Near, cfg: VariantConfig, width: int, height: int,
+            tilt: np.ndarray | None = None) -> tuple[Camera | None, str | None]:
+    """The job's camera around all of the scene's world vertices ``verts (V, 3)``: the borrowed
+    view's rotation (turned with the first body's settling ``tilt``: a photo's view is of the
+    body) and framing, else one drawn per posture."""
+    if n.camera is not None:
+        R = n.camera if tilt is None else n.camera @ tilt.T
+        return frame_camera(verts, R, width, height, n.fov or d.fov, n.fill or d.fill, cfg.margin_px)
+    el_range = cfg.lying_elevation_deg if f.posture in LYING else cfg.upright_elevation_deg
+    return place_camera(verts, width, height, _lerp(el_range, d.elevation_u), d.roll, d.fov, d.fill, cfg.margin_px)
