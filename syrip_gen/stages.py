@@ -60,7 +60,8 @@ REGISTRY: dict[str, Stage] = {
     "render": Stage(
         "syrip_gen.pipeline:_render",
         SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
-                  "syrip_gen/drawing.py", "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz"),
+                  "syrip_gen/drawing.py", "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz",
+                  "syrip_gen/gates/penetration.py"),  # placement of further infants and the contact parts use it
         ("fits",), "syrip_gen.dataset:RenderConfig.from_dict",
         ("render", "render annotated synthetic images from fits", "syrip_gen.commands.render")),
     "filter": Stage(
