@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "learn-keypoints": ("learn where your annotators put the keypoints on the body", "syrip_gen.commands.learn_keypoints"),
     "backgrounds": ("person-free background photos from your annotated images", "syrip_gen.commands.backgrounds"),
     "render": ("render annotated synthetic images from fits", "syrip_gen.commands.render"),
+    "sequence": ("render clips of moving infants (frames, track ids, MP4 previews)", "syrip_gen.commands.sequence"),
     "filter": ("apply quality gates (and review decisions) to a dataset", "syrip_gen.commands.filter"),
     "review": ("review renders in the browser; decisions saved as you go", "syrip_gen.commands.review"),
     "stats": ("statistics of a dataset: poses, postures, visibility, coverage", "syrip_gen.commands.stats"),
