@@ -362,7 +362,7 @@ def run_summary(records: list[dict]) -> str:
 
 # ---- checks before any step runs (also with --dry) ----------------------------------------
 REQUIRED_INPUTS = {"fit": ("skeletons",), "learn_keypoints": ("fits",), "backgrounds": ("dataset",), "render": ("fits",),
-                   "filter": ("dataset",), "stats": ("dataset",), "evaluate": ("model", "dataset"),
+                   "sequence": ("fits",), "filter": ("dataset",), "stats": ("dataset",), "evaluate": ("model", "dataset"),
                    "curve": ("model", "dataset"), "subset": ("dataset",)}
 
 
@@ -423,6 +423,7 @@ CONFIG_CHECKS: dict[str, Callable[[dict], None]] = {
     "learn_keypoints": _check_with("syrip_gen.fit.learn_keypoints", "RoundsConfig"),
     "backgrounds": _check_with("syrip_gen.backgrounds", "BackgroundsConfig"),
     "render": _check_with("syrip_gen.dataset", "RenderConfig"),
+    "sequence": _check_with("syrip_gen.render.clips", "ClipConfig"),
     "filter": _check_with("syrip_gen.filter", "FilterConfig"),
     "stats": _check_none("stats"),
     "train": _check_train,
@@ -488,6 +489,20 @@ def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     extra.update(_keypoints(inputs))
     cfg = RenderConfig.from_dict({**config, **extra, "force": True})  # key changed: old shards are stale
     return _as_dict(render_dataset(_need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
+
+
+def _sequence(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Clips of moving infants; with the per-clip gates on, later steps read the whole clips that
+    passed (``filtered.json`` points at them, as a filter step's does)."""
+    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.render.clips import ClipConfig, render_clips
+
+    cfg = ClipConfig.from_dict({**config, **_keypoints(inputs), "force": True})
+    summary = render_clips(_need(inputs, "fits", "sequence") / "fits.jsonl", out, cfg)
+    if summary.filtered_path:
+        atomic_write_json(out / "filtered.json", {"coco": summary.filtered_path, "n_kept": summary.clips_kept,
+                                                  "n_images": summary.frames})
+    return _as_dict(summary)
 
 
 def _filter(config: dict, inputs: dict[str, Path], out: Path) -> dict:
@@ -605,6 +620,7 @@ def _as_dict(obj) -> dict:
 
 
 STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {
-    "fit": _fit, "learn_keypoints": _learn_keypoints, "backgrounds": _backgrounds, "render": _render, "filter": _filter, "stats": _stats,
+    "fit": _fit, "learn_keypoints": _learn_keypoints, "backgrounds": _backgrounds, "render": _render, "sequence": _sequence, "filter": _filter,
+    "stats": _stats,
     "train": _train, "evaluate": _evaluate, "curve": _curve, "subset": _subset,
 }

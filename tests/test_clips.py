@@ -154,3 +154,28 @@ def test_sequence_command_and_bad_config(fits, tmp_path, capsys):
     assert not (tmp_path / "c" / "previews").exists()
     clip = json.loads((tmp_path / "c" / "clips.json").read_text())["clips"][0]
     assert clip["camera_orbit_deg"] == 0.0
+
+
+def test_pipeline_sequence_step_hands_its_kept_clips_on(fits, tmp_path):
+    from syrip_gen import pipeline
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"""
+name: clips
+out: {tmp_path / 'run'}
+steps:
+  - {{name: clips, kind: sequence, inputs: {{fits: {fits.parent}}},
+     config: {{clips: 1, seconds: 0.5, fps: 6, width: 96, height: 72, preview: false, video: false}}}}
+  - {{name: stats, kind: stats, inputs: {{dataset: clips}}}}
+""")
+    records = pipeline.run(pipeline.load_spec(spec), echo=lambda s: None)
+    assert [r["status"] for r in records] == ["ran", "ran"]
+    assert records[0]["summary"]["frames"] == 3
+    kept = json.loads((tmp_path / "run" / "clips" / "filtered.json").read_text())
+    assert kept["coco"].endswith("person_keypoints_train_filtered_infant.json")
+    assert pipeline._dataset_of(tmp_path / "run" / "clips") == type(tmp_path)(kept["coco"])
+    assert {r["status"] for r in pipeline.run(pipeline.load_spec(spec), echo=lambda s: None)} == {"skipped"}
+    bad = spec.read_text().replace("fps: 6", "fps: 0")
+    spec.write_text(bad)
+    with pytest.raises(Exception, match="fps"):
+        pipeline.run(pipeline.load_spec(spec), echo=lambda s: None)
