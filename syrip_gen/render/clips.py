@@ -154,9 +154,10 @@ def _clip_maker(maker):
             self._cache = {}
 
         def texture(self, spec, photo_texture=None):
-            if "texture" not in self._cache:
+            if "texture" not in self._cache:  # unreadable files are counted on the first frame only
                 self._cache["texture"] = super().texture(spec, photo_texture)
-            tex, desc, bad = self._cache["texture"]
+                return self._cache["texture"]
+            tex, desc, _ = self._cache["texture"]
             return tex, desc, 0
 
         def support(self, spec, vertices):
@@ -171,7 +172,8 @@ def _clip_maker(maker):
                 return None, {"kind": "hidden (the support fills the frame)"}, 0
             if "background" not in self._cache:
                 self._cache["background"] = super().background(spec, camera, support)
-            img, desc, bad = self._cache["background"]
+                return self._cache["background"]
+            img, desc, _ = self._cache["background"]
             return img, desc, 0
 
     clip = ClipImageMaker.__new__(ClipImageMaker)
