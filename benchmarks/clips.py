@@ -90,7 +90,7 @@ def train_models(coco: Path, out: Path, steps: int) -> dict[str, Path]:
     for task in ("detector", "pose2d"):
         cfg = TrainConfig.from_dict({"task": task, "train": [str(coco)], "out_dir": str(out / task), "max_steps": steps,
                                      "batch_size": 16, "warmup_steps": 1, "log_every": 10, "device": "cpu",
-                                     "augment": noaug})
+                                     "augment": noaug, "precision": "float32", "channels_last": False})  # no probes
         ck[task] = train(cfg, log=lambda *_: None)
     return ck
 
