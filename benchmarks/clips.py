@@ -168,6 +168,9 @@ def main(argv=None) -> int:
     fit_s = time.perf_counter() - t0
     cfg = ClipConfig(clips=args.clips, seconds=args.seconds, fps=args.fps, width=args.width, height=args.height,
                      force=True)
+    import shutil
+
+    shutil.rmtree(work / "clips", ignore_errors=True)  # render afresh: a resumed run measures no rendering
     t0 = time.perf_counter()
     s = render_clips(fits, work / "clips", cfg, log=lambda *_: None)
     clips_s = time.perf_counter() - t0
