@@ -41,6 +41,21 @@ def list_images(paths: list[str | Path]) -> list[Path]:
     return out
 
 
+def split_inputs(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
+    """Inputs as (images, videos): video files (by suffix, ``syrip_gen.video``) go to the video
+    path; images and image folders to :func:`predict`. Both kinds at once is a UserError."""
+    from syrip_gen.video import is_video
+
+    videos = [Path(p) for p in paths if Path(p).is_file() and is_video(p)]
+    images = [Path(p) for p in paths if Path(p) not in videos]
+    missing = [v for v in map(Path, paths) if is_video(v) and not v.exists()]
+    if missing:
+        raise UserError(f"{missing[0]}: no such video")
+    if videos and images:
+        raise UserError("give images or videos to predict on, not both")
+    return (list_images(images) if images else []), videos
+
+
 @torch.no_grad()
 def predict(images: list[str | Path], detector: str | Path, pose2d: str | Path, lifter: str | Path | None = None,
             device: str = "auto", flip: bool = True, vis_dir: str | Path | None = None, log=print

@@ -473,6 +473,20 @@ def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     return _as_dict(render_dataset(_need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
 
 
+def _sequence(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Clips of moving infants; with the per-clip gates on, later steps read the whole clips that
+    passed (``filtered.json`` points at them, as a filter step's does)."""
+    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.render.clips import ClipConfig, render_clips
+
+    cfg = ClipConfig.from_dict({**config, **_keypoints(inputs), "force": True})
+    summary = render_clips(_need(inputs, "fits", "sequence") / "fits.jsonl", out, cfg)
+    if summary.filtered_path:
+        atomic_write_json(out / "filtered.json", {"coco": summary.filtered_path, "n_kept": summary.clips_kept,
+                                                  "n_images": summary.frames})
+    return _as_dict(summary)
+
+
 def _filter(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     """The filtered COCO file goes into the step's own folder (its images stay where they are,
     named by absolute path), with ``filtered.json`` pointing at it (see :func:`_dataset_of`)."""

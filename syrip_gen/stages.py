@@ -64,6 +64,13 @@ REGISTRY: dict[str, Stage] = {
                   "syrip_gen/gates/penetration.py"),  # placement of further infants and the contact parts use it
         ("fits",), "syrip_gen.dataset:RenderConfig.from_dict",
         ("render", "render annotated synthetic images from fits", "syrip_gen.commands.render")),
+    "sequence": Stage(
+        "syrip_gen.pipeline:_sequence",
+        SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
+                  "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "syrip_gen/video.py", "syrip_gen/clip_gates.py",
+                  "syrip_gen/filter.py", "syrip_gen/gates", "assets/pose_prior.npz"),
+        ("fits",), "syrip_gen.render.clips:ClipConfig.from_dict",
+        ("sequence", "render clips of moving infants (frames, track ids, MP4 previews)", "syrip_gen.commands.sequence")),
     "filter": Stage(
         "syrip_gen.pipeline:_filter",
         SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "syrip_gen/fits.py", "assets/pose_prior.npz"),

@@ -1,0 +1,47 @@
+"""`syrip-gen sequence FITS --out CLIPS`: rendered clips of moving infants with per-frame labels.
+
+Thin layer over :func:`syrip_gen.render.clips.render_clips`; torch/pyrender load only in ``run``.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Config flags default to None ("not given"): ClipConfig's defaults rule."""
+    p.add_argument("fits", metavar="FITS", help="fits folder (FITS/fits.jsonl) or the .jsonl file")
+    p.add_argument("--out", required=True, metavar="CLIPS", help="output folder (frames, COCO, MP4 previews)")
+    p.add_argument("--clips", type=int, help="number of clips (fits taken in turn; default 4)")
+    p.add_argument("--seconds", type=float, help="length of each clip (default 3)")
+    p.add_argument("--fps", type=float, help="frames per second (default 10)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--camera-orbit-deg", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="total turn of a moving camera about the infant over a clip (default -10 10; 0 0 = fixed)")
+    p.add_argument("--moving-camera-prob", type=float, metavar="P", help="share of clips whose camera drifts (0.5)")
+    p.add_argument("--split", help="name in annotations/person_keypoints_<split>_infant.json")
+    p.add_argument("--limit", type=int, help="use only the first N usable fits")
+    p.add_argument("--no-preview", dest="preview", action="store_false", default=None, help="no MP4 previews")
+    p.add_argument("--no-video", dest="video", action="store_false", default=None,
+                   help="no plain MP4 of the rendered frames per clip")
+    p.add_argument("--no-gate", dest="gate", action="store_false", default=None,
+                   help="skip the per-clip quality gates (filter's gates on every frame)")
+    p.add_argument("--force", action="store_true", default=None, help="replace a different run in --out")
+    p.add_argument("--body", choices=("anny", "smil", "smpl"), help="body model the fits were made with")
+    p.add_argument("--body-path", help="the SMIL/SMPL model file for --body smil|smpl")
+    p.add_argument("--keypoints", metavar="NPZ", help="learned keypoint regressor (`syrip-gen learn-keypoints`)")
+    p.add_argument("--texture-size", type=int, help="body texture size in texels (default 512)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from syrip_gen.config import from_args
+    from syrip_gen.render.clips import ClipConfig, render_clips
+
+    cfg = from_args(ClipConfig, args, "sequence")
+    summary = render_clips(args.fits, args.out, cfg)
+    print(json.dumps(asdict(summary), indent=1, sort_keys=True))
+    return 0
