@@ -153,11 +153,11 @@ def _clip_maker(maker):
             self._clip_box = np.stack([all_vertices.min(0), all_vertices.max(0)])
             self._cache = {}
 
-        def texture(self, spec, photo_texture=None):
-            if "texture" not in self._cache:  # unreadable files are counted on the first frame only
-                self._cache["texture"] = super().texture(spec, photo_texture)
-                return self._cache["texture"]
-            tex, desc, _ = self._cache["texture"]
+        def texture(self, spec, photo_texture=None, k: int = 0):
+            if ("texture", k) not in self._cache:  # unreadable files are counted on the first frame only
+                self._cache[("texture", k)] = super().texture(spec, photo_texture, k)
+                return self._cache[("texture", k)]
+            tex, desc, _ = self._cache[("texture", k)]
             return tex, desc, 0
 
         def support(self, spec, vertices):
@@ -293,8 +293,10 @@ def render_clip(clip_id: int, plan: ClipPlan, fit, cfg: ClipConfig, state, maker
     images, anns, previews, plain, reason = [], [], [], [], None
     F = len(plan.cameras)
     for f in range(F):
-        spec = dataclasses.replace(plan.spec, pose=tuple(tuple(float(x) for x in p) for p in plan.poses[f]),
-                                   camera=plan.cameras[f])
+        # the frame's pose; its contact record (of the first frame's pose) would be stale: clips are
+        # re-seated on the support every frame and not contact-gated per frame
+        spec = dataclasses.replace(plan.spec.replace_body(0, pose=tuple(tuple(float(x) for x in p) for p in plan.poses[f]),
+                                                          contact=None), camera=plan.cameras[f])
         r = maker.render(spec, plan.vertices[f].astype(np.float32))
         file_name = f"{name}/{f:06d}.jpg"
         prov = {"fit_id": fit.id, "source_image_id": fit.source_image_id, "source_file": fit.source_file,
@@ -350,7 +352,7 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
 
     from syrip_gen.coco import annotation_path, atomic_write_json, write_coco
     from syrip_gen.fits import fits_file, usable_fits
-    from syrip_gen.render.compose import one_torch_thread, worker_state
+    from syrip_gen.dataset import one_torch_thread, worker_state
     from syrip_gen.render.variants import posture_pool, prepare_fits
     from syrip_gen.runfolder import check_writable, claim, locked, record
 
