@@ -21,6 +21,10 @@ from typing import Callable
 # sources every body-handling stage runs (a change there reruns them all)
 SHARED = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/body",
           "syrip_gen/posture.py", "syrip_gen/geometry.py", "syrip_gen/raster.py")
+# what drawing images from fits runs (render and sequence); placement and contact use gates/penetration.py
+_RENDERING = SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
+                       "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz",
+                       "syrip_gen/gates/penetration.py")
 _POSE = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/geometry.py", "pose_models")
 
 
@@ -59,16 +63,12 @@ REGISTRY: dict[str, Stage] = {
         ("backgrounds", "person-free background photos from your annotated images", "syrip_gen.commands.backgrounds")),
     "render": Stage(
         "syrip_gen.pipeline:_render",
-        SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
-                  "syrip_gen/drawing.py", "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz",
-                  "syrip_gen/gates/penetration.py"),  # placement of further infants and the contact parts use it
+        _RENDERING + ("syrip_gen/drawing.py",),
         ("fits",), "syrip_gen.dataset:RenderConfig.from_dict",
         ("render", "render annotated synthetic images from fits", "syrip_gen.commands.render")),
     "sequence": Stage(
         "syrip_gen.pipeline:_sequence",
-        SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
-                  "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "syrip_gen/video.py", "syrip_gen/clip_gates.py",
-                  "syrip_gen/filter.py", "syrip_gen/gates", "assets/pose_prior.npz"),
+        _RENDERING + ("syrip_gen/video.py", "syrip_gen/clip_gates.py", "syrip_gen/filter.py", "syrip_gen/gates"),
         ("fits",), "syrip_gen.render.clips:ClipConfig.from_dict",
         ("sequence", "render clips of moving infants (frames, track ids, MP4 previews)", "syrip_gen.commands.sequence")),
     "filter": Stage(

@@ -2,7 +2,6 @@
 through the real image maker with photo backgrounds and photo supports cut from letterboxed
 photos, every image scanned by photo_stats.empty_corners (the function a large run's images
 can be scanned with too)."""
-from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -53,7 +52,7 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
     kinds, bad = set(), []
     for spec, verts in zip(s.specs, s.vertices):
         for posture in ("supine", "standing"):  # lying: photo supports; upright: floor + background
-            sp = replace(spec, source_posture=posture)
+            sp = spec.replace_body(0, source_posture=posture)
             r = maker.render(sp, verts)
             img = cv2.imdecode(np.frombuffer(r.jpeg, np.uint8), cv2.IMREAD_COLOR)
             kinds.add(r.provenance["support"]["kind"])
