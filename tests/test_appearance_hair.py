@@ -5,12 +5,17 @@ import numpy as np
 import torch
 
 
+def rest_body(body) -> tuple:
+    """The body's topology and its rest-pose vertices ``(V, 3) float64`` at the mean shape."""
+    with torch.no_grad():
+        out = body(torch.zeros(1, 24, 3), body.shape_mean[None], with_vertices=True)
+    return body.topology(), out.vertices[0].double().numpy()
+
+
 def test_hair_covers_the_scalp_not_the_face(anny_body):
     from syrip_gen.render.appearance import AppearanceConfig, make_texture, scalp_indicator, uv_raster
 
-    topo = anny_body.topology()
-    with torch.no_grad():
-        rest = anny_body(torch.zeros(1, 24, 3), anny_body.shape_mean[None], with_vertices=True).vertices[0].double().numpy()
+    topo, rest = rest_body(anny_body)
     scalp = scalp_indicator(topo, rest)
     names = list(topo.part_names)
     part = np.asarray(topo.part_of_vertex)
@@ -41,9 +46,7 @@ def test_face_has_eyes_brows_and_mouth_on_the_face_and_hair_is_soft(anny_body):
     from syrip_gen.render.appearance import (AppearanceConfig, face_maps, make_texture, scalp_indicator,
                                              uv_raster)
 
-    topo = anny_body.topology()
-    with torch.no_grad():
-        rest = anny_body(torch.zeros(1, 24, 3), anny_body.shape_mean[None], with_vertices=True).vertices[0].double().numpy()
+    topo, rest = rest_body(anny_body)
     maps = face_maps(topo, rest)
     names = list(topo.part_names)
     part = np.asarray(topo.part_of_vertex)

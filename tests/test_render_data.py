@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from test_render_data_helpers import write_fits
+from test_render_data_helpers import prepared_fits
 
 from syrip_gen.errors import UserError
 
@@ -13,7 +13,7 @@ from syrip_gen.annotate import annotate_image
 from syrip_gen.coco import FLIP_INDEX
 from syrip_gen.posture import posture_labels
 from syrip_gen.geometry import rotvec_to_matrix
-from syrip_gen.render.variants import VariantConfig, prepare_fits, sample_variants
+from syrip_gen.render.variants import VariantConfig, sample_variants
 
 W, H = 160, 120
 # the fitted pose, untilted, seen from drawn views
@@ -23,13 +23,7 @@ NOMOVE = VariantConfig(pose_sigma=0.0, roll_deg=(0.0, 0.0), settle_max_tilt_deg=
 
 @pytest.fixture(scope="module")
 def fit_infos(anny_body, tmp_path_factory):
-    import json
-
-    path = write_fits(anny_body, tmp_path_factory.mktemp("fits") / "fits.jsonl", n=2, extra_bad=False)
-    recs = [json.loads(line) for line in path.read_text().splitlines()]
-    for i, r in enumerate(recs):
-        r["_index"] = i
-    return prepare_fits(recs, anny_body)
+    return prepared_fits(anny_body, tmp_path_factory.mktemp("fits"), n=2)
 
 
 def test_world_rotation_is_composed_with_the_fit(anny_body, fit_infos):

@@ -102,3 +102,15 @@ def use_fake_maker(monkeypatch):
 
 def angle_between(a, b) -> float:
     return math.degrees(math.acos(np.clip(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b), -1, 1)))
+
+
+def prepared_fits(body, folder: Path, n: int = 2) -> list:
+    """``n`` fits written by :func:`write_fits` into ``folder``, read back and prepared for
+    sampling (``render.variants.prepare_fits``), each with its ``_index``."""
+    from syrip_gen.render.variants import prepare_fits
+
+    path = write_fits(body, folder / "fits.jsonl", n=n, extra_bad=False)
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    for i, r in enumerate(recs):
+        r["_index"] = i
+    return prepare_fits(recs, body)

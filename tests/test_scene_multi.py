@@ -4,9 +4,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_render_data_helpers import write_fits
+from test_render_data_helpers import prepared_fits, write_fits
 
-from syrip_gen.render.variants import VariantConfig, VariantSpec, posture_pool, prepare_fits, sample_variants
+from syrip_gen.render.variants import VariantConfig, VariantSpec, posture_pool, sample_variants
 
 W, H = 160, 120
 TWO = VariantConfig(multi_share=1.0, infants=(2, 2))
@@ -14,13 +14,7 @@ TWO = VariantConfig(multi_share=1.0, infants=(2, 2))
 
 @pytest.fixture(scope="module")
 def fit_infos(anny_body, tmp_path_factory):
-    import json
-
-    path = write_fits(anny_body, tmp_path_factory.mktemp("fits") / "fits.jsonl", n=3, extra_bad=False)
-    recs = [json.loads(line) for line in path.read_text().splitlines()]
-    for i, r in enumerate(recs):
-        r["_index"] = i
-    return prepare_fits(recs, anny_body)
+    return prepared_fits(anny_body, tmp_path_factory.mktemp("fits"), n=3)
 
 
 @pytest.fixture(scope="module")

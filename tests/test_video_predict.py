@@ -9,6 +9,7 @@ import torch
 
 from pose_models.smoothing import OneEuro, OneEuroConfig, jitter, smooth_track, smoothing_factor
 from pose_models.tracking import Tracker, TrackerConfig, box_iou, oks
+from test_pose_train import SMALL  # the tiny models' config of the training tests
 
 
 # ---- One-Euro ----------------------------------------------------------------------------------
@@ -75,9 +76,6 @@ def test_tracker_keeps_ids_when_detections_come_in_any_order():
 
 
 # ---- predict on a rendered clip -------------------------------------------------------------------
-NOAUG = {"flip": 0, "rotation": 0, "scale": 0, "colour": 0, "half_body": 0}
-SMALL = {"batch_size": 16, "input_h": 64, "input_w": 64, "detector_size": 64, "deconv_channels": 64, "sigma": 1.0,
-         "warmup_steps": 1, "min_lr_ratio": 1.0, "log_every": 1, "device": "cpu", "augment": NOAUG, "lr": 1e-3}
 
 
 @pytest.fixture(scope="module")

@@ -273,18 +273,27 @@ def _outfit_garments(outfit: str, rng: np.random.Generator, p_long: float = 0.5)
     return []
 
 
+def _head_and_eyes(topology: MeshTopology) -> tuple[np.ndarray, np.ndarray, list[int]] | None:
+    """Part id per vertex ``(V,)``, the head's vertices ``(V,) bool`` and the eye parts' ids of a
+    topology; None without part labels or a head."""
+    if topology.part_of_vertex is None or "head" not in topology.part_names:
+        return None
+    names = list(topology.part_names)
+    part = np.asarray(topology.part_of_vertex)
+    return part, part == names.index("head"), [names.index(e) for e in EYES if e in names]
+
+
 def scalp_indicator(topology: MeshTopology, rest_vertices: np.ndarray) -> np.ndarray | None:
     """``(V,) float32`` how far up the scalp each body vertex is (> 0: where hair grows; ~0
     at the hairline), from the body's rest pose ``rest_vertices (V, 3)`` (y up, z forward):
     the head's vertices above a hairline that runs across the forehead well above the eyes
     and drops to the nape behind the ears. None without part labels."""
-    if topology.part_of_vertex is None or "head" not in topology.part_names:
+    labels = _head_and_eyes(topology)
+    if labels is None:
         return None
-    names = list(topology.part_names)
-    part = np.asarray(topology.part_of_vertex)
+    part, head, eye_ids = labels
     v = np.asarray(rest_vertices, np.float64)
-    head = part == names.index("head")
-    eyes = np.isin(part, [names.index(e) for e in EYES if e in names])
+    eyes = np.isin(part, eye_ids)
     if not head.any() or not eyes.any():
         return None
     _FACES[id(topology)] = (face_maps(topology, v), topology)  # made from the same rest pose (make_texture)
@@ -308,13 +317,11 @@ def face_maps(topology: MeshTopology, rest_vertices: np.ndarray) -> np.ndarray |
     the eyeball UVs overlap, see :func:`paint_face`).
     Painted in UV space by :func:`paint_face`, so they follow the mesh wherever its UV
     islands lie. None without head and eye labels."""
-    if topology.part_of_vertex is None or "head" not in topology.part_names:
+    labels = _head_and_eyes(topology)
+    if labels is None:
         return None
-    names = list(topology.part_names)
-    part = np.asarray(topology.part_of_vertex)
+    part, head, eye_ids = labels
     v = np.asarray(rest_vertices, np.float64)
-    head = part == names.index("head")
-    eye_ids = [names.index(e) for e in EYES if e in names]
     if len(eye_ids) != 2 or not head.any():
         return None
     x, y, z = v[:, 0], v[:, 1], v[:, 2]
