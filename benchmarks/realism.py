@@ -117,11 +117,10 @@ def score(dataset: Path, pred: dict) -> dict:
     return out
 
 
-def image_oks(dataset: Path, pred: dict) -> dict[int, tuple[float, str, Path]]:
+def image_oks(dataset: Path, gt: dict, pred: dict) -> dict[int, tuple[float, str, Path]]:
     """Per image: OKS of MediaPipe's answer (0 when it found no one), posture and image path."""
     from syrip_gen.coco import SIGMAS
 
-    gt = json.loads(annotation_file(dataset).read_text())
     images = {im["id"]: im for im in gt["images"]}
     found = {r["image_id"]: np.asarray(r["keypoints"], float).reshape(17, 3) for r in pred["results"]}
     var = (2 * np.asarray(SIGMAS)) ** 2
@@ -150,10 +149,9 @@ def _factors(ann: dict) -> dict[str, str]:
             "view": str(spec.get("view", "drawn")), "texture": str((p.get("texture") or {}).get("kind"))}
 
 
-def by_factor(dataset: Path, oks: dict) -> dict:
+def by_factor(gt: dict, oks: dict) -> dict:
     """Mean OKS and miss rate per value of each render factor (sensor effects, support,
     background, view, texture): which ingredient makes renders unreadable to the model."""
-    gt = json.loads(annotation_file(dataset).read_text())
     groups: dict = {}
     for a in gt["annotations"]:
         if a["image_id"] not in oks:
@@ -358,9 +356,10 @@ def main() -> None:
         pred = predict(name, data, work, args.python)
         report["model"], report["protocol"] = pred["model"], pred["protocol"]
         report["sets"][name] = {**score(data, pred), "dataset": str(path), "seconds": round(time.time() - t0, 1)}
-        scored[name] = image_oks(data, pred)
+        gt = json.loads(annotation_file(data).read_text())  # read once for the per-image measures
+        scored[name] = image_oks(data, gt, pred)
         if name != args.reference:
-            report["sets"][name]["by_factor"] = by_factor(data, scored[name])
+            report["sets"][name]["by_factor"] = by_factor(gt, scored[name])
         s = report["sets"][name]
         print(f"{name}: n {s['n']}, AP {s['AP']:.3f}, miss {s['miss_rate']:.1%}")
     ref = report["sets"].get(args.reference) if args.reference else None
