@@ -1,9 +1,9 @@
 """Benchmark: training crops/s of the 2D model on every numeric path, side by side, and what the
-trainer's own run-time choice picks.
+trainer's fixed rule (``pose_models.device.numeric_path``) picks.
 
 Why: the ablation's length is set by crops/s, and the fastest path depends on the CPU the session
 lands on (float32 or bfloat16 autocast; NCHW or channels-last). The variants of one model are timed
-interleaved, step by step (``pose_models.device.step_probe``, the trainer's own probe), so load from
+interleaved, step by step (``pose_models.device.step_probe``), so load from
 other jobs falls on all of them alike and their ratios stay meaningful on a busy machine; absolute
 crops/s are recorded with the load average. Each timed step is a full training step (forward,
 backward, AdamW) on random tensors; data loading is not timed (the loader caches crops in memory).
@@ -44,7 +44,7 @@ def gflop_per_crop(model, h: int, w: int) -> float:
 def measure(depth: int, h: int, w: int, c: int, batch: int, device, repeats: int, variants) -> list[dict]:
     import torch
 
-    from pose_models.device import choose_fast_path, cpu_has_native_bf16, precision_candidates, step_probe
+    from pose_models.device import cpu_has_native_bf16, numeric_path, step_probe
     from pose_models.models import build_model
 
     torch.manual_seed(0)
@@ -55,8 +55,8 @@ def measure(depth: int, h: int, w: int, c: int, batch: int, device, repeats: int
     probe = step_probe(model, b, lambda m, x: m(x["image"], x["target"], x["weight"])[1], device, repeats)
     load = os.getloadavg()[0]
     times = probe(variants)
-    auto = [(p, cl) for p in precision_candidates("auto", device) for cl in (False, True)]
-    chosen = choose_fast_path(auto, lambda cands: [times[variants.index(v)] for v in cands], log=lambda *_: None)
+    rule = numeric_path("pose2d", device)
+    chosen = (rule.precision, rule.channels_last)
     base = times[0]
     return [{"depth": depth, "input": f"{h}x{w}", "head_channels": c, "gflop_per_crop": round(g, 3),
              "precision": p, "channels_last": cl, "crops_per_s": round(batch / t, 2), "x_float32_nchw": round(base / t, 2),

@@ -19,8 +19,8 @@ from pose_models.checkpoint import latest_checkpoint, prune, read_checkpoint, sa
 from pose_models.config import POSE2D_FIELDS, TrainConfig
 from pose_models.data import (DetectionDataset, LiftingDataset, Pose2DDataset, SeededBatches, load_records,
                               report_skips)
-from pose_models.device import (autocast, choose_fast_path, precision_candidates, resolve_device, set_threads,
-                                step_probe, to_channels_last)
+from pose_models.device import (autocast, numeric_path, resolve_device, resumed_path, set_threads,
+                                to_channels_last)
 from pose_models.models import build_model, model_args
 from syrip_gen.errors import UserError
 
@@ -123,6 +123,8 @@ def train(cfg: TrainConfig, log=print) -> Path:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     step, resume_from = 0, latest_checkpoint(out) if cfg.resume else None
+    path_args = (cfg.task, device, cfg.precision, cfg.channels_last, cfg.amp)
+    numeric = numeric_path(*path_args)
     if resume_from is not None:
         ck = read_checkpoint(resume_from)
         if ck["kind"] != cfg.task or ck["model_args"] != model_args(model):
@@ -131,6 +133,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         step = ck["step"]
+        numeric = resumed_path(ck, *path_args)
         torch.set_rng_state(ck["rng"]["torch"])
         if device.type == "cuda" and ck["rng"]["cuda"]:
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
@@ -147,18 +150,13 @@ def train(cfg: TrainConfig, log=print) -> Path:
                         generator=torch.Generator().manual_seed(cfg.seed))  # keeps the global RNG (dropout) untouched
     model.train()
     batch_iter = iter(loader)
-    first = _to_device(next(batch_iter), device, False)
-    layouts = [False, True] if cfg.channels_last is None and cfg.task != "lifter" else [bool(cfg.channels_last)]
-    candidates = [(p, cl) for p in precision_candidates(cfg.precision if cfg.amp else "float32", device)
-                  for cl in layouts]
-    precision, channels_last = choose_fast_path(
-        candidates, step_probe(model, first, lambda m, b: m.training_loss(b, step)[0], device), log=log)
+    precision, channels_last = numeric.precision, numeric.channels_last
     if channels_last:
-        model, first = model.to(memory_format=torch.channels_last), to_channels_last(first)
+        model = model.to(memory_format=torch.channels_last)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "float16")
-    fast_path = {"precision": precision, "channels_last": channels_last, "threads": torch.get_num_threads()}
-    log(f"train {cfg.task}: {device.type}, {precision}, {'channels-last' if channels_last else 'NCHW'}, "
-        f"{fast_path['threads']} threads")
+    fast_path = {"precision": precision, "channels_last": channels_last, "numeric_reason": numeric.reason,
+                 "threads": torch.get_num_threads()}
+    log(f"train {cfg.task}: {device.type}, {numeric.describe()}, {fast_path['threads']} threads")
     runlog = RunLog(out, cfg.tensorboard)
     bar = tqdm(total=cfg.max_steps, initial=step, desc=f"train {cfg.task}", mininterval=2)
     t0, seen, path = time.perf_counter(), 0, None
@@ -166,10 +164,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
         lr = lr_at(step, cfg)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        if first is not None:
-            batch, first = first, None
-        else:
-            batch = _to_device(next(batch_iter), device, channels_last)
+        batch = _to_device(next(batch_iter), device, channels_last)
         with autocast(device, precision):
             loss, logs = model.training_loss(batch, step)
         if not torch.isfinite(loss):

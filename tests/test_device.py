@@ -1,45 +1,66 @@
-"""The numeric path chosen at run time (pose_models/device.py): bfloat16 only where the CPU has it
-natively and a probe of the real step finds it faster; the choice is recorded with the checkpoint."""
+"""The numeric path (pose_models/device.py) is a fixed rule of the machine's flags and the config, never a
+timing race (issue 30): the same config on the same machine always trains in the same path, and a resumed
+run continues in the path its checkpoint recorded."""
 import pytest
 import torch
 
-from pose_models.device import choose_fast_path, cpu_has_native_bf16, precision_candidates
+from pose_models.device import NumericPath, cpu_has_native_bf16, numeric_path, resumed_path
 from syrip_gen.errors import UserError
 
 CPU = torch.device("cpu")
+NO_ENV: dict = {}
 
 
-def test_native_bf16_is_read_from_the_cpu_flags():
-    assert cpu_has_native_bf16("flags : fpu avx2 avx512f avx512_bf16 sse") is True
-    assert cpu_has_native_bf16("flags : fpu avx2 amx_bf16 amx_tile") is True
-    assert cpu_has_native_bf16("flags : fpu avx2 avx512f avx512bw") is False
+def test_native_bf16_is_read_from_the_cpu_flags_and_the_isa_caps():
+    assert cpu_has_native_bf16("flags : fpu avx2 avx512f avx512_bf16 sse", env=NO_ENV) is True
+    assert cpu_has_native_bf16("flags : fpu avx2 amx_bf16 amx_tile", env=NO_ENV) is True
+    assert cpu_has_native_bf16("flags : fpu avx2 avx512f avx512bw", env=NO_ENV) is False
+    bf16 = "flags : avx512f avx512_bf16"
+    assert cpu_has_native_bf16(bf16, env={"ATEN_CPU_CAPABILITY": "avx2"}) is False
+    assert cpu_has_native_bf16(bf16, env={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}) is False
+    assert cpu_has_native_bf16(bf16, env={"ATEN_CPU_CAPABILITY": "avx512_bf16"}) is True
 
 
-def test_candidates_without_native_bf16_are_float32_only():
-    assert precision_candidates("auto", CPU, native_bf16=False) == ["float32"]
-    assert precision_candidates("auto", CPU, native_bf16=True) == ["float32", "bfloat16"]
-    assert precision_candidates("bfloat16", CPU, native_bf16=False) == ["bfloat16"]
+@pytest.mark.parametrize("native, want", [(True, ("bfloat16", True)), (False, ("float32", False))])
+def test_auto_is_a_fixed_rule_of_the_cpu(native, want):
+    for task in ("pose2d", "detector"):
+        paths = {numeric_path(task, CPU, native_bf16=native, env=NO_ENV) for _ in range(3)}
+        assert len(paths) == 1
+        p = paths.pop()
+        assert (p.precision, p.channels_last) == want and "auto" in p.reason
+    lifter = numeric_path("lifter", CPU, native_bf16=native, env=NO_ENV)
+    assert (lifter.precision, lifter.channels_last) == ("float32", False)
 
 
-def test_one_candidate_is_never_probed():
-    def probe(_):
-        raise AssertionError("nothing to choose between")
-    assert choose_fast_path([("float32", False)], probe) == ("float32", False)
-
-
-@pytest.mark.parametrize("times, want", [([1.0, 0.8, 0.5, 0.6], ("bfloat16", False)),
-                                         ([1.0, 0.97, 1.2, 1.3], ("float32", False)),  # within 5 %: the plain path
-                                         ([1.0, 0.6, 1.5, 0.9], ("float32", True))])
-def test_the_fastest_candidate_wins_by_a_margin(times, want):
-    cands = [("float32", False), ("float32", True), ("bfloat16", False), ("bfloat16", True)]
-    assert choose_fast_path(cands, lambda c: times, log=lambda *_: None) == want
-
-
-def test_explicit_choices_and_errors():
+def test_config_pins_and_the_environment_switch():
+    assert numeric_path("pose2d", CPU, "float32", native_bf16=True, env=NO_ENV).precision == "float32"
+    assert numeric_path("pose2d", CPU, amp=False, native_bf16=True, env=NO_ENV).precision == "float32"
+    p = numeric_path("pose2d", CPU, "bfloat16", channels_last=False, native_bf16=False, env=NO_ENV)
+    assert (p.precision, p.channels_last) == ("bfloat16", False)
+    forced = numeric_path("pose2d", CPU, native_bf16=False, env={"SYRIP_PRECISION": "bfloat16"})
+    assert forced.precision == "bfloat16" and "SYRIP_PRECISION" in forced.reason
+    assert numeric_path("pose2d", CPU, native_bf16=True, env={"SYRIP_PRECISION": "float32"}).precision == "float32"
+    assert numeric_path("lifter", CPU, env={"SYRIP_PRECISION": "bfloat16"}).precision == "bfloat16"
+    with pytest.raises(UserError, match="SYRIP_PRECISION"):
+        numeric_path("pose2d", CPU, env={"SYRIP_PRECISION": "half"})
     with pytest.raises(UserError, match="float16 needs a CUDA"):
-        precision_candidates("float16", CPU)
+        numeric_path("pose2d", CPU, "float16", env=NO_ENV)
     with pytest.raises(UserError, match="precision 'half'"):
-        precision_candidates("half", CPU)
+        numeric_path("pose2d", CPU, "half", env=NO_ENV)
+    with pytest.raises(UserError, match="no image tensors"):
+        numeric_path("lifter", CPU, channels_last=True, env=NO_ENV)
+
+
+def test_a_resume_keeps_the_recorded_path_whatever_the_machine_now_says(monkeypatch):
+    rec = {"precision": "bfloat16", "channels_last": True}
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")  # the rule would now say float32 NCHW
+    assert numeric_path("pose2d", CPU).precision == "float32"
+    assert resumed_path(rec, "pose2d", CPU) == NumericPath("bfloat16", True, "recorded by the checkpoint")
+    with pytest.raises(UserError, match="resumes only in that path"):
+        resumed_path(rec, "pose2d", CPU, precision="float32")
+    with pytest.raises(UserError, match="resumes only in that path"):
+        resumed_path(rec, "pose2d", CPU, channels_last=False)
+    assert resumed_path({}, "pose2d", CPU).precision == "float32"  # no record: decided as a new run
 
 
 def test_the_probe_times_real_steps_and_leaves_model_and_rng_alone():

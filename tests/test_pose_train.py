@@ -113,6 +113,28 @@ def test_lifter_learns_and_resumes_exactly(data, runs):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_resumed_run_continues_in_the_path_of_its_first_part(data, runs, monkeypatch):
+    """Issue 30: the first part trains in bfloat16 channels-last; the machine then says float32 (as a CPU
+    without native bfloat16 would): the resumed part must continue, and record, bfloat16, and end with the
+    same weights as one uninterrupted bfloat16 run. Two fresh runs of one config record the same path."""
+    from pose_models.checkpoint import read_checkpoint
+
+    kw = dict(max_steps=4, ckpt_every=2, deconv_channels=32)
+    monkeypatch.setenv("SYRIP_PRECISION", "bfloat16")
+    full, _ = _train("pose2d", data, runs / "path_full", **kw)
+    _train("pose2d", data, runs / "path_resume", **{**kw, "max_steps": 2})
+    monkeypatch.setenv("SYRIP_PRECISION", "float32")
+    resumed, _ = _train("pose2d", data, runs / "path_resume", **kw)
+    a, b = read_checkpoint(full), read_checkpoint(resumed)
+    assert (b["precision"], b["channels_last"]) == ("bfloat16", True) == (a["precision"], a["channels_last"])
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    fresh = [read_checkpoint(_train("pose2d", data, runs / f"path_fresh{i}", **{**kw, "max_steps": 1})[0])
+             for i in range(2)]
+    assert {(c["precision"], c["channels_last"]) for c in fresh} == {("float32", False)}
+    with pytest.raises(UserError, match="resumes only in that path"):
+        _train("pose2d", data, runs / "path_resume", **{**kw, "max_steps": 6, "precision": "float32"})
+
+
 def test_evaluate_with_gt_and_detected_boxes(data, pose_ckpt, det_ckpt):
     from pose_models.evaluate import evaluate
 
