@@ -45,9 +45,12 @@ def _disk_full(folder: Path) -> bool:
 
 
 def checkpoint_file(path: str | Path) -> Path:
-    """A checkpoint file as given; a training run's folder (``train --out``, a pipeline train
-    step) -> its last checkpoint, as the pipeline takes it (one-line UserError if it has none)."""
-    path = Path(path)
+    """A checkpoint file as given; a shipped model's name (``infant-pose2d``, syrip_gen/shipped.py) -> its
+    weights; a training run's folder (``train --out``, a pipeline train step) -> its last checkpoint, as
+    the pipeline takes it (one-line UserError if it has none)."""
+    from syrip_gen.shipped import resolve
+
+    path = resolve(path)
     if not path.is_dir():
         return path
     last = latest_checkpoint(path)
@@ -63,6 +66,8 @@ def read_checkpoint(path: str | Path) -> dict:
     path = checkpoint_file(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: an empty file, not a checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means "not a usable checkpoint"
@@ -81,12 +86,25 @@ def load_model(path: str | Path, expect: str | tuple[str, ...] | None = None,
         raise UserError(f"{path}: this is a {ck['kind']} checkpoint, but a {' or '.join(want)} checkpoint is needed here")
     model = build_model(ck["kind"], ck["model_args"])
     try:
-        model.load_state_dict(ck["model"], strict=True)
+        model.load_state_dict(ck["model"], strict=True)  # shipped fp16 weights are copied into float32
     except RuntimeError as err:
         raise UserError(f"{path}: weights do not match the recorded {ck['kind']} architecture "
                         f"({str(err).splitlines()[0]})") from None
     layout = torch.channels_last if ck.get("channels_last") else torch.contiguous_format  # as it trained (device.py)
     return model.to(device, memory_format=layout).eval(), ck
+
+
+def ship_weights(path: Path, model: nn.Module, provenance: dict) -> Path:
+    """The shipped form of a trained model (syrip_gen/shipped.py): the same format as a checkpoint, weights in
+    float16 (halves the file; integer buffers kept), no optimiser or RNG state, and where it came from."""
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    obj = {"format": FORMAT, "kind": model.kind, "model_args": model_args(model), "model": state,
+           "optimizer": None, "step": provenance.get("steps", 0), "epoch": 0, "config": provenance.get("config", {}),
+           "precision": "float32", "channels_last": False, "provenance": provenance}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return path
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:

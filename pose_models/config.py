@@ -40,11 +40,13 @@ class TrainConfig:
     out_dir: str = "runs/pose"
     val: str | None = None                      # COCO file evaluated at the end (metrics.json)
     # model
-    depth: int = field(default=18, metadata={"choices": (18, 50)})  # ResNet depth
+    arch: str = field(default="resnet", metadata={"choices": ("resnet", "lite")})  # resnet: ResNet + deconv head
+                                                # (SimpleBaselines); lite: the CPU-first trunk of pose_models/lite.py
+    depth: int = field(default=18, metadata={"choices": (18, 50)})  # ResNet depth (arch resnet)
     input_h: int = field(default=128, metadata={"min": 32})  # 2D model input height
     input_w: int = field(default=96, metadata={"min": 32})  # 2D model input width
     detector_size: int = field(default=128, metadata={"min": 32})  # detector square input
-    deconv_channels: int = field(default=256, metadata={"min": 1})
+    deconv_channels: int = field(default=256, metadata={"min": 1})  # head width (lite: the neck's channels)
     sigma: float = field(default=2.0, metadata={"min": 0.1})  # heatmap Gaussian sigma (heatmap pixels)
     domain_adaptation: bool = False             # FiDIP switch (pose2d)
     da_lambda: float = field(default=0.5, metadata={"min": 0.0})
@@ -146,7 +148,7 @@ class TrainConfig:
 # ---- model configs derived from TrainConfig --------------------------------------------------
 # The 2D pose model's own settings: declared once above (type, default, range), copied into
 # pose2d.PoseConfig by :func:`model_config` and into its checkpoint args by train.model_args_from.
-POSE2D_FIELDS = ("depth", "input_h", "input_w", "deconv_channels", "sigma", "domain_adaptation", "da_lambda",
+POSE2D_FIELDS = ("arch", "depth", "input_h", "input_w", "deconv_channels", "sigma", "domain_adaptation", "da_lambda",
                  "da_stage1_steps", "da_stage2_steps")
 
 

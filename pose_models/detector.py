@@ -14,13 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pose_models.backbones import ResNet, load_torchvision_resnet
-from pose_models.heads import deconv_layers
+from pose_models.backbones import load_torchvision_resnet
+from pose_models.heads import trunk
+from syrip_gen.errors import UserError
 
 
 @dataclass(frozen=True)
 class DetectorConfig:
     depth: int = 18
+    arch: str = "resnet"        # resnet | lite (pose_models/heads.trunk)
     input_size: int = 128       # square letterboxed input
     deconv_channels: int = 128
     size_weight: float = 1.0    # L1 weight of the (normalised) box size
@@ -37,8 +39,7 @@ class CenterDetector(nn.Module):
     def __init__(self, cfg: DetectorConfig):
         super().__init__()
         self.cfg = cfg
-        self.backbone = ResNet(cfg.depth)
-        self.deconv_layers = deconv_layers(self.backbone.out_channels, cfg.deconv_channels)
+        self.backbone, self.deconv_layers = trunk(cfg.arch, cfg.depth, cfg.deconv_channels)
         self.final_layer = nn.Conv2d(cfg.deconv_channels, 5, 1)  # centre logit, w, h, dx, dy
         nn.init.normal_(self.final_layer.weight, std=0.001)
         with torch.no_grad():
@@ -92,6 +93,8 @@ class CenterDetector(nn.Module):
 
     def load_pretrained(self, state: Mapping[str, torch.Tensor], source: str) -> None:
         """``--init``: a torchvision ImageNet ResNet state dict for the backbone."""
+        if self.cfg.arch != "resnet":
+            raise UserError(f"{source}: outside weights fit only arch resnet; this detector is arch {self.cfg.arch}")
         load_torchvision_resnet(self.backbone, state, source)
 
 

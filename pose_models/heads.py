@@ -1,4 +1,5 @@
-"""The SimpleBaselines deconvolution head, shared by the 2D pose model and the detector."""
+"""The heads' shared parts: the SimpleBaselines deconvolution head, and the trunk (backbone + upsampling to
+stride-4 features) of each ``arch``, shared by the 2D pose model and the detector."""
 from __future__ import annotations
 
 from torch import nn
@@ -15,3 +16,22 @@ def deconv_layers(in_channels: int, channels: int = 256, n: int = 3) -> nn.Seque
         layers += [deconv, bn, nn.ReLU(inplace=True)]
         in_channels = channels
     return nn.Sequential(*layers)
+
+
+def trunk(arch: str, depth: int, channels: int) -> tuple[nn.Module, nn.Module]:
+    """``(backbone, deconv_layers)`` for ``arch``: ``resnet`` = ResNet-``depth`` + the deconvolution head
+    (names as SimpleBaselines' checkpoints); ``lite`` = pose_models.lite.LiteTrunk, whose neck already
+    ends at stride 4 (``deconv_layers`` is then the identity). Output: ``channels`` features at stride 4."""
+    if arch == "lite":
+        from pose_models.lite import LiteTrunk
+        return LiteTrunk(channels), nn.Identity()
+    from pose_models.backbones import ResNet
+    backbone = ResNet(depth)
+    return backbone, deconv_layers(backbone.out_channels, channels)
+
+
+def early_modules(backbone: nn.Module) -> tuple[nn.Module, ...]:
+    """The early layers FiDIP freezes: ResNet's conv1/bn1/layer1, the lite trunk's stem and first two stages."""
+    if hasattr(backbone, "stem"):
+        return (backbone.stem, backbone.stages[0], backbone.stages[1])
+    return (backbone.conv1, backbone.bn1, backbone.layer1)

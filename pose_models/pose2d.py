@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pose_models.backbones import ResNet, load_strict, load_torchvision_resnet, strip_prefix
+from pose_models.backbones import load_strict, load_torchvision_resnet, strip_prefix
 from pose_models.config import POSE2D_FIELDS, model_config
 from pose_models.domain import DomainClassifier, domain_stage, grad_reverse
-from pose_models.heads import deconv_layers
+from pose_models.heads import early_modules, trunk
 from pose_models.heatmaps import decode, flip_test
+from syrip_gen.errors import UserError
 
 
 # the model's settings are TrainConfig's (pose_models/config.py POSE2D_FIELDS), not copies
@@ -35,22 +36,21 @@ class PoseResNet(nn.Module):
     def __init__(self, cfg: PoseConfig):
         super().__init__()
         self.cfg = cfg
-        self.backbone = ResNet(cfg.depth)
-        self.deconv_layers = deconv_layers(self.backbone.out_channels, cfg.deconv_channels)
+        self.backbone, self.deconv_layers = trunk(cfg.arch, cfg.depth, cfg.deconv_channels)
         self.final_layer = nn.Conv2d(cfg.deconv_channels, cfg.num_joints, 1)
         nn.init.normal_(self.final_layer.weight, std=0.001)
         nn.init.zeros_(self.final_layer.bias)
         self.domain_classifier = DomainClassifier(self.backbone.out_channels) if cfg.domain_adaptation else None
         self._frozen = cfg.freeze_early
         if self._frozen:
-            for m in (self.backbone.conv1, self.backbone.bn1, self.backbone.layer1):
+            for m in early_modules(self.backbone):
                 m.requires_grad_(False)
 
     def train(self, mode: bool = True):
         """Frozen early stages also keep their BatchNorm statistics fixed."""
         super().train(mode)
         if self._frozen:
-            for m in (self.backbone.bn1, self.backbone.layer1):
+            for m in early_modules(self.backbone):
                 m.eval()
         return self
 
@@ -103,6 +103,8 @@ class PoseResNet(nn.Module):
     def load_pretrained(self, state: Mapping[str, torch.Tensor], source: str) -> None:
         """``--init``: a torchvision ImageNet ResNet (backbone only) or a SimpleBaselines COCO checkpoint
         (``conv1..layer4``, ``deconv_layers.*``, ``final_layer.*``, optional ``module.`` prefix)."""
+        if self.cfg.arch != "resnet":
+            raise UserError(f"{source}: outside weights fit only arch resnet; this model is arch {self.cfg.arch}")
         state = strip_prefix(dict(state))
         if any(k.startswith("deconv_layers.") for k in state):
             mapped = {("backbone." + k if not k.startswith(("deconv_layers.", "final_layer.")) else k): v

@@ -30,7 +30,8 @@ def model_args_from(cfg: TrainConfig) -> dict:
     if cfg.task == "pose2d":
         return {**{name: getattr(cfg, name) for name in POSE2D_FIELDS}, "freeze_early": cfg.early_frozen}
     if cfg.task == "detector":
-        return dict(depth=cfg.depth, input_size=cfg.detector_size, deconv_channels=min(cfg.deconv_channels, 128))
+        return dict(depth=cfg.depth, arch=cfg.arch, input_size=cfg.detector_size,
+                    deconv_channels=min(cfg.deconv_channels, 128))
     return dict(hidden=cfg.lifter_hidden, blocks=cfg.lifter_blocks, dropout=cfg.dropout)
 
 
@@ -56,18 +57,37 @@ def build_dataset(cfg: TrainConfig, log=print):
     return ds, sources
 
 
-def load_init(model, cfg: TrainConfig) -> None:
-    """``init``: one of our checkpoints of the same kind (the whole model, e.g. a detector pretrained on
-    renders), or outside weights the model maps itself (ImageNet ResNet, SimpleBaselines)."""
-    from pose_models.backbones import unwrap_state_dict
-    from pose_models.checkpoint import FORMAT
+# model settings that change only FiDIP's training, not the network a checkpoint holds
+DOMAIN_ARGS = {"domain_adaptation", "da_lambda", "da_stage1_steps", "da_stage2_steps", "freeze_early"}
 
-    obj = torch.load(cfg.init, map_location="cpu", weights_only=True)
+
+def load_init(model, cfg: TrainConfig) -> None:
+    """``init``: one of our checkpoints of the same kind (the whole model: a shipped model by name, e.g.
+    ``infant-pose2d``, or a detector pretrained on renders), or outside weights the model maps itself
+    (ImageNet ResNet, SimpleBaselines)."""
+    from pose_models.backbones import unwrap_state_dict
+    from pose_models.checkpoint import FORMAT, checkpoint_file
+
+    path = checkpoint_file(cfg.init)
+    if not path.is_file():
+        raise UserError(f"init {cfg.init}: file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not usable weights"
+        raise UserError(f"init {cfg.init}: not a readable PyTorch weights file ({type(err).__name__})") from None
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        if obj["kind"] != cfg.task or obj["model_args"] != model_args(model):
-            raise UserError(f"{cfg.init}: a {obj['kind']} checkpoint with other model settings cannot start "
-                            f"this {cfg.task} run")
-        model.load_state_dict(obj["model"])
+        if obj["kind"] != cfg.task:
+            raise UserError(f"init {cfg.init}: a {obj['kind']} model cannot start this {cfg.task} run")
+        own = model_args(model)
+        diff = sorted(k for k in set(obj["model_args"]) | set(own)
+                      if obj["model_args"].get(k) != own.get(k) and k not in DOMAIN_ARGS)
+        if diff:
+            raise UserError(f"init {cfg.init}: a {obj['kind']} with other model settings ({', '.join(diff)}) "
+                            f"cannot start this {cfg.task} run")
+        # the same network; FiDIP's domain classifier (present on either side or not) starts afresh
+        state = {k: v for k, v in obj["model"].items() if not k.startswith("domain_classifier.")}
+        state.update({k: v for k, v in model.state_dict().items() if k.startswith("domain_classifier.")})
+        model.load_state_dict(state)
         return
     model.load_pretrained(unwrap_state_dict(obj, cfg.init), cfg.init)
 

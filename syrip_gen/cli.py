@@ -22,6 +22,7 @@ _TOOLS_FIRST = {
 _TOOLS_LAST = {
     "review": ("review renders in the browser; decisions saved as you go", "syrip_gen.commands.review"),
     "predict": ("run box -> 2D -> 3D on images and draw the results", "pose_models.commands.predict"),
+    "models": ("list the shipped infant models (or print one's card)", "pose_models.commands.models"),
     "pipeline": ("run an end-to-end pipeline spec (pipelines/*.yaml)", "syrip_gen.commands.pipeline"),
     "benchmark": ("write the benchmark report (speed, fit quality, ablation)", "pose_models.commands.benchmark"),
 }

@@ -29,6 +29,8 @@ from typing import Callable
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
+from syrip_gen.shipped import is_name as is_shipped
+from syrip_gen.shipped import resolve as resolve_shipped
 from syrip_gen.stages import REGISTRY, lazy
 from syrip_gen.yamlfile import read_yaml
 
@@ -122,6 +124,8 @@ def _from(folder: Path, ref, step_names: list) -> str:
         raise UserError(f"an input must be a step name or a path, got {ref!r}")
     if ref in step_names:
         return ref
+    if is_shipped(ref):  # a shipped model by name (`init: infant-pose2d`): its weights file, content-keyed
+        return str(resolve_shipped(ref))
     return str((folder / ref).resolve()) if not Path(ref).is_absolute() else ref
 
 
@@ -525,9 +529,7 @@ def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     if "init" in inputs:
         if inputs["init"].is_dir():  # an earlier step's model: never pretrained elsewhere, so FiDIP freezes nothing
             cfg.setdefault("freeze_early", False)
-        ckpt = _checkpoint_of(inputs["init"])  # 2D models start from the backbone + head only (no DA classifier)
-        pose2d = cfg.get("task") == "pose2d"
-        cfg["init"] = str(_as_simplebaselines(ckpt, out / "init_simplebaselines.pt") if pose2d else ckpt)
+        cfg["init"] = str(_checkpoint_of(inputs["init"]))  # our checkpoint: train.load_init takes what fits
     ckpt = train(TrainConfig.from_dict(cfg))
     from pose_models.checkpoint import read_checkpoint
 
@@ -540,17 +542,6 @@ def _checkpoint_of(path: Path) -> Path:
     if path.is_dir():
         return Path(json.loads((path / MANIFEST).read_text())["summary"]["checkpoint"])
     return path
-
-
-def _as_simplebaselines(checkpoint: Path, out: Path) -> Path:
-    """Our pose2d checkpoint as a SimpleBaselines-layout state dict (``conv1..layer4``,
-    ``deconv_layers``, ``final_layer``), which ``TrainConfig.init`` loads strictly."""
-    import torch
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
-    plain = {k.removeprefix("backbone."): v for k, v in state.items() if not k.startswith("domain_classifier.")}
-    torch.save(plain, out)
-    return out
 
 
 def _evaluate(config: dict, inputs: dict[str, Path], out: Path) -> dict:

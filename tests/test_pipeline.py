@@ -113,18 +113,27 @@ def test_code_version_is_per_stage_kind(monkeypatch, tmp_path):
     assert codehash.code_version("train") == train
 
 
-def test_a_trained_pose_model_exports_as_simplebaselines_init(tmp_path):
+def test_a_domain_adapted_checkpoint_starts_a_plain_run_and_back(tmp_path):
+    """A pipeline's ``init`` input hands our checkpoint to train.load_init as it is: FiDIP's domain classifier
+    (on either side) is left out, the rest loads strictly; other model settings are a one-line error."""
     import torch
 
+    from pose_models.checkpoint import save_checkpoint
+    from pose_models.config import TrainConfig
     from pose_models.models import build_model
+    from pose_models.train import load_init
 
-    model = build_model("pose2d", {"depth": 18, "deconv_channels": 32, "domain_adaptation": True})
-    ckpt = tmp_path / "step_1.pt"
-    torch.save({"model": model.state_dict()}, ckpt)
-    fresh = build_model("pose2d", {"depth": 18, "deconv_channels": 32, "domain_adaptation": False})
-    init = pipeline._as_simplebaselines(ckpt, tmp_path / "init.pt")
-    fresh.load_pretrained(torch.load(init, weights_only=True), str(init))  # strict names and shapes
-    assert torch.equal(fresh.final_layer.weight, model.final_layer.weight)
+    da = build_model("pose2d", {"depth": 18, "deconv_channels": 32, "domain_adaptation": True})
+    ckpt = save_checkpoint(tmp_path / "step_1.pt", da, None, 1, 0, {})
+    for adapt in (False, True):
+        cfg = TrainConfig.from_dict({"task": "pose2d", "train": ["x"], "deconv_channels": 32, "init": str(ckpt),
+                                     "domain_adaptation": adapt})
+        fresh = build_model("pose2d", {"depth": 18, "deconv_channels": 32, "domain_adaptation": adapt})
+        load_init(fresh, cfg)
+        assert torch.equal(fresh.final_layer.weight, da.final_layer.weight)
+    other = TrainConfig.from_dict({"task": "pose2d", "train": ["x"], "deconv_channels": 64, "init": str(ckpt)})
+    with pytest.raises(UserError, match="other model settings \\(deconv_channels\\)"):
+        load_init(build_model("pose2d", {"depth": 18, "deconv_channels": 64}), other)
 
 
 def test_malformed_yaml_is_a_one_line_error(tmp_path):
