@@ -36,7 +36,12 @@ def free_default_path(renders: Path) -> dict:
     path; a UserError naming the first setting that is not."""
     from syrip_gen.coco import load_coco
 
-    ann = sorted(renders.glob("annotations/*.json")) or sorted(renders.rglob("annotations/*.json"))
+    if (renders / "filtered.json").is_file():  # a filter step's folder: the COCO file it wrote
+        ann = [Path(json.loads((renders / "filtered.json").read_text())["coco"])]
+    elif renders.is_file():
+        ann = [renders]
+    else:
+        ann = sorted(renders.glob("annotations/*.json"))
     if not ann:
         raise UserError(f"{renders}: no annotations/*.json")
     coco = load_coco(ann[0])
