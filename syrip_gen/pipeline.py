@@ -11,7 +11,10 @@ skipped, when its manifest holds its key, the files it made are all still there 
 inputs are as they were and every input step is done too; so changing a step's settings, or
 deleting or replacing its files or its inputs, reruns it and every step after it that reads
 from it. Files added to a step's folder later (a review's decisions) change nothing. Outputs are
-never deleted: stages resume their own partial work.
+never deleted: stages resume their own partial work, but only their own key's: the runner notes
+the key a step starts with (``.step-started.json``) and, for a stage that resumes whatever its
+folder holds (train: the latest checkpoint), empties the folder first when it holds another
+key's work, so a changed spec never continues an old run's model.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +33,14 @@ from typing import Callable
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
+from syrip_gen.runfolder import LOCK_FILE
 from syrip_gen.stages import REGISTRY, lazy
 from syrip_gen.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
 MANIFEST = "step.json"
 OUTPUTS = "outputs.json"
+STARTED = ".step-started.json"  # the key of the step's last started run (see _start)
 
 
 @dataclass(frozen=True)
@@ -235,7 +241,7 @@ def _file_list(out_dir: Path, times: bool = True) -> dict[str, list[int]]:
             rel = prefix + e.name
             if e.is_dir(follow_symlinks=False):
                 stack.append((Path(e.path), rel + "/"))
-            elif rel not in (MANIFEST, OUTPUTS):
+            elif rel not in (MANIFEST, OUTPUTS, STARTED):
                 try:
                     st = e.stat()
                 except OSError:
@@ -302,8 +308,8 @@ def run(spec: Spec, dry: bool = False, keep_going: bool = False,
             continue
         echo(f"  run  {ps.step.name} ({ps.step.kind}) [{ps.key}]")
         t0 = time.time()
-        ps.out_dir.mkdir(parents=True, exist_ok=True)
         try:
+            _start(ps)
             summary = STAGES[ps.step.kind](ps.step.config, ps.inputs, ps.out_dir)
         except Exception as err:  # noqa: BLE001 - reported per step, re-raised unless keep_going
             records.append({"name": ps.step.name, "status": f"failed: {err}"})
@@ -323,6 +329,45 @@ def run(spec: Spec, dry: bool = False, keep_going: bool = False,
     if not dry:
         echo(run_summary(records))
     return records
+
+
+def _start(ps: PlannedStep) -> None:
+    """Note the key this run of the step starts with. A stage that resumes whatever its folder
+    holds (``Stage.resumes``: train continues from the latest checkpoint there) must never
+    continue another key's work (issue 34, C50: changed training data gave the old model, 0
+    steps, "ran"): its folder is emptied first when it holds work of another key, and refused
+    when it holds files no run of this step made."""
+    out = ps.out_dir
+    if REGISTRY[ps.step.kind].resumes and out.is_dir():
+        held = _work_key(out)
+        if held is _FOREIGN:
+            raise UserError(f"{out} holds files that no run of step {ps.step.name!r} recorded (an interrupted run "
+                            "from an older syrip-gen, or files of your own); refusing to resume or delete them: "
+                            "move them away, or choose another --out")
+        if held is not None and held != ps.key:
+            log.info("%s: emptying %s (work of key %s, this run %s)", ps.step.name, out, held, ps.key)
+            for entry in out.iterdir():
+                if entry.name != LOCK_FILE:
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / STARTED, {"key": ps.key, "kind": ps.step.kind})
+
+
+_FOREIGN = object()
+
+
+def _work_key(out: Path):
+    """The key of the work a step folder holds: the key its last run started with (else the key
+    of its manifest); None when it holds nothing; ``_FOREIGN`` when it holds files of no
+    recorded run."""
+    for name in (STARTED, MANIFEST):
+        try:
+            key = json.loads((out / name).read_text()).get("key")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if key:
+            return key
+    return _FOREIGN if any(e.name != LOCK_FILE for e in out.iterdir()) else None
 
 
 def _finish(ps: PlannedStep, seconds: float, summary) -> None:

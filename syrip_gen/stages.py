@@ -38,13 +38,16 @@ class Stage:
     called with the step's config dict (a config class's ``from_dict``, or a check function),
     None for a stage that takes no config; ``command``: ``(name, one-line help, module)`` of its
     CLI command (the module has ``add_arguments(parser)`` and ``run(args)``), None when it has
-    none."""
+    none; ``resumes``: the stage continues whatever work its folder holds without asking whose
+    it is (train: the latest checkpoint), so the runner empties the folder when it holds another
+    step key's work (``pipeline._start``)."""
 
     runner: str
     code: tuple[str, ...]
     inputs: tuple[str, ...] = ()
     check: str | None = None
     command: tuple[str, str, str] | None = None
+    resumes: bool = False
 
 
 REGISTRY: dict[str, Stage] = {
@@ -80,7 +83,8 @@ REGISTRY: dict[str, Stage] = {
                    ("dataset",), None,
                    ("stats", "statistics of a dataset: poses, postures, visibility, coverage", "syrip_gen.commands.stats")),
     "train": Stage("syrip_gen.pipeline:_train", _POSE, (), "syrip_gen.pipeline:_check_train",
-                   ("train", "train a pose model (detector, 2D, lifter) on COCO data", "pose_models.commands.train")),
+                   ("train", "train a pose model (detector, 2D, lifter) on COCO data", "pose_models.commands.train"),
+                   resumes=True),
     "evaluate": Stage("syrip_gen.pipeline:_evaluate", _POSE, ("model", "dataset"), "syrip_gen.pipeline:_check_evaluate",
                       ("evaluate", "evaluate a trained pose model on COCO keypoint data", "pose_models.commands.evaluate")),
     "curve": Stage("syrip_gen.pipeline:_curve", _POSE, ("model", "dataset"), "syrip_gen.pipeline:_check_evaluate"),
