@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -85,8 +86,17 @@ def load_spec(path: str | Path, out: str | Path | None = None,
     raw = read_yaml(path, missing="no such pipeline spec (see pipelines/*.yaml)")
     if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
         raise UserError(f"{path}: a pipeline spec needs a 'steps' list")
+    _check_keys(raw, SPEC_KEYS, f"{path}:", "spec")
+    for key in ("name", "out", "base"):
+        if key in raw and not (isinstance(raw[key], str) and raw[key]):
+            raise UserError(f"{path}: '{key}' must be text, got {raw[key]!r}")
     base = (path.parent / str(raw.get("base", "."))).resolve()
-    names = [s.get("name") for s in raw["steps"] if isinstance(s, dict)]
+    for i, s in enumerate(raw["steps"]):
+        if not isinstance(s, dict) or "name" not in s or "kind" not in s:
+            raise UserError(f"{path}: step {i + 1} needs 'name' and 'kind'")
+        _check_name(s["name"], f"{path}: step {i + 1}")
+        _check_keys(s, STEP_KEYS, f"{path}: step {s['name']!r}:", "step")
+    names = [s["name"] for s in raw["steps"]]
     for what, given in (("--set", overrides), ("--input", input_overrides)):
         unknown = sorted(set(given or {}) - set(names))
         if unknown:
@@ -95,10 +105,8 @@ def load_spec(path: str | Path, out: str | Path | None = None,
     if profile:
         overrides = _merge(profile_overrides(raw, profile, path), overrides or {})
     steps, seen = [], set()
-    for i, s in enumerate(raw["steps"]):
-        if not isinstance(s, dict) or "name" not in s or "kind" not in s:
-            raise UserError(f"{path}: step {i + 1} needs 'name' and 'kind'")
-        if s["kind"] not in STAGES:
+    for s in raw["steps"]:
+        if not isinstance(s["kind"], str) or s["kind"] not in STAGES:
             raise UserError(f"{path}: step {s['name']!r} has unknown kind {s['kind']!r}; "
                             f"known: {', '.join(sorted(STAGES))}")
         if s["name"] in seen:
@@ -119,6 +127,30 @@ def load_spec(path: str | Path, out: str | Path | None = None,
     else:
         out_dir = Path(f"runs/{raw.get('name', path.stem)}").resolve()
     return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path, base=base)
+
+
+SPEC_KEYS = ("name", "out", "base", "steps")  # and x-* keys (anchors, profiles)
+STEP_KEYS = ("name", "kind", "inputs", "config")
+# a step's folder is <out>/<name>: one plain folder name, never '.', '..' or a path (issue 34, C43-C45)
+STEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _check_keys(mapping: dict, known: tuple[str, ...], where: str, what: str) -> None:
+    """A misspelt key (``output:``, ``configs:``) is an error, not silently a default; ``x-*``
+    keys are the user's own (YAML anchors, profiles)."""
+    unknown = sorted(str(k) for k in mapping if k not in known and not str(k).startswith("x-"))
+    if unknown:
+        raise UserError(f"{where} unknown {what} key(s) {', '.join(unknown)}; known: {', '.join(known)} "
+                        "(and x-* keys of your own)")
+
+
+def _check_name(name, where: str) -> None:
+    """A step name becomes a folder under the run's ``out``: text of letters, digits, ``_ . -``."""
+    if not isinstance(name, str):
+        raise UserError(f"{where}: name must be text, got {name!r} (quote it: name: \"{name}\")")
+    if not STEP_NAME.fullmatch(name):
+        raise UserError(f"{where}: name {name!r} is not a plain folder name; use letters, digits, '_', '.' "
+                        "and '-', starting with a letter or digit")
 
 
 def _from(folder: Path, ref, step_names: list) -> str:
@@ -192,8 +224,14 @@ def plan(spec: Spec) -> list[PlannedStep]:
                 if not p.exists():
                     raise UserError(f"step {step.name!r}: input {role}={ref} is neither an earlier "
                                     f"step nor an existing path")
+                content = p
+                if role in MODEL_ROLES and step.kind in ("train", "evaluate", "curve"):
+                    try:  # a train folder's model is its last checkpoint: its bytes are the input
+                        content = _checkpoint_of(p)
+                    except UserError as err:
+                        raise UserError(f"step {step.name!r}: input {role}: {err}") from None
                 resolved[role] = p
-                parts.append(f"{role}=file:{_content_key(p)}")
+                parts.append(f"{role}=file:{_content_key(content)}")
         blob = json.dumps({"kind": step.kind, "config": step.config, "inputs": parts,
                            "code": code_version(step.kind)}, sort_keys=True)
         key = hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -580,11 +618,22 @@ def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     return {"checkpoint": str(ckpt), **{k: ck[k] for k in ("precision", "channels_last", "images_per_s") if k in ck}}
 
 
+MODEL_ROLES = ("model", "detector", "init")  # inputs that are a trained model: a checkpoint, a train step or folder
+
+
 def _checkpoint_of(path: Path) -> Path:
-    """A train step's output dir -> the final checkpoint its manifest names; a file as is."""
-    if path.is_dir():
+    """A train step's output dir -> the final checkpoint its manifest names; a ``train --out``
+    folder -> its last checkpoint (issue 34, C51); a file as is. One-line UserError for a folder
+    that is neither."""
+    if not path.is_dir():
+        return path
+    if (path / MANIFEST).is_file():
         return Path(json.loads((path / MANIFEST).read_text())["summary"]["checkpoint"])
-    return path
+    found = sorted((path / "checkpoints").glob("step_*.pt"))
+    if not found:
+        raise UserError(f"{path}: a folder with no checkpoints (checkpoints/step_*.pt); give a checkpoint file, "
+                        "the --out folder of `syrip-gen train` or a train step")
+    return found[-1]
 
 
 def _as_simplebaselines(checkpoint: Path, out: Path) -> Path:

@@ -117,3 +117,96 @@ def test_c50_real_train_step_retrains_when_its_data_changed(tmp_path, capsys):
     assert records[0]["status"] == "ran"
     assert "resuming" not in capsys.readouterr().out
     assert ckpt.read_bytes() != before
+
+
+# ---- C42-C47, C51: spec validation before any work (also --dry), one line each --------------------------
+def _dry(spec: Path, capsys, *extra) -> str:
+    """`pipeline run SPEC --dry`: asserts exit code 2 with one error line and no traceback; returns it."""
+    from syrip_gen.cli import main
+
+    try:
+        code = main(["pipeline", "run", str(spec), "--dry", *extra])
+    except BaseException as err:  # noqa: BLE001 - a traceback is the failure being tested
+        code = f"raised {type(err).__name__}: {err}"
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("syrip-gen pipeline: error:")]
+    assert code == 2 and "Traceback" not in err and len(lines) == 1, (code, err[-2000:])
+    return lines[0]
+
+
+@pytest.fixture()
+def sub(tmp_path):
+    """A tiny dataset folder for the steps' inputs."""
+    return _data(tmp_path).parent / "data"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("output: ../elsewhere\n", "unknown spec key(s) output"),
+    ("steps:\n  - {name: s, kind: stats, inputs: {dataset: DATA}, configs: {x: 1}}\n", "unknown step key(s) configs"),
+])
+def test_c42_unknown_spec_and_step_keys_are_refused(tmp_path, sub, capsys, text, expected):
+    spec = tmp_path / "typo.yaml"
+    body = text.replace("DATA", str(sub))
+    if not body.startswith("steps"):
+        body = f"name: t\n{body}steps:\n  - {{name: s, kind: stats, inputs: {{dataset: {sub}}}}}\n"
+    spec.write_text(body)
+    assert expected in _dry(spec, capsys)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_c42_x_keys_stay_the_users_own(tmp_path, sub):
+    spec = tmp_path / "x.yaml"
+    spec.write_text(f"name: t\nx-data: &d {sub}\nout: {tmp_path / 'run'}\nsteps:\n"
+                    f"  - {{name: s, kind: stats, inputs: {{dataset: *d}}, x-note: mine}}\n")
+    assert [s.name for s in pipeline.load_spec(spec).steps] == ["s"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("1", "name must be text"),               # C44: an int from YAML (TypeError before)
+    ('"."', "not a plain folder name"),       # C45: the run's own folder ("in use by another run")
+    ("../userdata", "not a plain folder name"),  # C43: wrote into the user's dataset
+    ('"a/b"', "not a plain folder name"),
+    ('".."', "not a plain folder name"),
+])
+def test_c43_c44_c45_step_names_are_plain_folder_names(tmp_path, sub, capsys, name, expected):
+    user = tmp_path / "userdata"
+    user.mkdir()
+    spec = _write_spec(tmp_path, f"  - {{name: {name}, kind: stats, inputs: {{dataset: {sub}}}}}\n")
+    assert expected in _dry(spec, capsys)
+    from syrip_gen.cli import main
+
+    assert main(["pipeline", "run", str(spec)]) == 2
+    assert list(user.iterdir()) == [] and not (tmp_path / "run").exists()
+
+
+def test_c47_a_reversed_range_fails_the_dry_run(tmp_path, capsys):
+    fits = tmp_path / "fits"
+    fits.mkdir()
+    (fits / "fits.jsonl").write_text("")
+    spec = _write_spec(tmp_path, f"  - {{name: render, kind: render, inputs: {{fits: {fits}}}, "
+                                 "config: {limit: 2, variants: 1, width: 160, height: 120}}\n")
+    line = _dry(spec, capsys, "--set", "render.sampling={age_months: [12, 0]}")
+    assert "sampling.age_months" in line and "low must not exceed high" in line
+    from syrip_gen.config import from_mapping
+    from syrip_gen.render.variants import VariantConfig
+
+    assert from_mapping(VariantConfig, {"age_months": [3, 3]}).age_months == (3.0, 3.0)  # one value is a range
+
+
+def test_c51_an_evaluate_step_takes_a_train_out_folder_or_says_it_has_no_model(tmp_path, sub, capsys, monkeypatch):
+    folder = tmp_path / "ck_pose"
+    folder.mkdir()
+    spec = _write_spec(tmp_path, f"  - {{name: evaluate, kind: evaluate, inputs: {{model: {folder}, dataset: {sub}}}}}\n")
+    assert "no checkpoints" in _dry(spec, capsys)
+    (folder / "checkpoints").mkdir()
+    for step in (1, 2):
+        (folder / "checkpoints" / f"step_{step:07d}.pt").write_text(f"model {step}")
+    seen = []
+    import pose_models.evaluate as ev
+
+    monkeypatch.setattr(ev, "evaluate", lambda ckpt, data, **kw: seen.append(Path(ckpt)) or {"AP": 0.5})
+    records = _quiet(pipeline.load_spec(spec))
+    assert records[0]["status"] == "ran" and seen == [folder / "checkpoints" / "step_0000002.pt"]
+    assert {r["status"] for r in _quiet(pipeline.load_spec(spec))} == {"skipped"}
+    (folder / "checkpoints" / "step_0000002.pt").write_text("model 3")  # retrained in place: same name and size
+    assert _quiet(pipeline.load_spec(spec))[0]["status"] == "ran"
