@@ -581,7 +581,7 @@ def _filter(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     report = filter_dataset(dataset, FilterConfig.from_dict(config),
                             fits_path=fits / "fits.jsonl" if fits else None, out_dir=out,
                             out=out / filtered_name(dataset_json(dataset)).name,
-                            keypoints=_keypoints(inputs).get("keypoints"))
+                            keypoints=_keypoints(inputs).get("keypoints"), whole_clips=True)
     return _as_dict(report)
 
 

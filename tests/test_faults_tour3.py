@@ -210,3 +210,83 @@ def test_c51_an_evaluate_step_takes_a_train_out_folder_or_says_it_has_no_model(t
     assert {r["status"] for r in _quiet(pipeline.load_spec(spec))} == {"skipped"}
     (folder / "checkpoints" / "step_0000002.pt").write_text("model 3")  # retrained in place: same name and size
     assert _quiet(pipeline.load_spec(spec))[0]["status"] == "ran"
+
+
+# ---- C31, C40: filter on clips and on multi-infant images --------------------------------------------
+def _clip_set(root: Path, clips: int = 3, frames: int = 5) -> Path:
+    """A `sequence`-like output: clips of near-identical consecutive frames (images carry
+    clip_id, frame_id); the last frame of the last clip leaves the image. Its clip gates' outputs
+    (the whole-clip file, filter/report.json) are there as sequence leaves them."""
+    import numpy as np
+    from test_filter_fixtures import sample, skeleton_2d_samples, write_dataset
+
+    base = skeleton_2d_samples(clips)
+    samples = []
+    for c in range(clips):
+        for f in range(frames):
+            s = dict(base[c])
+            shift = 2.0 if (c == clips - 1 and f == frames - 1) else 0.002 * f
+            samples.append(sample((np.asarray(s["kp3d"]) - s["t"]) @ s["R"], roll=0.0,
+                                  t=(shift, 0.0, 1.7), fit_id=f"f{c}"))
+    path = write_dataset(root, samples)
+    d = json.loads(path.read_text())
+    for i, img in enumerate(d["images"]):
+        img.update(clip_id=i // frames + 1, vid_id=i // frames + 1, frame_id=i % frames, nframes=frames)
+    d["videos"] = [{"id": c + 1} for c in range(clips)]
+    path.write_text(json.dumps(d))
+    (path.parent / "person_keypoints_train_filtered_infant.json").write_text('{"clip-level": true}')
+    (root / "filter").mkdir()
+    (root / "filter" / "report.json").write_text('{"clip gates": true}')
+    return root
+
+
+def test_c31_filter_on_clips_keeps_or_drops_whole_clips_and_leaves_the_clip_files(tmp_path, capsys):
+    from syrip_gen.cli import main
+
+    root = _clip_set(tmp_path / "seq")
+    cfg = tmp_path / "gates.yaml"
+    cfg.write_text("gates: [out_of_frame, duplicate]\n")
+    assert main(["filter", str(root), "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert (root / "annotations" / "person_keypoints_train_filtered_infant.json").read_text() == '{"clip-level": true}'
+    assert (root / "filter" / "report.json").read_text() == '{"clip gates": true}'
+    written = root / "annotations" / "person_keypoints_train_filtered_gates_infant.json"
+    assert str(written) in out
+    d = json.loads(written.read_text())
+    frames: dict = {}
+    for img in d["images"]:
+        frames.setdefault(img["clip_id"], []).append(img["frame_id"])
+    assert frames == {1: [0, 1, 2, 3, 4], 2: [0, 1, 2, 3, 4]}, frames  # no holes; clip 3 dropped whole
+    assert [v["id"] for v in d["videos"]] == [1, 2]
+    report = json.loads((root / "filter_gates" / "report.json").read_text())
+    assert report["rejected_by"] == {"out_of_frame": 1, "clip": 4}
+
+
+def test_c31_pipeline_filter_step_on_clips_has_no_holes(tmp_path):
+    from syrip_gen.coco import load_coco
+    from syrip_gen.filter import FilterConfig, filter_dataset
+
+    root = _clip_set(tmp_path / "seq")
+    r = filter_dataset(root, FilterConfig(gates=("duplicate", "out_of_frame")), out=tmp_path / "step" / "f.json",
+                       out_dir=tmp_path / "step", whole_clips=True)
+    assert r.n_kept == 10 and "duplicate" not in r.failed
+    kept = load_coco(tmp_path / "step" / "f.json").images.values()
+    assert sorted({im["clip_id"] for im in kept}) == [1, 2]
+
+
+def test_c40_multi_infant_filter_logs_images_and_infants_apart(tmp_path, caplog):
+    import logging
+
+    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+
+    from syrip_gen.filter import FilterConfig, filter_dataset
+
+    path = write_dataset(tmp_path / "multi", skeleton_2d_samples(4))
+    d = json.loads(path.read_text())
+    d["annotations"] += [{**a, "id": a["id"] + 100, "track_id": 1} for a in d["annotations"]]
+    path.write_text(json.dumps(d))
+    with caplog.at_level(logging.INFO, logger="syrip_gen.filter"):
+        r = filter_dataset(tmp_path / "multi", FilterConfig(gates=("out_of_frame",)))
+    assert r.n_images == 4 and r.n_infants == 8
+    line = [rec.getMessage() for rec in caplog.records if "kept" in rec.getMessage()][0]
+    assert f"kept {r.n_kept} of 4 images, {r.n_infants_kept} of 8 infants" in line, line
