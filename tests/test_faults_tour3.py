@@ -290,3 +290,64 @@ def test_c40_multi_infant_filter_logs_images_and_infants_apart(tmp_path, caplog)
     assert r.n_images == 4 and r.n_infants == 8
     line = [rec.getMessage() for rec in caplog.records if "kept" in rec.getMessage()][0]
     assert f"kept {r.n_kept} of 4 images, {r.n_infants_kept} of 8 infants" in line, line
+
+
+# ---- C53: stats on an empty or unlabelled set -------------------------------------------------------
+def _cli(argv: list, capsys, command: str) -> str:
+    """Run the CLI in this process; assert exit code 2 with one error line, no traceback; return it."""
+    from syrip_gen.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except BaseException as err:  # noqa: BLE001 - a traceback is the failure being tested
+        code = f"raised {type(err).__name__}: {err}"
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith(f"syrip-gen {command}: error:")]
+    assert code == 2 and "Traceback" not in err and len(lines) == 1, (code, err[-2000:])
+    return lines[0]
+
+
+def test_c53_stats_on_a_set_without_annotations_is_one_line(tmp_path, capsys):
+    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+
+    good = write_dataset(tmp_path / "good", skeleton_2d_samples(4))
+    empty = write_dataset(tmp_path / "zero_ann", skeleton_2d_samples(3))
+    d = json.loads(empty.read_text())
+    d["annotations"] = []
+    empty.write_text(json.dumps(d))
+    assert "no infant poses to describe (3 images, no annotations)" in _cli(
+        ["stats", tmp_path / "zero_ann", "--out", tmp_path / "st7"], capsys, "stats")
+    assert "zero_ann" in _cli(["stats", good.parent.parent, "--compare", tmp_path / "zero_ann",
+                               "--out", tmp_path / "st2"], capsys, "stats")
+
+
+# ---- C61, C62 and the note: learn-prior checks its settings and --out first, like learn-keypoints -------
+@pytest.fixture()
+def few_fits(tmp_path):
+    path = tmp_path / "fits" / "fits.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps({"id": f"f{i}", "status": "ok", "pose": [[0.01 * i, 0.0, 0.0]] * 24}) + "\n"
+                            for i in range(12)))
+    return path.parent
+
+
+@pytest.mark.parametrize("components", ["0", "-3"])
+def test_c61_learn_prior_refuses_fewer_than_one_component(few_fits, tmp_path, capsys, components):
+    out = tmp_path / "lp" / "c.npz"
+    line = _cli(["learn-prior", few_fits, "--components", components, "--out", out], capsys, "learn-prior")
+    assert "--components must be at least 1" in line and not out.exists()
+
+
+def test_c62_learn_prior_out_a_folder_or_an_existing_file(few_fits, tmp_path, capsys):
+    from syrip_gen.cli import main
+
+    folder = tmp_path / "lpdir"
+    folder.mkdir()
+    assert "is a folder" in _cli(["learn-prior", few_fits, "--out", folder], capsys, "learn-prior")
+    mine = tmp_path / "prior.npz"
+    mine.write_bytes(b"my own prior")
+    assert "pass --force" in _cli(["learn-prior", few_fits, "--components", "2", "--out", mine], capsys,
+                                  "learn-prior")
+    assert mine.read_bytes() == b"my own prior"
+    assert main(["learn-prior", str(few_fits), "--components", "2", "--out", str(mine), "--force"]) == 0
+    assert mine.read_bytes() != b"my own prior"
