@@ -351,3 +351,53 @@ def test_c62_learn_prior_out_a_folder_or_an_existing_file(few_fits, tmp_path, ca
     assert mine.read_bytes() == b"my own prior"
     assert main(["learn-prior", str(few_fits), "--components", "2", "--out", str(mine), "--force"]) == 0
     assert mine.read_bytes() != b"my own prior"
+
+
+# ---- C55-C58: benchmark report inputs ---------------------------------------------------------------
+@pytest.fixture()
+def bench(tmp_path):
+    """A copy of the recorded results, and a recorded report in --out that must survive a bad run."""
+    import shutil
+
+    from syrip_gen.paths import REPO_ROOT
+
+    res = tmp_path / "bres"
+    res.mkdir()
+    for name in ("fit_real.json", "body_forward.json"):
+        shutil.copy(REPO_ROOT / "benchmarks" / "results" / name, res / name)
+    out = tmp_path / "bout"
+    out.mkdir()
+    (out / "report.md").write_text("the recorded report\n")
+    none = tmp_path / "none"
+    return res, out, ["--ablation", none, "--mediapipe", tmp_path / "none.json", "--test-set", none]
+
+
+def test_c55_a_truncated_results_file_is_an_error_not_not_measured(bench, capsys):
+    res, out, rest = bench
+    (res / "fit_real.json").write_bytes((res / "fit_real.json").read_bytes()[:200])
+    line = _cli(["benchmark", "--results", res, "--out", out, *rest], capsys, "benchmark")
+    assert "fit_real.json: not valid JSON" in line
+    assert (out / "report.md").read_text() == "the recorded report\n"
+
+
+def test_c56_a_mistyped_results_folder_leaves_the_recorded_report(bench, tmp_path, capsys):
+    res, out, rest = bench
+    assert "no such folder" in _cli(["benchmark", "--results", tmp_path / "reslts", "--out", out, *rest], capsys,
+                                    "benchmark")
+    (tmp_path / "empty").mkdir()
+    assert "holds none of the result files" in _cli(["benchmark", "--results", tmp_path / "empty", "--out", out,
+                                                     *rest], capsys, "benchmark")
+    assert (out / "report.md").read_text() == "the recorded report\n"
+
+
+def test_c57_c58_non_json_mediapipe_and_out_an_existing_file(bench, tmp_path, capsys):
+    res, out, rest = bench
+    mp = tmp_path / "mp.json"
+    mp.write_text("hello\n")
+    line = _cli(["benchmark", "--results", res, "--out", tmp_path / "bout5", "--ablation", tmp_path / "none",
+                 "--mediapipe", mp, "--test-set", tmp_path], capsys, "benchmark")
+    assert "--mediapipe" in line and "not valid JSON" in line and not (tmp_path / "bout5").exists()
+    f = tmp_path / "f.json"
+    f.write_text("x\n")
+    assert "is a file; give a folder" in _cli(["benchmark", "--results", res, "--out", f, *rest], capsys, "benchmark")
+    assert f.read_text() == "x\n"
