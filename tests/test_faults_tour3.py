@@ -81,6 +81,9 @@ def test_c50_an_interrupted_step_resumes_its_own_work_but_not_after_its_key_chan
     _quiet(pipeline.load_spec(_train_spec(tmp_path, data, steps=3)))  # interrupted key-5 work: not continued
     assert seen[-1] == []
     assert sorted(p.name for p in (tmp_path / "run" / "train" / "checkpoints").iterdir()) == ["step_0000003.pt"]
+    aside = sorted(p.relative_to(tmp_path / "run" / ".superseded").as_posix()
+                   for p in (tmp_path / "run" / ".superseded").rglob("*.pt"))
+    assert len(aside) == 2 and {a.rsplit("/", 1)[1] for a in aside} == {"step_0000002.pt", "step_0000005.pt"}, aside
 
 
 def test_c50_a_train_folder_of_unrecorded_files_is_refused_not_resumed_or_deleted(tmp_path, resuming_train):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from syrip_gen import pipeline
+from syrip_gen import pipeline, steps
 from syrip_gen.errors import UserError
 from syrip_gen.paths import PIPELINES
 
@@ -122,7 +122,9 @@ def test_a_trained_pose_model_exports_as_simplebaselines_init(tmp_path):
     ckpt = tmp_path / "step_1.pt"
     torch.save({"model": model.state_dict()}, ckpt)
     fresh = build_model("pose2d", {"depth": 18, "deconv_channels": 32, "domain_adaptation": False})
-    init = pipeline._as_simplebaselines(ckpt, tmp_path / "init.pt")
+    from pose_models.steps import _as_simplebaselines
+
+    init = _as_simplebaselines(ckpt, tmp_path / "init.pt")
     fresh.load_pretrained(torch.load(init, weights_only=True), str(init))  # strict names and shapes
     assert torch.equal(fresh.final_layer.weight, model.final_layer.weight)
 
@@ -148,7 +150,7 @@ def test_render_step_takes_its_backgrounds_from_an_input(tmp_path, monkeypatch):
         return {}
 
     monkeypatch.setattr(dataset, "render_dataset", fake_render)
-    pipeline._render({"variants": 1}, {"fits": tmp_path, "backgrounds": tmp_path / "bg"}, tmp_path / "out")
+    steps._render({"variants": 1}, {"fits": tmp_path, "backgrounds": tmp_path / "bg"}, tmp_path / "out")
     assert seen["cfg"].backgrounds == str(tmp_path / "bg") and seen["cfg"].variants == 1
     spec = pipeline.load_spec(PIPELINES / "ablation.yaml")
     assert {"backgrounds", "render", "train"} <= {s.kind for s in spec.steps}
