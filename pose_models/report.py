@@ -5,7 +5,11 @@ ablation run's evaluations (``runs/ablation/eval_*/metrics.json``) and the Media
 baseline's predictions (``runs/mediapipe/validate100.json``: predictions on the research-only
 photos stay in the run folder, never in the repository), scores the baseline with the same
 code as our models, and writes ``report.md`` + ``report.json`` + an AP-per-posture plot.
-Numbers it cannot find are shown as missing, never invented.
+Numbers it cannot find are shown as missing, never invented; but a file that is there and
+cannot be read (truncated, not JSON) is an error, not "not measured"; the command refuses a
+``--results`` folder that is missing, or that holds no result file when ``--out`` has a
+report, before the recorded report is replaced by an empty one (:func:`check_inputs`; issue
+34, C55-C58).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import numpy as np
 
 from pose_models.ablation_report import ROWS, ablation_section
 from syrip_gen.coco import atomic_write_json
+from syrip_gen.errors import UserError
 from syrip_gen.fits import read_fits
 from syrip_gen.hardware import describe as hardware
 
@@ -43,9 +48,12 @@ def score_mediapipe(pred_file: Path, test_set: Path) -> dict | None:
     from pose_models.metrics import keypoint_report, sanitise_areas
     from syrip_gen.coco import load_coco
 
+    pred = _read(pred_file, "--mediapipe")
+    if not isinstance(pred, dict) or not isinstance(pred.get("results"), list):
+        raise UserError(f"--mediapipe {pred_file}: not MediaPipe predictions (a JSON object with a 'results' list, "
+                        "from benchmarks/baselines/mediapipe_predict.py)")
     kf = load_coco(test_set)
     gt, _ = sanitise_areas(kf.data)
-    pred = json.loads(pred_file.read_text())
     by_image = {r["image_id"]: r for r in pred["results"]}
     anns = kf.annotations
     xy = np.full((len(anns), 17, 2), 1e9)  # a missed person counts as wrong everywhere
@@ -72,11 +80,40 @@ def mediapipe_lines(pred_file: Path, test_set: Path, scored: dict | None) -> lis
             "makes `.venv-mediapipe`), or `syrip-gen benchmark --mediapipe PATH` for another file.", ""]
 
 
-def _read(path: Path) -> dict | None:
+RESULTS = ("body_forward", "fit_real", "render_core", "render_pipeline", "pose2d_real", "ablation_run", "fit3d",
+           "poses_real")  # benchmarks/results/<name>.json, written by the benchmark scripts
+
+
+def _read(path: Path, what: str = "") -> dict | None:
+    """A JSON file's content; None when there is no such file (not measured); a one-line
+    UserError when it is there but unreadable (truncated, not JSON): never "not measured"."""
+    where = f"{what} {path}" if what else str(path)
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = path.read_bytes()
+    except FileNotFoundError:
         return None
+    except OSError as err:
+        raise UserError(f"{where}: cannot read it ({err.strerror})") from None
+    try:
+        return json.loads(data)
+    except ValueError as err:  # JSONDecodeError, or bytes that are not text
+        why = f"{err.msg} at line {err.lineno}" if isinstance(err, json.JSONDecodeError) else "not text"
+        raise UserError(f"{where}: not valid JSON ({why}; truncated?); rerun what writes it, or remove it") from None
+
+
+def check_inputs(cfg: "ReportConfig") -> None:
+    """What ``syrip-gen benchmark`` checks before any work: ``--results`` names a folder (a typo
+    used to replace the recorded report by an empty one), and one holding no result file does
+    not replace a report already in ``--out``; ``--out`` is a writable folder."""
+    from syrip_gen.runfolder import check_writable
+
+    res, out = Path(cfg.results_dir), Path(cfg.out_dir)
+    if not res.is_dir():
+        raise UserError(f"--results {res}: no such folder (the benchmark scripts write into benchmarks/results)")
+    check_writable(out, "--out")
+    if not any((res / f"{name}.json").is_file() for name in RESULTS) and (out / "report.md").exists():
+        raise UserError(f"--results {res} holds none of the result files ({', '.join(n + '.json' for n in RESULTS)}); "
+                        f"refusing to replace {out / 'report.md'} by a report without them")
 
 
 def _fmt(x, digits=3) -> str:
@@ -220,6 +257,9 @@ def real_pose_lines(found: dict) -> list[str]:
 
 def write_report(cfg: ReportConfig) -> Path:
     """Gather, score and write ``report.md`` / ``report.json``; returns the markdown path."""
+    from syrip_gen.runfolder import check_writable
+
+    check_writable(cfg.out_dir, "--out")
     res = Path(cfg.results_dir)
     steps = run_steps(Path(cfg.ablation_dir))
     ablation_meta = {step: steps.get(step) for _, names in ROWS for step in names}
@@ -227,9 +267,7 @@ def write_report(cfg: ReportConfig) -> Path:
 
     test_set = cfg.test_set or shared_syrip("validate100")
     mp = score_mediapipe(Path(cfg.mediapipe_predictions), test_set)
-    found = {name: _read(res / f"{name}.json") for name in
-             ("body_forward", "fit_real", "render_core", "render_pipeline", "pose2d_real", "ablation_run",
-              "fit3d", "poses_real")}
+    found = {name: _read(res / f"{name}.json", "--results") for name in RESULTS}
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ablation_md, ablation = ablation_section(Path(cfg.ablation_dir), mp, out)
@@ -251,5 +289,7 @@ def write_report(cfg: ReportConfig) -> Path:
     atomic_write_json(out / "report.json", {"ablation": ablation, "ablation_steps": ablation_meta,
                                             "benchmarks": found, "hardware": hardware()})
     path = out / "report.md"
-    path.write_text("\n".join(md) + "\n")
+    from syrip_gen.atomic import write_bytes
+
+    write_bytes(path, ("\n".join(md) + "\n").encode())
     return path

@@ -14,7 +14,8 @@ where the default lives, as field metadata::
     msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
 
 ``min``/``max`` are inclusive and apply to each element of a tuple; ``choices`` lists the
-allowed values. Cross-field rules stay in each class's ``__post_init__``.
+allowed values. A pair of numbers (``tuple[float, float]``) is a ``(low, high)`` range: a
+reversed one is refused here, before any work, not by the sampler hours later. Cross-field rules stay in each class's ``__post_init__``.
 """
 from __future__ import annotations
 
@@ -107,7 +108,11 @@ def _convert(value, tp, where, name, path):
             return tuple(_convert(v, args[0], where, name, f"{path}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise UserError(f"{where}: {name(path)} must be {_what(tp)}, got {len(value)} value(s): {_show(value)}")
-        return tuple(_convert(v, a, where, name, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        pair = tuple(_convert(v, a, where, name, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        if len(pair) == 2 and all(a in (int, float) for a in args) and pair[0] > pair[1]:
+            raise UserError(f"{where}: {name(path)} is a (low, high) range; low must not exceed high, "
+                            f"got {_show(value)}")
+        return pair
     if origin is dict or tp is dict:
         if not isinstance(value, Mapping):
             raise _bad(where, name, path, "a mapping", value)

@@ -21,6 +21,12 @@ below the configured ones, so a planted impossible pose is still caught.
 Outputs: the filtered COCO file (``annotations/person_keypoints_<split>_filtered_infant.json``
 or ``out``), ``DATASET/filter/report.json`` (counts per reason, per-image verdicts) and one
 histogram PNG per gate with its threshold.
+
+Clips (a ``sequence`` output: images carry ``clip_id``), with ``whole_clips`` (the command and
+the pipeline step): frames of a clip are alike by design, so the duplicate gate is left out,
+and a clip is kept or dropped whole (reason ``clip`` for its passing frames), as the clip
+gates of ``sequence`` do: a hole breaks the time axis. The default outputs then go beside the
+clip gates' own (``..._filtered_gates_infant.json``, ``DATASET/filter_gates/``), never over them.
 """
 from __future__ import annotations
 
@@ -57,6 +63,7 @@ GATES: dict[str, tuple[str, str, str]] = {
     "duplicate": ("below", "duplicate_score", "max(2D distance / max, pose distance / max) to the nearest kept sample"),
 }
 FIT_STATUS = "fit_status"  # the source fit itself was rejected by the fitter
+CLIP = "clip"  # a frame that passed, dropped with the rest of its clip (whole_clips)
 REVIEWER = "reviewer"
 NO_ANNOTATION = "no_annotation"  # an image without any keypoint annotation
 MISSING_FILE = "missing_file"  # the image file is not in the dataset's images/ folder
@@ -424,10 +431,26 @@ def _fails(gate: str, value: float, cfg: FilterConfig) -> bool:
     return value > thr if side == "above" else value < thr
 
 
+def is_clip_set(coco: KeypointFile) -> bool:
+    """Whether a dataset holds clips (a ``sequence`` output: images carry ``clip_id``)."""
+    return any(img.get("clip_id") is not None for img in coco.images.values())
+
+
+def default_outputs(coco_path: Path, clips: bool) -> tuple[Path, Path]:
+    """Where ``filter`` writes by default: (filtered COCO file, report folder). A clip set's
+    usual names hold the whole clips ``sequence``'s clip gates kept and their report (issue
+    34, C31: they were overwritten), so filter's own go beside them."""
+    root = dataset_root(coco_path)
+    if not clips:
+        return filtered_name(coco_path), root / "filter"
+    name = filtered_name(coco_path).name.replace("_filtered_infant.json", "_filtered_gates_infant.json")
+    return coco_path.with_name(name), root / "filter_gates"
+
+
 def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fits_path=None,
                    use_decisions: bool = False, out: str | Path | None = None,
                    out_dir: str | Path | None = None, body=None,
-                   keypoints: str | Path | None = None) -> FilterReport:
+                   keypoints: str | Path | None = None, whole_clips: bool = False) -> FilterReport:
     """Run the gates over a dataset, write the filtered COCO file, the report and histograms.
 
     ``out``: the filtered COCO path (default beside the input, ``*_filtered_infant.json``);
@@ -435,7 +458,8 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     runner passes its step directory and gets ``filtered.json`` there pointing at the COCO
     file); ``body``: an already loaded Anny body (loaded on demand otherwise); ``keypoints``: the
     learned keypoints.npz the dataset must have been labelled with (a one-line UserError if not:
-    the gates judge the labels the render wrote, so they must be the ones meant).
+    the gates judge the labels the render wrote, so they must be the ones meant); ``whole_clips``:
+    on a clip set, keep or drop clips whole, without the duplicate gate (see the module docstring).
     """
     from syrip_gen.review.decisions import decisions_path, load_decisions
 
@@ -447,8 +471,12 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
 
         check_labelled_with(coco.info.get("config") or {}, keypoints, coco_path)
     root = dataset_root(coco_path)
-    out_dir = Path(out_dir) if out_dir else root / "filter"
-    out = Path(out) if out else filtered_name(coco_path)
+    clips = whole_clips and is_clip_set(coco)
+    default_out, default_dir = default_outputs(coco_path, clips)
+    out_dir = Path(out_dir) if out_dir else default_dir
+    out = Path(out) if out else default_out
+    if clips and "duplicate" in cfg.gates:  # consecutive frames are near-duplicates by design
+        cfg = dataclasses.replace(cfg, gates=tuple(g for g in cfg.gates if g != "duplicate"))
     s = _samples(coco)
     n = len(s.image_ids)  # rows: one per infant
     image_ids = list(coco.images)
@@ -545,12 +573,17 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
             primary = rec["reasons"][0]["gate"]
             rejected_by[primary] += 1
         verdicts.append(rec)
+    if clips:
+        _whole_clips(verdicts, {iid: img.get("clip_id") for iid, img in coco.images.items()}, kept, rejected_by)
     failed = dict(failed)
     missing_images = {iid for iid, m in zip(s.image_ids, missing) if m}
 
     images = [img for iid, img in coco.images.items() if iid in kept]
     anns = [a for a in coco.annotations if a["image_id"] in kept]
     extra = {k: v for k, v in coco.data.items() if k not in ("images", "annotations", "categories")}
+    if clips and isinstance(extra.get("videos"), list):
+        kept_clips = {img.get("clip_id") for img in images}
+        extra["videos"] = [v for v in extra["videos"] if not isinstance(v, dict) or v.get("id") in kept_clips]
     if dataset_root(out.resolve()) != root.resolve():  # written away from its images (pipeline step, --out)
         images, extra = _absolute_paths(images, extra, image_dir, _fits_path(coco, None))
     write_coco(out, images, anns, **extra)
@@ -568,8 +601,27 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         n_infants=sum(a is not None for a in s.anns), n_infants_kept=sum(1 for a in anns))
     atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
     atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": len(image_ids)})
-    log.info("filter: kept %d of %d images (%s)", len(kept), n, rejected_by)
+    log.info("filter: kept %d of %d images, %d of %d infants (%s)", len(kept), len(image_ids),
+             report.n_infants_kept, report.n_infants, dict(rejected_by))
     return report
+
+
+def _whole_clips(verdicts: list[dict], clip_of: dict, kept: set, rejected_by: Counter) -> None:
+    """Drop every frame of a clip that has a rejected frame (reason ``clip``), in place."""
+    bad: dict = {}
+    for rec in verdicts:
+        c = clip_of.get(rec["image_id"])
+        if c is not None and rec["verdict"] != "accept":
+            bad.setdefault(c, Counter()).update({rec["reasons"][0]["gate"]} if rec["reasons"] else set())
+    for rec in verdicts:
+        c = clip_of.get(rec["image_id"])
+        if c in bad and rec["verdict"] == "accept":
+            why = ", ".join(f"{g} {k}" for g, k in sorted(bad[c].items()))
+            rec["verdict"] = "reject"
+            rec["reasons"] = [{"gate": CLIP, "value": c, "threshold": None,
+                               "detail": f"clip {c} is dropped whole: frames rejected by {why}"}] + rec["reasons"]
+            kept.discard(rec["image_id"])
+            rejected_by[CLIP] += 1
 
 
 def _absolute_paths(images: list[dict], extra: dict, image_dir: Path, fits: Path | None) -> tuple[list[dict], dict]:

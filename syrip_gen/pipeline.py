@@ -11,17 +11,19 @@ skipped, when its manifest holds its key, the files it made are all still there 
 inputs are as they were and every input step is done too; so changing a step's settings, or
 deleting or replacing its files or its inputs, reruns it and every step after it that reads
 from it. Files added to a step's folder later (a review's decisions) change nothing. Outputs are
-never deleted: stages resume their own partial work.
+never deleted: stages resume their own partial work, but only their own key's: the runner notes
+the key a step starts with (``.step-started.json``) and, for a stage that resumes whatever its
+folder holds (train: the latest checkpoint), moves the folder's work aside first (``<out>/.superseded/``) when it holds another
+key's work, so a changed spec never continues an old run's model.
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -29,31 +31,14 @@ from typing import Callable
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
-from syrip_gen.shipped import is_name as is_shipped
-from syrip_gen.shipped import resolve as resolve_shipped
+from syrip_gen.pipespec import Spec, Step, inputs_replacing, load_spec, profile_overrides  # noqa: F401 - the runner's API
+from syrip_gen.runfolder import LOCK_FILE
+from syrip_gen.stepio import MANIFEST, MODEL_ROLES, checkpoint_of as _checkpoint_of, dataset_of as _dataset_of  # noqa: F401
 from syrip_gen.stages import REGISTRY, lazy
-from syrip_gen.yamlfile import read_yaml
 
 log = logging.getLogger(__name__)
-MANIFEST = "step.json"
 OUTPUTS = "outputs.json"
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    kind: str
-    inputs: dict = field(default_factory=dict)  # role -> step name | path
-    config: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    out: Path
-    steps: tuple[Step, ...]
-    path: Path
-    base: Path = Path(".")  # relative paths in the spec are taken from here (see load_spec)
+STARTED = ".step-started.json"  # the key of the step's last started run (see _start)
 
 
 @dataclass
@@ -63,102 +48,6 @@ class PlannedStep:
     inputs: dict[str, Path]  # role -> resolved path
     out_dir: Path
     done: bool
-
-
-def load_spec(path: str | Path, out: str | Path | None = None,
-              overrides: dict[str, dict] | None = None,
-              input_overrides: dict[str, dict] | None = None, profile: str | None = None) -> Spec:
-    """Read a YAML spec; ``overrides`` / ``input_overrides`` map step name -> config entries /
-    input roles to replace (e.g. point ``fit.skeletons`` at the user's own COCO file). ``profile``
-    names an entry of the spec's ``x-profiles`` (e.g. ``toy``, ``gpu``): the same steps at another scale.
-
-    Paths: the spec's own (``out``, inputs) are relative to its ``base:`` folder, itself relative
-    to the spec's folder (default: the spec's folder; the bundled specs say ``base: ..``, the
-    repository). ``out`` and input overrides given here (the command line) are relative to the
-    current directory, as is the default ``runs/<name>``. An override naming a step that is not
-    in the spec is an error, not ignored."""
-    path = Path(path)
-    raw = read_yaml(path, missing="no such pipeline spec (see pipelines/*.yaml)")
-    if not isinstance(raw, dict) or not isinstance(raw.get("steps"), list):
-        raise UserError(f"{path}: a pipeline spec needs a 'steps' list")
-    base = (path.parent / str(raw.get("base", "."))).resolve()
-    names = [s.get("name") for s in raw["steps"] if isinstance(s, dict)]
-    for what, given in (("--set", overrides), ("--input", input_overrides)):
-        unknown = sorted(set(given or {}) - set(names))
-        if unknown:
-            raise UserError(f"{what}: no step named {', '.join(map(repr, unknown))} in {path}; "
-                            f"steps: {', '.join(map(str, names))}")
-    if profile:
-        overrides = _merge(profile_overrides(raw, profile, path), overrides or {})
-    steps, seen = [], set()
-    for i, s in enumerate(raw["steps"]):
-        if not isinstance(s, dict) or "name" not in s or "kind" not in s:
-            raise UserError(f"{path}: step {i + 1} needs 'name' and 'kind'")
-        if s["kind"] not in STAGES:
-            raise UserError(f"{path}: step {s['name']!r} has unknown kind {s['kind']!r}; "
-                            f"known: {', '.join(sorted(STAGES))}")
-        if s["name"] in seen:
-            raise UserError(f"{path}: two steps are named {s['name']!r}")
-        seen.add(s["name"])
-        if not isinstance(s.get("config") or {}, dict) or not isinstance(s.get("inputs") or {}, dict):
-            raise UserError(f"{path}: step {s['name']!r}: 'config' and 'inputs' must be mappings")
-        config = dict(s.get("config") or {})
-        config.update((overrides or {}).get(s["name"], {}))
-        inputs = {role: _from(base, ref, names) for role, ref in (s.get("inputs") or {}).items()}
-        inputs.update({role: _from(Path.cwd(), ref, names)
-                       for role, ref in (input_overrides or {}).get(s["name"], {}).items()})
-        steps.append(Step(name=s["name"], kind=s["kind"], inputs=inputs, config=config))
-    if out:
-        out_dir = Path(out).resolve()
-    elif raw.get("out"):
-        out_dir = (base / str(raw["out"])).resolve()
-    else:
-        out_dir = Path(f"runs/{raw.get('name', path.stem)}").resolve()
-    return Spec(name=raw.get("name", path.stem), out=out_dir, steps=tuple(steps), path=path, base=base)
-
-
-def _from(folder: Path, ref, step_names: list) -> str:
-    """An input reference as stored in a Step: a step's name as is, a path made absolute from
-    ``folder``."""
-    if not isinstance(ref, str) or not ref:
-        raise UserError(f"an input must be a step name or a path, got {ref!r}")
-    if ref in step_names:
-        return ref
-    if is_shipped(ref):  # a shipped model by name (`init: infant-pose2d`): its weights file, content-keyed
-        return str(resolve_shipped(ref))
-    return str((folder / ref).resolve()) if not Path(ref).is_absolute() else ref
-
-
-def profile_overrides(raw: dict, name: str, path: Path) -> dict[str, dict]:
-    """``x-profiles: {NAME: {STEP-PATTERN: {key: value}}}`` -> step name -> config entries. Patterns
-    are shell globs over step names (``train_*``); later patterns win over earlier ones."""
-    profiles = raw.get("x-profiles") or {}
-    if name not in profiles:
-        raise UserError(f"{path}: no profile {name!r} (known: {', '.join(sorted(profiles)) or 'none'})")
-    out: dict[str, dict] = {}
-    for pattern, config in (profiles[name] or {}).items():
-        matched = [s["name"] for s in raw["steps"] if isinstance(s, dict) and fnmatch.fnmatchcase(str(s.get("name")), pattern)]
-        if not matched:
-            raise UserError(f"{path}: profile {name!r}: pattern {pattern!r} matches no step")
-        for step in matched:
-            out.setdefault(step, {}).update(config or {})
-    return out
-
-
-def inputs_replacing(path: str | Path, replace: dict[str, str]) -> dict[str, dict]:
-    """Input overrides that point every step input equal to a key of ``replace`` at its value (e.g.
-    the real train set at a downscaled copy): step name -> {role: new path}."""
-    raw = read_yaml(Path(path), missing="no such pipeline spec (see pipelines/*.yaml)")
-    out: dict[str, dict] = {}
-    for s in raw.get("steps") or []:
-        for role, ref in (s.get("inputs") or {}).items():
-            if ref in replace:
-                out.setdefault(s["name"], {})[role] = str(replace[ref])
-    return out
-
-
-def _merge(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
-    return {k: {**a.get(k, {}), **b.get(k, {})} for k in {*a, *b}}
 
 
 def _content_key(path: Path) -> str:
@@ -190,8 +79,14 @@ def plan(spec: Spec) -> list[PlannedStep]:
                 if not p.exists():
                     raise UserError(f"step {step.name!r}: input {role}={ref} is neither an earlier "
                                     f"step nor an existing path")
+                content = p
+                if role in MODEL_ROLES and step.kind in ("train", "evaluate", "curve"):
+                    try:  # a train folder's model is its last checkpoint: its bytes are the input
+                        content = _checkpoint_of(p)
+                    except UserError as err:
+                        raise UserError(f"step {step.name!r}: input {role}: {err}") from None
                 resolved[role] = p
-                parts.append(f"{role}=file:{_content_key(p)}")
+                parts.append(f"{role}=file:{_content_key(content)}")
         blob = json.dumps({"kind": step.kind, "config": step.config, "inputs": parts,
                            "code": code_version(step.kind)}, sort_keys=True)
         key = hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -239,7 +134,7 @@ def _file_list(out_dir: Path, times: bool = True) -> dict[str, list[int]]:
             rel = prefix + e.name
             if e.is_dir(follow_symlinks=False):
                 stack.append((Path(e.path), rel + "/"))
-            elif rel not in (MANIFEST, OUTPUTS):
+            elif rel not in (MANIFEST, OUTPUTS, STARTED):
                 try:
                     st = e.stat()
                 except OSError:
@@ -306,8 +201,8 @@ def run(spec: Spec, dry: bool = False, keep_going: bool = False,
             continue
         echo(f"  run  {ps.step.name} ({ps.step.kind}) [{ps.key}]")
         t0 = time.time()
-        ps.out_dir.mkdir(parents=True, exist_ok=True)
         try:
+            _start(ps)
             summary = STAGES[ps.step.kind](ps.step.config, ps.inputs, ps.out_dir)
         except Exception as err:  # noqa: BLE001 - reported per step, re-raised unless keep_going
             records.append({"name": ps.step.name, "status": f"failed: {err}"})
@@ -327,6 +222,61 @@ def run(spec: Spec, dry: bool = False, keep_going: bool = False,
     if not dry:
         echo(run_summary(records))
     return records
+
+
+def _start(ps: PlannedStep) -> None:
+    """Note the key this run of the step starts with. A stage that resumes whatever its folder
+    holds (``Stage.resumes``: train continues from the latest checkpoint there) must never
+    continue another key's work (issue 34, C50: changed training data gave the old model, 0
+    steps, "ran"): when its folder holds work of another key, that work is moved aside first
+    (:func:`_set_aside`: hours of training are not deleted for an edited spec), and a folder of
+    files no run of this step made is refused."""
+    out = ps.out_dir
+    if REGISTRY[ps.step.kind].resumes and out.is_dir():
+        held = _work_key(out)
+        if held is _FOREIGN:
+            raise UserError(f"{out} holds files that no run of step {ps.step.name!r} recorded (an interrupted run "
+                            "from an older syrip-gen, or files of your own); refusing to resume or delete them: "
+                            "move them away, or choose another --out")
+        if held is not None and held != ps.key:
+            _set_aside(out, held)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / STARTED, {"key": ps.key, "kind": ps.step.kind})
+
+
+_FOREIGN = object()
+SUPERSEDED = ".superseded"  # <out>/.superseded/<step>/<key>/: work of a step's earlier key, set aside
+
+
+def _set_aside(out: Path, key: str) -> Path:
+    """Move everything in step folder ``out`` but its lock into ``<out>/../.superseded/<step>/<key>``
+    (one rename each, same file system) and say so; returns that folder."""
+    aside = out.parent / SUPERSEDED / out.name / key
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = aside.with_name(f"{key}.{n}")
+    aside.mkdir(parents=True)
+    for entry in out.iterdir():
+        if entry.name != LOCK_FILE:
+            entry.rename(aside / entry.name)
+    log.warning("step %s: its folder held the work of another step key (%s); moved to %s (delete it when no "
+                "longer needed), starting afresh", out.name, key, aside)
+    return aside
+
+
+def _work_key(out: Path):
+    """The key of the work a step folder holds: the key its last run started with (else the key
+    of its manifest); None when it holds nothing; ``_FOREIGN`` when it holds files of no
+    recorded run."""
+    for name in (STARTED, MANIFEST):
+        try:
+            key = json.loads((out / name).read_text()).get("key")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if key:
+            return key
+    return _FOREIGN if any(e.name != LOCK_FILE for e in out.iterdir()) else None
 
 
 def _finish(ps: PlannedStep, seconds: float, summary) -> None:
@@ -384,29 +334,6 @@ def check_step(step: Step) -> None:
         raise UserError(f"step {step.name!r}: {err}") from None
 
 
-def _check_train(config: dict) -> None:
-    from pose_models.config import TrainConfig
-
-    config.pop("weights", None)
-    TrainConfig.from_dict({**config, "train": ["(inputs)"], "out_dir": "(step folder)"})
-
-
-def _check_kwargs(function: str, taken_by_inputs: tuple[str, ...]) -> Callable[[dict], None]:
-    """Config keys must be keyword arguments of ``pose_models.evaluate.<function>``."""
-    def check(config: dict) -> None:
-        import inspect
-
-        import pose_models.evaluate as ev
-
-        params = inspect.signature(getattr(ev, function)).parameters
-        known = sorted(k for k, p in params.items() if p.kind == p.KEYWORD_ONLY and k not in taken_by_inputs
-                       and k != "log")
-        unknown = sorted(set(config) - set(known))
-        if unknown:
-            raise UserError(f"{function} config: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    return check
-
-
 def _check_none(kind: str) -> Callable[[dict], None]:
     def check(config: dict) -> None:
         if config:
@@ -414,182 +341,8 @@ def _check_none(kind: str) -> Callable[[dict], None]:
     return check
 
 
-_check_evaluate = _check_kwargs("evaluate", ("bn_calibration", "detector"))  # evaluate and curve steps
 CONFIG_CHECKS: dict[str, Callable[[dict], None]] = {
     kind: lazy(st.check) if st.check else _check_none(kind) for kind, st in REGISTRY.items()}
-
-
-# ---- stage adapters: each calls one stage's Python API ------------------------------------
-def _need(inputs: dict[str, Path], role: str, kind: str) -> Path:
-    if role not in inputs:
-        raise UserError(f"a {kind} step needs inputs.{role}")
-    return inputs[role]
-
-
-def _keypoints(inputs: dict[str, Path]) -> dict:
-    """Optional input ``keypoints``: a learn_keypoints step (or a keypoints.npz) -> config entry;
-    none when that step refused to write one (the body's own keypoints then)."""
-    if "keypoints" not in inputs:
-        return {}
-    path = inputs["keypoints"]
-    if path.is_dir():
-        path = path / "keypoints.npz"
-        return {"keypoints": str(path)} if path.is_file() else {}
-    return {"keypoints": str(path)}
-
-
-def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Optional input ``keypoints`` (see :func:`_keypoints`)."""
-    from syrip_gen.fit.fitter import FitConfig, fit_file
-
-    cfg = FitConfig.from_dict({**config, **_keypoints(inputs), "force": True})  # the step's key changed: other fits are stale
-    summary = fit_file(_need(inputs, "skeletons", "fit"), out, cfg)
-    return _as_dict(summary)
-
-
-def _learn_keypoints(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Input ``fits``: a fit step of the annotated skeletons; writes ``keypoints.npz``."""
-    from syrip_gen.fit.learn_keypoints import RoundsConfig, learn_file
-
-    cfg = RoundsConfig.from_dict(config)
-    (out / "keypoints.npz").unlink(missing_ok=True)  # a rerun that is refused must not leave an old file
-    try:
-        res = learn_file(_need(inputs, "fits", "learn_keypoints"), out / "keypoints.npz", cfg)
-    except UserError as err:  # too few fits, or no better than the body's own: later steps use the body's
-        log.warning("learn_keypoints: %s; later steps use the body's own keypoints", err)
-        return {"keypoints": None, "refused": str(err)}
-    return {"keypoints": str(out / "keypoints.npz"), "heldout_before": res.before, "heldout_after": res.after}
-
-
-def _backgrounds(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    from syrip_gen.backgrounds import BackgroundsConfig, extract_backgrounds
-
-    return _as_dict(extract_backgrounds(_need(inputs, "dataset", "backgrounds"), out, BackgroundsConfig.from_dict(config)))
-
-
-def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Optional input ``backgrounds``: a backgrounds step (or a folder of photos)."""
-    from syrip_gen.dataset import RenderConfig, render_dataset
-
-    extra = {"backgrounds": str(inputs["backgrounds"])} if "backgrounds" in inputs else {}
-    extra.update(_keypoints(inputs))
-    cfg = RenderConfig.from_dict({**config, **extra, "force": True})  # key changed: old shards are stale
-    return _as_dict(render_dataset(_need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
-
-
-def _sequence(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Clips of moving infants; with the per-clip gates on, later steps read the whole clips that
-    passed (``filtered.json`` points at them, as a filter step's does)."""
-    from syrip_gen.coco import atomic_write_json
-    from syrip_gen.render.clips import ClipConfig, render_clips
-
-    cfg = ClipConfig.from_dict({**config, **_keypoints(inputs), "force": True})
-    summary = render_clips(_need(inputs, "fits", "sequence") / "fits.jsonl", out, cfg)
-    if summary.filtered_path:
-        atomic_write_json(out / "filtered.json", {"coco": summary.filtered_path, "n_kept": summary.clips_kept,
-                                                  "n_images": summary.frames})
-    return _as_dict(summary)
-
-
-def _filter(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """The filtered COCO file goes into the step's own folder (its images stay where they are,
-    named by absolute path), with ``filtered.json`` pointing at it (see :func:`_dataset_of`)."""
-    from syrip_gen.coco import dataset_json, filtered_name
-    from syrip_gen.filter import FilterConfig, filter_dataset
-
-    fits = inputs.get("fits")
-    dataset = _need(inputs, "dataset", "filter")
-    report = filter_dataset(dataset, FilterConfig.from_dict(config),
-                            fits_path=fits / "fits.jsonl" if fits else None, out_dir=out,
-                            out=out / filtered_name(dataset_json(dataset)).name,
-                            keypoints=_keypoints(inputs).get("keypoints"))
-    return _as_dict(report)
-
-
-def _stats(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    from syrip_gen.stats import dataset_stats
-
-    return dataset_stats(_dataset_of(_need(inputs, "dataset", "stats")), out,
-                         compare=inputs.get("compare"), ceiling=inputs.get("ceiling"))
-
-
-def _train(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Every input role but ``val`` and ``init`` is a training source (``config.weights`` maps
-    role -> weight); ``init`` is an earlier train step whose model starts this one (pretrain on
-    synthetic, fine-tune on real)."""
-    from pose_models.config import TrainConfig
-    from pose_models.train import train
-
-    cfg = dict(config)
-    weights = cfg.pop("weights", {}) or {}
-    sources = [{"path": str(_dataset_of(p)), "weight": float(weights.get(role, 1.0))}
-               for role, p in sorted(inputs.items()) if role not in ("val", "init")]
-    val = inputs.get("val")
-    cfg.update(train=sources, out_dir=str(out), val=str(_dataset_of(val)) if val else None)
-    if "init" in inputs:
-        if inputs["init"].is_dir():  # an earlier step's model: never pretrained elsewhere, so FiDIP freezes nothing
-            cfg.setdefault("freeze_early", False)
-        cfg["init"] = str(_checkpoint_of(inputs["init"]))  # our checkpoint: train.load_init takes what fits
-    ckpt = train(TrainConfig.from_dict(cfg))
-    from pose_models.checkpoint import read_checkpoint
-
-    ck = read_checkpoint(ckpt)  # the numeric path the run chose (device.py) goes into step.json
-    return {"checkpoint": str(ckpt), **{k: ck[k] for k in ("precision", "channels_last", "images_per_s") if k in ck}}
-
-
-def _checkpoint_of(path: Path) -> Path:
-    """A train step's output dir -> the final checkpoint its manifest names; a file as is."""
-    if path.is_dir():
-        return Path(json.loads((path / MANIFEST).read_text())["summary"]["checkpoint"])
-    return path
-
-
-def _evaluate(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """Optional inputs ``calibration``: real images to recompute BatchNorm statistics on (AdaBN);
-    ``detector``: a detector train step whose boxes replace the ground truth (with ``boxes: detector``)."""
-    from pose_models.evaluate import evaluate
-
-    ckpt = _checkpoint_of(_need(inputs, "model", "evaluate"))
-    calibration = _dataset_of(inputs["calibration"]) if "calibration" in inputs else None
-    extra = {"detector": _checkpoint_of(inputs["detector"])} if "detector" in inputs else {}
-    metrics = evaluate(ckpt, _dataset_of(_need(inputs, "dataset", "evaluate")), bn_calibration=calibration,
-                       **extra, **config)
-    atomic_write_json(out / "metrics.json", metrics)
-    return metrics
-
-
-def _curve(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    """A learning curve: every checkpoint the ``model`` train step kept (its ``keep_every``), evaluated."""
-    from pose_models.evaluate import evaluate_along
-
-    rows = evaluate_along(_need(inputs, "model", "curve"), _dataset_of(_need(inputs, "dataset", "curve")), **config)
-    atomic_write_json(out / "curve.json", rows)
-    return {"points": len(rows), "last": rows[-1]}
-
-
-def _subset(config: dict, inputs: dict[str, Path], out: Path) -> dict:
-    from syrip_gen.subset import SubsetConfig, write_subset
-
-    return write_subset(_dataset_of(_need(inputs, "dataset", "subset")), out, SubsetConfig.from_dict(config))
-
-
-def _dataset_of(path: Path) -> Path:
-    """A filter step's output points at the filtered COCO file it wrote, a subset step's holds
-    ``subset.json``; else the path itself."""
-    manifest = path / "filtered.json"
-    if manifest.exists():
-        return Path(json.loads(manifest.read_text())["coco"])
-    if (path / "subset.json").exists():
-        return path / "subset.json"
-    return path
-
-
-def _as_dict(obj) -> dict:
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj):
-        return json.loads(json.dumps(dataclasses.asdict(obj), default=str))
-    return dict(obj or {})
 
 
 STAGES: dict[str, Callable[[dict, dict, Path], dict]] = {kind: lazy(st.runner) for kind, st in REGISTRY.items()}

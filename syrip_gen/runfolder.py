@@ -24,7 +24,7 @@ from syrip_gen.errors import UserError
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".syrip-gen.lock"
-FOREIGN_OK = ("step.json", LOCK_FILE)  # the pipeline runner's manifest sits in its steps' folders
+FOREIGN_OK = ("step.json", ".step-started.json", LOCK_FILE)  # the pipeline runner's files in its steps' folders
 
 
 def claim(out: Path, key: str, force: bool, command: str,

@@ -137,6 +137,10 @@ class _Data:
         self.kps = np.stack([self.coco.keypoints(a) for a in anns]) if anns else np.zeros((0, 17, 3))
         # SyRIP puts v=0 keypoints at (-45, -45) or 0: the mask, not the coordinates, says labelled
         self.poses, self.mask, self.idx = torso_normalise(self.kps)
+        if not len(self.poses):  # issue 34, C53: a traceback from the coverage features before
+            why = "no annotations" if not anns else f"none of its {len(anns)} annotations labels both hips and shoulders"
+            raise UserError(f"{self.coco.path}: no infant poses to describe ({len(self.coco.images)} images, {why}); "
+                            "give an annotated dataset (after a filter step, check that it kept any images)")
         self.postures = [image_posture(self.coco.images.get(a["image_id"], {})) or
                          (a.get("posture") or "").lower() or "unknown" for a in anns]
         self.views = viewpoints(anns)

@@ -228,6 +228,7 @@ def test_cli_one_line_errors(tmp_path, capsys):
 
 def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
     from syrip_gen import dataset, pipeline
+    from syrip_gen import steps as steps_face
     from syrip_gen.body.keypoints import check_labelled_with, file_hash
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.fit import fitter
@@ -244,8 +245,8 @@ def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr(fitter, "fit_file", lambda src, out, cfg: seen.setdefault("fit", cfg))
     monkeypatch.setattr(dataset, "render_dataset", lambda fits, out, cfg: seen.setdefault("render", cfg))
-    pipeline._fit({}, {"skeletons": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
-    pipeline._render({"variants": 1}, {"fits": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
+    steps_face._fit({}, {"skeletons": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
+    steps_face._render({"variants": 1}, {"fits": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
     assert seen["fit"].keypoints == seen["render"].keypoints == str(kp)
     for name in ("syrip.yaml", "ablation.yaml"):
         steps = pipeline.load_spec(REPO_ROOT / "pipelines" / name).steps

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from syrip_gen import pipeline
+from syrip_gen import pipeline, steps
 from syrip_gen.errors import UserError
 from syrip_gen.paths import PIPELINES
 
@@ -157,7 +157,7 @@ def test_render_step_takes_its_backgrounds_from_an_input(tmp_path, monkeypatch):
         return {}
 
     monkeypatch.setattr(dataset, "render_dataset", fake_render)
-    pipeline._render({"variants": 1}, {"fits": tmp_path, "backgrounds": tmp_path / "bg"}, tmp_path / "out")
+    steps._render({"variants": 1}, {"fits": tmp_path, "backgrounds": tmp_path / "bg"}, tmp_path / "out")
     assert seen["cfg"].backgrounds == str(tmp_path / "bg") and seen["cfg"].variants == 1
     spec = pipeline.load_spec(PIPELINES / "ablation.yaml")
     assert {"backgrounds", "render", "train"} <= {s.kind for s in spec.steps}

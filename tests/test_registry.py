@@ -147,3 +147,69 @@ def test_the_2d_model_config_is_derived_from_train_config():
     args = model_args_from(cfg)
     built = PoseConfig(**args)
     assert (built.input_h, built.sigma, built.heatmap_hw, built.stride) == (64, 3.0, (16, 24), 4)
+
+
+# ---- issue 33, item 3: a stage's source list covers what its runner imports ----------------------------
+def _module_file(name: str) -> Path | None:
+    p = ROOT / Path(*name.split("."))
+    if (p / "__init__.py").is_file():
+        return p / "__init__.py"
+    return p.with_suffix(".py") if p.with_suffix(".py").is_file() else None
+
+
+def _imports(node, package: str) -> set[str]:
+    """The repository modules an AST imports anywhere (module level and inside functions)."""
+    import ast
+
+    out = set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Import):
+            out |= {a.name for a in n.names}
+        elif isinstance(n, ast.ImportFrom):
+            base = n.module or ""
+            if n.level:
+                parts = package.split(".")[: len(package.split(".")) - n.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            out |= {base} | {f"{base}.{a.name}" for a in n.names}
+    return {m for m in out if m.split(".")[0] in ("syrip_gen", "pose_models") and _module_file(m)}
+
+
+def _closure(modules: set[str]) -> set[str]:
+    import ast
+
+    seen, todo = set(), list(modules)
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        f = _module_file(m)
+        todo += _imports(ast.parse(f.read_text()), m if f.name == "__init__.py" else m.rpartition(".")[0])
+        parts = m.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # parent packages run their __init__
+    return seen
+
+
+def test_every_module_a_stage_runs_is_in_its_source_list():
+    """The import closure of each stage's runner (its own imports, then every repository module
+    those import, at any level) minus ``stages.NEUTRAL`` lies under the stage's ``code`` paths; a
+    module missing there would change the stage's output without rerunning it."""
+    import ast
+
+    from syrip_gen import stages
+
+    def covered(rel: str, code) -> bool:
+        return any(rel == c or rel.startswith(c.rstrip("/") + "/") for c in code)
+
+    gaps = {}
+    for kind, st in stages.REGISTRY.items():
+        module, _, name = st.runner.partition(":")
+        tree = ast.parse(_module_file(module).read_text())
+        (func,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+        files = {_module_file(module)} | {_module_file(m) for m in _closure(_imports(func, module.rpartition(".")[0]))}
+        rels = {f.relative_to(ROOT).as_posix() for f in files}
+        missing = sorted(r for r in rels if not covered(r, st.code + stages.NEUTRAL))
+        if missing:
+            gaps[kind] = missing
+        assert len(rels) > 3, (kind, rels)  # the closure was followed
+    assert not gaps, f"add these to the stages' code lists (syrip_gen/stages.py), or to NEUTRAL: {gaps}"

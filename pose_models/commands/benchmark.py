@@ -17,10 +17,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from pose_models.report import ReportConfig, write_report
+    from pose_models.report import ReportConfig, check_inputs, write_report
 
-    path = write_report(ReportConfig(results_dir=Path(args.results), ablation_dir=Path(args.ablation),
-                                     test_set=Path(args.test_set) if args.test_set else None,
-                                     out_dir=Path(args.out), mediapipe_predictions=Path(args.mediapipe)))
+    cfg = ReportConfig(results_dir=Path(args.results), ablation_dir=Path(args.ablation),
+                       test_set=Path(args.test_set) if args.test_set else None,
+                       out_dir=Path(args.out), mediapipe_predictions=Path(args.mediapipe))
+    check_inputs(cfg)
+    path = write_report(cfg)
     print(f"wrote {path}")
     return 0

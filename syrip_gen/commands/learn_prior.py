@@ -11,9 +11,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=True,
                    help="add each pose's left-right mirror image (default on)")
+    p.add_argument("--force", action="store_true", help="replace --out when it exists")
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
 
     import torch
 
@@ -22,6 +24,15 @@ def run(args: argparse.Namespace) -> int:
     from syrip_gen.fit.prior import fit_gmm
     from syrip_gen.fits import fits_file, read_fits
 
+    from syrip_gen.runfolder import check_writable
+
+    # issue 34, C61/C62: the settings and --out before any work; an existing file is replaced only with
+    # --force, as learn-keypoints does
+    if args.components < 1:
+        raise UserError(f"--components must be at least 1, got {args.components}")
+    check_writable(args.out, "--out", folder=False)
+    if Path(args.out).exists() and not args.force:
+        raise UserError(f"--out {args.out} exists; pass --force to replace it (or choose another file)")
     path = fits_file(args.fits)
     ok = [r for r in read_fits(path) if r.get("status") == "ok" and r.get("pose")]
     need = max(2 * args.components, 4)
