@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera-orbit-deg", type=float, nargs=2, metavar=("LO", "HI"),
                    help="total turn of a moving camera about the infant over a clip (default -10 10; 0 0 = fixed)")
     p.add_argument("--moving-camera-prob", type=float, metavar="P", help="share of clips whose camera drifts (0.5)")
+    p.add_argument("--fill", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="share of the frame the infant's box fills, drawn per clip (default 0.45 0.7; "
+                        "pipeline YAML: sampling.fill)")
     p.add_argument("--split", help="name in annotations/person_keypoints_<split>_infant.json")
     p.add_argument("--limit", type=int, help="use only the first N usable fits")
     p.add_argument("--no-preview", dest="preview", action="store_false", default=None, help="no MP4 previews")
@@ -36,12 +39,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from syrip_gen.config import from_args
+    from syrip_gen.errors import UserError
     from syrip_gen.render.clips import ClipConfig, render_clips
 
     cfg = from_args(ClipConfig, args, "sequence")
+    if args.fill is not None:  # a field of the nested sampling config
+        lo, hi = args.fill
+        if not 0 < lo <= hi <= 1:
+            raise UserError(f"--fill must be LO HI with 0 < LO <= HI <= 1, got {lo} {hi}")
+        cfg = replace(cfg, sampling=replace(cfg.sampling, fill=(lo, hi)))
     summary = render_clips(args.fits, args.out, cfg)
     print(json.dumps(asdict(summary), indent=1, sort_keys=True))
     return 0

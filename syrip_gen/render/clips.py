@@ -37,13 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
+from syrip_gen.coco import check_split
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
+from syrip_gen.render.config import MAX_IMAGE_SIDE
 from syrip_gen.render.motion import MotionConfig
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import VariantConfig
 
-MAX_FRAMES = 9999
+# frames per clip: a clip's per-frame records stay in memory until it is written (~30 kB a frame; the
+# frames themselves are streamed from disk into the MP4s); 3000 = 5 min at 10 fps, 100 s at 30 fps
+MAX_FRAMES = 3000
 TRACK_ID = 0  # one infant per clip; PoseTrack numbers tracks from 0 within a video
 
 
@@ -58,11 +62,11 @@ class ClipConfig:
     clips: int = field(default=4, metadata={"min": 1, "max": 99999})
     seconds: float = field(default=3.0, metadata={"min": 0.1})
     fps: float = field(default=10.0, metadata={"min": 1.0, "max": 120.0})
-    width: int = field(default=320, metadata={"min": 16})
-    height: int = field(default=240, metadata={"min": 16})
+    width: int = field(default=320, metadata={"min": 16, "max": MAX_IMAGE_SIDE})
+    height: int = field(default=240, metadata={"min": 16, "max": MAX_IMAGE_SIDE})
     seed: int = field(default=0, metadata={"min": 0})
     # total turn of the camera about the infant over a clip (degrees, drawn uniformly); 0, 0 = fixed
-    camera_orbit_deg: tuple[float, float] = (-10.0, 10.0)
+    camera_orbit_deg: tuple[float, float] = field(default=(-10.0, 10.0), metadata={"min": -180.0, "max": 180.0})
     moving_camera_prob: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None
@@ -81,6 +85,10 @@ class ClipConfig:
 
     def __post_init__(self):
         check_ranges(self, "sequence config")
+        check_split(self.split, "sequence config")
+        lo, hi = self.camera_orbit_deg
+        if lo > hi:
+            raise UserError(f"sequence config: camera_orbit_deg must be (low, high) with low <= high, got ({lo}, {hi})")
         if self.frames > MAX_FRAMES:
             raise UserError(f"sequence config: seconds x fps = {self.frames} frames; at most {MAX_FRAMES}")
         if self.frames < 3:
@@ -279,18 +287,16 @@ def clip_stats(images: list[dict], anns: list[dict], fps: float) -> dict:
 
 def render_clip(clip_id: int, plan: ClipPlan, fit, cfg: ClipConfig, state, maker, out: Path, key: str) -> dict:
     """Render, label and write one clip; returns its manifest (also written as its done marker)."""
-    import cv2
     import torch
 
     from syrip_gen.annotate import annotate_image
     from syrip_gen.coco import atomic_write_bytes, atomic_write_json
     from syrip_gen.posture import posture_labels
-    from syrip_gen.video import draw_pose, write_mp4
 
     name = clip_name(clip_id)
     maker.begin_clip(plan.vertices.reshape(-1, 3))
     postures = posture_labels(torch.from_numpy(plan.keypoints.astype(np.float32)), torch.tensor([0.0, 1.0, 0.0]))
-    images, anns, previews, plain, reason = [], [], [], [], None
+    images, anns, reason = [], [], None
     F = len(plan.cameras)
     for f in range(F):
         # the frame's pose; its contact record (of the first frame's pose) would be stale: clips are
@@ -316,34 +322,68 @@ def render_clip(clip_id: int, plan: ClipPlan, fit, cfg: ClipConfig, state, maker
         atomic_write_bytes(out / "images" / file_name, r.jpeg)
         images.append(res.image)
         anns.append(res.annotation)
-        img = cv2.imdecode(np.frombuffer(r.jpeg, np.uint8), cv2.IMREAD_COLOR) if cfg.preview or cfg.video else None
-        if cfg.video:
-            plain.append(img)
-        if cfg.preview:
-            kp = np.asarray(res.annotation["keypoints"], np.float64).reshape(17, 3)
-            previews.append(draw_pose(img, kp, box=np.asarray(res.annotation["bbox"]), label=f"track {TRACK_ID}"))
     manifest = {"run_key": key, "clip_id": clip_id, "name": name, "fit_id": fit.id, "frames": F, "fps": cfg.fps,
                 "motion": plan.motion, "camera_orbit_deg": plan.orbit_deg, "dropped": reason,
                 "images": images if reason is None else [], "annotations": anns if reason is None else []}
     if reason is None:
         manifest["stats"] = clip_stats(images, anns, cfg.fps)
-        if previews:
-            write_mp4(out / "previews" / f"{name}.mp4", previews, cfg.fps)
-            manifest["preview"] = f"previews/{name}.mp4"
-        if plain:
-            write_mp4(out / "videos" / f"{name}.mp4", plain, cfg.fps)
-            manifest["video"] = f"videos/{name}.mp4"
+        write_videos(out, manifest, cfg)
     atomic_write_json(out / "annotations" / "clips" / f"{name}.json", manifest)  # last: the done marker
     return manifest
 
 
-def _done(out: Path, clip_id: int, key: str) -> dict | None:
+def _frames_from_disk(out: Path, manifest: dict, preview: bool):
+    """The clip's written frames, one at a time (decoded from its JPEGs; with ``preview``, with
+    the keypoints drawn): what the MP4 writers take, so no clip is ever held in memory whole."""
+    import cv2
+
+    from syrip_gen.video import draw_pose
+
+    for img, ann in zip(manifest["images"], manifest["annotations"]):
+        frame = cv2.imread(str(out / "images" / img["file_name"]), cv2.IMREAD_COLOR)
+        if preview:
+            kp = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
+            frame = draw_pose(frame, kp, box=np.asarray(ann["bbox"]), label=f"track {ann['track_id']}")
+        yield frame
+
+
+def write_videos(out: Path, manifest: dict, cfg: ClipConfig) -> bool:
+    """Write the MP4s ``cfg`` asks for that the clip lacks (``videos/``: the frames as rendered;
+    ``previews/``: with keypoints), streamed from its frames on disk; records them in
+    ``manifest``. Returns whether anything was written (a rerun asking for MP4s after a
+    ``--no-video`` run makes them from the frames already there, without rendering again)."""
+    from syrip_gen.video import write_mp4
+
+    wrote = False
+    for want, key, sub in ((cfg.video, "video", "videos"), (cfg.preview, "preview", "previews")):
+        rel = f"{sub}/{manifest['name']}.mp4"
+        if want and (manifest.get(key) != rel or not (out / rel).is_file()):
+            write_mp4(out / rel, _frames_from_disk(out, manifest, key == "preview"), cfg.fps)
+            manifest[key] = rel
+            wrote = True
+    return wrote
+
+
+def _done(out: Path, clip_id: int, key: str, cfg: ClipConfig) -> dict | None:
+    """The finished clip ``clip_id`` of run ``key``, or None to render it (again): not made yet,
+    made by another run, or a frame of it deleted or emptied since. MP4s it lacks (deleted, or
+    a rerun now asks for them) are made from its frames."""
     p = out / "annotations" / "clips" / f"{clip_name(clip_id)}.json"
     try:
         m = json.loads(p.read_text())
     except (OSError, ValueError):
         return None
-    return m if m.get("run_key") == key else None
+    if not isinstance(m, dict) or m.get("run_key") != key:
+        return None
+    for img in m.get("images", []):
+        f = out / "images" / img["file_name"]
+        if not f.is_file() or f.stat().st_size == 0:
+            return None
+    if m.get("images") and write_videos(out, m, cfg):
+        from syrip_gen.coco import atomic_write_json
+
+        atomic_write_json(p, m)
+    return m
 
 
 def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, log=print) -> ClipSummary:
@@ -385,7 +425,7 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
         with tqdm(total=cfg.clips * cfg.frames, unit="frame", desc="sequence") as bar:
             for c in range(cfg.clips):
                 clip_id, fit = c + 1, infos[c % len(infos)]
-                m = _done(out, clip_id, key)
+                m = _done(out, clip_id, key, cfg)
                 if m is None:
                     with one_torch_thread():
                         plan, reason = plan_clip(fit, c // len(infos), state.body, cfg, state.checker, pool)
@@ -404,7 +444,7 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
         anns = [a for m in manifests for a in m["annotations"]]
         if not images:
             raise UserError("every clip was dropped (" + ", ".join(sorted({str(m["dropped"]) for m in manifests}))
-                            + "); widen --fill or check the fits")
+                            + "); widen --fill (pipeline: sampling.fill) or check the fits")
         videos = [{"id": m["clip_id"], "name": m["name"], "nframes": m["frames"], "fps": m["fps"]}
                   for m in manifests if m["images"]]
         ann_path = annotation_path(out, cfg.split)
