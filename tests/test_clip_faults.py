@@ -9,7 +9,7 @@ from syrip_gen.errors import UserError
 from syrip_gen.render.clips import ClipConfig, render_clips
 
 SMALL = dict(clips=1, seconds=0.5, fps=6, width=96, height=72, texture_size=64, gate=False,
-             camera_orbit_deg=(0.0, 0.0))
+             camera_orbit_deg=(0.0, 0.0), min_movement_m=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fill", type=float, nargs=2, metavar=("LO", "HI"),
                    help="share of the frame the infant's box fills, drawn per clip (default 0.45 0.7; "
                         "pipeline YAML: sampling.fill)")
+    p.add_argument("--multi-share", type=float, metavar="P",
+                   help="share of clips holding 2-3 infants (default 0; pipeline YAML: sampling.multi_share)")
     p.add_argument("--split", help="name in annotations/person_keypoints_<split>_infant.json")
     p.add_argument("--limit", type=int, help="use only the first N usable fits")
     p.add_argument("--no-preview", dest="preview", action="store_false", default=None, help="no MP4 previews")
@@ -51,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         if not 0 < lo <= hi <= 1:
             raise UserError(f"--fill must be LO HI with 0 < LO <= HI <= 1, got {lo} {hi}")
         cfg = replace(cfg, sampling=replace(cfg.sampling, fill=(lo, hi)))
+    if args.multi_share is not None:
+        if not 0 <= args.multi_share <= 1:
+            raise UserError(f"--multi-share must be in [0, 1], got {args.multi_share}")
+        cfg = replace(cfg, sampling=replace(cfg.sampling, multi_share=args.multi_share))
     summary = render_clips(args.fits, args.out, cfg)
     print(json.dumps(asdict(summary), indent=1, sort_keys=True))
     return 0

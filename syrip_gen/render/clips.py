@@ -1,14 +1,17 @@
 """Fits -> short clips of a moving infant: frames, per-frame COCO with track ids, an MP4 preview.
 
 Why: the people this tool serves film infants; trackers and temporal smoothers need labelled
-video. A clip reuses the single-image path unchanged: :func:`sample_variants` draws one
-:class:`VariantSpec` (view, lights, support, background, sensor, appearance), :mod:`motion`
-moves the pose from the fit's through plausible infant movement, and each frame is that spec
-with the frame's pose and camera, rendered by :class:`ImageMaker` and labelled by
-:func:`annotate_image`. Within a clip lights, background, support, texture and sensor chain
-stay as drawn; the body is re-seated on its support every frame (lowest vertex on the plane:
-no sinking, no hovering); the camera is framed on all frames' vertices together and either
-stands or drifts slowly around the infant (``camera_orbit_deg``).
+video. A clip reuses the single-image path: :func:`sample_variants` draws one
+:class:`VariantSpec` (1-3 infants with ``sampling.multi_share``; view, lights, support,
+background, sensor, appearance), :mod:`motion` moves each infant's pose from its fit's through
+infant movement (kicks and arm waves at 1-3 Hz, head turns, a slow turn towards another fit),
+and each frame is that spec with the frame's poses, contact records and camera, rendered by
+:class:`ImageMaker` and labelled by :func:`annotate_scene`. Within a clip lights, background,
+support, texture and sensor chain stay as drawn. The pelvis is held where the fit put it: only
+the slow turn lifts the body (smoothly), so limbs move without bouncing the trunk, and a movement
+whose limbs would press more than ``max_sink_m`` into the support is scaled down. A clip whose
+infants move less than ``min_movement_m`` is drawn again, then dropped. The camera is framed on
+all frames together and either stands or drifts slowly around the infants (``camera_orbit_deg``).
 
 Layout (PoseTrack-like: images carry ``frame_id``, ``vid_id``/``clip_id``, ``nframes``;
 annotations carry ``track_id``)::
@@ -48,7 +51,7 @@ from syrip_gen.render.variants import VariantConfig
 # frames per clip: a clip's per-frame records stay in memory until it is written (~30 kB a frame; the
 # frames themselves are streamed from disk into the MP4s); 3000 = 5 min at 10 fps, 100 s at 30 fps
 MAX_FRAMES = 3000
-TRACK_ID = 0  # one infant per clip; PoseTrack numbers tracks from 0 within a video
+CHUNK = 16  # frames per body forward when planning and rendering (memory: a chunk, not a clip)
 
 
 def _clip_sampling() -> VariantConfig:
@@ -68,6 +71,11 @@ class ClipConfig:
     # total turn of the camera about the infant over a clip (degrees, drawn uniformly); 0, 0 = fixed
     camera_orbit_deg: tuple[float, float] = field(default=(-10.0, 10.0), metadata={"min": -180.0, "max": 180.0})
     moving_camera_prob: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    # the clip gate for still clips: some keypoint of every infant gets this far (m) from its frame-0
+    # place, else the movement is drawn again (3 tries) and then the clip is dropped ("too still")
+    min_movement_m: float = field(default=0.03, metadata={"min": 0.0})
+    # moving limbs may press this far (m) into the (soft) support; deeper movements are scaled down
+    max_sink_m: float = field(default=0.015, metadata={"min": 0.0})
     body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
     body_path: str | None = None
     keypoints: str | None = None  # learned keypoints.npz; None = the body's own
@@ -200,24 +208,114 @@ def limit_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class ClipPlan:
-    """One clip before rendering: its spec (frame 0), per-frame poses, vertices, keypoints, cameras."""
+    """One clip before rendering: its scene (frame 0's spec, 1-3 infants) and per frame and infant
+    the pose, the world shift of the posed body (its placement plus the clip's slow lift), the
+    keypoints; the cameras. Vertices are made again in chunks when rendering (:meth:`vertices`):
+    a clip's memory does not grow with its vertices x frames."""
 
     spec: object
-    poses: np.ndarray  # (F, 24, 3)
-    vertices: np.ndarray  # (F, V, 3) world, re-seated on the support
-    keypoints: np.ndarray  # (F, 17, 3) world
+    poses: np.ndarray  # (F, N, 24, 3)
+    shifts: np.ndarray  # (F, N, 3) world translation added to body(pose, shape)
+    keypoints: np.ndarray  # (F, N, 17, 3) world
+    box: np.ndarray  # (2, 3) low and high corner of every frame's vertices
     cameras: list
-    motion: dict
+    motions: list  # per infant: {**Motion.to_json(), "scales", "summary"}
+    movement_m: list  # per infant: the farthest a keypoint gets from its frame-0 place
     orbit_deg: float
 
+    @property
+    def motion(self) -> dict:
+        return self.motions[0]
 
-def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool) -> tuple[ClipPlan | None, str | None]:
-    """Draw a clip of ``fit``: its scene (a variant spec), its movement, its camera path."""
+    def vertices(self, body, chunk: int = CHUNK):
+        """``(first frame, (c, N, V, 3) float32 world vertices)`` chunk by chunk."""
+        shapes = [np.asarray(b.shape, np.float32) for b in self.spec.bodies]
+        for start in range(0, len(self.poses), chunk):
+            stop = min(start + chunk, len(self.poses))
+            per = [_forward(body, self.poses[start:stop, k], shapes[k])[0]
+                   + self.shifts[start:stop, k, None].astype(np.float32) for k in range(len(shapes))]
+            yield start, np.stack(per, 1)
+
+
+
+def _forward(body, poses: np.ndarray, shape: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices ``(F, V, 3)`` and keypoints ``(F, 17, 3)`` (float32) of ``poses (F, 24, 3)`` of one infant."""
+    import torch
+
+    with torch.no_grad():
+        out = body(torch.tensor(poses, dtype=torch.float32),
+                   torch.tensor(np.repeat(shape[None], len(poses), 0)), with_vertices=True)
+    return out.vertices.numpy(), out.keypoints.numpy()
+
+
+def _lowest(body, poses: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Per frame, the height of the body's lowest vertex ``(F,)``."""
+    return np.concatenate([_forward(body, poses[i:i + CHUNK], shape)[0][:, :, 1].min(1)
+                           for i in range(0, len(poses), CHUNK)])
+
+
+def _move_infant(b, fit, k: int, body, cfg: ClipConfig, checker, pool, variant: int, times: np.ndarray):
+    """One infant's movement: drawn (again, up to 3 times, while it moves less than
+    ``cfg.min_movement_m``), held inside the joint limits and the prior, and kept out of the
+    support. The pelvis is held: the body is lifted only with the slow turn towards another fit
+    (the blend), never with the limbs, so a waving arm or a kick does not bounce the trunk.
+    Returns ``(poses (F, 24, 3), shift (F, 3), keypoints (F, 17, 3), sub (F, v, 3), motion, movement)``."""
     import torch
 
     from syrip_gen.body.pose_space import flip_pose
+    from syrip_gen.render.motion import animate, draw_motion, plan_motion
+
+    rng = np.random.default_rng([cfg.seed, fit.index, variant, 7] + ([k] if k else []))  # the clip's own draws
+    others = [g for g in (pool or {}).get(fit.posture, []) if g.index != fit.index]
+    base, shape = np.asarray(b.pose, np.float64), np.asarray(b.shape, np.float32)
+    limits, F = limit_arrays(), len(times)
+    low0 = float(_lowest(body, base[None], shape)[0])
+    best = None
+    for _ in range(3):
+        target = None
+        if others:
+            target = others[int(rng.integers(len(others)))].pose.copy()
+            if b.mirror:
+                target = flip_pose(torch.tensor(target[None], dtype=torch.float64))[0].numpy()
+        slow: dict = {}
+
+        def slow_low(m, target=target, slow=slow):  # lowest vertex of the slow part (the blend) alone
+            w = round(float(m.blend_weight), 9)
+            if w not in slow:
+                slow[w] = (_lowest(body, animate(base, times, m.only("blend"), cfg.motion.ramp_s, target, limits),
+                                   shape) if w else np.full(F, low0))
+            return slow[w]
+
+        def grounded(m, poses, slow_low=slow_low):  # limbs sink at most max_sink_m into the support
+            return float((slow_low(m) - _lowest(body, poses, shape)).max()) <= cfg.max_sink_m
+
+        motion = draw_motion(rng, cfg.motion, target is not None, max_hz=cfg.fps / 4)
+        planned = plan_motion(base, times, motion, cfg.motion, checker.accept if checker else None, target,
+                              limits, grounded)
+        lift = slow_low(planned.motion) - low0
+        shift = np.repeat(np.asarray(b.offset, np.float64)[None], F, 0)
+        shift[:, 1] -= lift
+        kps, sub = [], []
+        for i in range(0, F, CHUNK):
+            v, kp = _forward(body, planned.poses[i:i + CHUNK], shape)
+            kps.append(kp + shift[i:i + CHUNK, None])
+            sub.append((v[:, ::7] + shift[i:i + CHUNK, None]).astype(np.float32))
+        kps = np.concatenate(kps).astype(np.float64)
+        movement = float(np.linalg.norm(kps - kps[:1], axis=-1).max())
+        record = {**planned.motion.to_json(), "scales": planned.scales, "summary": planned.motion.summary()}
+        if best is None or movement > best[-1]:
+            best = (planned.poses, shift, kps, np.concatenate(sub), record, movement)
+        if movement >= cfg.min_movement_m:
+            break
+    return best
+
+
+def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool) -> tuple[ClipPlan | None, str | None]:
+    """Draw a clip of ``fit``: its scene (a variant spec; further infants with ``sampling.multi_share``),
+    each infant's movement, the camera path. None and why when no view frames it or it would
+    move less than ``cfg.min_movement_m`` (the clip gate for still clips)."""
     from syrip_gen.geometry import Camera
-    from syrip_gen.render.motion import draw_motion, orbit_camera, plan_motion, smoothstep
+    from syrip_gen.render.motion import orbit_camera, smoothstep
     from syrip_gen.render.variants import frame_camera, sample_variants
 
     s = sample_variants([(fit, variant)], body, cfg.sampling, cfg.seed, cfg.width, cfg.height, checker=checker,
@@ -225,59 +323,54 @@ def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool) -> tuple[
     if not s.specs:
         return None, s.rejected_jobs[0][2] if s.rejected_jobs else "no view"
     spec = s.specs[0]
-    rng = np.random.default_rng([cfg.seed, fit.index, variant, 7])  # the clip's own draws
-    others = [g for g in (pool or {}).get(fit.posture, []) if g.index != fit.index]
-    target = None
-    if others:
-        target = others[int(rng.integers(len(others)))].pose.copy()
-        if spec.mirror:
-            target = flip_pose(torch.tensor(target[None], dtype=torch.float64))[0].numpy()
-    motion = draw_motion(rng, cfg.motion, target is not None)
+    by_index = {g.index: g for gs in (pool or {}).values() for g in gs}
     times = np.arange(cfg.frames) / cfg.fps
-    base = np.asarray(spec.pose, np.float64)
-    planned = plan_motion(base, times, motion, cfg.motion, checker.accept if checker else None, target,
-                          limit_arrays())
-    shape = torch.tensor(np.repeat(np.asarray(spec.shape, np.float32)[None], len(times), 0))
-    with torch.no_grad():
-        out = body(torch.tensor(planned.poses, dtype=torch.float32), shape, with_vertices=True)
-    verts, kps = out.vertices.numpy().astype(np.float64), out.keypoints.numpy().astype(np.float64)
-    lift = verts[:, :, 1].min(1) - spec.support_y  # re-seat on the support: lowest vertex on the plane
-    verts[:, :, 1] -= lift[:, None]
-    kps[:, :, 1] -= lift[:, None]
+    moved = [_move_infant(b, by_index.get(b.fit_index, fit) if k else fit, k, body, cfg, checker, pool, variant,
+                          times) for k, b in enumerate(spec.bodies)]
+    still = [round(m[-1], 4) for m in moved if m[-1] < cfg.min_movement_m]
+    if still:
+        return None, f"too still (moves {min(still) * 100:.1f} cm < {cfg.min_movement_m * 100:.1f} cm)"
+    sub = np.concatenate([m[3] for m in moved], 1)  # (F, N * v, 3)
+    rng = np.random.default_rng([cfg.seed, fit.index, variant, 8])
     fy = spec.camera.K[1, 1]
     fov = math.degrees(2 * math.atan(cfg.height / 2 / fy))
     fill = float(rng.uniform(*cfg.sampling.fill))
-    every = verts[:, ::7].reshape(-1, 3)
-    cam, reason = frame_camera(every, spec.camera.R, cfg.width, cfg.height, fov, fill, cfg.sampling.margin_px)
+    cam, reason = frame_camera(sub.reshape(-1, 3), spec.camera.R, cfg.width, cfg.height, fov, fill,
+                               cfg.sampling.margin_px)
     if cam is None:
         return None, reason
     orbit = float(rng.uniform(*cfg.camera_orbit_deg)) if rng.uniform() < cfg.moving_camera_prob else 0.0
-    pivot = (verts[0].min(0) + verts[0].max(0)) / 2
+    pivot = (sub[0].min(0) + sub[0].max(0)) / 2
     cameras = []
-    for f, t in enumerate(times):
+    for t in times:
         a = math.radians(orbit) * float(smoothstep(np.array(t / max(times[-1], 1e-9))))
         R, tt = orbit_camera(cam.R, cam.t, pivot, a)
         cameras.append(Camera(K=cam.K.copy(), R=R, t=tt, width=cfg.width, height=cfg.height))
     m = cfg.sampling.margin_px
-    inside = all(((uv := c.project(v[::7])[0])[:, 0].min() >= m - 0.5) and uv[:, 1].min() >= m - 0.5
+    inside = all(((uv := c.project(v)[0])[:, 0].min() >= m - 0.5) and uv[:, 1].min() >= m - 0.5
                  and uv[:, 0].max() <= cfg.width - 0.5 - m and uv[:, 1].max() <= cfg.height - 0.5 - m
-                 for c, v in zip(cameras, verts))
+                 for c, v in zip(cameras, sub))
     if not inside:  # the drift would carry the infant out of the frame: stand still instead
         orbit, cameras = 0.0, [Camera(K=cam.K.copy(), R=cam.R.copy(), t=cam.t.copy(), width=cfg.width,
                                       height=cfg.height) for _ in times]
-    return ClipPlan(spec=spec, poses=planned.poses, vertices=verts, keypoints=kps, cameras=cameras,
-                    motion={**planned.motion.to_json(), "scales": planned.scales}, orbit_deg=round(orbit, 3)), None
+    flat = sub.reshape(-1, 3)
+    return ClipPlan(spec=spec, poses=np.stack([mv[0] for mv in moved], 1), shifts=np.stack([mv[1] for mv in moved], 1),
+                    keypoints=np.stack([mv[2] for mv in moved], 1), box=np.stack([flat.min(0), flat.max(0)]),
+                    cameras=cameras, motions=[mv[4] for mv in moved],
+                    movement_m=[round(mv[5], 4) for mv in moved], orbit_deg=round(orbit, 3)), None
 
 
 def clip_stats(images: list[dict], anns: list[dict], fps: float) -> dict:
     """Per-clip numbers: frames, visible share, keypoint speed and acceleration (px/s, px/s²;
-    median over keypoints of the per-frame values, max over frames) from the annotations."""
+    median over keypoints and infants of the per-frame values, max over frames) from the annotations."""
     from syrip_gen.render.motion import acceleration
 
-    kp = np.array([a["keypoints"] for a in anns], np.float64).reshape(len(anns), 17, 3)
+    tracks = sorted({a["track_id"] for a in anns})
+    kp = np.array([[a["keypoints"] for a in anns if a["track_id"] == t] for t in tracks], np.float64)
+    kp = kp.reshape(len(tracks), -1, 17, 3)  # (N, F, 17, 3)
     xy = kp[..., :2]
-    speed = np.linalg.norm(np.diff(xy, axis=0), axis=-1) * fps
-    acc = acceleration(xy, fps) if len(xy) >= 3 else np.zeros((0, 17))
+    speed = np.linalg.norm(np.diff(xy, axis=1), axis=-1) * fps
+    acc = np.stack([acceleration(x, fps) for x in xy]) if xy.shape[1] >= 3 else np.zeros((1, 0, 17))
     diag = float(np.median([math.hypot(a["bbox"][2], a["bbox"][3]) for a in anns]))
     return {"frames": len(images), "visible_share": round(float((kp[..., 2] == 2).mean()), 4),
             "box_diagonal_px": round(diag, 2),
@@ -285,45 +378,77 @@ def clip_stats(images: list[dict], anns: list[dict], fps: float) -> dict:
             "acceleration_px_s2": {"median": round(float(np.median(acc)), 3), "max": round(float(acc.max()), 3)}}
 
 
-def render_clip(clip_id: int, plan: ClipPlan, fit, cfg: ClipConfig, state, maker, out: Path, key: str) -> dict:
-    """Render, label and write one clip; returns its manifest (also written as its done marker)."""
+def _frame_contact(b, verts: np.ndarray, mask, support_y: float, tol: float) -> dict | None:
+    """Infant ``b``'s contact with the support at one frame (``render.contact.contact_record``
+    against the support plane: a limb pressed into it counts as touching), plus ``sink_m``."""
+    from syrip_gen.render.contact import contact_record
+
+    if mask is None:
+        return None
+    v = np.asarray(verts, np.float64).copy()
+    sink = max(0.0, support_y - float(v[:, 1].min()))
+    v[:, 1] = np.maximum(v[:, 1], support_y)
+    rec = contact_record(v, mask, b.source_posture, tol, (b.contact or {}).get("tilt_deg", 0.0))
+    return {**rec, "sink_m": round(sink, 4)}
+
+
+def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state, maker, out: Path, key: str) -> dict:
+    """Render, label and write one clip, frame by frame (frames go to disk, then stream into the
+    MP4s); returns its manifest (also written as its done marker)."""
     import torch
 
-    from syrip_gen.annotate import annotate_image
+    from syrip_gen.annotate import annotate_scene
     from syrip_gen.coco import atomic_write_bytes, atomic_write_json
     from syrip_gen.posture import posture_labels
+    from syrip_gen.render.contact import contact_mask
+    from syrip_gen.render.variants import _coarse_parts
 
     name = clip_name(clip_id)
-    maker.begin_clip(plan.vertices.reshape(-1, 3))
-    postures = posture_labels(torch.from_numpy(plan.keypoints.astype(np.float32)), torch.tensor([0.0, 1.0, 0.0]))
+    maker.begin_clip(plan.box)
+    F, N = plan.keypoints.shape[:2]
+    flat = torch.from_numpy(plan.keypoints.reshape(F * N, 17, 3).astype(np.float32))
+    postures = np.asarray(posture_labels(flat, torch.tensor([0.0, 1.0, 0.0])), object).reshape(F, N)
+    parts = _coarse_parts(state.body)
+    masks = [None if parts is None else contact_mask(parts, b.source_posture) for b in plan.spec.bodies]
+    tol = cfg.sampling.contact_tolerance_m
     images, anns, reason = [], [], None
-    F = len(plan.cameras)
-    for f in range(F):
-        # the frame's pose; its contact record (of the first frame's pose) would be stale: clips are
-        # re-seated on the support every frame and not contact-gated per frame
-        spec = dataclasses.replace(plan.spec.replace_body(0, pose=tuple(tuple(float(x) for x in p) for p in plan.poses[f]),
-                                                          contact=None), camera=plan.cameras[f])
-        r = maker.render(spec, plan.vertices[f].astype(np.float32))
-        file_name = f"{name}/{f:06d}.jpg"
-        prov = {"fit_id": fit.id, "source_image_id": fit.source_image_id, "source_file": fit.source_file,
-                **r.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
-                "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind,
-                "clip": {"name": name, "motion": plan.motion, "camera_orbit_deg": plan.orbit_deg}}
-        if f == 0:
-            prov["spec"] = spec.to_json()  # the clip's scene; later frames differ in pose and camera only
-        res = annotate_image(frame_id(clip_id, f), file_name, spec, plan.keypoints[f], r.mask, r.body_depth,
-                             postures[f], prov)
-        if res.annotation is None:
-            reason = f"{res.reason} at frame {f}"
+    for start, chunk in plan.vertices(state.body):
+        for c, verts in enumerate(chunk):
+            f = start + c
+            spec = plan.spec
+            for k, b in enumerate(plan.spec.bodies):
+                spec = spec.replace_body(k, pose=tuple(tuple(float(x) for x in p) for p in plan.poses[f, k]),
+                                         contact=_frame_contact(b, verts[k], masks[k], plan.spec.support_y, tol))
+            spec = dataclasses.replace(spec, camera=plan.cameras[f])
+            r = maker.render(spec, verts)
+            file_name = f"{name}/{f:06d}.jpg"
+            scene_prov = {**r.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
+                          "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind}
+            if f == 0:
+                scene_prov["spec"] = spec.to_json()  # the clip's scene; later frames differ in poses and camera
+            provs = [{"fit_id": b.fit_id, "source_image_id": getattr(fits.get(b.fit_index), "source_image_id", None),
+                      "source_file": getattr(fits.get(b.fit_index), "source_file", None), **scene_prov,
+                      "texture": r.textures[k] if k < len(r.textures) else r.provenance.get("texture"),
+                      "clip": {"name": name, "motion": plan.motions[k], "camera_orbit_deg": plan.orbit_deg}}
+                     for k, b in enumerate(spec.bodies)]
+            seen = r.labels if r.labels is not None else np.where(r.mask, 0, -1).astype(np.int8)
+            res = annotate_scene(frame_id(clip_id, f), file_name, spec, plan.keypoints[f], seen, r.body_depth,
+                                 list(postures[f]), provs)
+            if res.image is None:
+                reason = f"{res.reason} at frame {f}"
+                break
+            res.image.update({"frame_id": f, "vid_id": clip_id, "clip_id": clip_id, "nframes": F, "fps": cfg.fps,
+                              "is_labeled": True})
+            atomic_write_bytes(out / "images" / file_name, r.jpeg)
+            images.append(res.image)
+            anns.extend(res.annotations)
+        if reason is not None:
             break
-        res.image.update({"frame_id": f, "vid_id": clip_id, "clip_id": clip_id, "nframes": F, "fps": cfg.fps,
-                          "is_labeled": True})
-        res.annotation["track_id"] = TRACK_ID
-        atomic_write_bytes(out / "images" / file_name, r.jpeg)
-        images.append(res.image)
-        anns.append(res.annotation)
-    manifest = {"run_key": key, "clip_id": clip_id, "name": name, "fit_id": fit.id, "frames": F, "fps": cfg.fps,
-                "motion": plan.motion, "camera_orbit_deg": plan.orbit_deg, "dropped": reason,
+    infants = [{"track_id": k, "fit_id": b.fit_id, "movement_m": plan.movement_m[k],
+                "motion": plan.motions[k]["summary"]} for k, b in enumerate(plan.spec.bodies)]
+    manifest = {"run_key": key, "clip_id": clip_id, "name": name, "fit_id": plan.spec.fit_id, "frames": F,
+                "fps": cfg.fps,
+                "motion": plan.motion, "infants": infants, "camera_orbit_deg": plan.orbit_deg, "dropped": reason,
                 "images": images if reason is None else [], "annotations": anns if reason is None else []}
     if reason is None:
         manifest["stats"] = clip_stats(images, anns, cfg.fps)
@@ -334,14 +459,17 @@ def render_clip(clip_id: int, plan: ClipPlan, fit, cfg: ClipConfig, state, maker
 
 def _frames_from_disk(out: Path, manifest: dict, preview: bool):
     """The clip's written frames, one at a time (decoded from its JPEGs; with ``preview``, with
-    the keypoints drawn): what the MP4 writers take, so no clip is ever held in memory whole."""
+    every infant's keypoints drawn): what the MP4 writers take, so no clip is held in memory whole."""
     import cv2
 
     from syrip_gen.video import draw_pose
 
-    for img, ann in zip(manifest["images"], manifest["annotations"]):
+    per_image: dict = {}
+    for ann in manifest["annotations"]:
+        per_image.setdefault(ann["image_id"], []).append(ann)
+    for img in manifest["images"]:
         frame = cv2.imread(str(out / "images" / img["file_name"]), cv2.IMREAD_COLOR)
-        if preview:
+        for ann in per_image.get(img["id"], []) if preview else []:
             kp = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
             frame = draw_pose(frame, kp, box=np.asarray(ann["bbox"]), label=f"track {ann['track_id']}")
         yield frame
@@ -435,7 +563,7 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
                         atomic_write_json(out / "annotations" / "clips" / f"{clip_name(clip_id)}.json", m)
                     else:
                         t_clip = time.perf_counter()
-                        m = render_clip(clip_id, plan, fit, cfg, state, maker, out, key)
+                        m = render_clip(clip_id, plan, {f.index: f for f in infos}, cfg, state, maker, out, key)
                         render_s += time.perf_counter() - t_clip
                         rendered += len(m["images"])
                 manifests.append(m)
@@ -445,8 +573,8 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
         if not images:
             raise UserError("every clip was dropped (" + ", ".join(sorted({str(m["dropped"]) for m in manifests}))
                             + "); widen --fill (pipeline: sampling.fill) or check the fits")
-        videos = [{"id": m["clip_id"], "name": m["name"], "nframes": m["frames"], "fps": m["fps"]}
-                  for m in manifests if m["images"]]
+        videos = [{"id": m["clip_id"], "name": m["name"], "nframes": m["frames"], "fps": m["fps"],
+                   "infants": m["infants"]} for m in manifests if m["images"]]
         ann_path = annotation_path(out, cfg.split)
         write_coco(ann_path, images, anns, videos=videos,
                    info={"description": "syrip-gen synthetic infant clips", "run_key": key, "config": cfg.keyed(),
@@ -465,7 +593,8 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
             if why:
                 short = why.split(":")[0].split(" at frame")[0]
                 dropped[short] = dropped.get(short, 0) + 1
-            table.append({k: m.get(k) for k in ("clip_id", "name", "fit_id", "frames", "motion", "camera_orbit_deg",
+            table.append({k: m.get(k) for k in ("clip_id", "name", "fit_id", "frames", "motion", "infants",
+                                                "camera_orbit_deg",
                                                 "stats", "preview", "video")} | {"kept": why is None, "dropped": why,
                                                                         "gates": g})
         atomic_write_json(out / "clips.json", {"run_key": key, "clips": table})

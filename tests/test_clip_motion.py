@@ -1,0 +1,95 @@
+"""Clips that move like infants (issue 32 items 2-3): the pelvis held while the limbs move (no bounce),
+every kept clip moves at least ``min_movement_m``, several infants per clip with ``sampling.multi_share``,
+per-frame contact records, memory flat in clip length (issue 34 C35)."""
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+from test_clips_helpers import plausible_fits
+
+from syrip_gen.render.clips import ClipConfig, plan_clip, render_clips
+from syrip_gen.render.motion import MotionConfig
+from syrip_gen.render.variants import VariantConfig
+
+ARMS_ONLY = MotionConfig(part_prob=1.0, kick_deg=(0.0, 0.0), head_deg=(0.0, 0.0), arm_deg=(35.0, 35.0),
+                         arm_hz=(1.5, 1.5), blend_prob=0.0)
+
+
+def _infos(body, path, posture=None, seed=1):
+    from syrip_gen.fits import usable_fits
+    from syrip_gen.render.variants import prepare_fits
+
+    fits = plausible_fits(body, path, n=2, seed=seed)
+    if posture:
+        lines = [json.loads(x) for x in fits.read_text().splitlines()]
+        fits.write_text("".join(json.dumps({**r, "posture": posture}) + "\n" for r in lines))
+    recs, _ = usable_fits(fits, len(body.shape_names))
+    return fits, prepare_fits(recs, body)
+
+
+def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path):
+    from syrip_gen.render.variants import PoseChecker, posture_pool
+
+    _, infos = _infos(anny_body, tmp_path / "fits.jsonl", posture="sitting")
+    cfg = ClipConfig(seconds=2.0, fps=15, width=128, height=96, seed=0, motion=ARMS_ONLY, min_movement_m=0.0)
+    worst = 0.0
+    for variant in range(3):
+        plan, reason = plan_clip(infos[0], variant, anny_body, cfg, PoseChecker(8.0), posture_pool(infos))
+        assert reason is None
+        kp = plan.keypoints.reshape(cfg.frames, -1, 17, 3)[:, 0]
+        assert plan.spec.source_posture == "sitting"
+        wrists = np.linalg.norm(kp[:, [9, 10]] - kp[:1, [9, 10]], axis=-1).max()
+        assert wrists > 0.02  # the arms do move
+        mid_hip = kp[:, [11, 12], 1].mean(1)
+        worst = max(worst, float(mid_hip.max() - mid_hip.min()))
+    assert worst < 0.01, worst  # < 1 cm up and down while only the arms move
+
+
+def test_every_planned_clip_moves_at_least_the_minimum(anny_body, tmp_path):
+    from syrip_gen.render.variants import PoseChecker, posture_pool
+
+    _, infos = _infos(anny_body, tmp_path / "fits.jsonl")
+    tiny = MotionConfig(part_prob=1.0, kick_deg=(0.2, 0.2), arm_deg=(0.2, 0.2), head_deg=(0.2, 0.2), blend_prob=0.0)
+    cfg = ClipConfig(seconds=1.0, fps=10, width=128, height=96, motion=tiny)
+    plan, reason = plan_clip(infos[0], 0, anny_body, cfg, PoseChecker(8.0), posture_pool(infos))
+    assert plan is None and reason.startswith("too still")
+    moving = ClipConfig(seconds=1.0, fps=10, width=128, height=96, motion=MotionConfig(part_prob=1.0))
+    plan, reason = plan_clip(infos[0], 0, anny_body, moving, PoseChecker(8.0), posture_pool(infos))
+    assert reason is None and min(plan.movement_m) >= moving.min_movement_m
+
+
+def test_multi_infant_clip_has_a_track_per_infant_with_per_frame_contact(anny_body, tmp_path):
+    fits, _ = _infos(anny_body, tmp_path / "fits.jsonl")
+    cfg = ClipConfig(clips=1, seconds=1.0, fps=6, width=128, height=96, texture_size=64, gate=False,
+                     preview=False, camera_orbit_deg=(0.0, 0.0), min_movement_m=0.0,
+                     sampling=VariantConfig(fill=(0.45, 0.7), multi_share=1.0, infants=(2, 2)))
+    summary = render_clips(fits, tmp_path / "c", cfg, log=lambda *_: None)
+    coco = json.loads((tmp_path / "c" / "annotations" / "person_keypoints_train_infant.json").read_text())
+    assert summary.frames == cfg.frames == len(coco["images"])
+    assert len(coco["annotations"]) == 2 * cfg.frames
+    for img in coco["images"]:
+        anns = [a for a in coco["annotations"] if a["image_id"] == img["id"]]
+        assert sorted(a["track_id"] for a in anns) == [0, 1]
+        assert all({"gap_m", "margin_m", "sink_m"} <= set(a["contact"]) for a in anns)
+    assert [i["track_id"] for i in coco["videos"][0]["infants"]] == [0, 1]
+
+
+def _peak(fits, out, seconds):
+    cfg = ClipConfig(clips=1, seconds=seconds, fps=8, width=320, height=240, texture_size=64, gate=False,
+                     camera_orbit_deg=(0.0, 0.0), min_movement_m=0.0)
+    tracemalloc.start()
+    render_clips(fits, out, cfg, log=lambda *_: None)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, cfg.frames
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_clip_memory_does_not_grow_with_frames(anny_body, tmp_path):
+    fits, _ = _infos(anny_body, tmp_path / "fits.jsonl")
+    _peak(fits, tmp_path / "warm", 0.5)  # body, GL context and caches made once
+    small, n_small = _peak(fits, tmp_path / "a", 2.5)
+    large, n_large = _peak(fits, tmp_path / "b", 5.0)
+    per_frame = (large - small) / (n_large - n_small)
+    assert per_frame < 0.5 * 320 * 240 * 3, per_frame  # under half of one decoded frame per frame
