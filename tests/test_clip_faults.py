@@ -38,7 +38,7 @@ def test_c33_width_over_the_gl_limit_is_refused_before_work_and_the_rerun_is_acc
     from syrip_gen.dataset import RenderConfig
 
     with pytest.raises(UserError, match="width must be <= 16384"):
-        ClipConfig(width=17000, height=64)
+        ClipConfig.of(width=17000, height=64)
     with pytest.raises(UserError, match="width must be <= 16384"):
         RenderConfig(width=17000, height=64)
     for cmd in (["render", "--limit", "1", "--variants", "1", "--workers", "1"], ["sequence", "--clips", "1"]):
@@ -57,7 +57,7 @@ def test_c34_split_must_be_a_plain_name(split):
     from syrip_gen.dataset import RenderConfig
 
     with pytest.raises(UserError, match="split must be a plain name"):
-        ClipConfig(split=split)
+        ClipConfig.of(split=split)
     with pytest.raises(UserError, match="split must be a plain name"):
         RenderConfig(split=split)
 
@@ -66,14 +66,14 @@ def test_c34_plain_split_names_pass():
     from syrip_gen.dataset import RenderConfig
 
     for split in ("train", "val2", "my-set_1.0"):
-        assert ClipConfig(split=split).split == split and RenderConfig(split=split).split == split
+        assert ClipConfig.of(split=split).render.split == split and RenderConfig(split=split).split == split
 
 
 def test_c32_advice_names_an_option_sequence_has(fits, tmp_path):
     from syrip_gen.cli import build_parser
     from syrip_gen.render.variants import VariantConfig
 
-    cfg = ClipConfig(**SMALL, sampling=VariantConfig(fill=(0.999, 1.0), margin_px=60))
+    cfg = ClipConfig.of(**SMALL, sampling=VariantConfig(fill=(0.999, 1.0), margin_px=60))
     with pytest.raises(UserError, match="every clip was dropped") as err:
         render_clips(fits, tmp_path / "s", cfg, log=lambda *_: None)
     assert "--fill" in str(err.value)
@@ -83,7 +83,7 @@ def test_c32_advice_names_an_option_sequence_has(fits, tmp_path):
 
 def test_c49_deleted_frames_and_videos_are_made_again(fits, tmp_path):
     out = tmp_path / "s"
-    cfg = ClipConfig(**{**SMALL, "clips": 2})
+    cfg = ClipConfig.of(**{**SMALL, "clips": 2})
     render_clips(fits, out, cfg, log=lambda *_: None)
     frame = out / "images" / "clip_00002" / "000002.jpg"
     video = out / "videos" / "clip_00001.mp4"
@@ -99,12 +99,12 @@ def test_c30_a_rerun_asking_for_mp4s_makes_them_from_the_frames(fits, tmp_path):
     from syrip_gen.video import read_frames
 
     out = tmp_path / "s"
-    cfg = ClipConfig(**SMALL, video=False, preview=False)
+    cfg = ClipConfig.of(**SMALL, video=False, preview=False)
     render_clips(fits, out, cfg, log=lambda *_: None)
     assert not (out / "videos").exists() and not (out / "previews").exists()
     frame = out / "images" / "clip_00001" / "000000.jpg"
     mtime = frame.stat().st_mtime_ns
-    summary = render_clips(fits, out, ClipConfig(**SMALL), log=lambda *_: None)
+    summary = render_clips(fits, out, ClipConfig.of(**SMALL), log=lambda *_: None)
     for sub in ("videos", "previews"):
         assert len(list(read_frames(out / sub / "clip_00001.mp4"))) == cfg.frames
     assert summary.previews == [str(out / "previews" / "clip_00001.mp4")]

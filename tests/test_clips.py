@@ -12,7 +12,7 @@ from syrip_gen.render.motion import (Motion, MotionConfig, Wave, acceleration, a
                                      soft_clamp)
 
 W, H = 128, 96
-CFG = ClipConfig(clips=1, seconds=1.5, fps=24, width=W, height=H, seed=3, moving_camera_prob=1.0,
+CFG = ClipConfig.of(clips=1, seconds=1.5, fps=24, width=W, height=H, seed=3, moving_camera_prob=1.0,
                  motion=MotionConfig(part_prob=1.0, blend_prob=1.0))
 
 
@@ -74,7 +74,7 @@ def test_clip_frames_stay_inside_the_joint_limits_and_the_prior(clip_run):
     poses = torch.tensor([a["body"]["pose"] for a in anns], dtype=torch.float32)
     assert float(joint_limit_violation(poses).max()) < 1e-6
     nll = default_prior().nll(poses).reshape(-1)
-    assert float((nll - nll[0]).max()) <= CFG.sampling.max_nll_increase + 1e-3
+    assert float((nll - nll[0]).max()) <= CFG.render.sampling.max_nll_increase + 1e-3
     moved = (poses[1:] - poses[0]).abs().amax((1, 2))
     assert float(moved.max()) > np.radians(3)  # the movement was not scaled away
     clip = json.loads((out / "clips.json").read_text())["clips"][0]
@@ -154,7 +154,7 @@ def test_sequence_command_and_bad_config(fits, tmp_path, capsys):
     from syrip_gen.errors import UserError
 
     with pytest.raises(UserError, match="at least 3"):
-        ClipConfig(seconds=0.1, fps=10)
+        ClipConfig.of(seconds=0.1, fps=10)
     code = main(["sequence", str(fits), "--out", str(tmp_path / "c"), "--clips", "1", "--seconds", "0.5", "--fps", "6",
                  "--width", "96", "--height", "72", "--camera-orbit-deg", "0", "0", "--no-gate", "--no-preview"])
     assert code == 0

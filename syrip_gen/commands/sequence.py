@@ -8,7 +8,8 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Config flags default to None ("not given"): ClipConfig's defaults rule."""
+    """Config flags default to None ("not given"): ClipConfig's defaults rule (image flags such as
+    --width go to its ``render`` settings)."""
     p.add_argument("fits", metavar="FITS", help="fits folder (FITS/fits.jsonl) or the .jsonl file")
     p.add_argument("--out", required=True, metavar="CLIPS", help="output folder (frames, COCO, MP4 previews)")
     p.add_argument("--clips", type=int, help="number of clips (fits taken in turn; default 4)")
@@ -37,26 +38,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body-path", help="the SMIL/SMPL model file for --body smil|smpl")
     p.add_argument("--keypoints", metavar="NPZ", help="learned keypoint regressor (`syrip-gen learn-keypoints`)")
     p.add_argument("--texture-size", type=int, help="body texture size in texels (default 512)")
+    p.add_argument("--backgrounds", metavar="DIR", help="folder of background photos (default procedural)")
+    p.add_argument("--photo-textures", action="store_true", default=None,
+                   help="infants wear textures baked from their fits' own photos (as `render --photo-textures`)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
-    from dataclasses import asdict, replace
 
-    from syrip_gen.config import from_args
     from syrip_gen.errors import UserError
     from syrip_gen.render.clips import ClipConfig, render_clips
+    from syrip_gen.render.config import RenderConfig
 
-    cfg = from_args(ClipConfig, args, "sequence")
-    if args.fill is not None:  # a field of the nested sampling config
-        lo, hi = args.fill
-        if not 0 < lo <= hi <= 1:
-            raise UserError(f"--fill must be LO HI with 0 < LO <= HI <= 1, got {lo} {hi}")
-        cfg = replace(cfg, sampling=replace(cfg.sampling, fill=(lo, hi)))
-    if args.multi_share is not None:
-        if not 0 <= args.multi_share <= 1:
-            raise UserError(f"--multi-share must be in [0, 1], got {args.multi_share}")
-        cfg = replace(cfg, sampling=replace(cfg.sampling, multi_share=args.multi_share))
+    known = {f.name for f in dataclasses.fields(ClipConfig)} | {f.name for f in dataclasses.fields(RenderConfig)}
+    given = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    sampling = {k: v for k, v in (("fill", args.fill), ("multi_share", args.multi_share)) if v is not None}
+    if args.fill is not None and not 0 < args.fill[0] <= args.fill[1] <= 1:
+        raise UserError(f"--fill must be LO HI with 0 < LO <= HI <= 1, got {args.fill[0]} {args.fill[1]}")
+    if sampling:  # fields of the nested sampling config
+        given["sampling"] = sampling
+    cfg = ClipConfig.from_dict(given, name=lambda path: "--" + path.split(".")[-1].replace("_", "-"))
     summary = render_clips(args.fits, args.out, cfg)
-    print(json.dumps(asdict(summary), indent=1, sort_keys=True))
+    print(json.dumps(dataclasses.asdict(summary), indent=1, sort_keys=True))
     return 0
