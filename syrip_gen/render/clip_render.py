@@ -97,7 +97,8 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
                 provs = [{"fit_id": b.fit_id, "source_image_id": getattr(fits.get(b.fit_index), "source_image_id", None),
                           "source_file": getattr(fits.get(b.fit_index), "source_file", None), **scene_prov,
                           "texture": r.textures[k] if k < len(r.textures) else r.provenance.get("texture"),
-                          "clip": {"name": name, "motion": plan.motions[k], "camera_orbit_deg": plan.orbit_deg}}
+                          "clip": {"name": name, "motion": plan.motions[k],
+                                   "camera_orbit_deg": plan.orbit_deg}}
                          for k, b in enumerate(spec.bodies)]
                 seen = r.labels if r.labels is not None else np.where(r.mask, 0, -1).astype(np.int8)
                 res = annotate_scene(frame_id(clip_id, f), file_name, spec, plan.keypoints[f], seen, r.body_depth,
