@@ -94,8 +94,9 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
                               "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind}
                 if f == 0:
                     scene_prov["spec"] = spec.to_json()  # the clip's scene; later frames differ in poses and camera
-                provs = [{"fit_id": b.fit_id, "source_image_id": getattr(fits.get(b.fit_index), "source_image_id", None),
-                          "source_file": getattr(fits.get(b.fit_index), "source_file", None), **scene_prov,
+                src = [fits.get(b.fit_index) for b in spec.bodies]
+                provs = [{"fit_id": b.fit_id, "source_image_id": getattr(src[k], "source_image_id", None),
+                          "source_file": getattr(src[k], "source_file", None), **scene_prov,
                           "texture": r.textures[k] if k < len(r.textures) else r.provenance.get("texture"),
                           "clip": {"name": name, "motion": plan.motions[k],
                                    "camera_orbit_deg": plan.orbit_deg}}
