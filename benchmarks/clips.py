@@ -166,7 +166,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     fits = Path(args.fits) if args.fits else fit_bundled(work / "fit", args.fit_limit)
     fit_s = time.perf_counter() - t0
-    cfg = ClipConfig(clips=args.clips, seconds=args.seconds, fps=args.fps, width=args.width, height=args.height,
+    cfg = ClipConfig.of(clips=args.clips, seconds=args.seconds, fps=args.fps, width=args.width, height=args.height,
                      force=True)
     import shutil
 

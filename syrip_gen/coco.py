@@ -218,6 +218,15 @@ def filtered_name(coco_path: Path) -> Path:
     return coco_path.with_name(f"person_keypoints_{split}_filtered_infant.json")
 
 
+def check_split(split: str, where: str) -> str:
+    """``split`` as a name inside ``annotations/`` (one line otherwise): no folder separator, no
+    ``..``, not empty; it names the COCO file, so ``a/b`` or ``../x`` would write elsewhere."""
+    if not isinstance(split, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", split) or ".." in split:
+        raise UserError(f"{where}: split must be a plain name (letters, digits, '_', '-', '.'; no '/' or '..'), "
+                        f"got {split!r}")
+    return split
+
+
 def annotation_path(dataset: Path, split: str) -> Path:
     """The COCO file a render writes for ``split``."""
     return Path(dataset) / "annotations" / f"person_keypoints_{split}_infant.json"

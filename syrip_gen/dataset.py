@@ -21,7 +21,6 @@ execution-only fields) and the code of the stages involved.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -37,10 +36,10 @@ from syrip_gen.codehash import code_version
 from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
-from syrip_gen.render import compose
 from syrip_gen.render.compose import StageTimer, check_folders
 from syrip_gen.render.config import EXECUTION_ONLY, MAX_VARIANTS, RenderConfig  # noqa: F401  (re-exported)
 from syrip_gen.render.variants import FitInfo
+from syrip_gen.render.worker import _STATE, WorkerState, gl_threads, one_torch_thread, worker_state  # noqa: F401
 from syrip_gen.runfolder import check_writable, claim, locked, record
 
 @dataclass
@@ -105,61 +104,6 @@ def read_shard(out: Path, shard: int, key: str) -> dict | None:
     if not all((d / f).is_file() and (d / f).stat().st_size > 0 for f in data.get("files", [])):
         return None
     return data
-
-
-# ---- worker state -------------------------------------------------------------------------
-_STATE: dict = {}
-_STATE_LOCK = threading.Lock()
-
-
-@dataclass
-class WorkerState:
-    body: object
-    maker: object  # has .render(spec, vertices) -> Rendered
-    checker: object
-
-
-@contextlib.contextmanager
-def one_torch_thread():
-    """Run torch single-threaded: results must not depend on the thread count (same bytes
-    whether a shard runs in a worker, in this process, or on a Dask thread)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def gl_threads(cfg: RenderConfig) -> int:
-    """llvmpipe (and OpenCV) threads per worker: ``cfg.gl_threads`` or the CPUs shared out
-    among workers (benchmarks/results/render_pipeline.md compares 1-2 workers x 1-2 threads)."""
-    return int(cfg.gl_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
-
-
-def worker_state(cfg: RenderConfig) -> WorkerState:
-    """One body + renderer per process and thread (EGL contexts are thread-bound)."""
-    key = (os.getpid(), threading.get_ident(), json.dumps(cfg.keyed(), sort_keys=True))
-    with _STATE_LOCK:
-        state = _STATE.get(key)
-        if state is None:
-            from syrip_gen.body import load_body
-            from syrip_gen.render.variants import PoseChecker
-
-            if cfg.gl_threads or cfg.workers > 1:  # before this process's GL context exists
-                import cv2
-
-                os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))
-                cv2.setNumThreads(gl_threads(cfg))  # OpenCV's pool too: no oversubscription
-            body_key = ("body", os.getpid(), cfg.body, cfg.body_path, cfg.keypoints)
-            body = _STATE.get(body_key) or load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
-            _STATE[body_key] = body
-            state = WorkerState(body=body, maker=compose.make_image_maker(cfg, body),
-                                checker=PoseChecker(cfg.sampling.max_nll_increase))
-            _STATE[key] = state
-    return state
 
 
 # ---- one shard ----------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def clip_video(anny_body, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("vidclip")
     fits = plausible_fits(anny_body, root / "fits.jsonl", n=1)
-    cfg = ClipConfig(clips=1, seconds=1.0, fps=10, width=128, height=96, gate=False, preview=False)
+    cfg = ClipConfig.of(clips=1, seconds=1.0, fps=10, width=128, height=96, gate=False, preview=False)
     s = render_clips(fits, root / "clips", cfg, log=lambda *_: None)
     return root / "clips" / "videos" / "clip_00001.mp4", s
 

@@ -8,7 +8,8 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Config flags default to None ("not given"): ClipConfig's defaults rule."""
+    """Config flags default to None ("not given"): ClipConfig's defaults rule (image flags such as
+    --width go to its ``render`` settings)."""
     p.add_argument("fits", metavar="FITS", help="fits folder (FITS/fits.jsonl) or the .jsonl file")
     p.add_argument("--out", required=True, metavar="CLIPS", help="output folder (frames, COCO, MP4 previews)")
     p.add_argument("--clips", type=int, help="number of clips (fits taken in turn; default 4)")
@@ -20,6 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera-orbit-deg", type=float, nargs=2, metavar=("LO", "HI"),
                    help="total turn of a moving camera about the infant over a clip (default -10 10; 0 0 = fixed)")
     p.add_argument("--moving-camera-prob", type=float, metavar="P", help="share of clips whose camera drifts (0.5)")
+    p.add_argument("--fill", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="share of the frame the infant's box fills, drawn per clip (default 0.45 0.7; "
+                        "pipeline YAML: sampling.fill)")
+    p.add_argument("--multi-share", type=float, metavar="P",
+                   help="share of clips holding 2-3 infants (default 0; pipeline YAML: sampling.multi_share)")
     p.add_argument("--split", help="name in annotations/person_keypoints_<split>_infant.json")
     p.add_argument("--limit", type=int, help="use only the first N usable fits")
     p.add_argument("--no-preview", dest="preview", action="store_false", default=None, help="no MP4 previews")
@@ -32,16 +38,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body-path", help="the SMIL/SMPL model file for --body smil|smpl")
     p.add_argument("--keypoints", metavar="NPZ", help="learned keypoint regressor (`syrip-gen learn-keypoints`)")
     p.add_argument("--texture-size", type=int, help="body texture size in texels (default 512)")
+    p.add_argument("--backgrounds", metavar="DIR", help="folder of background photos (default procedural)")
+    p.add_argument("--photo-textures", action="store_true", default=None,
+                   help="infants wear textures baked from their fits' own photos (as `render --photo-textures`)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     import json
-    from dataclasses import asdict
 
-    from syrip_gen.config import from_args
+    from syrip_gen.errors import UserError
     from syrip_gen.render.clips import ClipConfig, render_clips
+    from syrip_gen.render.config import RenderConfig
 
-    cfg = from_args(ClipConfig, args, "sequence")
+    known = {f.name for f in dataclasses.fields(ClipConfig)} | {f.name for f in dataclasses.fields(RenderConfig)}
+    given = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    sampling = {k: v for k, v in (("fill", args.fill), ("multi_share", args.multi_share)) if v is not None}
+    if args.fill is not None and not 0 < args.fill[0] <= args.fill[1] <= 1:
+        raise UserError(f"--fill must be LO HI with 0 < LO <= HI <= 1, got {args.fill[0]} {args.fill[1]}")
+    if sampling:  # fields of the nested sampling config
+        given["sampling"] = sampling
+    cfg = ClipConfig.from_dict(given, name=lambda path: "--" + path.split(".")[-1].replace("_", "-"))
     summary = render_clips(args.fits, args.out, cfg)
-    print(json.dumps(asdict(summary), indent=1, sort_keys=True))
+    print(json.dumps(dataclasses.asdict(summary), indent=1, sort_keys=True))
     return 0

@@ -1,14 +1,11 @@
-"""Fits -> short clips of a moving infant: frames, per-frame COCO with track ids, an MP4 preview.
+"""Fits -> short clips of moving infants (the ``sequence`` stage): frames, per-frame COCO with
+track ids, MP4s, per-clip gates.
 
-Why: the people this tool serves film infants; trackers and temporal smoothers need labelled
-video. A clip reuses the single-image path unchanged: :func:`sample_variants` draws one
-:class:`VariantSpec` (view, lights, support, background, sensor, appearance), :mod:`motion`
-moves the pose from the fit's through plausible infant movement, and each frame is that spec
-with the frame's pose and camera, rendered by :class:`ImageMaker` and labelled by
-:func:`annotate_image`. Within a clip lights, background, support, texture and sensor chain
-stay as drawn; the body is re-seated on its support every frame (lowest vertex on the plane:
-no sinking, no hovering); the camera is framed on all frames' vertices together and either
-stands or drifts slowly around the infant (``camera_orbit_deg``).
+Why: trackers, smoothers and movement assessment need labelled video of infants. A clip is one
+scene drawn by the stills' own spine: a :class:`VariantSpec` from :func:`sample_variants` (1-3
+infants, user backgrounds, baked photo textures...), moved frame by frame (:mod:`clip_plan`),
+drawn by the worker's :class:`ImageMaker` in its clip scope and labelled with per-frame contact
+(:mod:`clip_render`). Settings: the clip's fields here, image settings in ``ClipConfig.render``.
 
 Layout (PoseTrack-like: images carry ``frame_id``, ``vid_id``/``clip_id``, ``nframes``;
 annotations carry ``track_id``)::
@@ -22,65 +19,66 @@ annotations carry ``track_id``)::
     OUT/videos/clip_NNNNN.mp4                      the frames as rendered (input for `predict`)
     OUT/clips.json                                 per clip: movement, stats, kept/dropped and why
 
-Ids: clip id = clip index + 1; image and annotation id = clip id x 10000 + frame + 1.
+Ids: clip id = clip index + 1; image id = clip id x 10000 + frame + 1 (annotations: per infant).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
+from syrip_gen.render.clip_plan import ClipPlan, limit_arrays, plan_clip  # noqa: F401  (the API)
+from syrip_gen.render.clip_render import clip_name, clip_table, finished_clip, frame_id, render_clip  # noqa: F401
+from syrip_gen.render.config import RenderConfig
 from syrip_gen.render.motion import MotionConfig
-from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import VariantConfig
 
-MAX_FRAMES = 9999
-TRACK_ID = 0  # one infant per clip; PoseTrack numbers tracks from 0 within a video
+# frames per clip: a clip's per-frame records stay in memory until it is written (~80 kB a frame at
+# 320x240; the frames are streamed from disk into the MP4s); 3000 = 5 min at 10 fps, 100 s at 30 fps
+MAX_FRAMES = 3000
+# a clip's image settings unlike a still's: one process, smaller frames, room for moving limbs
+CLIP_RENDER = {"variants": 1, "workers": 1, "width": 320, "height": 240, "contact_sheet": False,
+               "sampling": {"fill": (0.45, 0.7)}}
 
 
-def _clip_sampling() -> VariantConfig:
-    return VariantConfig(fill=(0.45, 0.7))  # room for moving limbs and a drifting camera
+def _clip_render(**image) -> RenderConfig:
+    """A clip's image settings: :data:`CLIP_RENDER` under ``image`` (RenderConfig fields)."""
+    return RenderConfig(**{**CLIP_RENDER, "sampling": VariantConfig(**CLIP_RENDER["sampling"]), **image})
 
 
 @dataclass(frozen=True)
 class ClipConfig:
-    """The ``sequence`` stage's settings (CLI flags / pipeline YAML)."""
+    """The ``sequence`` stage's settings (CLI flags / pipeline YAML): the clip's own fields, and
+    ``render``, every frame's image settings (flat image keys go there: ``width: 160``)."""
 
     clips: int = field(default=4, metadata={"min": 1, "max": 99999})
     seconds: float = field(default=3.0, metadata={"min": 0.1})
     fps: float = field(default=10.0, metadata={"min": 1.0, "max": 120.0})
-    width: int = field(default=320, metadata={"min": 16})
-    height: int = field(default=240, metadata={"min": 16})
-    seed: int = field(default=0, metadata={"min": 0})
     # total turn of the camera about the infant over a clip (degrees, drawn uniformly); 0, 0 = fixed
-    camera_orbit_deg: tuple[float, float] = (-10.0, 10.0)
+    camera_orbit_deg: tuple[float, float] = field(default=(-10.0, 10.0), metadata={"min": -180.0, "max": 180.0})
     moving_camera_prob: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
-    body: str = field(default="anny", metadata={"choices": ("anny", "smil", "smpl")})
-    body_path: str | None = None
-    keypoints: str | None = None  # learned keypoints.npz; None = the body's own
-    limit: int | None = field(default=None, metadata={"min": 1})  # only the first N usable fits
-    split: str = "train"
+    # the clip gate for still clips: some keypoint of every infant gets this far (m) from its frame-0
+    # place, else the movement is drawn again (3 tries) and then the clip is dropped ("too still")
+    min_movement_m: float = field(default=0.03, metadata={"min": 0.0})
+    # moving limbs may press this far (m) into the (soft) support; deeper movements are scaled down
+    max_sink_m: float = field(default=0.015, metadata={"min": 0.0})
     preview: bool = True  # MP4 per clip with the keypoints drawn
     video: bool = True  # MP4 per clip of the frames as rendered (what `predict` takes)
     gate: bool = True  # run filter's gates per frame and keep whole clips
-    force: bool = False
-    msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
-    texture_size: int = field(default=512, metadata={"min": 64})
     motion: MotionConfig = field(default_factory=MotionConfig)
-    sampling: VariantConfig = field(default_factory=_clip_sampling)
-    sensor: SensorConfig = field(default_factory=SensorConfig)
+    render: RenderConfig = field(default_factory=_clip_render)
 
     def __post_init__(self):
         check_ranges(self, "sequence config")
+        lo, hi = self.camera_orbit_deg
+        if lo > hi:
+            raise UserError(f"sequence config: camera_orbit_deg must be (low, high) with low <= high, got ({lo}, {hi})")
         if self.frames > MAX_FRAMES:
             raise UserError(f"sequence config: seconds x fps = {self.frames} frames; at most {MAX_FRAMES}")
         if self.frames < 3:
@@ -91,22 +89,37 @@ class ClipConfig:
         return int(round(self.seconds * self.fps))
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "ClipConfig":
-        return from_mapping(cls, d, "sequence config")
+    def of(cls, **kw) -> "ClipConfig":
+        """In Python: clip fields and image fields (``width=160``, ``sampling=VariantConfig(...)``) side by side."""
+        own = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in kw.items() if k in own}, render=_clip_render(**{k: v for k, v in kw.items()
+                                                                                       if k not in own}))
 
-    def render_config(self):
-        """The single-image render settings each frame is made with."""
-        from syrip_gen.dataset import RenderConfig
-
-        return RenderConfig(variants=1, seed=self.seed, width=self.width, height=self.height, workers=1,
-                            body=self.body, body_path=self.body_path, keypoints=self.keypoints, msaa=self.msaa,
-                            texture_size=self.texture_size, contact_sheet=False, sampling=self.sampling,
-                            sensor=self.sensor)
+    @classmethod
+    def from_dict(cls, d: dict | None, name=None) -> "ClipConfig":
+        """From a mapping; image keys given flat go into ``render`` (over the clip's defaults,
+        :data:`CLIP_RENDER`). ``name``: key path -> what the user typed (a CLI flag)."""
+        d = dict(d or {}) if isinstance(d, dict) or d is None else d
+        if isinstance(d, dict):
+            render = d.pop("render", None) or {}
+            if not isinstance(render, dict):
+                raise UserError(f"sequence config: render must be a mapping, got {render!r}")
+            own = {f.name for f in dataclasses.fields(cls)}
+            image = {f.name for f in dataclasses.fields(RenderConfig)}
+            flat = {k: d.pop(k) for k in list(d) if k not in own and k in image}
+            both = sorted(set(flat) & set(render))
+            if both:
+                raise UserError(f"sequence config: {', '.join(both)} given both flat and under render:")
+            render = {**CLIP_RENDER, **flat, **render}
+            render["sampling"] = {**CLIP_RENDER["sampling"], **(render.get("sampling") or {})}
+            d["render"] = render
+        return from_mapping(cls, d, "sequence config", name=name)
 
     def keyed(self) -> dict:
-        d = dataclasses.asdict(self)
-        for k in ("force", "preview", "video"):
-            d.pop(k)
+        """The fields that change the output (the run key's part of the config)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("preview", "video")}
+        d["motion"] = dataclasses.asdict(self.motion)
+        d["render"] = self.render.keyed()
         return d
 
 
@@ -123,227 +136,30 @@ class ClipSummary:
     seconds: float
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> clips
     previews: list[str] = field(default_factory=list)
+    photo_textures: dict[str, int] = field(default_factory=dict)  # fits by bake outcome (--photo-textures)
 
 
-def clip_name(clip_id: int) -> str:
-    return f"clip_{clip_id:05d}"
-
-
-def frame_id(clip_id: int, frame: int) -> int:
-    return clip_id * 10000 + frame + 1
-
-
-def _run_key(fits_path: Path, cfg: ClipConfig) -> str:
+def _run_key(fits_path: Path, cfg: ClipConfig, extra: str = "") -> str:
     from syrip_gen.codehash import code_version
 
     h = hashlib.sha256(fits_path.read_bytes())
+    h.update(extra.encode())
     h.update(json.dumps(cfg.keyed(), sort_keys=True, default=str).encode())
     h.update(code_version("sequence").encode())
     return h.hexdigest()[:16]
 
 
-def _clip_maker(maker):
-    """The worker's :class:`ImageMaker` for the frames of clips: the same renderer and settings,
-    but the body texture, the support (sized on all frames' vertices) and the background are
-    made once per clip and reused, so they cannot change between frames."""
-    from syrip_gen.render.compose import ImageMaker
+def _bake(records, infos, body, out: Path, rcfg: RenderConfig, path: Path) -> dict:
+    """With ``photo_textures``: each fit's photo baked onto its body (``render.photo_textures``)."""
+    from syrip_gen.render.bake import BakeConfig
+    from syrip_gen.render.photo_textures import TEXTURE_DIR, bake_fits
+    from syrip_gen.render.worker import one_torch_thread
 
-    class ClipImageMaker(ImageMaker):
-        def begin_clip(self, all_vertices: np.ndarray) -> None:
-            self._clip_box = np.stack([all_vertices.min(0), all_vertices.max(0)])
-            self._cache = {}
-
-        def texture(self, spec, photo_texture=None, k: int = 0):
-            if ("texture", k) not in self._cache:  # unreadable files are counted on the first frame only
-                self._cache[("texture", k)] = super().texture(spec, photo_texture, k)
-                return self._cache[("texture", k)]
-            tex, desc, _ = self._cache[("texture", k)]
-            return tex, desc, 0
-
-        def support(self, spec, vertices):
-            if "support" not in self._cache:
-                self._cache["support"] = super().support(spec, self._clip_box)
-            return self._cache["support"]
-
-        def background(self, spec, camera, support):
-            from syrip_gen.render.renderer import support_covers_frame
-
-            if support_covers_frame(camera, support):
-                return None, {"kind": "hidden (the support fills the frame)"}, 0
-            if "background" not in self._cache:
-                self._cache["background"] = super().background(spec, camera, support)
-                return self._cache["background"]
-            img, desc, _ = self._cache["background"]
-            return img, desc, 0
-
-    clip = ClipImageMaker.__new__(ClipImageMaker)
-    clip.__dict__.update(maker.__dict__)  # shares the worker's renderer (one GL context per thread)
-    clip._cache, clip._clip_box = {}, None
-    return clip
-
-
-def limit_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """``fit.limits``' bounds ``(24, 3)`` as float64 arrays (radians; joint 0 unbounded)."""
-    from syrip_gen.fit.limits import limit_table
-
-    lo, hi = limit_table()
-    return lo.double().numpy(), hi.double().numpy()
-
-
-@dataclass
-class ClipPlan:
-    """One clip before rendering: its spec (frame 0), per-frame poses, vertices, keypoints, cameras."""
-
-    spec: object
-    poses: np.ndarray  # (F, 24, 3)
-    vertices: np.ndarray  # (F, V, 3) world, re-seated on the support
-    keypoints: np.ndarray  # (F, 17, 3) world
-    cameras: list
-    motion: dict
-    orbit_deg: float
-
-
-def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool) -> tuple[ClipPlan | None, str | None]:
-    """Draw a clip of ``fit``: its scene (a variant spec), its movement, its camera path."""
-    import torch
-
-    from syrip_gen.body.pose_space import flip_pose
-    from syrip_gen.geometry import Camera
-    from syrip_gen.render.motion import draw_motion, orbit_camera, plan_motion, smoothstep
-    from syrip_gen.render.variants import frame_camera, sample_variants
-
-    s = sample_variants([(fit, variant)], body, cfg.sampling, cfg.seed, cfg.width, cfg.height, checker=checker,
-                        pool=pool)
-    if not s.specs:
-        return None, s.rejected_jobs[0][2] if s.rejected_jobs else "no view"
-    spec = s.specs[0]
-    rng = np.random.default_rng([cfg.seed, fit.index, variant, 7])  # the clip's own draws
-    others = [g for g in (pool or {}).get(fit.posture, []) if g.index != fit.index]
-    target = None
-    if others:
-        target = others[int(rng.integers(len(others)))].pose.copy()
-        if spec.mirror:
-            target = flip_pose(torch.tensor(target[None], dtype=torch.float64))[0].numpy()
-    motion = draw_motion(rng, cfg.motion, target is not None)
-    times = np.arange(cfg.frames) / cfg.fps
-    base = np.asarray(spec.pose, np.float64)
-    planned = plan_motion(base, times, motion, cfg.motion, checker.accept if checker else None, target,
-                          limit_arrays())
-    shape = torch.tensor(np.repeat(np.asarray(spec.shape, np.float32)[None], len(times), 0))
-    with torch.no_grad():
-        out = body(torch.tensor(planned.poses, dtype=torch.float32), shape, with_vertices=True)
-    verts, kps = out.vertices.numpy().astype(np.float64), out.keypoints.numpy().astype(np.float64)
-    lift = verts[:, :, 1].min(1) - spec.support_y  # re-seat on the support: lowest vertex on the plane
-    verts[:, :, 1] -= lift[:, None]
-    kps[:, :, 1] -= lift[:, None]
-    fy = spec.camera.K[1, 1]
-    fov = math.degrees(2 * math.atan(cfg.height / 2 / fy))
-    fill = float(rng.uniform(*cfg.sampling.fill))
-    every = verts[:, ::7].reshape(-1, 3)
-    cam, reason = frame_camera(every, spec.camera.R, cfg.width, cfg.height, fov, fill, cfg.sampling.margin_px)
-    if cam is None:
-        return None, reason
-    orbit = float(rng.uniform(*cfg.camera_orbit_deg)) if rng.uniform() < cfg.moving_camera_prob else 0.0
-    pivot = (verts[0].min(0) + verts[0].max(0)) / 2
-    cameras = []
-    for f, t in enumerate(times):
-        a = math.radians(orbit) * float(smoothstep(np.array(t / max(times[-1], 1e-9))))
-        R, tt = orbit_camera(cam.R, cam.t, pivot, a)
-        cameras.append(Camera(K=cam.K.copy(), R=R, t=tt, width=cfg.width, height=cfg.height))
-    m = cfg.sampling.margin_px
-    inside = all(((uv := c.project(v[::7])[0])[:, 0].min() >= m - 0.5) and uv[:, 1].min() >= m - 0.5
-                 and uv[:, 0].max() <= cfg.width - 0.5 - m and uv[:, 1].max() <= cfg.height - 0.5 - m
-                 for c, v in zip(cameras, verts))
-    if not inside:  # the drift would carry the infant out of the frame: stand still instead
-        orbit, cameras = 0.0, [Camera(K=cam.K.copy(), R=cam.R.copy(), t=cam.t.copy(), width=cfg.width,
-                                      height=cfg.height) for _ in times]
-    return ClipPlan(spec=spec, poses=planned.poses, vertices=verts, keypoints=kps, cameras=cameras,
-                    motion={**planned.motion.to_json(), "scales": planned.scales}, orbit_deg=round(orbit, 3)), None
-
-
-def clip_stats(images: list[dict], anns: list[dict], fps: float) -> dict:
-    """Per-clip numbers: frames, visible share, keypoint speed and acceleration (px/s, px/s²;
-    median over keypoints of the per-frame values, max over frames) from the annotations."""
-    from syrip_gen.render.motion import acceleration
-
-    kp = np.array([a["keypoints"] for a in anns], np.float64).reshape(len(anns), 17, 3)
-    xy = kp[..., :2]
-    speed = np.linalg.norm(np.diff(xy, axis=0), axis=-1) * fps
-    acc = acceleration(xy, fps) if len(xy) >= 3 else np.zeros((0, 17))
-    diag = float(np.median([math.hypot(a["bbox"][2], a["bbox"][3]) for a in anns]))
-    return {"frames": len(images), "visible_share": round(float((kp[..., 2] == 2).mean()), 4),
-            "box_diagonal_px": round(diag, 2),
-            "speed_px_s": {"median": round(float(np.median(speed)), 3), "max": round(float(speed.max()), 3)},
-            "acceleration_px_s2": {"median": round(float(np.median(acc)), 3), "max": round(float(acc.max()), 3)}}
-
-
-def render_clip(clip_id: int, plan: ClipPlan, fit, cfg: ClipConfig, state, maker, out: Path, key: str) -> dict:
-    """Render, label and write one clip; returns its manifest (also written as its done marker)."""
-    import cv2
-    import torch
-
-    from syrip_gen.annotate import annotate_image
-    from syrip_gen.coco import atomic_write_bytes, atomic_write_json
-    from syrip_gen.posture import posture_labels
-    from syrip_gen.video import draw_pose, write_mp4
-
-    name = clip_name(clip_id)
-    maker.begin_clip(plan.vertices.reshape(-1, 3))
-    postures = posture_labels(torch.from_numpy(plan.keypoints.astype(np.float32)), torch.tensor([0.0, 1.0, 0.0]))
-    images, anns, previews, plain, reason = [], [], [], [], None
-    F = len(plan.cameras)
-    for f in range(F):
-        # the frame's pose; its contact record (of the first frame's pose) would be stale: clips are
-        # re-seated on the support every frame and not contact-gated per frame
-        spec = dataclasses.replace(plan.spec.replace_body(0, pose=tuple(tuple(float(x) for x in p) for p in plan.poses[f]),
-                                                          contact=None), camera=plan.cameras[f])
-        r = maker.render(spec, plan.vertices[f].astype(np.float32))
-        file_name = f"{name}/{f:06d}.jpg"
-        prov = {"fit_id": fit.id, "source_image_id": fit.source_image_id, "source_file": fit.source_file,
-                **r.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
-                "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind,
-                "clip": {"name": name, "motion": plan.motion, "camera_orbit_deg": plan.orbit_deg}}
-        if f == 0:
-            prov["spec"] = spec.to_json()  # the clip's scene; later frames differ in pose and camera only
-        res = annotate_image(frame_id(clip_id, f), file_name, spec, plan.keypoints[f], r.mask, r.body_depth,
-                             postures[f], prov)
-        if res.annotation is None:
-            reason = f"{res.reason} at frame {f}"
-            break
-        res.image.update({"frame_id": f, "vid_id": clip_id, "clip_id": clip_id, "nframes": F, "fps": cfg.fps,
-                          "is_labeled": True})
-        res.annotation["track_id"] = TRACK_ID
-        atomic_write_bytes(out / "images" / file_name, r.jpeg)
-        images.append(res.image)
-        anns.append(res.annotation)
-        img = cv2.imdecode(np.frombuffer(r.jpeg, np.uint8), cv2.IMREAD_COLOR) if cfg.preview or cfg.video else None
-        if cfg.video:
-            plain.append(img)
-        if cfg.preview:
-            kp = np.asarray(res.annotation["keypoints"], np.float64).reshape(17, 3)
-            previews.append(draw_pose(img, kp, box=np.asarray(res.annotation["bbox"]), label=f"track {TRACK_ID}"))
-    manifest = {"run_key": key, "clip_id": clip_id, "name": name, "fit_id": fit.id, "frames": F, "fps": cfg.fps,
-                "motion": plan.motion, "camera_orbit_deg": plan.orbit_deg, "dropped": reason,
-                "images": images if reason is None else [], "annotations": anns if reason is None else []}
-    if reason is None:
-        manifest["stats"] = clip_stats(images, anns, cfg.fps)
-        if previews:
-            write_mp4(out / "previews" / f"{name}.mp4", previews, cfg.fps)
-            manifest["preview"] = f"previews/{name}.mp4"
-        if plain:
-            write_mp4(out / "videos" / f"{name}.mp4", plain, cfg.fps)
-            manifest["video"] = f"videos/{name}.mp4"
-    atomic_write_json(out / "annotations" / "clips" / f"{name}.json", manifest)  # last: the done marker
-    return manifest
-
-
-def _done(out: Path, clip_id: int, key: str) -> dict | None:
-    p = out / "annotations" / "clips" / f"{clip_name(clip_id)}.json"
-    try:
-        m = json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
-    return m if m.get("run_key") == key else None
+    with one_torch_thread():
+        photo = bake_fits(records, body, out / TEXTURE_DIR, BakeConfig(size=rcfg.texture_size), fits_path=path)
+    for info in infos:
+        info.photo_texture = photo.paths.get(info.index)
+    return dict(sorted(photo.counts.items()))
 
 
 def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, log=print) -> ClipSummary:
@@ -352,50 +168,58 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
 
     from syrip_gen.coco import annotation_path, atomic_write_json, write_coco
     from syrip_gen.fits import fits_file, usable_fits
-    from syrip_gen.dataset import one_torch_thread, worker_state
+    from syrip_gen.render.compose import check_folders
     from syrip_gen.render.variants import posture_pool, prepare_fits
+    from syrip_gen.render.worker import one_torch_thread, worker_state
     from syrip_gen.runfolder import check_writable, claim, locked, record
 
-    t0 = time.perf_counter()
+    t0, rcfg = time.perf_counter(), cfg.render
     path = fits_file(fits_path)
     out = Path(out_dir)
     check_writable(out)
-    key = _run_key(path, cfg)
-    claim(out, key, cfg.force, "sequence")
-    rcfg = cfg.render_config()
+    photo_sig = ""
+    if rcfg.photo_textures:
+        from syrip_gen.render.photo_textures import find_photos
+
+        photos = find_photos(path)
+        photos.require(rcfg.max_missing_photos)  # before any work
+        photo_sig = photos.signature
+    key = _run_key(path, cfg, photo_sig)
+    claim(out, key, rcfg.force, "sequence")
+    n_bg = check_folders(rcfg)
     state = worker_state(rcfg)
-    records, _ = usable_fits(path, len(state.body.shape_names), cfg.limit, body=cfg.body)
+    records, _ = usable_fits(path, len(state.body.shape_names), rcfg.limit, body=rcfg.body)
     if not records:
         raise UserError(f"{path}: no usable fits to make clips of")
     with one_torch_thread():
         infos = prepare_fits(records, state.body)
     for info, r in zip(infos, records):
         info.source_image_id, info.source_file = r.get("image_id"), r.get("file_name")
-    pool = posture_pool(infos)
-    maker = _clip_maker(state.maker)
-    manifests, rendered, render_s = [], 0, 0.0
+    pool, by_index = posture_pool(infos), {f.index: f for f in infos}
+    manifests, rendered, render_s, baked = [], 0, 0.0, {}
     with locked(out, "sequence"):
-        other = claim(out, key, cfg.force, "sequence")
-        if other is not None:  # --force: a different run's clips go
+        if claim(out, key, rcfg.force, "sequence") is not None:  # --force: a different run's clips go
             import shutil
 
             for sub in ("images", "annotations", "previews", "videos", "filter"):
                 shutil.rmtree(out / sub, ignore_errors=True)
         record(out, key, "sequence", config=cfg.keyed(), fits=str(path))
+        if rcfg.photo_textures:
+            baked = _bake(records, infos, state.body, out, rcfg, path)
         with tqdm(total=cfg.clips * cfg.frames, unit="frame", desc="sequence") as bar:
             for c in range(cfg.clips):
                 clip_id, fit = c + 1, infos[c % len(infos)]
-                m = _done(out, clip_id, key)
+                m = finished_clip(out, clip_id, key, cfg)
                 if m is None:
                     with one_torch_thread():
-                        plan, reason = plan_clip(fit, c // len(infos), state.body, cfg, state.checker, pool)
+                        plan, reason = plan_clip(fit, c // len(infos), state.body, cfg, state.checker, pool, n_bg)
                     if plan is None:
                         m = {"run_key": key, "clip_id": clip_id, "name": clip_name(clip_id), "fit_id": fit.id,
                              "dropped": reason, "images": [], "annotations": []}
                         atomic_write_json(out / "annotations" / "clips" / f"{clip_name(clip_id)}.json", m)
                     else:
                         t_clip = time.perf_counter()
-                        m = render_clip(clip_id, plan, fit, cfg, state, maker, out, key)
+                        m = render_clip(clip_id, plan, by_index, cfg, state, state.maker, out, key)
                         render_s += time.perf_counter() - t_clip
                         rendered += len(m["images"])
                 manifests.append(m)
@@ -404,10 +228,10 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
         anns = [a for m in manifests for a in m["annotations"]]
         if not images:
             raise UserError("every clip was dropped (" + ", ".join(sorted({str(m["dropped"]) for m in manifests}))
-                            + "); widen --fill or check the fits")
-        videos = [{"id": m["clip_id"], "name": m["name"], "nframes": m["frames"], "fps": m["fps"]}
-                  for m in manifests if m["images"]]
-        ann_path = annotation_path(out, cfg.split)
+                            + "); widen --fill (pipeline: sampling.fill) or check the fits")
+        videos = [{"id": m["clip_id"], "name": m["name"], "nframes": m["frames"], "fps": m["fps"],
+                   "infants": m["infants"]} for m in manifests if m["images"]]
+        ann_path = annotation_path(out, rcfg.split)
         write_coco(ann_path, images, anns, videos=videos,
                    info={"description": "syrip-gen synthetic infant clips", "run_key": key, "config": cfg.keyed(),
                          "fits": os.path.relpath(path.resolve(), out.resolve())})
@@ -416,23 +240,11 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
             from syrip_gen.clip_gates import gate_clips
 
             gated = gate_clips(ann_path, body=state.body)
-        dropped: dict[str, int] = {}
-        table = []
-        for m in manifests:
-            g = (gated or {}).get("clips", {}).get(m["clip_id"]) if m["images"] else None
-            why = m.get("dropped") or (None if g is None or g["kept"] else
-                                       "gates: " + ", ".join(f"{k} x{n}" for k, n in sorted(g["reasons"].items())))
-            if why:
-                short = why.split(":")[0].split(" at frame")[0]
-                dropped[short] = dropped.get(short, 0) + 1
-            table.append({k: m.get(k) for k in ("clip_id", "name", "fit_id", "frames", "motion", "camera_orbit_deg",
-                                                "stats", "preview", "video")} | {"kept": why is None, "dropped": why,
-                                                                        "gates": g})
+        table, dropped = clip_table(manifests, gated)
         atomic_write_json(out / "clips.json", {"run_key": key, "clips": table})
-    seconds = time.perf_counter() - t0
-    kept = sum(t["kept"] for t in table)
     return ClipSummary(out_dir=str(out), annotation_path=str(ann_path),
                        filtered_path=gated["coco_out"] if gated else None, run_key=key, clips=cfg.clips,
-                       clips_kept=kept, frames=len(images), frames_per_s=round(rendered / render_s, 3) if render_s else 0.0,
-                       seconds=round(seconds, 3), dropped=dropped,
-                       previews=[str(out / t["preview"]) for t in table if t.get("preview")])
+                       clips_kept=sum(t["kept"] for t in table), frames=len(images),
+                       frames_per_s=round(rendered / render_s, 3) if render_s else 0.0,
+                       seconds=round(time.perf_counter() - t0, 3), dropped=dropped,
+                       previews=[str(out / t["preview"]) for t in table if t.get("preview")], photo_textures=baked)

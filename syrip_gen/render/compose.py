@@ -101,10 +101,36 @@ class ImageMaker:
         self.renderer = Renderer(cfg.width, cfg.height, topology, msaa=cfg.msaa, analytic_support=True)
         self.appearance = AppearanceConfig(textures=cfg.textures)
         self.backgrounds = BackgroundFolder(cfg.backgrounds) if cfg.backgrounds else None
+        self._clip: dict | None = None  # the reuse scope of the clip being drawn (:meth:`clip_scope`)
+
+    @contextlib.contextmanager
+    def clip_scope(self, box: np.ndarray):
+        """Within it, the frames of one clip: each infant's texture, the support (sized on
+        ``box (2, 3)``, the low and high corners of every frame's vertices) and the background
+        are made on the first frame and reused, so they cannot change between frames; files
+        found unreadable are counted once. Outside it (every still image) nothing is reused."""
+        self._clip = {"box": np.asarray(box, np.float64)}
+        try:
+            yield self
+        finally:
+            self._clip = None
+
+    def _reuse(self, key, make):
+        """``make()``'s result, once per clip scope (later frames report 0 unreadable files)."""
+        if key in self._clip:
+            *value, _ = self._clip[key]
+            return (*value, 0)
+        self._clip[key] = make()
+        return self._clip[key]
 
     def texture(self, spec, photo_texture: str | None = None, k: int = 0) -> tuple[np.ndarray, dict, int]:
         """Infant ``k``'s texture, its description and how many unreadable texture files were
         skipped. ``photo_texture``: a baked photo texture (PNG) to wear instead of a drawn one."""
+        if self._clip is not None:
+            return self._reuse(("texture", k), lambda: self._texture(spec, photo_texture, k))
+        return self._texture(spec, photo_texture, k)
+
+    def _texture(self, spec, photo_texture: str | None, k: int) -> tuple[np.ndarray, dict, int]:
         from syrip_gen.render.appearance import make_texture, texture_folder
         from syrip_gen.render.photo_textures import load_texture
 
@@ -125,6 +151,13 @@ class ImageMaker:
         of them instead (chance ``photo_support``; floor photos only): the photo covers a square
         1.5-3 body lengths wide, about the scale of the floor around an infant in a photo, and
         repeats mirrored beyond it up to the frame's edges (no slab edge, no black corner)."""
+        if self._clip is not None:  # sized on every frame's vertices, made once
+            if "support" not in self._clip:
+                self._clip["support"] = self._support(spec, self._clip["box"])
+            return self._clip["support"]
+        return self._support(spec, vertices)
+
+    def _support(self, spec, vertices: np.ndarray):
         from syrip_gen.render.background import support_texture
         from syrip_gen.render.scene import Support
 
@@ -159,13 +192,19 @@ class ImageMaker:
     def background(self, spec, camera, support) -> tuple[np.ndarray | None, dict, int]:
         """Background image (None when the support covers the frame), description, and how
         many unreadable background files were skipped."""
-        import cv2
-
-        from syrip_gen.render.background import perspectives_for_view, procedural_background, procedural_kind_for_view
         from syrip_gen.render.renderer import support_covers_frame
 
         if support_covers_frame(camera, support):
             return None, {"kind": "hidden (the support fills the frame)"}, 0
+        if self._clip is not None:  # a drifting camera: drawn once, for the first frame that shows it
+            return self._reuse("background", lambda: self._background(spec, camera))
+        return self._background(spec, camera)
+
+    def _background(self, spec, camera) -> tuple[np.ndarray | None, dict, int]:
+        import cv2
+
+        from syrip_gen.render.background import perspectives_for_view, procedural_background, procedural_kind_for_view
+
         rng = np.random.default_rng(spec.background["seed"])
         w, h = self.cfg.width, self.cfg.height
         elevation = camera_elevation(camera.R)

@@ -9,11 +9,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from syrip_gen.body import BODY_MODELS
+from syrip_gen.coco import check_split
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import VariantConfig
 
 MAX_VARIANTS = 10000
+MAX_IMAGE_SIDE = 16384  # GL_MAX_RENDERBUFFER_SIZE and GL_MAX_VIEWPORT_DIMS of Mesa llvmpipe (and most GPUs)
 EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads", "max_missing_photos")
 
 
@@ -39,8 +41,8 @@ class RenderConfig:
 
     variants: int = field(default=10, metadata={"min": 1, "max": MAX_VARIANTS})
     seed: int = field(default=0, metadata={"min": 0})
-    width: int = field(default=640, metadata={"min": 16})
-    height: int = field(default=480, metadata={"min": 16})
+    width: int = field(default=640, metadata={"min": 16, "max": MAX_IMAGE_SIDE})
+    height: int = field(default=480, metadata={"min": 16, "max": MAX_IMAGE_SIDE})
     workers: int = field(default=2, metadata={"min": 1})
     backend: str = field(default="joblib", metadata={"choices": ("joblib", "dask")})
     scheduler: str | None = None  # dask scheduler address; None = a LocalCluster
@@ -81,6 +83,7 @@ class RenderConfig:
         if isinstance(self.shadows, bool):
             object.__setattr__(self, "shadows", 1.0 if self.shadows else 0.0)
         check_ranges(self, "render config")
+        check_split(self.split, "render config")
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "RenderConfig":

@@ -38,9 +38,9 @@ class MotionConfig:
     """How clip movements are drawn (ranges uniform ``(low, high)``; degrees and Hz)."""
 
     kick_deg: tuple[float, float] = field(default=(10.0, 30.0), metadata={"min": 0.0, "max": 90.0})
-    kick_hz: tuple[float, float] = field(default=(0.5, 1.5), metadata={"min": 0.0, "max": 5.0})
+    kick_hz: tuple[float, float] = field(default=(1.0, 3.0), metadata={"min": 0.0, "max": 5.0})
     arm_deg: tuple[float, float] = field(default=(10.0, 35.0), metadata={"min": 0.0, "max": 90.0})
-    arm_hz: tuple[float, float] = field(default=(0.3, 1.0), metadata={"min": 0.0, "max": 5.0})
+    arm_hz: tuple[float, float] = field(default=(1.0, 3.0), metadata={"min": 0.0, "max": 5.0})
     head_deg: tuple[float, float] = field(default=(10.0, 30.0), metadata={"min": 0.0, "max": 90.0})
     head_hz: tuple[float, float] = field(default=(0.1, 0.4), metadata={"min": 0.0, "max": 5.0})
     part_prob: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})  # chance of each part moving
@@ -48,6 +48,18 @@ class MotionConfig:
     blend_weight: tuple[float, float] = field(default=(0.3, 0.7), metadata={"min": 0.0, "max": 1.0})
     ramp_s: float = field(default=0.5, metadata={"min": 0.0})  # movements fade in over this time
     max_tries: int = field(default=4, metadata={"min": 1})  # halvings before standing still
+    # a wave's peak joint speed (amplitude x 2 pi hz) is held below this: fast kicks are small ones
+    max_deg_s: float = field(default=240.0, metadata={"min": 1.0})
+
+    def __post_init__(self):
+        from syrip_gen.config import check_ranges
+        from syrip_gen.errors import UserError
+
+        check_ranges(self, "motion config")
+        for f in ("kick_deg", "kick_hz", "arm_deg", "arm_hz", "head_deg", "head_hz", "blend_weight"):
+            lo, hi = getattr(self, f)
+            if lo > hi:
+                raise UserError(f"motion config: {f} must be (low, high) with low <= high, got ({lo}, {hi})")
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,17 @@ class Motion:
         return Motion(tuple(w for w in self.waves if w.part == part),
                       self.blend_weight if part == "blend" else 0.0, (part,))
 
+    def summary(self) -> dict:
+        """Per moving part: its rate (Hz) and largest joint amplitude (degrees), as kept."""
+        out: dict = {}
+        for w in self.waves:
+            if w.part and abs(w.amplitude) > 0:
+                p = out.setdefault(w.part, {"hz": round(w.hz, 3), "amplitude_deg": 0.0})
+                p["amplitude_deg"] = round(max(p["amplitude_deg"], math.degrees(abs(w.amplitude))), 2)
+        if self.blend_weight:
+            out["blend"] = {"weight": round(self.blend_weight, 4)}
+        return out
+
     def to_json(self) -> dict:
         return {"parts": list(self.parts), "blend_weight": round(self.blend_weight, 4),
                 "waves": [{"joint": int(w.joint), "component": int(w.component), "part": w.part,
@@ -88,8 +111,10 @@ class Motion:
                            "hz": round(w.hz, 4), "phase": round(w.phase, 4)} for w in self.waves]}
 
 
-def draw_motion(rng: np.random.Generator, cfg: MotionConfig, has_target: bool) -> Motion:
-    """Random movement parts (at least one) with their amplitudes, rates and phases."""
+def draw_motion(rng: np.random.Generator, cfg: MotionConfig, has_target: bool, max_hz: float = math.inf) -> Motion:
+    """Random movement parts (at least one) with their amplitudes, rates (at most ``max_hz``: a
+    clip's frame rate / 4, four frames a cycle) and phases; a wave's amplitude is capped so that
+    its peak joint speed stays under ``max_deg_s`` (infants kick fast or wide, not both)."""
     parts = [(name, table, cfg_deg, cfg_hz) for name, table, cfg_deg, cfg_hz in
              (("kick", _KICK, cfg.kick_deg, cfg.kick_hz), ("arms", _ARMS, cfg.arm_deg, cfg.arm_hz),
               ("head", _HEAD, cfg.head_deg, cfg.head_hz))]
@@ -101,6 +126,8 @@ def draw_motion(rng: np.random.Generator, cfg: MotionConfig, has_target: bool) -
         amp, rate, phase = math.radians(rng.uniform(*deg)), rng.uniform(*hz), rng.uniform(0, 2 * math.pi)
         if not use:
             continue
+        rate = min(rate, max_hz)
+        amp = min(amp, math.radians(cfg.max_deg_s) / (2 * math.pi * max(rate, 1e-9)))
         names.append(name)
         share = 1.0 / (2 if name == "head" else 1)  # neck + head share the turn
         for joint, comp, sign, offset in table:
@@ -182,16 +209,19 @@ class Planned:
 
 def plan_motion(base: np.ndarray, times: np.ndarray, motion: Motion, cfg: MotionConfig,
                 accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
-                target: np.ndarray | None = None, limits: tuple[np.ndarray, np.ndarray] | None = None
-                ) -> Planned:
+                target: np.ndarray | None = None, limits: tuple[np.ndarray, np.ndarray] | None = None,
+                accept_motion: Callable[[Motion, np.ndarray], bool] | None = None) -> Planned:
     """The drawn movement, each part's amplitude halved (up to ``max_tries`` times, then that part
     stands still) until ``accept(base (F, 24, 3), poses (F, 24, 3)) -> (F,) bool`` passes every
     frame with the part alone, then all parts halved together until the whole passes (the pose
-    prior and the joint limits no worse than the fit's at every frame)."""
+    prior and the joint limits no worse than the fit's at every frame). ``accept_motion(motion,
+    poses) -> bool``: a further test of the whole movement (a clip's: limbs stay out of the support)."""
     stack = np.repeat(base[None], len(times), 0)
 
     def ok(m: Motion) -> bool:
-        return accept is None or bool(np.all(accept(stack, animate(base, times, m, cfg.ramp_s, target, limits))))
+        poses = animate(base, times, m, cfg.ramp_s, target, limits)
+        return ((accept is None or bool(np.all(accept(stack, poses))))
+                and (accept_motion is None or bool(accept_motion(m, poses))))
 
     scales: dict[str, float] = {}
     for part in motion.parts:
