@@ -11,7 +11,9 @@ The crops of all infants of a frame go through the 2D model in one forward, with
 by default (it doubles the 2D work for little gain on video), under ``torch.inference_mode``
 (float32, or bfloat16 autocast where measured faster). Frames are decoded in a thread of their
 own and drawn and encoded in another (bounded queues), so decoding, the models and encoding
-overlap.
+overlap; the models get the CPU cores less one (``inference_threads``): on two cores one runs
+the models and the other decodes and encodes, which measured far faster than two OpenMP threads
+per layer (those wait on each other whenever the other core is busy).
 
 Why not ``detect_boxes``: that reads one box per image file; a video frame may hold several
 infants, so the detector's centre heatmap is read for every local peak (3x3 max) scoring at
@@ -28,6 +30,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import queue
 import sys
 import threading
@@ -58,6 +61,9 @@ class VideoConfig:
     lost_score: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
     flip: bool = False  # flip test for the 2D model
     precision: str = field(default="float32", metadata={"choices": PRECISIONS})
+    batch_crops: bool = True  # all infants of a frame in one 2D forward (off: one each; for comparison)
+    threads: bool = True  # decode and encode in threads of their own (off: all in turn; for comparison)
+    inference_threads: int | None = field(default=None, metadata={"min": 1})  # None: the CPU cores less one
     smooth: bool = True
     smoothing: OneEuroConfig = field(default_factory=OneEuroConfig)
     tracking: TrackerConfig = field(default_factory=TrackerConfig)
@@ -142,8 +148,8 @@ def detect_infants(model, frames: list[np.ndarray], device, cfg: VideoConfig) ->
 
 
 @torch.inference_mode()
-def pose_on_boxes(model, frame: np.ndarray, boxes: np.ndarray, device, flip: bool, precision: str = "float32"
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def pose_on_boxes(model, frame: np.ndarray, boxes: np.ndarray, device, flip: bool, precision: str = "float32",
+                  batch: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Top-down 2D pose on each box of one frame, all crops in one forward: keypoints ``(N, 17, 2)``
     frame pixels, scores ``(N, 17)``."""
     from pose_models.config import Augment
@@ -160,8 +166,10 @@ def pose_on_boxes(model, frame: np.ndarray, boxes: np.ndarray, device, flip: boo
         m = crop_affine(c, s, (w, h))
         crops.append(cv2.warpAffine(frame, m[:2], (w, h), flags=cv2.INTER_LINEAR))
         invs.append(np.linalg.inv(m))
+    x = _to_tensor(np.stack(crops)).to(device)
     with _autocast(precision, device):
-        heat = model.predict_heatmaps(_to_tensor(np.stack(crops)).to(device), flip)
+        heat = (model.predict_heatmaps(x, flip) if batch else
+                torch.cat([model.predict_heatmaps(x[i:i + 1], flip) for i in range(len(x))]))
     xy, sc = decode(heat.float(), "dark")  # decoded in float32 whatever the forward ran in
     xy = (xy * 4 + 1.5).cpu().double().numpy()
     inv = np.stack(invs)
@@ -181,10 +189,11 @@ class _Sink:
     """Calls ``fn(item)`` for each item in a thread of its own (a bounded queue): drawing and
     encoding overlap with the models. The first error is raised by :meth:`put` or :meth:`close`."""
 
-    def __init__(self, fn: Callable, maxsize: int = 16):
+    def __init__(self, fn: Callable, maxsize: int = 16, thread: bool = True):
         self.fn, self.q, self.err = fn, queue.Queue(maxsize), None
-        self.t = threading.Thread(target=self._work, name="video writer", daemon=True)
-        self.t.start()
+        self.t = threading.Thread(target=self._work, name="video writer", daemon=True) if thread else None
+        if self.t:
+            self.t.start()
 
     def _work(self):
         while (item := self.q.get()) is not None:
@@ -197,11 +206,15 @@ class _Sink:
     def put(self, item) -> None:
         if self.err is not None:
             raise self.err
-        self.q.put(item)
+        if self.t is None:
+            self.fn(item)
+        else:
+            self.q.put(item)
 
     def close(self) -> None:
-        self.q.put(None)
-        self.t.join()
+        if self.t is not None:
+            self.q.put(None)
+            self.t.join()
         if self.err is not None:
             raise self.err
 
@@ -224,9 +237,12 @@ def predict_video(video: str | Path, detector, pose2d, cfg: VideoConfig = VideoC
     carried: dict[int, tuple[np.ndarray, float, float, np.ndarray]] = {}
     need_detect, last_detect = True, -10 ** 9
     empty, detections = 0, 0
-    reader = FrameReader(video, cfg.max_frames)
-    sink = _Sink(lambda item: on_frame(*item)) if on_frame else None
+    reader = FrameReader(video, cfg.max_frames, thread=cfg.threads)
+    sink = _Sink(lambda item: on_frame(*item), thread=cfg.threads) if on_frame else None
     total = min(n_frames, cfg.max_frames) if cfg.max_frames and n_frames else (cfg.max_frames or n_frames or None)
+    threads_before = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(cfg.inference_threads or max(1, (os.cpu_count() or 2) - 1))
     try:
         for idx, frame in tqdm(reader, total=total, unit="frame", desc=f"predict {Path(video).name}", leave=False):
             detect = need_detect or not carried or idx - last_detect >= cfg.detect_every
@@ -238,7 +254,7 @@ def predict_video(video: str | Path, detector, pose2d, cfg: VideoConfig = VideoC
                     tids = list(carried)
                     boxes = np.stack([carried[t][0] for t in tids])
                     scores = np.array([carried[t][1] for t in tids])
-                xy, kp_sc = pose_on_boxes(pose2d, frame, boxes, device, cfg.flip, cfg.precision)
+                xy, kp_sc = pose_on_boxes(pose2d, frame, boxes, device, cfg.flip, cfg.precision, cfg.batch_crops)
                 mean_sc = kp_sc.mean(1) if len(kp_sc) else np.zeros(0)
                 if detect or not any(mean_sc[k] < cfg.lost_score * carried[t][2] for k, t in enumerate(tids)):
                     break
@@ -270,6 +286,7 @@ def predict_video(video: str | Path, detector, pose2d, cfg: VideoConfig = VideoC
             if sink:
                 sink.put((idx, frame, frame_recs))
     finally:
+        torch.set_num_threads(threads_before)
         if sink:
             sink.close()
     if reader.frames_read == 0:

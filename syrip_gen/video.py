@@ -74,8 +74,8 @@ class FrameReader:
     (the reading goes on to the container's frame count: a damaged stretch does not cut the
     video short); indices stay the container's, so times stay right."""
 
-    def __init__(self, path: str | Path, max_frames: int | None = None, prefetch: int = 16):
-        self.path, self.max_frames, self.prefetch = Path(path), max_frames, max(1, prefetch)
+    def __init__(self, path: str | Path, max_frames: int | None = None, prefetch: int = 16, thread: bool = True):
+        self.path, self.max_frames, self.prefetch, self.thread = Path(path), max_frames, max(1, prefetch), thread
         self.damaged: list[int] = []
         self.frames_read = 0
 
@@ -105,6 +105,9 @@ class FrameReader:
         import queue
         import threading
 
+        if not self.thread:
+            yield from self._frames()
+            return
         q: queue.Queue = queue.Queue(self.prefetch)
         stop = threading.Event()
         end = object()

@@ -216,7 +216,7 @@ class StickDetector:
 
 
 def test_two_infants_side_by_side_give_two_stable_tracks(checkpoints, tmp_path):
-    from video_fixtures import stick_clip
+    from pose_models.stickvideo import stick_clip
 
     from pose_models.checkpoint import load_model
     from pose_models.video import VideoConfig, detect_infants, predict_video
@@ -253,7 +253,7 @@ def _predict(args, capsys):
 
 def test_c05_damaged_frames_do_not_cut_the_video_short(checkpoints, tmp_path, capsys):
     import cv2
-    from video_fixtures import stick_clip
+    from pose_models.stickvideo import stick_clip
 
     clip = tmp_path / "clip.mp4"
     stick_clip(clip, frames=5, size=(160, 120))
@@ -312,7 +312,7 @@ def test_c09_a_video_without_an_infant_gets_no_infant_and_a_warning(checkpoints,
 
 @pytest.fixture
 def small_clip(tmp_path):
-    from video_fixtures import stick_clip
+    from pose_models.stickvideo import stick_clip
 
     v = tmp_path / "in" / "clip.mp4"
     stick_clip(v, frames=3, size=(64, 48))
