@@ -257,16 +257,19 @@ def test_c05_damaged_frames_do_not_cut_the_video_short(checkpoints, tmp_path, ca
 
     clip = tmp_path / "clip.mp4"
     stick_clip(clip, frames=5, size=(160, 120))
-    b = bytearray(clip.read_bytes())
-    n = len(b) // 3
-    b[n:n + 800] = b"Z" * 800
-    bad = tmp_path / "midcorrupt.mp4"
-    bad.write_bytes(bytes(b))
-    cap = cv2.VideoCapture(str(bad))
-    reads = [cap.read()[0] for _ in range(5)]
-    cap.release()
+    good, bad = clip.read_bytes(), tmp_path / "midcorrupt.mp4"
+    for frac in np.linspace(0.3, 0.9, 25):  # 800 bytes overwritten where a frame inside becomes undecodable
+        b = bytearray(good)
+        n = int(len(b) * frac)
+        b[n:n + 800] = b"Z" * 800
+        bad.write_bytes(bytes(b))
+        cap = cv2.VideoCapture(str(bad))
+        reads = [cap.read()[0] for _ in range(5)]
+        cap.release()
+        if not all(reads[:4]) and reads[-1]:
+            break
     readable = sum(reads)
-    assert not reads[1] and any(reads[2:])  # damaged inside, readable after
+    assert not all(reads[:4]) and reads[-1]  # damaged inside, readable after
     code, cap_out = _predict([bad, "--detector", checkpoints["detector"], "--pose2d", checkpoints["pose2d"],
                               "--out", tmp_path / "p.json", "--min-box-score", "0"], capsys)
     assert code == 0
@@ -305,7 +308,7 @@ def test_c09_a_video_without_an_infant_gets_no_infant_and_a_warning(checkpoints,
     assert code == 0
     res = json.loads((tmp_path / "p.json").read_text())
     assert res["records"] == [] and res["tracks"] == [] and res["frames_without_infant"] == 12
-    assert "no infant found" in out.err and len(out.err.strip().splitlines()) == 1
+    assert len([line for line in out.err.splitlines() if "no infant found" in line]) == 1
     summary = json.loads(out.out.strip().splitlines()[-1])
     assert summary["records"] == 0 and summary["frames_without_infant"] == 12
 
