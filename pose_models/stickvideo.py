@@ -1,7 +1,7 @@
 """Stick-figure infants for the video tests and the video benchmark (``benchmarks/clips.py``):
 moving clips with one or more infants (MP4 + ground-truth keypoints) and a small multi-infant
-COCO set to train a toy detector on. Drawn like ``pose_models.synthetic`` (no licensed data, same seed same bytes); fast enough
-to make in a test, unlike a rendered clip."""
+COCO set to train a toy detector on. Drawn like ``pose_models.synthetic`` (no licensed data,
+same seed same bytes); fast enough to make in a test, unlike a rendered clip."""
 from __future__ import annotations
 
 from pathlib import Path

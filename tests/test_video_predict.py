@@ -86,7 +86,7 @@ def checkpoints(tmp_path_factory):
     from pose_models.synthetic import make_dataset
     from pose_models.train import train
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # two OpenMP threads on a shared 2-core machine run many times slower
     root = tmp_path_factory.mktemp("vidmodels")
     data = make_dataset(root / "tiny", n=16)
     out = {}
@@ -133,7 +133,7 @@ def test_predict_on_a_rendered_clip_writes_one_record_per_frame_and_infant(check
     assert float(rows[3]["left_wrist_x"]) == pytest.approx(k[3, 9, 0], abs=1e-3)
     overlay = list(read_frames(tmp_path / "p_overlay.mp4"))
     assert len(overlay) == 10 and overlay[0].shape == (96, 128, 3)
-    assert res["detector_runs"] == 2  # every 5 frames; boxes carried from the keypoints in between
+    assert 2 <= res["detector_runs"] < 10  # every 5 frames (or on a lost track); boxes carried in between
     # the skeleton-only video: same size, rate and length; nothing of the infant's pixels, its skeleton drawn
     frames = list(read_frames(tmp_path / "p_skeleton.mp4"))
     assert len(frames) == 10 and frames[0].shape == (96, 128, 3)

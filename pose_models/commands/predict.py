@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--min-box-score", type=float,
                    help="videos: detector score an infant needs (default 0.3; a frame with none has no infant)")
     v.add_argument("--detect-every", type=int,
-                   help="videos: run the detector every K frames, carrying boxes in between (default 5; 1: every frame)")
+                   help="videos: the detector every K frames, boxes carried in between (default 5; 1: every frame)")
     v.add_argument("--flip", action="store_true", help="videos: flip test (twice the 2D work)")
     v.add_argument("--precision", choices=("float32", "bfloat16"), help="videos: inference precision (default float32)")
     v.add_argument("--max-frames", type=int, help="videos: only the first N frames")
