@@ -165,6 +165,7 @@ def predict_speed(ck: dict, work: Path, frames: int, sizes, infants_list, short_
                              "seconds": round(sec, 2), "frames_per_s": round(done["frames"] / sec, 1),
                              "cpu_seconds": round(cpu, 2), "frames_per_cpu_s": round(done["frames"] / cpu, 1),
                              "loop_frames_per_s": round(done["frames_per_s"], 1),
+                             "loop_frames_per_cpu_s": round(done["frames"] / max(done["cpu_seconds"], 1e-9), 1),
                              "detector_runs": done["detector_runs"], "records": done["records"],
                              "tracks": done["tracks"], "error_px": round(err, 2),
                              "error_ratio": round(err / base_err, 3) if base_err else None})
@@ -315,17 +316,21 @@ def markdown(r: dict) -> str:
         "tracking, smoothing, JSON/CSV, overlay and skeleton MP4s, movement summary) over the frames (wall clock). "
         "Frames per CPU-second counts only this process's own CPU time (all its threads), which the other jobs on "
         "the machine change much less: an idle 2-core machine should give about that frames/s or more (decoding "
-        "and encoding run beside the models). Error: mean distance of the raw keypoints to the ground truth; ratio: to the per-frame full inference (goal <= 1.05). "
+        "and encoding run beside the models). Error: mean distance of the raw keypoints to the ground truth; "
+        "ratio: to the per-frame full inference (goal <= 1.05). "
         "The load average above is what the machine carried besides this run (other jobs share the 2 cores).", "",
-        "Frame loop: frames/s of the frame loop alone (decode to records, video outputs included; no model loading "
-        "or writing of the JSON/CSV/summary): what a long video approaches.", "",
-        "| size | infants | variant | frames/s | frame loop frames/s | frames per CPU-second | detector runs / frames | "
-        "tracks | error px | error ratio |", "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += goal_lines(r["predict_speed"]) + [""]
+        "Frame loop: the frame loop alone (decode to records, video outputs included; no model loading, "
+        "JSON/CSV or movement summary): what a long video approaches.", "",
+        "| size | infants | variant | frames/s | frames per CPU-second | frame loop frames/s | frame loop frames per "
+        "CPU-second | detector runs / frames | tracks | error px | error ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
+    header = lines[-2:]
+    lines[-2:] = goal_lines(r["predict_speed"]) + [""] + header
     for row in r["predict_speed"]:
         lines.append(f"| {row['size']} | {row['infants']} | {row['variant']} | **{row['frames_per_s']}** | "
-                     f"{row.get('loop_frames_per_s')} | {row['frames_per_cpu_s']} | {row['detector_runs']} / {row['frames']} | {row['tracks']} | "
-                     f"{row['error_px']} | {row['error_ratio']} |")
+                     f"{row['frames_per_cpu_s']} | {row.get('loop_frames_per_s', '-')} | "
+                     f"{row.get('loop_frames_per_cpu_s', '-')} | {row['detector_runs']} / {row['frames']} | "
+                     f"{row['tracks']} | {row['error_px']} | {row['error_ratio']} |")
     if "render" in r:
         c = r["render"]
         lines += [

@@ -117,7 +117,7 @@ def test_predict_on_a_rendered_clip_writes_one_record_per_frame_and_infant(check
     video, summary = clip_video
     code = main(["predict", str(video), "--detector", str(checkpoints["detector"]), "--pose2d",
                  str(checkpoints["pose2d"]), "--out", str(tmp_path / "p.json"), "--device", "cpu", "--max-infants", "1",
-                 "--min-box-score", "0"])  # a detector trained 4 steps scores ~0.1
+                 "--min-box-score", "0", "--min-box-side", "0"])  # a detector trained 4 steps: ~0.1, tiny boxes
     assert code == 0
     res = json.loads((tmp_path / "p.json").read_text())
     recs = res["records"]
@@ -160,7 +160,7 @@ def test_predict_video_options_and_errors(checkpoints, clip_video, tmp_path):
     video, _ = clip_video
     done = run_videos([video], checkpoints["detector"], checkpoints["pose2d"], tmp_path / "out",
                       VideoConfig(smooth=False, overlay=False, skeleton_video=False, movement=False, max_frames=4,
-                                  max_infants=2, min_box_score=0.0, detect_every=1), device="cpu")
+                                  max_infants=2, min_box_score=0.0, min_box_side=0.0, detect_every=1), device="cpu")
     res = json.loads((tmp_path / "out" / "clip_00001.json").read_text())
     assert done[0]["frames"] == 4 and "overlay" not in done[0] and done[0]["detector_runs"] == 4
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip_00001.csv", "clip_00001.json"]
@@ -271,7 +271,7 @@ def test_c05_damaged_frames_do_not_cut_the_video_short(checkpoints, tmp_path, ca
     readable = sum(reads)
     assert not all(reads[:4]) and reads[-1]  # damaged inside, readable after
     code, cap_out = _predict([bad, "--detector", checkpoints["detector"], "--pose2d", checkpoints["pose2d"],
-                              "--out", tmp_path / "p.json", "--min-box-score", "0"], capsys)
+                              "--out", tmp_path / "p.json", "--min-box-score", "0", "--min-box-side", "0"], capsys)
     assert code == 0
     res = json.loads((tmp_path / "p.json").read_text())
     assert res["frames"] == readable > 1 and res["damaged_frames"] == 5 - readable
@@ -352,7 +352,8 @@ def test_c16_predict_does_not_replace_a_csv_nobody_named(small_clip, tmp_path, c
 
 def test_c16_a_rerun_replaces_predicts_own_files(checkpoints, small_clip, tmp_path, capsys):
     args = [small_clip, "--detector", checkpoints["detector"], "--pose2d", checkpoints["pose2d"],
-            "--out", tmp_path / "r.json", "--min-box-score", "0", "--no-overlay", "--no-skeleton-video"]
+            "--out", tmp_path / "r.json", "--min-box-score", "0", "--min-box-side", "0", "--no-overlay",
+            "--no-skeleton-video"]
     assert _predict(args, capsys)[0] == 0
     assert _predict(args, capsys)[0] == 0
 

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--max-infants", type=int, help="videos: most infants per frame (default 3)")
     v.add_argument("--min-box-score", type=float,
                    help="videos: detector score an infant needs (default 0.3; a frame with none has no infant)")
+    v.add_argument("--min-box-side", type=float,
+                   help="videos: smallest infant box as a share of the frame's shorter side (default 0.04)")
     v.add_argument("--detect-every", type=int,
                    help="videos: the detector every K frames, boxes carried in between (default 5; 1: every frame)")
     v.add_argument("--flip", action="store_true", help="videos: flip test (twice the 2D work)")
@@ -66,7 +68,8 @@ def _run_videos(args: argparse.Namespace, videos) -> int:
         raise UserError("--flip and --no-flip: give one")
     given = {"flip": args.flip, "smooth": not args.no_smooth, "overlay": not args.no_overlay,
              "skeleton_video": not args.no_skeleton_video, "movement": not args.no_movement, "smoothing": smoothing,
-             **{k: getattr(args, k) for k in ("max_infants", "min_box_score", "max_frames", "detect_every", "precision")
+             **{k: getattr(args, k) for k in ("max_infants", "min_box_score", "min_box_side", "max_frames",
+                                              "detect_every", "precision")
                 if getattr(args, k) is not None}}
     cfg = from_mapping(VideoConfig, given, "predict",
                        name=lambda path: "--" + path.split(".")[-1].replace("_", "-"))
