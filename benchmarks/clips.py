@@ -214,6 +214,7 @@ def main(argv=None) -> int:
     import torch
 
     work = Path(args.work)
+    hardware = describe()  # the load before this run adds its own
     t_all = time.perf_counter()
     t0 = time.perf_counter()
     ck = ({"detector": Path(args.detector), "pose2d": Path(args.pose2d)} if args.detector else
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
     result = {
         "command": "python benchmarks/clips.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "commit": git_commit(ROOT), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "hardware": describe(), "torch_threads": torch.get_num_threads(), "lscpu": lscpu(),
+        "hardware": hardware, "torch_threads": torch.get_num_threads(), "lscpu": lscpu(),
         "models": {k: str(v) for k, v in ck.items()}, "toy_models": not args.detector,
         "train_steps": None if args.detector else args.train_steps, "train_seconds": round(train_s, 1),
         "predict_speed": speed}
@@ -309,7 +310,7 @@ def markdown(r: dict) -> str:
         "# Clips and video: predict speed on video, render speed, smoothing", "",
         f"- Command: `{r['command'].strip()}`", f"- Commit: {r['commit']}", f"- Date: {r['date']}",
         f"- Hardware: {r['hardware']} at the start, {r['hardware_after']} at the end; torch threads "
-        f"{r['torch_threads']}", f"- lscpu: {r['lscpu']}", f"- Total: {r['total_seconds']} s", "",
+        f"{r['torch_threads']} (predict's models: the cores less one)", f"- lscpu: {r['lscpu']}", f"- Total: {r['total_seconds']} s", "",
         "## predict on video: frames/s end to end", "",
         f"Models: {toy}. Clips: stick infants (`pose_models.stickvideo`), 25 fps, ground truth known. Each row adds "
         "one speed-up to the row above; frames/s is the whole `run_videos` call (model loading, decode, detection, 2D, "
