@@ -37,7 +37,12 @@ def track_series(frames: np.ndarray, times: np.ndarray, xy: np.ndarray, score: n
     not measurable) of one track's keypoints ``xy (F, 17, 2)`` at ``frames (F,)``/``times (F,)``,
     the speed's times, and the torso length (px)."""
     xy = np.where((score >= min_score)[..., None], np.asarray(xy, np.float64), np.nan)
-    trunk = np.nanmean(xy[:, [5, 6, 11, 12]], axis=1, keepdims=True)
+    trunk_pts = xy[:, [5, 6, 11, 12]]
+    seen = np.isfinite(trunk_pts).all(-1)
+    trunk = np.full((len(xy), 1, 2), np.nan)  # no trunk point seen: no trunk-relative motion that frame
+    n = seen.sum(1)
+    ok = n > 0
+    trunk[ok, 0] = np.where(seen[ok][..., None], trunk_pts[ok], 0).sum(1) / n[ok, None]
     rel = xy - trunk
     torso = np.linalg.norm(xy[:, [5, 6]].mean(1) - xy[:, [11, 12]].mean(1), axis=-1)
     torso_px = float(np.nanmedian(torso)) if np.isfinite(torso).any() else float("nan")
@@ -54,6 +59,14 @@ def track_series(frames: np.ndarray, times: np.ndarray, xy: np.ndarray, score: n
 
 def summarise_track(frames, times, xy, score, min_score: float = 0.2) -> dict:
     """The movement summary of one track (see the module doc)."""
+    import warnings
+
+    with warnings.catch_warnings():  # frames where no point scores are NaN by design (all-NaN slices)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _summarise_track(frames, times, xy, score, min_score)
+
+
+def _summarise_track(frames, times, xy, score, min_score: float) -> dict:
     frames, times = np.asarray(frames), np.asarray(times, np.float64)
     s = track_series(frames, times, xy, score, min_score)
     torso = s["torso_px"] if np.isfinite(s["torso_px"]) and s["torso_px"] > 0 else None

@@ -382,3 +382,23 @@ def test_c19_out_an_existing_non_json_file_is_one_line(small_clip, tmp_path, cap
     notes.write_text("notes\n")
     code, out = _predict([small_clip, *NO_MODEL, "--out", notes], capsys)
     assert code == 2 and "existing file" in out.err and notes.read_text() == "notes\n"
+
+
+def test_movement_summary_measures_known_limb_motion():
+    from pose_models.movement import summarise
+
+    recs = []
+    for f in range(20):
+        kp = np.tile([[50.0, 50.0, 1.0]], (17, 1))
+        kp[[5, 6, 11, 12], 0] += [0, 10, 0, 10]
+        kp[[11, 12], 1] += 40  # torso 40 px
+        kp[:, 0] += 3 * f  # the whole body drifting: not limb movement
+        kp[9, 0] += 10 * f  # the left wrist moves 10 px a frame relative to the trunk
+        recs.append({"frame": f, "time_s": f / 10, "track_id": 7, "keypoints": kp.tolist()})
+    t = summarise(recs, {"video": "v", "fps": 10, "frames": 20})["tracks"]["7"]
+    assert t["torso_px"] == pytest.approx(40.0)
+    assert t["limbs"]["left_wrist"]["speed_px_s"]["median"] == pytest.approx(100.0)
+    assert t["limbs"]["left_wrist"]["speed_torso_s"]["median"] == pytest.approx(2.5)
+    assert t["limbs"]["right_wrist"]["speed_px_s"]["max"] == pytest.approx(0.0)
+    assert t["limbs"]["left_wrist"]["acceleration_px_s2"]["max"] == pytest.approx(0.0, abs=1e-6)
+    assert t["symmetry"]["arms"]["ratio"] == 0.0
