@@ -2,7 +2,9 @@
 
 Why: clips are written as frames plus an MP4 preview, and ``predict`` reads MP4/AVI and writes
 an overlay MP4; both go through the same few calls. MP4s use the ``mp4v`` codec, which every
-OpenCV build with FFmpeg writes and reads back.
+OpenCV build with FFmpeg writes and reads back. :class:`FrameReader` decodes in a thread of its
+own (a bounded queue) and goes on past damaged frames, counting them (a damaged frame must not
+end a video silently); :class:`Mp4Writer` streams frames to an MP4 that appears only when closed.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 from syrip_gen.errors import UserError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+MIN_SIDE = 16  # pixels: a smaller frame holds no infant a model can see (and mp4v cannot write it)
 
 
 def is_video(path: str | Path) -> bool:
@@ -53,6 +56,121 @@ def read_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.
             yield frame
     finally:
         cap.release()
+
+
+def check_video(path: str | Path) -> tuple[float, int, int, int]:
+    """:func:`video_info` plus the checks to make before any work: a frame of at least
+    ``MIN_SIDE`` pixels each way; one-line UserError otherwise."""
+    fps, n, w, h = video_info(path)
+    if w < MIN_SIDE or h < MIN_SIDE:
+        raise UserError(f"{path}: frames of {w}x{h} pixels are too small to hold an infant (at least "
+                        f"{MIN_SIDE}x{MIN_SIDE})")
+    return fps, n, w, h
+
+
+class FrameReader:
+    """``(index, frame)`` of a video in order, decoded in a background thread (``prefetch``
+    frames ahead). A frame OpenCV cannot decode is skipped and its index kept in ``damaged``
+    (the reading goes on to the container's frame count: a damaged stretch does not cut the
+    video short); indices stay the container's, so times stay right."""
+
+    def __init__(self, path: str | Path, max_frames: int | None = None, prefetch: int = 16, thread: bool = True):
+        self.path, self.max_frames, self.prefetch, self.thread = Path(path), max_frames, max(1, prefetch), thread
+        self.damaged: list[int] = []
+        self.frames_read = 0
+
+    def _frames(self) -> Iterator[tuple[int, np.ndarray]]:
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise UserError(f"{self.path}: not a video OpenCV can read")
+        try:
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            i = 0
+            while self.max_frames is None or i < self.max_frames:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    if i >= count:  # past the stated count (or none stated): the end
+                        break
+                    self.damaged.append(i)
+                else:
+                    self.frames_read += 1
+                    yield i, frame
+                i += 1
+        finally:
+            cap.release()
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        import queue
+        import threading
+
+        if not self.thread:
+            yield from self._frames()
+            return
+        q: queue.Queue = queue.Queue(self.prefetch)
+        stop = threading.Event()
+        end = object()
+
+        def work():
+            try:
+                for item in self._frames():
+                    while not stop.is_set():
+                        try:
+                            q.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            pass
+                    if stop.is_set():
+                        return
+                q.put(end)
+            except BaseException as err:  # handed to the consumer
+                q.put(err)
+
+        t = threading.Thread(target=work, name=f"read {self.path.name}", daemon=True)
+        t.start()
+        try:
+            while True:
+                item = q.get()
+                if item is end:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            t.join()
+
+
+class Mp4Writer:
+    """Frames streamed to an MP4 (``mp4v``) through a temporary file renamed into place by
+    :meth:`close`; :meth:`discard` drops it. Opened at once (``size`` known), so a place or size
+    mp4v cannot write is a one-line UserError before any work."""
+
+    def __init__(self, path: str | Path, fps: float, size: tuple[int, int]):
+        import cv2
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{id(self)}.tmp.mp4")  # suffix: container
+        self.frames = 0
+        self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), tuple(size))
+        if not self.writer.isOpened():
+            self.tmp.unlink(missing_ok=True)
+            raise UserError(f"{self.path}: OpenCV cannot write an MP4 (mp4v) of {size[0]}x{size[1]} here")
+
+    def write(self, frame: np.ndarray) -> None:
+        self.writer.write(np.ascontiguousarray(frame))
+        self.frames += 1
+
+    def close(self) -> int:
+        self.writer.release()
+        os.replace(self.tmp, self.path)
+        return self.frames
+
+    def discard(self) -> None:
+        self.writer.release()
+        self.tmp.unlink(missing_ok=True)
 
 
 def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float) -> int:

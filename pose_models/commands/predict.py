@@ -1,8 +1,10 @@
 """``syrip-gen predict IMAGES|VIDEOS --detector D --pose2d P [--lifter L] --out preds.json --vis DIR``.
 
-Images: box -> 2D -> 3D per image. Videos (MP4/AVI/...): every infant detected per frame, 2D
-pose on each box, infants tracked across frames, keypoints smoothed in time (One-Euro), written
-as JSON + CSV (one record per frame and infant) and an overlay MP4 (see ``pose_models.video``).
+Images: box -> 2D -> 3D per image. Videos (MP4/AVI/...): infants detected (every few frames,
+boxes carried from the keypoints in between), 2D pose on each box, infants tracked across
+frames, keypoints smoothed in time (One-Euro), written as JSON + CSV (one record per frame and
+infant), an overlay MP4, a skeleton-only MP4 and per-track movement summaries (JSON + PNG) (see
+``pose_models.video``, ``pose_models.movement``).
 """
 from __future__ import annotations
 
@@ -15,19 +17,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pose2d", required=True, help="2D pose checkpoint")
     parser.add_argument("--lifter", help="3D lifter checkpoint (optional; images only)")
     parser.add_argument("--out", default="preds.json",
-                        help="predictions JSON; for videos: X.json (+ X.csv, X_overlay.mp4) for one video, "
-                             "or a folder (per video: STEM.json, STEM.csv, STEM_overlay.mp4)")
+                        help="predictions JSON; for videos: X.json (+ X.csv, X_overlay.mp4, X_skeleton.mp4, "
+                             "X_movement.json, X_movement.png) for one video, or a folder (the same per video, "
+                             "named by its STEM)")
     parser.add_argument("--vis", help="directory for overlay drawings (PNG; images only)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-flip", action="store_true")
+    parser.add_argument("--no-flip", action="store_true", help="images: no flip test (videos have none by default)")
     v = parser.add_argument_group("video")
     v.add_argument("--no-smooth", action="store_true", help="videos: keep the raw per-frame keypoints")
     v.add_argument("--min-cutoff", type=float, help="videos: One-Euro cut-off at rest, Hz (default 1; lower: smoother)")
     v.add_argument("--beta", type=float, help="videos: One-Euro speed coefficient (default 0.01; higher: less lag)")
     v.add_argument("--max-infants", type=int, help="videos: most infants per frame (default 3)")
-    v.add_argument("--min-box-score", type=float, help="videos: detector score for a second infant (default 0.3)")
+    v.add_argument("--min-box-score", type=float,
+                   help="videos: detector score an infant needs (default 0.3; a frame with none has no infant)")
+    v.add_argument("--min-box-side", type=float,
+                   help="videos: smallest infant box as a share of the frame's shorter side (default 0.04)")
+    v.add_argument("--detect-every", type=int,
+                   help="videos: the detector every K frames, boxes carried in between (default 5; 1: every frame)")
+    v.add_argument("--flip", action="store_true", help="videos: flip test (twice the 2D work)")
+    v.add_argument("--precision", choices=("float32", "bfloat16"), help="videos: inference precision (default float32)")
     v.add_argument("--max-frames", type=int, help="videos: only the first N frames")
     v.add_argument("--no-overlay", action="store_true", help="videos: no overlay MP4")
+    v.add_argument("--no-skeleton-video", action="store_true", help="videos: no skeleton-only MP4")
+    v.add_argument("--no-movement", action="store_true", help="videos: no movement summary JSON and plot")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,9 +64,13 @@ def _run_videos(args: argparse.Namespace, videos) -> int:
     if args.lifter or args.vis:
         raise UserError("--lifter and --vis work on images; for videos the overlay MP4 is written beside --out")
     smoothing = {k: getattr(args, k) for k in ("min_cutoff", "beta") if getattr(args, k) is not None}
-    given = {"flip": not args.no_flip, "smooth": not args.no_smooth, "overlay": not args.no_overlay,
-             "smoothing": smoothing,
-             **{k: getattr(args, k) for k in ("max_infants", "min_box_score", "max_frames") if getattr(args, k) is not None}}
+    if args.no_flip and args.flip:
+        raise UserError("--flip and --no-flip: give one")
+    given = {"flip": args.flip, "smooth": not args.no_smooth, "overlay": not args.no_overlay,
+             "skeleton_video": not args.no_skeleton_video, "movement": not args.no_movement, "smoothing": smoothing,
+             **{k: getattr(args, k) for k in ("max_infants", "min_box_score", "min_box_side", "max_frames",
+                                              "detect_every", "precision")
+                if getattr(args, k) is not None}}
     cfg = from_mapping(VideoConfig, given, "predict",
                        name=lambda path: "--" + path.split(".")[-1].replace("_", "-"))
     for done in run_videos(videos, args.detector, args.pose2d, args.out, cfg, args.device):
