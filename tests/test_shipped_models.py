@@ -4,6 +4,7 @@ them (assets/models/check/, render seed 999), refused with one line when missing
 the wrong task; and the fine-tuning recipe runs every step at toy size on the real sets."""
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +14,8 @@ from syrip_gen.shipped import SHIPPED
 
 CHECK = ASSETS / "models" / "check"
 # stated error on the check renders (GT boxes, flip test): PCK@0.1 of the box diagonal, and box AP
-MIN_PCK = 0.5
-MIN_BOX_AP = 0.4
+MIN_PCK = 0.75  # measured 0.889 (round 2)
+MIN_BOX_AP = 0.35  # measured 0.473 (round 2)
 
 
 def test_models_lists_both_with_cards_and_they_are_small(capsys):
@@ -50,7 +51,9 @@ def test_shipped_models_read_held_out_renders(tmp_path):
     out = tmp_path / "p.json"  # predict by name, no checkpoint paths
     assert main(["predict", str(CHECK / "images"), "--detector", "infant-detector", "--pose2d", "infant-pose2d",
                  "--out", str(out), "--device", "cpu"]) == 0
-    assert len(json.loads(out.read_text())["predictions"]) == len(list((CHECK / "images").glob("*.jpg")))
+    preds = json.loads(out.read_text())["predictions"]
+    names = {p.name for p in (CHECK / "images").glob("*.jpg")}
+    assert {Path(p["image"]).name for p in preds} == names and len(preds) <= 3 * len(names)
 
 
 def _one_line_error(capsys, argv, match):

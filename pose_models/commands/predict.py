@@ -13,8 +13,12 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files and/or directories of images, or video files")
-    parser.add_argument("--detector", required=True, help="detector checkpoint (box stage)")
-    parser.add_argument("--pose2d", required=True, help="2D pose checkpoint")
+    parser.add_argument("--detector", default="infant-detector",
+                        help="detector checkpoint, its train --out folder, or a shipped model's name (default: the "
+                             "shipped infant-detector; `syrip-gen models`)")
+    parser.add_argument("--pose2d", default="infant-pose2d",
+                        help="2D pose checkpoint, its train --out folder, or a shipped model's name (default: the "
+                             "shipped infant-pose2d)")
     parser.add_argument("--lifter", help="3D lifter checkpoint (optional; images only)")
     parser.add_argument("--out", default="preds.json",
                         help="predictions JSON; for videos: X.json (+ X.csv, X_overlay.mp4, X_skeleton.mp4, "
