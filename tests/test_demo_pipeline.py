@@ -1,5 +1,6 @@
 """The README's main job, reduced: pipelines/demo.yaml --profile toy end to end on the CPU, then a no-op rerun."""
 import json
+from pathlib import Path
 
 from syrip_gen import pipeline
 from syrip_gen.paths import PIPELINES
@@ -15,8 +16,15 @@ def test_reduced_demo_spec_end_to_end(tmp_path):
     coco = json.loads(next((out / "render" / "annotations").glob("*_infant.json")).read_text())
     assert 3 <= len(coco["images"]) <= 4 and all(im["is_synthetic"] for im in coco["images"])
     assert (out / "render" / "contact_sheet.jpg").stat().st_size > 1000
+    # the filtered file holds exactly the images the gates accepted, each at a path that exists
     filtered = json.loads((out / "filter" / "filtered.json").read_text())
-    assert json.loads(open(filtered["coco"]).read())["images"] is not None
+    kept = json.loads(Path(filtered["coco"]).read_text())
+    report = json.loads((out / "filter" / "report.json").read_text())
+    accepted = {v["image_id"] for v in report["images"] if v["verdict"] == "accept"}
+    assert filtered["n_images"] == len(coco["images"]) and filtered["n_kept"] == len(kept["images"]) >= 1
+    assert {im["id"] for im in kept["images"]} == accepted
+    assert all(Path(im["file_name"]).is_file() for im in kept["images"])
+    assert {a["image_id"] for a in kept["annotations"]} == accepted
     assert (out / "stats" / "stats.json").exists()
     again = pipeline.run(pipeline.load_spec(PIPELINES / "demo.yaml", out=tmp_path / "demo", profile="toy"),
                          echo=lambda s: None)
