@@ -17,14 +17,22 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 # marks in each file so the list is one place to read; an entry that no longer names a test of a
 # collected file is an error. (Also `slow`, marked in their files: the two learn-keypoints runs in
 # test_keypoints.py and the SIGKILL resume test in test_safety.py.) Measured 2026-12-07 on the shared
-# 2-core EPYC at load 11-16, files a few at a time (wall; CPU in brackets): the ablation toy run 14.6 min
-# (7 min), the demo toy 1-3 min, the planted goldens 1.3 min together; the rest of the suite ~4.6 min CPU.
+# 2-core EPYC at load 9-16, files four at a time, OMP_NUM_THREADS=1 (wall, CPU in brackets): the
+# ablation toy run 14.6 min (7 min) on stand-ins and over 40 min on the real sets; test_pose_train.py
+# over 20 min (over 2.7 min: stopped at 20 min); the demo toy 1-3 min; the planted goldens 1.3 min.
 SLOW = {
     "test_recipes.py": "toy syrip.yaml, and the ablation toy run's checks on the real sets",
     "test_ablation_spec.py::test_dry_gpu_run": "the ablation toy run (shared with test_recipes)",
     "test_ablation_spec.py::test_fidip_from_an_earlier_step": "the ablation toy run",
     "test_ablation_spec.py::test_rerun_of_the_finished_dry_run": "the ablation toy run",
     "test_demo_pipeline.py": "demo.yaml at toy size",
+    "test_pose_train.py::test_pose2d_loss": "trains models (module fixtures: about twenty short trainings)",
+    "test_pose_train.py::test_detector_loss": "trains models (module fixtures: about twenty short trainings)",
+    "test_pose_train.py::test_domain_adaptation_": "trains models (module fixtures: about twenty short trainings)",
+    "test_pose_train.py::test_lifter_": "trains models (module fixtures: about twenty short trainings)",
+    "test_pose_train.py::test_evaluate_with": "trains models (module fixtures: about twenty short trainings)",
+    "test_pose_train.py::test_predict_writes": "trains models (module fixtures: about twenty short trainings)",
+    "test_pose_train.py::test_bad_input_is_counted": "trains models (module fixtures: about twenty short trainings)",
     "test_golden.py::test_planted_": "each plants a change and reruns a render or fit to see the golden fail",
 }
 
