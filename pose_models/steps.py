@@ -1,4 +1,4 @@
-"""The pipeline face of the pose-model stages (train, evaluate, curve) and their config checks:
+"""The pipeline face of the pose-model stages (train, evaluate, curve, predict) and their config checks:
 ``(config, inputs, out_dir) -> summary dict``, named in ``syrip_gen/stages.py``.
 
 Why here: the runner (``syrip_gen/pipeline.py``) imports no ``pose_models`` (issue 33, item 3).
@@ -84,3 +84,29 @@ def _curve(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     rows = evaluate_along(need(inputs, "model", "curve"), dataset_of(need(inputs, "dataset", "curve")), **config)
     atomic_write_json(out / "curve.json", rows)
     return {"points": len(rows), "last": rows[-1]}
+
+
+def check_predict(config: dict) -> None:
+    from pose_models.video import VideoConfig
+    from syrip_gen.config import from_mapping
+
+    from_mapping(VideoConfig, dict(config), "predict config")
+
+
+def _predict(config: dict, inputs: dict[str, Path], out: Path) -> dict:
+    """Predict on the videos of ``videos`` (a sequence step: its kept clips' ``videos/*.mp4``; or a folder of
+    videos) with the ``detector`` and ``pose2d`` inputs (train steps or checkpoints), else the shipped models;
+    writes per video the JSON, CSV, overlay and skeleton MP4s and the movement summary under the step folder."""
+    from pose_models.video import VideoConfig, run_videos
+    from syrip_gen.config import from_mapping
+
+    src = need(inputs, "videos", "predict")
+    folder = src / "videos" if (src / "videos").is_dir() else src
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv"))
+    if not videos:
+        raise UserError(f"predict step: no videos in {folder}")
+    models = {role: str(checkpoint_of(inputs[role])) if role in inputs else name
+              for role, name in (("detector", "infant-detector"), ("pose2d", "infant-pose2d"))}
+    cfg = from_mapping(VideoConfig, dict(config), "predict config")
+    done = run_videos(videos, models["detector"], models["pose2d"], out, cfg, device="auto")
+    return {"videos": len(done), "models": models, "outputs": [d.get("json", "") for d in done]}

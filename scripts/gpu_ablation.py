@@ -3,7 +3,9 @@ downscaled real sets in ``gpu_bundle/real``, then one JSON of results. Called by
 which installs the carried wheels and restores the body first.
 
 ``--dry``: the same driver on the CPU at toy size (``--profile toy``, drawn stand-ins for the real sets,
-no bundle needed), so a test proves the driver, the spec and the results file end to end.
+no bundle needed), so a test proves the driver, the spec and the results file end to end. ``--dry --real``:
+the same on the real sets at the spec's own paths, so the tests' one toy run of the ablation
+(``tests/conftest.py``) also checks what only real photos exercise (learned keypoints, photo textures).
 
 The results file is rewritten after every step, so a run stopped at the machine's time limit still
 returns what finished.
@@ -64,13 +66,21 @@ def stand_ins(root: Path) -> dict[str, str]:
             REAL["test"]: str(make_dataset(root / "real_test", n=8, width=192, height=256, seed=2))}
 
 
+def real_sets() -> dict[str, str]:
+    """No replacement: the spec's own real-set paths, which must exist."""
+    missing = [p for p in REAL.values() if not (REPO / p).exists()]
+    if missing:
+        raise SystemExit(f"{missing[0]} missing (relative to {REPO}): --real needs the real sets there")
+    return {}
+
+
 def run(args) -> dict:
     t0 = time.time()
     out = Path(args.out)
     bundle = None if args.dry else Path(args.bundle)
     if args.dry:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the dry run is a CPU run wherever it runs
-        data = stand_ins(out / "stand_ins")
+        data = real_sets() if args.real else stand_ins(out / "stand_ins")
         profile = "toy"
     else:
         data = {REAL["train"]: str(bundle / "real" / "train200"), REAL["test"]: str(bundle / "real" / "validate100")}
@@ -111,6 +121,7 @@ def run(args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dry", action="store_true", help="CPU, toy sizes, drawn stand-in data (a test runs this)")
+    p.add_argument("--real", action="store_true", help="with --dry: the real sets at the spec's paths, not stand-ins")
     p.add_argument("--bundle", default=str(REPO / "gpu_bundle"), help="what scripts/gpu_bundle.py prepared")
     p.add_argument("--out", default=str(REPO / "runs" / "gpu_ablation"), help="run directory")
     p.add_argument("--results", default=None, help="the results JSON (default: OUT/results.json)")

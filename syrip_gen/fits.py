@@ -4,7 +4,7 @@ Why one owner: the fitter appends a batch at a time (a crash may leave a truncat
 render needs the usable records, filter each fit's status and error, the benchmark report the
 errors; they must agree on what a readable record is.
 
-One JSON object per line (sorted keys); docs/ARCHITECTURE.md lists the fields. Every record
+One JSON object per line (sorted keys); docs/architecture.md lists the fields. Every record
 has ``id`` and ``status`` (``"ok"`` or ``"rejected: <reason>"``); an ok record has ``pose``
 (24x3 axis-angle, common space), ``shape`` (S numbers), ``camera``, ``keypoints_2d``,
 ``keypoints_3d``, ``mean_error_norm`` and the fit's losses and hypotheses.

@@ -2,7 +2,7 @@
 
 One :class:`Camera` travels from variant sampling (``render/variants.py`` places it) through
 the scene and the renderer to annotation, so every stage projects the same way. Conventions
-(docs/ARCHITECTURE.md): world = body frame, metres, y up; cameras follow OpenCV,
+(docs/architecture.md): world = body frame, metres, y up; cameras follow OpenCV,
 ``X_cam = R @ X + t`` (x right, y down, z forward), ``u = fx X_cam.x / X_cam.z + cx``, pixel
 ``(row i, column j)`` centred at ``(u, v) = (j, i)``.
 

@@ -1,30 +1,23 @@
 """pipelines/ablation.yaml, the scaled protocol, end to end at toy size: scripts/gpu_ablation.sh --dry runs
-every step of it (``--profile toy``) on drawn stand-ins for the real sets, on the CPU, and writes the
-one results JSON the GPU run writes; the profiles scale the same steps."""
+every step of it (``--profile toy``) on the CPU and writes the one results JSON the GPU run writes; the
+profiles scale the same steps. The run is the session's one ablation toy run (``ablation_toy`` in
+conftest.py: on the real sets where present, which test_recipes.py checks too, else on drawn stand-ins)."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from syrip_gen import pipeline
-from syrip_gen.paths import PIPELINES, REPO_ROOT
+from syrip_gen.paths import PIPELINES
 
 SPEC = PIPELINES / "ablation.yaml"
 
 
 @pytest.fixture(scope="module")
-def dry_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gpu_ablation_dry")
-    env = {**os.environ, "PYTHON": sys.executable, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "2"}
-    env["OUT"] = str(out / "device_out")  # where the device machine collects what it returns
-    (out / "device_out").mkdir()
-    proc = subprocess.run(["bash", str(REPO_ROOT / "scripts" / "gpu_ablation.sh"), "--dry", "--out", str(out)],
-                          env=env, capture_output=True, text=True, timeout=1800)
+def dry_run(ablation_toy):
+    proc = ablation_toy.proc
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "run", json.loads((out / "results.json").read_text())
+    return ablation_toy.run, ablation_toy.results
 
 
 def test_dry_gpu_run_runs_every_step_of_the_scaled_spec(dry_run):
@@ -51,11 +44,10 @@ def test_fidip_from_an_earlier_step_freezes_nothing(dry_run):
     assert args["domain_adaptation"] and not args["freeze_early"]
 
 
-def test_rerun_of_the_finished_dry_run_does_nothing(dry_run):
+def test_rerun_of_the_finished_dry_run_does_nothing(dry_run, ablation_toy):
     run, _ = dry_run
-    data = {"../shared/data/syrip/train200": str(run.parent / "stand_ins" / "real_train"),
-            "../shared/data/syrip/validate100": str(run.parent / "stand_ins" / "real_test")}
-    spec = pipeline.load_spec(SPEC, out=run, profile="toy", input_overrides=pipeline.inputs_replacing(SPEC, data))
+    overrides = pipeline.inputs_replacing(SPEC, ablation_toy.data)
+    spec = pipeline.load_spec(SPEC, out=run, profile="toy", input_overrides=overrides)
     assert all(p.done for p in pipeline.plan(spec))
 
 

@@ -2,7 +2,8 @@
 
 A spec's toy run must exercise every input and step its full-size run uses: a path the toy run
 skips is a path that can crash after an hour of real work (issue 20: `filter` crashed on the
-learned keypoints file that the toy run, with 4 skeletons, never got to write). So besides
+learned keypoints file that the toy run, with 4 skeletons, never got to write). The ablation
+toy run is the session's one (``ablation_toy`` in conftest.py, which test_ablation_spec.py shares). So besides
 "every step ran", each test checks that the optional inputs were really used: the learned
 keypoints reached fit, render and filter, photo textures were baked, and (ablation) the detector
 chain and the lifter ran.
@@ -40,6 +41,11 @@ def toy(request, syrip_train, syrip_validate, tmp_path_factory):
     default = REPO_ROOT.parent / "shared" / "data" / "syrip" / "train200"
     if Path(syrip_train).resolve() != default.resolve():
         pytest.skip(f"the specs read the real sets from {default.parent}; SYRIP_DATA points elsewhere")
+    if request.param == "ablation":  # the session's one ablation toy run (conftest), on the real sets here
+        run = request.getfixturevalue("ablation_toy")
+        assert run.real, "the real sets are at the spec's paths, yet the ablation toy ran on stand-ins"
+        spec = pipeline.load_spec(PIPELINES / "ablation.yaml", out=run.run, profile="toy")
+        return "ablation", run.proc, spec, manifests(spec)
     proc, spec = run_toy(request.param, tmp_path_factory.mktemp(f"toy_{request.param}"))
     return request.param, proc, spec, manifests(spec)
 

@@ -1,7 +1,7 @@
 """The fit camera: pinhole, principal point at the image centre, OpenCV axes, R = diag(1,-1,-1).
 
 Why: one place for the projection maths and the initial camera guesses. All rotation lives in
-the body's global orientation (docs/ARCHITECTURE.md), so a camera here is a focal length, a
+the body's global orientation (docs/architecture.md), so a camera here is a focal length, a
 principal point and a translation ``t``: ``X_cam = R @ X + t``.
 
 Default field of view: 60° across the longer image side. A phone's main camera (26 mm
@@ -70,6 +70,6 @@ def initial_translation(kp2d: torch.Tensor, weight: torch.Tensor, model_kp: torc
 
 
 def camera_record(focal: float, cx: float, cy: float, t) -> dict:
-    """The fits-format camera dict (docs/ARCHITECTURE.md)."""
+    """The fits-format camera dict (docs/architecture.md)."""
     return {"fx": float(focal), "fy": float(focal), "cx": float(cx), "cy": float(cy),
             "R": R_FIT.tolist(), "t": [float(x) for x in t]}

@@ -17,7 +17,7 @@ darkened around the contact by the body's own shadow.
   (min height of the body above each cell, softened with the height), applied in screen space
   to the support's pixels. Cheap (~ms) and the same on the GL and analytic support paths.
 
-World frame: metres, y up (docs/ARCHITECTURE.md). Pure NumPy/OpenCV.
+World frame: metres, y up (docs/architecture.md). Pure NumPy/OpenCV.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Kubric's habit: the scene is data and the backend is separate. Nothing here impo
 or OpenGL; ``renderer.py`` turns a :class:`Scene` into pixels. The camera is
 :class:`syrip_gen.geometry.Camera` (the one used from variant sampling to annotation).
 
-World frame = the body/scene frame of docs/ARCHITECTURE.md: metres, y up.
+World frame = the body/scene frame of docs/architecture.md: metres, y up.
 """
 from __future__ import annotations
 
