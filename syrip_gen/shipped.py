@@ -41,14 +41,15 @@ SHIPPED = {m.name: m for m in (
 
 
 def is_name(text: str | Path) -> bool:
-    return isinstance(text, str) and text in SHIPPED
+    """A shipped model's name (a file or folder of that name in the working directory wins)."""
+    return str(text) in SHIPPED and not Path(text).exists()
 
 
 def resolve(text: str | Path) -> Path:
     """A shipped model's weight file for its name (one-line UserError when the file is missing); any
     other value is returned as a path. A bare word that looks like a name but is none is an error."""
     if is_name(text):
-        m = SHIPPED[text]
+        m = SHIPPED[str(text)]
         if not m.weights.is_file():
             raise UserError(f"shipped model {text}: {m.weights} is missing from this installation; "
                             "restore assets/models/ (git checkout) or give a checkpoint path")
