@@ -18,6 +18,17 @@ _LAYOUT = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottl
            101: ("bottleneck", (3, 4, 23, 3))}
 
 
+def init_conv_bn(module: nn.Module) -> None:
+    """He (fan-out) initialisation of every convolution, BatchNorm as identity: torchvision's ResNet init,
+    shared by the lite trunk."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class BasicBlock(nn.Module):
     expansion = 1
 
@@ -84,12 +95,7 @@ class ResNet(nn.Module):
         if with_fc:
             self.avgpool = nn.AdaptiveAvgPool2d(1)
             self.fc = nn.Linear(self.out_channels, 1000)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def _make_layer(self, block: type, planes: int, n: int, stride: int) -> nn.Sequential:
         down = None

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pose_models.backbones import init_conv_bn
+
 # (expansion t, output channels c, blocks n, first stride s) per stage, MobileNetV2's table thinned
 STAGES = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 3, 2), (4, 64, 3, 2), (4, 96, 2, 1), (4, 160, 2, 2))
 
@@ -55,12 +57,7 @@ class LiteTrunk(nn.Module):
         self.smooth = nn.Sequential(conv_bn(channels, channels, 3, groups=channels), conv_bn(channels, channels, 1),
                                     conv_bn(channels, channels, 3, groups=channels), conv_bn(channels, channels, 1))
         self.out_channels = channels
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

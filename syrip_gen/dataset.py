@@ -333,14 +333,9 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     path = fits_file(fits_path)
     out = Path(out_dir)
     check_writable(out)
-    photo_sig = ""
-    if cfg.photo_textures:
-        from syrip_gen.render.photo_textures import find_photos
+    from syrip_gen.render.photo_textures import photo_signature
 
-        photos = find_photos(path)
-        photos.require(cfg.max_missing_photos)  # before any work
-        photo_sig = photos.signature
-    key = run_key(path, cfg, photo_sig)
+    key = run_key(path, cfg, photo_signature(path, cfg.photo_textures, cfg.max_missing_photos))  # before any work
     check_out(out, key, cfg)  # before any work
     body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
     records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)

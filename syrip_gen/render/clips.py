@@ -177,14 +177,9 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
     path = fits_file(fits_path)
     out = Path(out_dir)
     check_writable(out)
-    photo_sig = ""
-    if rcfg.photo_textures:
-        from syrip_gen.render.photo_textures import find_photos
+    from syrip_gen.render.photo_textures import photo_signature
 
-        photos = find_photos(path)
-        photos.require(rcfg.max_missing_photos)  # before any work
-        photo_sig = photos.signature
-    key = _run_key(path, cfg, photo_sig)
+    key = _run_key(path, cfg, photo_signature(path, rcfg.photo_textures, rcfg.max_missing_photos))  # before any work
     claim(out, key, rcfg.force, "sequence")
     n_bg = check_folders(rcfg)
     state = worker_state(rcfg)

@@ -77,6 +77,16 @@ class PhotoCheck:
                 "or raise --max-missing-photos to render those fits procedurally")
 
 
+def photo_signature(fits_path: str | Path, photo_textures: bool, max_missing: float) -> str:
+    """The run-key part of the fits' photos when ``photo_textures`` (``""`` when off); too many missing
+    photos is a UserError before any work (render and sequence share this)."""
+    if not photo_textures:
+        return ""
+    photos = find_photos(fits_path)
+    photos.require(max_missing)
+    return photos.signature
+
+
 def find_photos(fits_path: str | Path) -> PhotoCheck:
     """The photo of every ok fit of a fits file, by path, size and modification time (cheap:
     nothing is read); the signature keys a render run with photo textures by its photos too."""
@@ -97,11 +107,6 @@ def find_photos(fits_path: str | Path) -> PhotoCheck:
         h.update(json.dumps([str(photo_path(r)), st.st_size if st else None, st.st_mtime_ns if st else None]).encode())
     check.signature = h.hexdigest()[:16]
     return check
-
-
-def photo_signature(fits_path: str | Path) -> str:
-    """:func:`find_photos`' signature."""
-    return find_photos(fits_path).signature
 
 
 def _code_hash() -> str:
