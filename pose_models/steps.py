@@ -86,27 +86,27 @@ def _curve(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     return {"points": len(rows), "last": rows[-1]}
 
 
-def check_predict(config: dict) -> None:
+def check_predict(config: dict):
+    """A predict step's config as the VideoConfig it runs with (one-line UserError on a bad key or value)."""
     from pose_models.video import VideoConfig
     from syrip_gen.config import from_mapping
 
-    from_mapping(VideoConfig, dict(config), "predict config")
+    return from_mapping(VideoConfig, dict(config), "predict config")
 
 
 def _predict(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     """Predict on the videos of ``videos`` (a sequence step: its kept clips' ``videos/*.mp4``; or a folder of
     videos) with the ``detector`` and ``pose2d`` inputs (train steps or checkpoints), else the shipped models;
     writes per video the JSON, CSV, overlay and skeleton MP4s and the movement summary under the step folder."""
-    from pose_models.video import VideoConfig, run_videos
-    from syrip_gen.config import from_mapping
+    from pose_models.video import run_videos
+    from syrip_gen.video import is_video
 
     src = need(inputs, "videos", "predict")
     folder = src / "videos" if (src / "videos").is_dir() else src
-    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv"))
+    videos = sorted(p for p in folder.iterdir() if p.is_file() and is_video(p))
     if not videos:
         raise UserError(f"predict step: no videos in {folder}")
     models = {role: str(checkpoint_of(inputs[role])) if role in inputs else name
               for role, name in (("detector", "infant-detector"), ("pose2d", "infant-pose2d"))}
-    cfg = from_mapping(VideoConfig, dict(config), "predict config")
-    done = run_videos(videos, models["detector"], models["pose2d"], out, cfg, device="auto")
+    done = run_videos(videos, models["detector"], models["pose2d"], out, check_predict(config), device="auto")
     return {"videos": len(done), "models": models, "outputs": [d.get("json", "") for d in done]}

@@ -7,7 +7,6 @@ the files are in the repository. ``resolve`` turns a name into its file; any oth
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +57,6 @@ def resolve(text: str | Path) -> Path:
     if s.startswith("infant-") and "/" not in s and not Path(s).exists():
         raise UserError(f"unknown model {s!r}; shipped models: {', '.join(SHIPPED)} (`syrip-gen models`)")
     return Path(text)
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def listing() -> list[dict]:

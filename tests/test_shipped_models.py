@@ -96,3 +96,20 @@ def test_finetune_recipe_runs_every_step_at_toy_size(tmp_path):
         import torch
         ck = sorted((out / step / "checkpoints").glob("step_*.pt"))[-1]
         assert torch.load(ck, map_location="cpu", weights_only=False)["config"]["init"] == str(SHIPPED[name].weights)
+
+
+def test_pretrain_spec_runs_every_step_at_toy_size_and_its_renders_may_ship(tmp_path):
+    """pipelines/pretrain.yaml (the shipped models' data: free default path only) at toy size: fit, render
+    (1-3 infants), filter all run, and scripts/ship_models.py accepts the filtered renders as shippable data."""
+    import importlib.util
+
+    from syrip_gen.paths import PIPELINES, REPO_ROOT
+
+    out = tmp_path / "pre"
+    assert main(["pipeline", "run", str(PIPELINES / "pretrain.yaml"), "--profile", "toy", "--out", str(out)]) == 0
+    assert all((out / s / "step.json").is_file() for s in ("fit", "render", "filter"))
+    spec = importlib.util.spec_from_file_location("ship_models", REPO_ROOT / "scripts" / "ship_models.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    renders = ship.free_default_path(out / "filter")
+    assert renders["images"] >= 1 and renders["seed"] == 1
