@@ -169,3 +169,21 @@ def test_mediapipe_predictions_stay_out_of_the_repository(tmp_path):
     for f in sorted((root / "benchmarks" / "results").glob("*.json")):
         text = f.read_text()
         assert '"image_id"' not in text and "mediapipe_validate100" not in f.name, f
+
+
+def test_report_carries_the_shipped_models_rows_and_says_when_they_are_absent(tmp_path):
+    """The shipped-model gain table (benchmarks/shipped_gain.py) is one section of the report."""
+    res = tmp_path / "results"
+    res.mkdir()
+    out = tmp_path / "out"
+    md = write_report(ReportConfig(results_dir=res, ablation_dir=tmp_path / "none", test_set=tmp_path / "no",
+                                   out_dir=out)).read_text()
+    assert "No shipped-model results (benchmarks/shipped_gain.py)." in md
+    rows = [{"row": "shipped, zero-shot", "AP": 0.101, "AP50": 0.362, "pck@0.1": 0.504, "cpu_min": 0.0},
+            {"row": "shipped -> real, seed 0", "AP": 0.425, "AP50": 0.82, "pck@0.1": 0.787, "cpu_min": 11.0}]
+    (res / "shipped_gain.json").write_text(json.dumps({"rows": rows, "mediapipe_AP": 0.624, "date": "d",
+                                                        "commit": "c", "hardware": "h", "notes": ["gain +0.24"]}))
+    md = write_report(ReportConfig(results_dir=res, ablation_dir=tmp_path / "none", test_set=tmp_path / "no",
+                                   out_dir=out)).read_text()
+    assert "| shipped -> real, seed 0 | 0.425 | 0.820 | 0.787 | 11.0 |" in md
+    assert "| shipped, zero-shot | 0.101 | 0.362 | 0.504 | 0.0 |" in md and "- gain +0.24" in md
