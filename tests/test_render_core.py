@@ -207,13 +207,14 @@ def test_shadows_darken_the_support_next_to_the_body(renderer, supine):
 
 
 def test_egl_failure_is_one_line_user_error(monkeypatch, supine):
+    from syrip_gen.render import gl
     from syrip_gen.render import renderer as r
 
     def broken(width, height):
         raise ImportError("Unable to load EGL library: libEGL.so.1: cannot open shared object file")
 
-    monkeypatch.setattr(r, "_GL", None)
-    monkeypatch.setattr(r, "_create_offscreen", broken)
+    monkeypatch.setattr(gl, "_GL", None)
+    monkeypatch.setattr(gl, "_create_offscreen", broken)
     with pytest.raises(UserError) as err:
         r.Renderer(W, H, supine[2])
     msg = str(err.value)
@@ -221,7 +222,7 @@ def test_egl_failure_is_one_line_user_error(monkeypatch, supine):
 
 
 def test_render_body_views(supine):
-    from syrip_gen.render.renderer import render_body_views
+    from syrip_gen.render.preview import render_body_views
 
     v, _, topo = supine
     img = render_body_views(v, topo, size=128, views=("front", "side", "top"))
@@ -446,7 +447,7 @@ def test_analytic_support_falls_back_to_gl_when_needed(analytic, supine):
 
 
 def test_support_covers_frame():
-    from syrip_gen.render.renderer import plane_depth, support_covers_frame
+    from syrip_gen.render.support_paint import plane_depth, support_covers_frame
 
     tex = np.zeros((4, 4, 3), np.uint8)
     above = look_at((0.0, 1.0, 0.01), (0.0, 0.0, 0.0), width=W, height=H)

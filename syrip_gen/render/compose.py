@@ -192,7 +192,7 @@ class ImageMaker:
     def background(self, spec, camera, support) -> tuple[np.ndarray | None, dict, int]:
         """Background image (None when the support covers the frame), description, and how
         many unreadable background files were skipped."""
-        from syrip_gen.render.renderer import support_covers_frame
+        from syrip_gen.render.support_paint import support_covers_frame
 
         if support_covers_frame(camera, support):
             return None, {"kind": "hidden (the support fills the frame)"}, 0
