@@ -240,11 +240,12 @@ def test_make_texture_is_seeded_and_json_described(supine):
     import json
 
     from syrip_gen.render.appearance import make_texture
+    from syrip_gen.render.uv import TopologyMaps
 
-    topo = supine[2]
-    a, desc_a = make_texture(topo, np.random.default_rng(7), 256)
-    b, desc_b = make_texture(topo, np.random.default_rng(7), 256)
-    c, _ = make_texture(topo, np.random.default_rng(8), 256)
+    maps = TopologyMaps(supine[2])
+    a, desc_a = make_texture(maps, np.random.default_rng(7), 256)
+    b, desc_b = make_texture(TopologyMaps(supine[2]), np.random.default_rng(7), 256)
+    c, _ = make_texture(maps, np.random.default_rng(8), 256)
     assert a.shape == (256, 256, 3) and a.dtype == np.uint8
     assert a.tobytes() == b.tobytes() and desc_a == desc_b
     assert a.tobytes() != c.tobytes()
@@ -261,10 +262,12 @@ def test_skin_tones_span_light_to_dark():
 
 
 def test_garment_masks_follow_body_parts(supine):
-    from syrip_gen.render.appearance import FEET, TORSO, garment_mask, uv_raster
+    from syrip_gen.render.appearance import FEET, TORSO
+    from syrip_gen.render.uv import TopologyMaps, garment_mask
 
     topo = supine[2]
-    raster = uv_raster(topo, 256)
+    maps = TopologyMaps(topo)
+    raster = maps.raster(256)
     names = list(topo.part_names)
     corner_parts = np.asarray(topo.part_of_vertex)[np.asarray(topo.render_vertex_index)][np.asarray(topo.faces)]
     tri_part = corner_parts[raster.triangle]  # (S, S, 3)
@@ -273,7 +276,7 @@ def test_garment_masks_follow_body_parts(supine):
         ids = [names.index(p) for p in parts]
         core = inside & np.isin(tri_part, ids).all(-1)
         away = inside & ~np.isin(tri_part, ids).any(-1)
-        mask = garment_mask(topo, 256, parts)
+        mask = garment_mask(maps, 256, parts)
         assert mask[core].mean() > 0.9
         assert mask[away].mean() < 0.1
 

@@ -1,4 +1,5 @@
-"""Rendering: scene description (``scene``), procedural appearance (``appearance``),
+"""Rendering: scene description (``scene``), procedural appearance (``appearance``, with
+``face_hair`` and the UV layout ``uv``, whose ``TopologyMaps`` keeps what is derived per topology),
 backgrounds and support textures (``background``), sensor effects (``sensor``) and the
 pyrender/EGL renderer (``renderer`` and its context ``gl``, the only modules importing
 pyrender; imported lazily), the support plane without GL (``support_paint``) and body
