@@ -9,7 +9,7 @@ from syrip_gen.body.base import MeshTopology
 from syrip_gen.errors import UserError
 from syrip_gen.geometry import look_at
 from syrip_gen.render.renderer import Renderer
-from syrip_gen.render.scene import Light, Scene
+from syrip_gen.render.scene import Light, Scene, kelvin_to_rgb
 
 _VIEWS = {  # view -> direction from the body towards the camera (body frame: x left, y up, z forward)
     "front": (0.0, 0.0, 1.0), "back": (0.0, 0.0, -1.0), "side": (1.0, 0.0, 0.0),
@@ -37,8 +37,6 @@ def render_body_views(vertices: np.ndarray, topology: MeshTopology, texture: np.
 
     Returns ``(size, size * len(views), 3) uint8``. Without a texture the skin is plain beige.
     """
-    from syrip_gen.render.scene import kelvin_to_rgb
-
     unknown = [v for v in views if v not in _VIEWS]
     if unknown:
         raise UserError(f"unknown view(s) {unknown}; choose from {sorted(_VIEWS)}")
