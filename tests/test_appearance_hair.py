@@ -13,9 +13,12 @@ def rest_body(body) -> tuple:
 
 
 def test_hair_covers_the_scalp_not_the_face(anny_body):
-    from syrip_gen.render.appearance import AppearanceConfig, make_texture, scalp_indicator, uv_raster
+    from syrip_gen.render.appearance import AppearanceConfig, make_texture
+    from syrip_gen.render.face_hair import scalp_indicator
+    from syrip_gen.render.uv import TopologyMaps
 
     topo, rest = rest_body(anny_body)
+    tmaps = TopologyMaps(topo, rest)
     scalp = scalp_indicator(topo, rest)
     names = list(topo.part_names)
     part = np.asarray(topo.part_of_vertex)
@@ -27,10 +30,10 @@ def test_hair_covers_the_scalp_not_the_face(anny_body):
     size = 256
     cfg = AppearanceConfig(p_hair=1.0)
     # the same draws with and without hair (the face is painted in both: it draws nothing)
-    bald, d0 = make_texture(topo, np.random.default_rng(4), size, AppearanceConfig(p_hair=0.0), scalp=scalp)
-    hairy, d1 = make_texture(topo, np.random.default_rng(4), size, cfg, scalp=scalp)
+    bald, d0 = make_texture(tmaps, np.random.default_rng(4), size, AppearanceConfig(p_hair=0.0))
+    hairy, d1 = make_texture(tmaps, np.random.default_rng(4), size, cfg)
     assert d0["hair"] is None and d1["hair"] is not None
-    raster = uv_raster(topo, size)
+    raster = tmaps.raster(size)
     vert = np.asarray(topo.render_vertex_index)[np.asarray(topo.faces)[raster.triangle]]  # (S, S, 3)
     changed = np.abs(hairy.astype(int) - bald.astype(int)).max(-1) > 0
     on_crown = crown[vert].all(-1) & raster.on_island
@@ -43,8 +46,9 @@ def test_face_has_eyes_brows_and_mouth_on_the_face_and_hair_is_soft(anny_body):
     """With the rest-pose maps the face is painted: brows and a mouth darker than the cheeks
     between them, all on the front of the head; the hair is blended in over a soft hairline
     (many partial texels), not one solid colour."""
-    from syrip_gen.render.appearance import (AppearanceConfig, face_maps, make_texture, scalp_indicator,
-                                             uv_raster)
+    from syrip_gen.render.appearance import AppearanceConfig, make_texture
+    from syrip_gen.render.face_hair import face_maps, scalp_indicator
+    from syrip_gen.render.uv import TopologyMaps
 
     topo, rest = rest_body(anny_body)
     maps = face_maps(topo, rest)
@@ -61,9 +65,10 @@ def test_face_has_eyes_brows_and_mouth_on_the_face_and_hair_is_soft(anny_body):
     size = 256
     scalp = scalp_indicator(topo, rest)
     cfg = AppearanceConfig(p_hair=1.0, outfits=("none",), outfit_weights=(1.0,))
-    tex, desc = make_texture(topo, np.random.default_rng(5), size, cfg, scalp=scalp)
+    tmaps = TopologyMaps(topo, rest)
+    tex, desc = make_texture(tmaps, np.random.default_rng(5), size, cfg)
     assert desc["face"] == "painted"
-    raster = uv_raster(topo, size)
+    raster = tmaps.raster(size)
     corner = maps[np.asarray(topo.render_vertex_index)][np.asarray(topo.faces)[raster.triangle]]
     m = np.einsum("ijkc,ijk->ijc", corner, raster.bary) * raster.on_island[..., None]
     grey = tex.astype(float).mean(-1)
@@ -81,3 +86,27 @@ def test_face_has_eyes_brows_and_mouth_on_the_face_and_hair_is_soft(anny_body):
     on_head = head[vert].all(-1) & raster.on_island & (scalp[vert].min(-1) > -0.3)
     t = np.clip(((tex[on_head].astype(float) - skin) @ (hair - skin)) / max((hair - skin) @ (hair - skin), 1e-6), 0, 1)
     assert ((t > 0.15) & (t < 0.85)).mean() > 0.05
+
+
+def test_make_texture_does_not_depend_on_call_order(anny_body):
+    """Scalp and face maps come from the rest pose kept on the TopologyMaps, not from a side
+    effect of an earlier ``scalp_indicator`` call: a texture made first thing for a new
+    topology object has its face and hair, and equals one made after both maps were computed."""
+    import dataclasses
+
+    from syrip_gen.render.appearance import AppearanceConfig, make_texture
+    from syrip_gen.render.face_hair import face_features, face_maps, scalp_indicator, scalp_map
+    from syrip_gen.render.uv import TopologyMaps
+
+    topo, rest = rest_body(anny_body)
+    cfg = AppearanceConfig(p_hair=1.0)
+    first, d_first = make_texture(TopologyMaps(dataclasses.replace(topo), rest), np.random.default_rng(3), 128, cfg)
+    assert d_first["face"] == "painted" and d_first["hair"] is not None
+    other = dataclasses.replace(topo)
+    scalp_indicator(other, rest), face_maps(other, rest)
+    maps = TopologyMaps(other, rest)
+    assert scalp_map(maps) is not None and face_features(maps) is not None
+    after, d_after = make_texture(maps, np.random.default_rng(3), 128, cfg)
+    assert first.tobytes() == after.tobytes() and d_first == d_after
+    bare, d_bare = make_texture(TopologyMaps(other), np.random.default_rng(3), 128, cfg)  # no rest pose
+    assert "face" not in d_bare and "hair" not in d_bare

@@ -48,23 +48,23 @@ def scene(anny_body):
     cam = Camera(K=K, R=np.eye(3), t=np.zeros(3), width=W, height=H)
     photo = renderer.render(Scene(vertices=verts_cam.astype(np.float32), texture=texture, camera=cam,
                                   lights=(), ambient=(1.0, 1.0, 1.0), background=background)).rgb
-    return {"verts_cam": verts_cam, "K": K, "rest": rest, "topology": topology, "texture": texture, "photo": photo}
+    from syrip_gen.render.uv import TopologyMaps
+
+    return {"verts_cam": verts_cam, "K": K, "rest": rest, "topology": topology, "texture": texture, "photo": photo,
+            "maps": TopologyMaps(topology, rest)}
 
 
 @pytest.fixture(scope="module")
 def baked(scene):
     from syrip_gen.render.bake import BakeConfig, bake
 
-    return bake(scene["photo"], scene["verts_cam"], scene["K"], scene["topology"], scene["rest"],
-                BakeConfig(size=512), seed=3)
+    return bake(scene["photo"], scene["verts_cam"], scene["K"], scene["maps"], BakeConfig(size=512), seed=3)
 
 
 def test_render_reproduces_known_texture_on_seen_texels(scene, baked):
-    from syrip_gen.render.appearance import uv_raster
-
     assert baked.status == "ok", baked.reason
     assert baked.kept > 0.9  # the segmentation keeps (almost) all of the fitted silhouette
-    on = uv_raster(scene["topology"], 512).on_island
+    on = scene["maps"].raster(512).on_island
     seen = (baked.weight >= 1.0) & on
     assert seen.sum() > 0.2 * on.sum(), "a front view sees at least a fifth of the body"
     err = np.abs(baked.texture.astype(np.int32) - scene["texture"].astype(np.int32)).max(-1)[seen]
@@ -81,10 +81,9 @@ def test_green_background_never_reaches_the_texture(scene, baked):
 
 
 def test_unseen_texels_are_filled(scene, baked):
-    from syrip_gen.render.appearance import uv_raster
     from syrip_gen.render.bake import mirror_texels
 
-    on = uv_raster(scene["topology"], 512).on_island
+    on = scene["maps"].raster(512).on_island
     unseen = (baked.weight == 0) & on
     assert unseen.sum() > 0.3 * on.sum(), "the back of the body was not seen"
     lo = scene["texture"].reshape(-1, 3).min(0).astype(np.int32) - 20
@@ -93,7 +92,7 @@ def test_unseen_texels_are_filled(scene, baked):
     assert ((t >= lo) & (t <= hi)).all(-1)[unseen].all(), "filled texels take colours of the body"
     assert (baked.source[unseen] > 0).all() and (baked.source[baked.weight > 0] == 0).all()
     # a mirror-filled texel (away from seams) wears its mirror texel's baked colour
-    mirror = mirror_texels(scene["rest"], scene["topology"], 512)
+    mirror = mirror_texels(scene["maps"], 512)
     from scipy import ndimage
 
     inner = ndimage.binary_erosion(baked.source == 1, iterations=4) & on
@@ -106,8 +105,7 @@ def test_unseen_texels_are_filled(scene, baked):
 def test_same_seed_same_bytes(scene, baked):
     from syrip_gen.render.bake import BakeConfig, bake
 
-    again = bake(scene["photo"], scene["verts_cam"], scene["K"], scene["topology"], scene["rest"],
-                 BakeConfig(size=512), seed=3)
+    again = bake(scene["photo"], scene["verts_cam"], scene["K"], scene["maps"], BakeConfig(size=512), seed=3)
     assert again.texture.tobytes() == baked.texture.tobytes()
 
 
@@ -130,10 +128,10 @@ def test_segmentation_follows_the_photo_and_rejects_below_min_kept(scene):
     faces = np.asarray(scene["topology"].body_faces)
     fitted = np.isfinite(zbuffer(vc, faces, scene["K"], W, H))
     truth = (np.isfinite(zbuffer(small, faces, scene["K"], W, H)) & fitted).sum() / fitted.sum()
-    ok = bake(photo, vc, scene["K"], scene["topology"], scene["rest"], BakeConfig(size=128), seed=0)
+    ok = bake(photo, vc, scene["K"], scene["maps"], BakeConfig(size=128), seed=0)
     assert ok.status == "ok" and abs(ok.kept - truth) < 0.1, (ok.kept, truth)
     assert not _is_green(ok.texture).any()
-    strict = bake(photo, vc, scene["K"], scene["topology"], scene["rest"], BakeConfig(size=128, min_kept=0.9), seed=0)
+    strict = bake(photo, vc, scene["K"], scene["maps"], BakeConfig(size=128, min_kept=0.9), seed=0)
     assert strict.status == "rejected" and strict.texture is None
     assert strict.reason.startswith("segmentation kept") and "fitted silhouette" in strict.reason
 

@@ -207,13 +207,14 @@ def test_shadows_darken_the_support_next_to_the_body(renderer, supine):
 
 
 def test_egl_failure_is_one_line_user_error(monkeypatch, supine):
+    from syrip_gen.render import gl
     from syrip_gen.render import renderer as r
 
     def broken(width, height):
         raise ImportError("Unable to load EGL library: libEGL.so.1: cannot open shared object file")
 
-    monkeypatch.setattr(r, "_GL", None)
-    monkeypatch.setattr(r, "_create_offscreen", broken)
+    monkeypatch.setattr(gl, "_GL", None)
+    monkeypatch.setattr(gl, "_create_offscreen", broken)
     with pytest.raises(UserError) as err:
         r.Renderer(W, H, supine[2])
     msg = str(err.value)
@@ -221,7 +222,7 @@ def test_egl_failure_is_one_line_user_error(monkeypatch, supine):
 
 
 def test_render_body_views(supine):
-    from syrip_gen.render.renderer import render_body_views
+    from syrip_gen.render.preview import render_body_views
 
     v, _, topo = supine
     img = render_body_views(v, topo, size=128, views=("front", "side", "top"))
@@ -239,11 +240,12 @@ def test_make_texture_is_seeded_and_json_described(supine):
     import json
 
     from syrip_gen.render.appearance import make_texture
+    from syrip_gen.render.uv import TopologyMaps
 
-    topo = supine[2]
-    a, desc_a = make_texture(topo, np.random.default_rng(7), 256)
-    b, desc_b = make_texture(topo, np.random.default_rng(7), 256)
-    c, _ = make_texture(topo, np.random.default_rng(8), 256)
+    maps = TopologyMaps(supine[2])
+    a, desc_a = make_texture(maps, np.random.default_rng(7), 256)
+    b, desc_b = make_texture(TopologyMaps(supine[2]), np.random.default_rng(7), 256)
+    c, _ = make_texture(maps, np.random.default_rng(8), 256)
     assert a.shape == (256, 256, 3) and a.dtype == np.uint8
     assert a.tobytes() == b.tobytes() and desc_a == desc_b
     assert a.tobytes() != c.tobytes()
@@ -260,10 +262,12 @@ def test_skin_tones_span_light_to_dark():
 
 
 def test_garment_masks_follow_body_parts(supine):
-    from syrip_gen.render.appearance import FEET, TORSO, garment_mask, uv_raster
+    from syrip_gen.render.appearance import FEET, TORSO
+    from syrip_gen.render.uv import TopologyMaps, garment_mask
 
     topo = supine[2]
-    raster = uv_raster(topo, 256)
+    maps = TopologyMaps(topo)
+    raster = maps.raster(256)
     names = list(topo.part_names)
     corner_parts = np.asarray(topo.part_of_vertex)[np.asarray(topo.render_vertex_index)][np.asarray(topo.faces)]
     tri_part = corner_parts[raster.triangle]  # (S, S, 3)
@@ -272,7 +276,7 @@ def test_garment_masks_follow_body_parts(supine):
         ids = [names.index(p) for p in parts]
         core = inside & np.isin(tri_part, ids).all(-1)
         away = inside & ~np.isin(tri_part, ids).any(-1)
-        mask = garment_mask(topo, 256, parts)
+        mask = garment_mask(maps, 256, parts)
         assert mask[core].mean() > 0.9
         assert mask[away].mean() < 0.1
 
@@ -446,7 +450,7 @@ def test_analytic_support_falls_back_to_gl_when_needed(analytic, supine):
 
 
 def test_support_covers_frame():
-    from syrip_gen.render.renderer import plane_depth, support_covers_frame
+    from syrip_gen.render.support_paint import plane_depth, support_covers_frame
 
     tex = np.zeros((4, 4, 3), np.uint8)
     above = look_at((0.0, 1.0, 0.01), (0.0, 0.0, 0.0), width=W, height=H)

@@ -30,6 +30,7 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
 
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.render.compose import ImageMaker
+    from syrip_gen.render.uv import TopologyMaps
     from syrip_gen.render.variants import prepare_fits, sample_variants
 
     bg_dir = tmp_path / "bg"
@@ -44,7 +45,7 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
     cfg = RenderConfig(width=W, height=H, backgrounds=str(bg_dir), photo_support=0.5, texture_size=64,
                        support_texels_per_m=64, workers=1)
     try:
-        maker = ImageMaker(cfg, anny_body.topology())
+        maker = ImageMaker(cfg, TopologyMaps(anny_body.topology()))
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"no EGL renderer here: {err}")
     s = sample_variants([(f, v) for f in infos for v in range(3)], anny_body, cfg.sampling, 7, W, H,

@@ -82,10 +82,11 @@ def test_real_renderer_run(anny_body, fit_infos, tmp_path):
     """Two variants through the GL renderer: mask/keypoints agree, mirrored render is the flip."""
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.render.compose import ImageMaker
+    from syrip_gen.render.uv import TopologyMaps
 
     cfg = RenderConfig(width=W, height=H, workers=1)
     try:
-        maker = ImageMaker(cfg, anny_body.topology())
+        maker = ImageMaker(cfg, TopologyMaps(anny_body.topology()))
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"no EGL renderer here: {err}")
     job = [(fit_infos[1], 2)]
@@ -110,9 +111,10 @@ def test_real_renderer_run(anny_body, fit_infos, tmp_path):
 # ---- the real image maker: appearance, backgrounds, supports, lights, sensor -----------------
 def _maker(cfg, topology):
     from syrip_gen.render.compose import ImageMaker
+    from syrip_gen.render.uv import TopologyMaps
 
     try:
-        return ImageMaker(cfg, topology)
+        return ImageMaker(cfg, TopologyMaps(topology))
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"no EGL renderer here: {err}")
 

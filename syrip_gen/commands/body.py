@@ -5,7 +5,7 @@
   ring), where the learned regressor puts it (filled dot) and the vertices it uses (dots sized
   by weight), so a person can see where "hip" now is.
   The views are body-relative (the global orientation is left out, so a supine pose shows
-  its limbs rather than the soles of its feet). Rendered by ``render.renderer`` when it is
+  its limbs rather than the soles of its feet). Rendered by ``render.preview`` when it is
   available; otherwise (or if GL fails) by a small OpenCV flat-shaded painter that needs no GL.
 - ``export``: the posed mesh (global orientation included) as an ``.obj``, with texture
   coordinates when the body has them.
@@ -215,7 +215,7 @@ def _preview(body, pose, args) -> int:
     views = ("front", "side")
     image = project = None
     try:
-        from syrip_gen.render.renderer import render_body_views
+        from syrip_gen.render.preview import render_body_views
     except ImportError:
         render_body_views = None
     if render_body_views is not None:
@@ -227,7 +227,7 @@ def _preview(body, pose, args) -> int:
             topo = dataclasses.replace(topo, uvs=np.zeros((len(topo.render_vertex_index), 2), np.float32))
         try:
             image = render_body_views(verts, topo, texture=None, size=args.size, views=views)
-            from syrip_gen.render.renderer import body_view_cameras
+            from syrip_gen.render.preview import body_view_cameras
 
             cams = body_view_cameras(verts, args.size, views)
             project = lambda p: [c.project(p)[0] for c in cams]  # noqa: E731

@@ -43,20 +43,22 @@ class Rendered:
 
 
 def make_image_maker(cfg: RenderConfig, body):
-    """The object that turns (spec, vertices) into a :class:`Rendered`."""
+    """The object that turns (spec, vertices) into a :class:`Rendered`. Makes the body's one
+    :class:`~syrip_gen.render.uv.TopologyMaps` (with its rest pose when it has part labels:
+    hair and face are painted from it)."""
+    from syrip_gen.render.uv import TopologyMaps
+
     topology = body.topology()
     if len(topology.uvs) == 0:  # SMIL/SMPL without a UV layout: one flat texel (skin colour)
         topology = dataclasses.replace(topology, uvs=np.zeros((len(topology.render_vertex_index), 2), np.float32))
-    scalp = None
+    rest = None
     if topology.part_of_vertex is not None:
         import torch
 
-        from syrip_gen.render.appearance import scalp_indicator
-
         with torch.no_grad():
             rest = body(torch.zeros(1, 24, 3), body.shape_mean[None].float(), with_vertices=True).vertices[0]
-        scalp = scalp_indicator(topology, rest.double().numpy())
-    return ImageMaker(cfg, topology, scalp)
+        rest = rest.double().numpy()
+    return ImageMaker(cfg, TopologyMaps(topology, rest))
 
 
 def support_texture_size(kind: str, texels_per_m: int) -> int:
@@ -90,14 +92,16 @@ class ImageMaker:
     (:func:`soften_edges`) before compositing.
     """
 
-    def __init__(self, cfg: RenderConfig, topology, scalp: np.ndarray | None = None):
+    def __init__(self, cfg: RenderConfig, maps):
+        """``maps``: the body's :class:`~syrip_gen.render.uv.TopologyMaps` (its topology, UV
+        rasters and, with a rest pose, scalp and face maps)."""
         from syrip_gen.render.appearance import AppearanceConfig
         from syrip_gen.render.background import BackgroundFolder
         from syrip_gen.render.renderer import Renderer
 
         self.cfg = cfg
-        self.topology = topology
-        self.scalp = scalp
+        self.maps = maps
+        self.topology = topology = maps.topology
         self.renderer = Renderer(cfg.width, cfg.height, topology, msaa=cfg.msaa, analytic_support=True)
         self.appearance = AppearanceConfig(textures=cfg.textures)
         self.backgrounds = BackgroundFolder(cfg.backgrounds) if cfg.backgrounds else None
@@ -139,9 +143,9 @@ class ImageMaker:
 
         folder = texture_folder(self.cfg.textures) if self.cfg.textures else None
         before = sum(folder.unreadable.values()) if folder else 0
-        tex, desc = make_texture(self.topology, np.random.default_rng(spec.bodies[k].appearance_seed),
+        tex, desc = make_texture(self.maps, np.random.default_rng(spec.bodies[k].appearance_seed),
                                  self.cfg.texture_size,
-                                 self.appearance, self.scalp)
+                                 self.appearance)
         return tex, desc, (sum(folder.unreadable.values()) - before if folder else 0)
 
     def support(self, spec, vertices: np.ndarray):
@@ -192,7 +196,7 @@ class ImageMaker:
     def background(self, spec, camera, support) -> tuple[np.ndarray | None, dict, int]:
         """Background image (None when the support covers the frame), description, and how
         many unreadable background files were skipped."""
-        from syrip_gen.render.renderer import support_covers_frame
+        from syrip_gen.render.support_paint import support_covers_frame
 
         if support_covers_frame(camera, support):
             return None, {"kind": "hidden (the support fills the frame)"}, 0
