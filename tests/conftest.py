@@ -13,9 +13,18 @@ import pytest
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
-# Tests of the full lane only (`make test`, CI), by node id prefix, and why. Kept here rather than as
-# marks in each file so the list is one place to read; an entry that no longer names a test of a
-# collected file is an error. (Also `slow`, marked in their files: the two learn-keypoints runs in
+# Tests live in room folders (body/, fit/, render/, clips/, filter/, pose_models/, pipeline/, house/), with no
+# __init__.py, so pytest imports each test file by its plain name (names are unique across rooms). tests/ and
+# every room are put on sys.path, so `helpers.<module>` (tests/helpers/) and a test module by its plain name
+# (`from test_filter import PLANTED`: the module pytest collects) import the same from any room.
+TESTS = Path(__file__).resolve().parent
+for _folder in (TESTS, *sorted(p for p in TESTS.iterdir() if p.is_dir() and any(p.glob("test_*.py")))):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+# Tests of the full lane only (`make test`, CI), by file name (without its room folder) and test name
+# prefix, and why. Kept here rather than as marks in each file so the list is one place to read; an entry
+# that names no test file, or no test of a collected file, is an error. (Also `slow`, marked in their files: the two learn-keypoints runs in
 # test_keypoints.py and the SIGKILL resume test in test_safety.py.) Measured 2026-12-07 on the shared
 # 2-core EPYC at load 9-16, files four at a time, OMP_NUM_THREADS=1 (wall, CPU in brackets): the
 # ablation toy run 14.6 min (7 min) on stand-ins and over 40 min on the real sets; test_pose_train.py
@@ -44,8 +53,11 @@ def pytest_collection_modifyitems(config, items):
         modules[Path(path).name] = getattr(item, "module", None)
         if any((Path(path).name + sep + rest).startswith(prefix) for prefix in SLOW):
             item.add_marker(pytest.mark.slow)
-    # an entry naming no function of its (collected) module: renamed or gone, so it marks nothing
-    stale = [p for p in SLOW if "::" in p and modules.get(p.split("::")[0]) is not None
+    # an entry naming no test file in any room, or no function of its (collected) module: renamed or gone,
+    # so it marks nothing
+    files = {p.name for p in TESTS.rglob("test_*.py")}
+    stale = [p for p in SLOW if p.split("::")[0] not in files
+             or "::" in p and modules.get(p.split("::")[0]) is not None
              and not any(name.startswith(p.split("::")[1]) for name in dir(modules[p.split("::")[0]]))]
     if stale:
         raise pytest.UsageError(f"tests/conftest.py SLOW names no test: {', '.join(stale)}")

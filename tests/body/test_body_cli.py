@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from syrip_gen.cli import COMMANDS, main
+from syrip_gen.paths import REPO_ROOT
 from test_body_smpl import FACE_IDS, tiny_model, write_chumpy_pickle
 
 
@@ -152,7 +153,7 @@ def test_help_lists_commands_without_importing_torch():
             "print(buf.getvalue())\nprint('torch' in sys.modules, 'numpy' in sys.modules)")
     env = dict(os.environ, COLUMNS="200")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=os.path.dirname(os.path.dirname(__file__)), timeout=60)
+                         cwd=REPO_ROOT, timeout=60)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[-1] == "False False", lines[-1]

@@ -77,7 +77,7 @@ def test_file_round_trip_and_one_line_errors(tmp_path):
 
 
 def test_smil_learned_keypoints_are_the_weighted_posed_vertices():
-    from tests.test_body_smpl import FACE_IDS, S, tiny_model
+    from test_body_smpl import FACE_IDS, S, tiny_model
 
     from syrip_gen.body.smpl_body import SmplBody
 

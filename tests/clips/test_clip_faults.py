@@ -3,7 +3,7 @@ one line before any work for bad settings, nothing lost or stale on a rerun, mem
 import json
 
 import pytest
-from test_clips_helpers import plausible_fits
+from helpers.clips import plausible_fits
 
 from syrip_gen.errors import UserError
 from syrip_gen.render.clips import ClipConfig, render_clips

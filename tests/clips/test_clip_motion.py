@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from test_clips_helpers import plausible_fits
+from helpers.clips import plausible_fits
 
 from syrip_gen.render.clips import ClipConfig, plan_clip, render_clips
 from syrip_gen.render.motion import MotionConfig

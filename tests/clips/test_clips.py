@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_clips_helpers import plausible_fits
+from helpers.clips import plausible_fits
 
 from syrip_gen.render.clips import ClipConfig, limit_arrays, plan_clip, render_clips
 from syrip_gen.render.motion import (Motion, MotionConfig, Wave, acceleration, animate, draw_motion, plan_motion,

@@ -13,7 +13,7 @@ from syrip_gen.body.pose_space import JOINT
 from syrip_gen.errors import UserError
 from syrip_gen.filter import FilterConfig, filter_dataset
 from syrip_gen.review.decisions import decisions_path, record_decision
-from test_filter_fixtures import sample, write_dataset, write_fits
+from helpers.filter_fixtures import sample, write_dataset, write_fits
 
 HAS_LIMITS = importlib.util.find_spec("syrip_gen.fit.limits") is not None
 HAS_PRIOR = importlib.util.find_spec("syrip_gen.fit.prior") is not None

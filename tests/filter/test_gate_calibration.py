@@ -80,7 +80,7 @@ def test_planted_failures_still_caught_when_fits_calibrate(tmp_path, anny_body):
     real run has): calibration is on, the good samples pass and every planted failure is
     still rejected for its reason."""
     from test_filter import HAS_LIMITS, PLANTED, planted_samples
-    from test_filter_fixtures import write_dataset
+    from helpers.filter_fixtures import write_dataset
 
     names, poses, shape, samples = planted_samples(anny_body)
     root = tmp_path / "data"

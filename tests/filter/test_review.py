@@ -12,7 +12,7 @@ import pytest
 from syrip_gen.errors import UserError
 from syrip_gen.review.decisions import decisions_path, load_decisions, record_decision
 from syrip_gen.review.server import make_server, serve_in_thread, url_of
-from test_filter_fixtures import skeleton_2d_samples, write_dataset
+from helpers.filter_fixtures import skeleton_2d_samples, write_dataset
 
 N = 12
 

@@ -13,12 +13,12 @@ import pytest
 from syrip_gen.filter import FilterConfig, filter_dataset
 from syrip_gen.review.decisions import decisions_path, load_decisions
 from syrip_gen.review.server import make_server, serve_in_thread, url_of
-from test_filter_fixtures import skeleton_2d_samples, write_dataset
+from helpers.filter_fixtures import skeleton_2d_samples, write_dataset
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-INSTALL = Path(__file__).resolve().parents[1] / "scripts" / "install_browser.sh"
+INSTALL = Path(__file__).resolve().parents[2] / "scripts" / "install_browser.sh"
 
 
 def _chromium() -> str:

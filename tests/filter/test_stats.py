@@ -9,7 +9,7 @@ import pytest
 
 from syrip_gen.errors import UserError
 from syrip_gen.stats import TAU, dataset_stats, nn_distance, torso_normalise
-from test_filter_fixtures import sample, skeleton_2d_samples, write_dataset
+from helpers.filter_fixtures import sample, skeleton_2d_samples, write_dataset
 
 
 def test_torso_normalise_aligns_mid_hip_and_shoulders():

@@ -1,12 +1,12 @@
 """Helpers for the clip tests: a fits file of plausible poses (pose-prior samples inside the joint
-limits). (No tests here; the ``test_`` prefix keeps the file in the owner's test-file namespace.)"""
+limits)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import torch
-from test_render_data_helpers import write_fits
+from helpers.render_data import write_fits
 
 
 def plausible_fits(body, path: Path, n: int = 2, seed: int = 0) -> Path:

@@ -7,7 +7,7 @@ with ``SYRIP_FAULTS=patch``) the write entry points are monkeypatched instead, r
 same ``OSError`` for paths under the folder: ``open``/``io.open`` in a writing mode, ``os.open``
 with a writing flag (``tempfile``, locks), ``os.mkdir``, ``os.replace``/``rename``/``link`` into
 it (not on a full disk: a rename takes no space) and ``cv2.imwrite`` (which returns False); a patched full folder fails every write, as if
-``free`` were 0. (No tests here; not a ``test_`` file.)
+``free`` were 0.
 """
 from __future__ import annotations
 

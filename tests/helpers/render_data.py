@@ -1,7 +1,4 @@
-"""Helpers for the render-data tests: small fits files and a numpy stand-in for the GL renderer.
-
-(No tests here; the ``test_`` prefix keeps the file in the owner's test-file namespace.)
-"""
+"""Helpers for the render-data tests: small fits files and a numpy stand-in for the GL renderer."""
 from __future__ import annotations
 
 import json

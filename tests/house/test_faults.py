@@ -2,7 +2,7 @@
 folders, failed starts, empty input. Each case: a one-line error (exit code 2, no traceback)
 and nothing left behind that blocks the corrected rerun.
 
-The read-only and full disks come from ``tests/faults.py`` (a real tiny tmpfs where this
+The read-only and full disks come from ``tests/helpers/faults.py`` (a real tiny tmpfs where this
 process may mount one, else monkeypatched writes); renders use the numpy stand-in for GL."""
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from faults import deny_writes, full_folder, read_only_folder
-from test_render_data_helpers import use_fake_maker, write_fits
+from helpers.faults import deny_writes, full_folder, read_only_folder
+from helpers.render_data import use_fake_maker, write_fits
 
 from syrip_gen.errors import UserError
 from syrip_gen.paths import REPO_ROOT
@@ -79,7 +79,7 @@ def _photos(root: Path, n: int = 2) -> Path:
 
 
 def _dataset(root: Path) -> Path:
-    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+    from helpers.filter_fixtures import skeleton_2d_samples, write_dataset
 
     write_dataset(root, skeleton_2d_samples(6))
     return root

@@ -50,10 +50,10 @@ levels; the test turns it 5 degrees); the focal length nudged by 0.25 % in the r
 by 0.07 rad, fitted keypoints by 3.8 px; the test nudges 1 %).
 
 Exact mode for a before/after check on one machine (bytes, no tolerance):
-``python tests/test_golden.py --hashes before.json`` on the unchanged checkout, then
-``SYRIP_GOLDEN_EXACT=before.json pytest tests/test_golden.py`` after the change.
+``python tests/house/test_golden.py --hashes before.json`` on the unchanged checkout, then
+``SYRIP_GOLDEN_EXACT=before.json pytest tests/house/test_golden.py`` after the change.
 ``SYRIP_GOLDEN_EXACT=1`` uses the hashes recorded with the goldens (their machine only).
-``python tests/test_golden.py --record`` rewrites ``tests/golden/`` (after a change made on
+``python tests/house/test_golden.py --record`` rewrites ``tests/golden/`` (after a change made on
 purpose; say why in the commit); ``--compare`` prints how close this machine comes to each
 tolerance. The run key in the COCO ``info`` hashes the stage code, so the code hash is pinned
 here (as in the other render tests): the test compares outputs, not sources. The run key also
@@ -73,9 +73,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SKELETONS = ROOT / "assets" / "postures" / "skeletons.json"
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 GOLDEN_JSON = GOLDEN / "golden.json"
 GOLDEN_FILES = GOLDEN / "render"  # the render's images, depth and part maps, contact sheet
 
@@ -110,7 +110,7 @@ EXACT_FAILED = "bytes differ from SYRIP_GOLDEN_EXACT's hashes (the numbers are w
 def run_render(body, tmp: Path) -> Path:
     """3 fits x 2 variants at 160x120 through the real GL image maker (procedural appearance,
     shadows on half the images, depth and part maps); returns the dataset folder."""
-    from test_render_data_helpers import write_fits
+    from helpers.render_data import write_fits
 
     from syrip_gen.dataset import RenderConfig, render_dataset
     from syrip_gen.dataset import _STATE
@@ -273,7 +273,7 @@ def compare_files(ref: dict[str, Path], got: dict[str, Path], report: Report) ->
 
 def golden() -> dict:
     if not GOLDEN_JSON.is_file():
-        pytest.fail(f"{GOLDEN_JSON} missing: record it with `python tests/test_golden.py --record`")
+        pytest.fail(f"{GOLDEN_JSON} missing: record it with `python tests/house/test_golden.py --record`")
     return json.loads(GOLDEN_JSON.read_text())
 
 
@@ -454,7 +454,7 @@ def _main(argv: list[str]) -> None:
     g.add_argument("--hashes", metavar="FILE", help="write this checkout's exact hashes (for SYRIP_GOLDEN_EXACT)")
     args = p.parse_args(argv)
 
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: helpers
     import syrip_gen.dataset as ds
     from syrip_gen.body import load_body
 

@@ -125,7 +125,7 @@ def test_your_own_data_commands_run_at_toy_size(syrip_train, tmp_path, monkeypat
     assert [c[0] for c in commands] == ["fit", "backgrounds", "render", "filter", "review"]
     data = _tiny_set(Path(syrip_train), tmp_path / "set", n=3)
     monkeypatch.chdir(tmp_path)  # the README's relative runs/mine/... land in the test's folder
-    for argv in commands[:-1]:  # review serves a web page: tests/test_review*.py test it
+    for argv in commands[:-1]:  # review serves a web page: tests/filter/test_review*.py test it
         argv = [str(data) if a == "path/to/your/set" else a for a in argv] + TOY.get(argv[0], [])
         assert cli.main(argv) == 0, argv
     kept = json.loads(next((tmp_path / "runs/mine/synthetic/annotations").glob("*_filtered_infant.json")).read_text())

@@ -12,7 +12,7 @@ import pytest
 
 from syrip_gen.errors import UserError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_body_choice_reads_the_body_registry():

@@ -7,7 +7,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from test_render_data_helpers import use_fake_maker, write_fits
+from helpers.render_data import use_fake_maker, write_fits
 
 from syrip_gen.dataset import RenderConfig, render_dataset
 from syrip_gen.errors import UserError
@@ -63,7 +63,7 @@ def test_render_skips_fits_of_an_unknown_body(anny_body, fits, tmp_path, monkeyp
 # ---- 2. filter checks that the images exist -------------------------------------------------
 def test_filter_rejects_and_counts_missing_image_files(tmp_path):
     import numpy as np
-    from test_filter_fixtures import sample, write_dataset
+    from helpers.filter_fixtures import sample, write_dataset
 
     from syrip_gen.filter import FilterConfig, filter_dataset
 
@@ -79,7 +79,7 @@ def test_filter_rejects_and_counts_missing_image_files(tmp_path):
 
 
 def test_filter_on_a_dataset_without_images_is_a_one_line_error(tmp_path):
-    from test_filter_fixtures import write_dataset
+    from helpers.filter_fixtures import write_dataset
 
     from syrip_gen.filter import filter_dataset
 
@@ -176,7 +176,7 @@ def test_evaluate_on_an_empty_dataset_and_train_for_no_steps_are_errors(tmp_path
 # ---- 9/10. the review server: only its page writes; lengths and types are checked ------------
 @pytest.fixture()
 def review(tmp_path):
-    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+    from helpers.filter_fixtures import skeleton_2d_samples, write_dataset
 
     from syrip_gen.review.server import make_server, serve_in_thread
 

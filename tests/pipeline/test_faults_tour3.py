@@ -221,7 +221,7 @@ def _clip_set(root: Path, clips: int = 3, frames: int = 5) -> Path:
     clip_id, frame_id); the last frame of the last clip leaves the image. Its clip gates' outputs
     (the whole-clip file, filter/report.json) are there as sequence leaves them."""
     import numpy as np
-    from test_filter_fixtures import sample, skeleton_2d_samples, write_dataset
+    from helpers.filter_fixtures import sample, skeleton_2d_samples, write_dataset
 
     base = skeleton_2d_samples(clips)
     samples = []
@@ -280,7 +280,7 @@ def test_c31_pipeline_filter_step_on_clips_has_no_holes(tmp_path):
 def test_c40_multi_infant_filter_logs_images_and_infants_apart(tmp_path, caplog):
     import logging
 
-    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+    from helpers.filter_fixtures import skeleton_2d_samples, write_dataset
 
     from syrip_gen.filter import FilterConfig, filter_dataset
 
@@ -311,7 +311,7 @@ def _cli(argv: list, capsys, command: str) -> str:
 
 
 def test_c53_stats_on_a_set_without_annotations_is_one_line(tmp_path, capsys):
-    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+    from helpers.filter_fixtures import skeleton_2d_samples, write_dataset
 
     good = write_dataset(tmp_path / "good", skeleton_2d_samples(4))
     empty = write_dataset(tmp_path / "zero_ann", skeleton_2d_samples(3))

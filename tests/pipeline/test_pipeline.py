@@ -246,7 +246,7 @@ def test_filter_writes_into_its_own_step_folder(tmp_path, monkeypatch):
     render, filter said "up to date" and stats failed on the missing filtered file. Now the
     filtered file lives in the filter step's folder, names images that exist, and the render
     folder is left as render made it."""
-    from test_filter_fixtures import skeleton_2d_samples, write_dataset
+    from helpers.filter_fixtures import skeleton_2d_samples, write_dataset
 
     from syrip_gen.coco import load_coco
 

@@ -158,7 +158,7 @@ def test_mediapipe_predictions_stay_out_of_the_repository(tmp_path):
 
     import pytest
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     spec = importlib.util.spec_from_file_location("mediapipe_predict", root / "benchmarks/baselines/mediapipe_predict.py")
     mp = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mp)

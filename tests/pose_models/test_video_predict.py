@@ -99,7 +99,7 @@ def checkpoints(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clip_video(anny_body, tmp_path_factory):
-    from test_clips_helpers import plausible_fits
+    from helpers.clips import plausible_fits
 
     from syrip_gen.render.clips import ClipConfig, render_clips
 

@@ -104,7 +104,7 @@ def test_photo_views_take_the_photos_framing(anny_body, fit_infos):  # noqa: F81
 
 def test_filter_gates_hovering_and_unbalanced_renders(tmp_path, anny_body):
     from test_filter import planted_samples
-    from test_filter_fixtures import write_dataset
+    from helpers.filter_fixtures import write_dataset
 
     from syrip_gen.filter import FilterConfig, filter_dataset
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
-from test_render_data_helpers import use_fake_maker, write_fits
+from helpers.render_data import use_fake_maker, write_fits
 
 from syrip_gen.dataset import RenderConfig, render_dataset
 from syrip_gen.errors import UserError

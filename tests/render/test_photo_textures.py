@@ -12,10 +12,10 @@ import torch
 
 @pytest.fixture
 def fits_with_one_photo(anny_body, tmp_path):
-    """Two fits (test_render_data_helpers.write_fits); the first gets a 'photo': its fitted
+    """Two fits (helpers.render_data.write_fits); the first gets a 'photo': its fitted
     body rendered flat-lit in a known colour on a grey floor, at the fit camera."""
     import cv2
-    from test_render_data_helpers import write_fits
+    from helpers.render_data import write_fits
 
     from syrip_gen.geometry import Camera
     from syrip_gen.render.renderer import Renderer
@@ -85,7 +85,7 @@ def test_photo_texture_choice_is_seeded_and_mixes_own_and_other():
 
 def _fits_with_photos(anny_body, folder, photos: dict[int, bytes]):
     """write_fits' two fits, fit i photographed by ``photos[i]`` (bytes written to a file)."""
-    from test_render_data_helpers import write_fits
+    from helpers.render_data import write_fits
 
     path = write_fits(anny_body, folder / "fits" / "fits.jsonl", n=2, extra_bad=False)
     records = [json.loads(line) for line in path.read_text().splitlines()]
@@ -100,7 +100,7 @@ def test_an_empty_photo_is_counted_like_a_truncated_one(anny_body, tmp_path, mon
     """A 0-byte photo (cv2.imdecode raised ``!buf.empty()`` before, leaving a run.json behind) is
     rendered procedurally and counted, as a truncated one is; the same command then resumes."""
     import cv2
-    from test_render_data_helpers import use_fake_maker
+    from helpers.render_data import use_fake_maker
 
     from syrip_gen.dataset import RenderConfig, render_dataset
 
@@ -124,7 +124,7 @@ def test_photos_are_found_from_any_folder_and_missing_ones_stop_the_run(anny_bod
     and no warning, before). Old fits files (source relative to where `fit` ran) still work from
     there. Photos really missing beyond ``max_missing_photos`` stop the run before any work;
     fewer are counted and warned about."""
-    from test_render_data_helpers import use_fake_maker, write_fits
+    from helpers.render_data import use_fake_maker, write_fits
 
     from syrip_gen.coco import write_coco
     from syrip_gen.dataset import RenderConfig, render_dataset

@@ -6,7 +6,7 @@ can be scanned with too)."""
 import cv2
 import numpy as np
 import pytest
-from test_render_data_helpers import write_fits
+from helpers.render_data import write_fits
 
 from syrip_gen.render.photo_stats import empty_corners
 

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from test_render_data_helpers import prepared_fits
+from helpers.render_data import prepared_fits
 
 from syrip_gen.errors import UserError
 
@@ -235,7 +235,7 @@ def test_render_config_from_dict_and_pipeline_specs(tmp_path):
     # what pipeline._render passes: every bundled spec's render config
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for spec in sorted((root / "pipelines").glob("*.yaml")):
         for step in yaml.safe_load(spec.read_text()).get("steps", []) or []:
             if step.get("kind") == "render":

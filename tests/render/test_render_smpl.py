@@ -3,7 +3,7 @@ import json
 
 import torch
 from test_body_smpl import FACE_IDS, tiny_model, write_chumpy_pickle
-from test_render_data_helpers import write_fits
+from helpers.render_data import write_fits
 
 import syrip_gen.body as body_pkg
 from syrip_gen.body.smpl_body import SmplBody

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_render_data_helpers import prepared_fits, write_fits
+from helpers.render_data import prepared_fits, write_fits
 
 from syrip_gen.render.variants import VariantConfig, VariantSpec, posture_pool, sample_variants
 
