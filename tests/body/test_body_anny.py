@@ -1,5 +1,7 @@
 """The embedded Anny infant: growth-chart lengths, head proportion, gradients, fast keypoints,
-and the common pose-space mapping."""
+and the common pose-space mapping.
+
+Issue 2."""
 import math
 
 import pytest

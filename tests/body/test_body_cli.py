@@ -1,5 +1,7 @@
 """`syrip-gen body preview|export|convert` through ``syrip_gen.cli.main``: outputs, one-line
-errors with exit code 2, and a ``--help`` that never imports torch."""
+errors with exit code 2, and a ``--help`` that never imports torch.
+
+Issue 2."""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,8 @@
 """SMIL/SMPL through smplx on a tiny SMPL-format model built here (no licensed file): chumpy
 pickles read without chumpy, .npz conversion, all shape components, keypoints, the common
-pose space, age from length, and one-line errors for bad files."""
+pose space, age from length, and one-line errors for bad files.
+
+Issue 2."""
 from __future__ import annotations
 
 import math

@@ -1,5 +1,7 @@
 """Learned keypoint regressors: the maths, the file, both bodies, and learn-keypoints recovering a
-planted labelling convention (hips moved outwards, nose onto the skin) from synthetic skeletons."""
+planted labelling convention (hips moved outwards, nose onto the skin) from synthetic skeletons.
+
+Issue 12."""
 import numpy as np
 import pytest
 import torch

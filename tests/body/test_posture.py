@@ -1,4 +1,6 @@
-"""Posture labels from 3D keypoints of posed Anny bodies."""
+"""Posture labels from 3D keypoints of posed Anny bodies.
+
+Issue 4."""
 import math
 
 import roma

@@ -1,5 +1,7 @@
 """The project's own posture library: loading, labels, anatomy, notation signs, the bundled
-skeleton file and its deterministic regeneration."""
+skeleton file and its deterministic regeneration.
+
+Issue 7."""
 import json
 import math
 

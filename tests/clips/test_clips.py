@@ -1,5 +1,7 @@
 """Clips of a moving infant: smooth motion held inside the joint limits and the pose prior, body kept
-on its support, per-frame COCO with frame/clip/track ids, MP4s OpenCV reads back, gates per clip."""
+on its support, per-frame COCO with frame/clip/track ids, MP4s OpenCV reads back, gates per clip.
+
+Issue 25."""
 import json
 
 import numpy as np

@@ -1,5 +1,7 @@
 """Filter gates on a tiny planted dataset: each bad sample rejected with the right reason,
-good ones kept; config, decisions and bad input."""
+good ones kept; config, decisions and bad input.
+
+Issue 5."""
 from __future__ import annotations
 
 import importlib.util

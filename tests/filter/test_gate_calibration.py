@@ -1,6 +1,8 @@
 """Gates calibrated on real poses: the penetration gate tells contact from intersection, pose-gate
 thresholds follow the run's own fits (never below the configured ones), and planted failures
-are still caught when the fits calibrate the gates."""
+are still caught when the fits calibrate the gates.
+
+Issue 14."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,6 @@
-"""Review server and decisions file: API, concurrent writers, malformed files, bad input."""
+"""Review server and decisions file: API, concurrent writers, malformed files, bad input.
+
+Issue 5."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,7 @@
 """The review page in a real browser (headless Debian Chromium driven by Playwright): keyboard
-accept/reject, decisions on disk, and the page showing them after a reload."""
+accept/reject, decisions on disk, and the page showing them after a reload.
+
+Issue 5."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,7 @@
 """Dataset statistics: normalisation maths, coverage score behaviour, files written; real data
-sanity when present."""
+sanity when present.
+
+Issue 5."""
 from __future__ import annotations
 
 import json

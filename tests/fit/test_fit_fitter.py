@@ -1,5 +1,7 @@
 """The batched fitter end to end: synthetic round trip, determinism, resume after a crash,
-bad input, OpenPose input, the CLI (fit -> learn-prior -> refit) and real SyRIP skeletons."""
+bad input, OpenPose input, the CLI (fit -> learn-prior -> refit) and real SyRIP skeletons.
+
+Issue 3."""
 import json
 import math
 

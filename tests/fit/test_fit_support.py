@@ -1,6 +1,8 @@
 """The support terms (fit/support.py): zero for a body resting on its plane, positive when it
 sinks, hovers, lies on the wrong side or is seen from below; and a synthetic fit where the
-support term recovers the plane and the depth of the limbs better than the fit without it."""
+support term recovers the plane and the depth of the limbs better than the fit without it.
+
+Issue 23."""
 from __future__ import annotations
 
 import math

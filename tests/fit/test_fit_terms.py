@@ -1,5 +1,7 @@
 """Pure pieces of the fitter: robust loss, joint limits, hyperextension, penetration, the GMM
-prior, the folded Anny kinematics, the camera guesses."""
+prior, the folded Anny kinematics, the camera guesses.
+
+Issue 3."""
 import math
 
 import numpy as np

@@ -1,4 +1,6 @@
-"""The one atomic writer (syrip_gen.atomic): all or nothing, errors name the target."""
+"""The one atomic writer (syrip_gen.atomic): all or nothing, errors name the target.
+
+Issue 24."""
 import errno
 import json
 

@@ -1,4 +1,6 @@
-"""The typed config layer (syrip_gen/config.py) and every stage config built through it."""
+"""The typed config layer (syrip_gen/config.py) and every stage config built through it.
+
+Issue 11."""
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,7 @@
 """One geometry (syrip_gen.geometry, syrip_gen.raster): every projection, its torch twin, the
-rotations and the one mesh rasteriser agree with independent references on random cases."""
+rotations and the one mesh rasteriser agree with independent references on random cases.
+
+Issue 24."""
 import numpy as np
 import pytest
 import torch

@@ -1,5 +1,7 @@
 """Registries kept in one place: body models (syrip_gen.body.BODIES), stages
-(syrip_gen.stages.REGISTRY) and the 2D model's config (derived from TrainConfig)."""
+(syrip_gen.stages.REGISTRY) and the 2D model's config (derived from TrainConfig).
+
+Issues 24, 33."""
 import dataclasses
 import json
 import os

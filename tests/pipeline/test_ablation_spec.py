@@ -1,7 +1,9 @@
 """pipelines/ablation.yaml, the scaled protocol, end to end at toy size: scripts/gpu_ablation.sh --dry runs
 every step of it (``--profile toy``) on the CPU and writes the one results JSON the GPU run writes; the
 profiles scale the same steps. The run is the session's one ablation toy run (``ablation_toy`` in
-conftest.py: on the real sets where present, which test_recipes.py checks too, else on drawn stand-ins)."""
+conftest.py: on the real sets where present, which test_recipes.py checks too, else on drawn stand-ins).
+
+Issue 15."""
 import json
 
 import pytest

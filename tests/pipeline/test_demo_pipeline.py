@@ -1,5 +1,7 @@
 """The README's main job, reduced: pipelines/demo.yaml --profile toy end to end on the CPU (fit, render, filter,
-stats, a clip and predict on it with the shipped models), then a no-op rerun."""
+stats, a clip and predict on it with the shipped models), then a no-op rerun.
+
+Issue 7."""
 import csv
 import json
 from pathlib import Path

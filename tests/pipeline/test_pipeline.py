@@ -1,4 +1,6 @@
-"""The stage runner: plan, skip finished steps, rerun what a changed setting touches."""
+"""The stage runner: plan, skip finished steps, rerun what a changed setting touches.
+
+Issue 7."""
 import json
 
 import pytest

@@ -1,4 +1,6 @@
-"""AdaBN: BatchNorm statistics become exactly those of the calibration images; nothing else moves."""
+"""AdaBN: BatchNorm statistics become exactly those of the calibration images; nothing else moves.
+
+Issue 7."""
 import pytest
 import torch
 from torch import nn

@@ -1,5 +1,7 @@
 """3D alignment metric: invariant to a similarity transform, not to a mirror or a bent limb; the
-LSP <-> COCO mapping; the baselines' shapes."""
+LSP <-> COCO mapping; the baselines' shapes.
+
+Issue 14."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,6 @@
-"""Evaluation: pycocotools AP reproduces 1.0 on ground truth and a known value for a known offset."""
+"""Evaluation: pycocotools AP reproduces 1.0 on ground truth and a known value for a known offset.
+
+Issue 6."""
 import math
 
 import numpy as np

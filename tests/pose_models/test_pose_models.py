@@ -1,4 +1,6 @@
-"""Model parts: torchvision / SimpleBaselines weight layouts, heatmap decoding, flip test, GRL, lifter maths."""
+"""Model parts: torchvision / SimpleBaselines weight layouts, heatmap decoding, flip test, GRL, lifter maths.
+
+Issue 6."""
 import numpy as np
 import pytest
 import torch

@@ -1,5 +1,7 @@
 """Training: every model learns on a tiny drawn dataset; exact resume; evaluation and prediction end to end;
-bad input gives counted skips or one-line errors."""
+bad input gives counted skips or one-line errors.
+
+Issue 6."""
 import csv
 import json
 import subprocess

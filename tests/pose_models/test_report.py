@@ -1,4 +1,6 @@
-"""The benchmark report: baseline scored like our models, missing runs shown as missing."""
+"""The benchmark report: baseline scored like our models, missing runs shown as missing.
+
+Issue 7."""
 import json
 
 import numpy as np

@@ -1,4 +1,6 @@
-"""annotate.py: projection, visibility from depth, mask box / RLE (pure NumPy, no GL)."""
+"""annotate.py: projection, visibility from depth, mask box / RLE (pure NumPy, no GL).
+
+Issue 4."""
 import numpy as np
 from pycocotools import mask as mask_utils
 

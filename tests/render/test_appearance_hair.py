@@ -1,4 +1,6 @@
-"""Procedural hair: it grows on the scalp (crown and back of the head), never on the face."""
+"""Procedural hair: it grows on the scalp (crown and back of the head), never on the face.
+
+Issue 13."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,7 @@
 """Backgrounds that fit the camera's view (floors from above, rooms from the side), photo
-supports that reach the frame's edges, and the studio backdrop (render/background.py)."""
+supports that reach the frame's edges, and the studio backdrop (render/background.py).
+
+Issue 26."""
 import cv2
 import numpy as np
 import pytest

@@ -1,5 +1,7 @@
 """Person-free backgrounds from annotated photos: no pixel of a person survives, either way
-(crop or fill), and the folder works as a render background folder."""
+(crop or fill), and the folder works as a render background folder.
+
+Issue 7."""
 import json
 
 import cv2

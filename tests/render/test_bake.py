@@ -1,6 +1,8 @@
 """Photo-texture baking: a 'photo' that is itself a render of a known textured body on a green
 floor must give that texture back where it was seen, no green anywhere, every texel filled,
-and the same bytes twice."""
+and the same bytes twice.
+
+Issue 13."""
 from __future__ import annotations
 
 import json

@@ -1,7 +1,9 @@
 """dataset.py: sharded, resumable, deterministic render runs merged into one COCO file.
 
 Runs use a numpy stand-in for the GL renderer (``FakeMaker``) so they stay fast; the real
-renderer is exercised end to end in test_render_data_real.py."""
+renderer is exercised end to end in test_render_data.py.
+
+Issue 4."""
 import json
 from dataclasses import replace
 

@@ -1,4 +1,6 @@
-"""Frame measurements (syrip_gen/render/photo_stats.py) on synthetic images whose answer is known."""
+"""Frame measurements (syrip_gen/render/photo_stats.py) on synthetic images whose answer is known.
+
+Issue 26."""
 import numpy as np
 
 from syrip_gen.render import photo_stats as ps

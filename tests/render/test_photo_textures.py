@@ -1,5 +1,7 @@
 """`render --photo-textures` end to end: a fit with a photo wears its baked texture, a fit
-without one is rendered procedurally and counted; a rerun reuses the baked texture."""
+without one is rendered procedurally and counted; a rerun reuses the baked texture.
+
+Issue 13."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,6 @@
-"""Rendering core: scene helpers, the renderer's output contract, appearance, backgrounds, sensor."""
+"""Rendering core: scene helpers, the renderer's output contract, appearance, backgrounds, sensor.
+
+Issue 4."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,7 @@
 """Variant sampling (composed rotations, mirror labels, framing, reproducibility) and one small
-end-to-end run through the real GL renderer."""
+end-to-end run through the real GL renderer.
+
+Issue 4."""
 from dataclasses import replace
 
 import numpy as np

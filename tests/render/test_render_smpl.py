@@ -1,4 +1,6 @@
-"""A user's SMIL/SMPL body (no UV layout) renders end to end: flat-skin texture, full annotations."""
+"""A user's SMIL/SMPL body (no UV layout) renders end to end: flat-skin texture, full annotations.
+
+Issue 4."""
 import json
 
 import torch

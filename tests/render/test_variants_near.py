@@ -1,5 +1,7 @@
 """Views and poses near the real ones: the photo's own camera, another photo's camera of the same
-posture, pose blends between fits of one posture; with every share 0, variants are drawn as before."""
+posture, pose blends between fits of one posture; with every share 0, variants are drawn as before.
+
+Issue 26."""
 from dataclasses import replace
 
 import numpy as np
