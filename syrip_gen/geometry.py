@@ -11,7 +11,7 @@ One implementation per numeric library (the rule):
 - NumPy projection: :func:`project` (batched over points and cameras). Every NumPy caller
   (drawing, overlays, learned keypoints, gates, the bake, the pose models' synthetic data and
   lifter views) goes through it. Its torch twin is ``fit/camera.py``'s ``project`` (the
-  fitter's differentiable one, fx = fy, depth clamped at 1 cm); tests/test_geometry.py checks
+  fitter's differentiable one, fx = fy, depth clamped at 1 cm); tests/house/test_geometry.py checks
   that they agree.
 - NumPy rotations: scipy's ``Rotation`` behind :func:`axis_rotation`, :func:`rot_y`,
   :func:`rot_z`, :func:`rotvec_to_matrix`, :func:`matrix_to_rotvec`, :func:`rotation_between`

@@ -20,7 +20,7 @@ from typing import Callable
 
 # modules stages import whose change never changes an output (where files are, run bookkeeping, YAML
 # reading, package docstrings): not hashed. Every other module in the import closure of a stage's runner
-# must be in its source list (tests/test_registry.py derives the closure and fails on a gap).
+# must be in its source list (tests/house/test_registry.py derives the closure and fails on a gap).
 NEUTRAL = ("syrip_gen/__init__.py", "syrip_gen/paths.py", "syrip_gen/runfolder.py", "syrip_gen/codehash.py",
            "syrip_gen/stages.py", "syrip_gen/yamlfile.py", "syrip_gen/fit/__init__.py", "syrip_gen/gates/__init__.py",
            "syrip_gen/render/__init__.py", "syrip_gen/review/__init__.py")

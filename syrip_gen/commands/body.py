@@ -12,7 +12,7 @@
 - ``convert``: a SMIL/SMPL chumpy pickle to a plain ``.npz`` (``body/convert.py``).
 
 Named poses: the built-in ones below (common space, degrees as rotation vectors; knee
-flexion is +x, hip flexion -x, left hip abduction +z, left elbow flexion -y, see tests/test_body_anny.py), the
+flexion is +x, hip flexion -x, left hip abduction +z, left elbow flexion -y, see tests/body/test_body_anny.py), the
 posture library's names (``syrip_gen/postures.py``, e.g. ``prone_forearms_head_up``), or a
 JSON file holding a 24x3 axis-angle list (radians), bare or under ``"pose"``.
 """

@@ -4,7 +4,7 @@ frame, pyrender's shading of it and its mipmapped texture warp (pure numpy + Ope
 Why: on llvmpipe the support's per-pixel PBR shading was ~60 % of a frame. With
 ``analytic_support=True`` and no shadows, :class:`~syrip_gen.render.renderer.Renderer` lets
 GL draw the body alone and :func:`paint_support` draws the plane under it here; the result
-matches GL's to a few grey levels (tests/test_render_core.py). :func:`plane_depth` also lets a
+matches GL's to a few grey levels (tests/render/test_render_core.py). :func:`plane_depth` also lets a
 single colour pass tell body from support, and :func:`support_covers_frame` tells the image
 maker when no background is needed.
 """
@@ -178,7 +178,7 @@ def paint_support(scene: Scene, under: np.ndarray, step: int = 8) -> tuple[np.nd
     The texture is mapped by the plane's homography (``cv2.warpPerspective``, wrapping tiles)
     with trilinear-like mipmapping (:func:`_warp_mipmapped`; one level for top views). Lighting is
     :func:`support_lighting` on a grid every ``step`` pixels, upsampled (it varies smoothly
-    over a plane). Matches the GL support to a few grey levels (tests/test_render_core.py) at
+    over a plane). Matches the GL support to a few grey levels (tests/render/test_render_core.py) at
     ~10 ms instead of ~60 ms of llvmpipe shading. Valid without shadows only.
     """
     import cv2
