@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from syrip_gen.coco import atomic_write_image
+from syrip_gen.atomic import atomic_write_image
 from syrip_gen.drawing import paint_orthographic
 from syrip_gen.paths import ASSETS
 
@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only print labels and joint angles")
     args = parser.parse_args(argv)
 
+    from syrip_gen.atomic import atomic_write_json
     from syrip_gen.body import load_body
-    from syrip_gen.coco import atomic_write_json
     from syrip_gen.postures import SkeletonConfig, load_library, make_skeletons
 
     library = load_library(args.library)

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen import coverage as knn
-from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, atomic_write_json, image_posture, load_coco
+from syrip_gen.atomic import atomic_write_json
+from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, image_posture, load_coco
 from syrip_gen.errors import UserError
 from syrip_gen.runfolder import FOREIGN_OK, claim, locked, record
 

@@ -242,7 +242,7 @@ def _preview(body, pose, args) -> int:
         _draw_learned(image, args.learned, verts, defaults, project)
     label = f"{body.name}, {args.age:g} months, pose {args.pose}"
     cv2.putText(image, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 40, 40), 1, cv2.LINE_AA)
-    from syrip_gen.coco import atomic_write_image
+    from syrip_gen.atomic import atomic_write_image
 
     atomic_write_image(args.out, image[..., ::-1].copy())  # RGB -> BGR for OpenCV
     print(f"wrote {args.out}")
@@ -261,7 +261,7 @@ def _export(body, pose, args) -> int:
         mesh = trimesh.Trimesh(vertices=verts, faces=topo.body_faces, process=False)
     text = trimesh.exchange.obj.export_obj(mesh, include_texture=len(topo.uvs) > 0, write_texture=False,
                                            include_normals=False)
-    from syrip_gen.coco import atomic_write_bytes
+    from syrip_gen.atomic import atomic_write_bytes
 
     atomic_write_bytes(args.out, text.encode())
     note = "" if len(topo.uvs) else " (no texture coordinates: this body has none)"
