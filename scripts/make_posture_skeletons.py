@@ -59,8 +59,8 @@ def contact_sheet(body, library, path: Path, cell: int = 150, cols: int = 4) -> 
 
 def check(body, library) -> int:
     """Print each posture's classifier label and hinge angles; return the number of problems."""
-    from syrip_gen.posture import posture_labels
-    from syrip_gen.postures import hinge_angles
+    from syrip_gen.posture_label import posture_labels
+    from syrip_gen.posture_library import hinge_angles
 
     poses = torch.stack([p.pose for p in library])
     months = torch.tensor([sum(p.age_months) / 2 for p in library])
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from syrip_gen.atomic import atomic_write_json
     from syrip_gen.body import load_body
-    from syrip_gen.postures import SkeletonConfig, load_library, make_skeletons
+    from syrip_gen.posture_library import SkeletonConfig, load_library, make_skeletons
 
     library = load_library(args.library)
     body = load_body("anny")

@@ -169,7 +169,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     import torch
 
     from syrip_gen.annotate import annotate_scene
-    from syrip_gen.posture import posture_labels
+    from syrip_gen.posture_label import posture_labels
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
     from syrip_gen.render.variants import posture_pool, sample_variants

@@ -111,7 +111,7 @@ def nn_distance(a: np.ndarray, ma: np.ndarray, b: np.ndarray, mb: np.ndarray,
 def viewpoints(anns: list[dict]) -> np.ndarray:
     """``(K, 2)`` azimuth, elevation in degrees of the camera relative to the body, for the
     annotations with ``keypoints_3d`` (camera frame)."""
-    from syrip_gen.posture import torso_frame
+    from syrip_gen.posture_label import torso_frame
     import torch
 
     k3d = [np.asarray(a["keypoints_3d"], np.float64).reshape(17, 3) for a in anns if a.get("keypoints_3d") is not None]

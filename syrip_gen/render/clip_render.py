@@ -63,7 +63,7 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
 
     from syrip_gen.annotate import annotate_scene
     from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
-    from syrip_gen.posture import posture_labels
+    from syrip_gen.posture_label import posture_labels
     from syrip_gen.render.contact import contact_mask
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.variants import _coarse_parts
