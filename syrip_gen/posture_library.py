@@ -15,7 +15,7 @@ front), then roll about the lying body's long axis (z), then heading (y). A grou
 (``hips``, ``knees``, ``shoulders``, ...) gives the LEFT joint's rotation and the right one gets
 its mirror image (x kept, y and z negated).
 
-Signs, checked on the Anny body (see tests/test_postures.py and test_body_anny.py):
+Signs, checked on the Anny body (see tests/body/test_postures.py and test_body_anny.py):
 hip flexion -x, abduction +z (left); knee flexion +x; spine/neck/head flexion +x, extension -x,
 head turn to the left +y; left shoulder: arm down z -90, arm forward y -90, arm up z +90;
 left elbow flexion -y.
