@@ -135,9 +135,9 @@ def main() -> None:
         img, done = apply_sensor(renderer.render(sc).rgb, r)
         (RESULTS / f"render_core_example_{n + 1}.jpg").write_bytes(encode_jpeg(img, 85))
 
-    from syrip_gen.atomic import write_bytes
+    from syrip_gen.atomic import atomic_write_bytes
 
-    write_bytes(RESULTS / "render_core.json", json.dumps(results, indent=1, sort_keys=True).encode())
+    atomic_write_bytes(RESULTS / "render_core.json", json.dumps(results, indent=1, sort_keys=True).encode())
     lines = [f"# Rendering core speed ({W}x{H})", "",
              f"{results['date']}; {results['hardware'].get('Model name', '?')}, "
              f"{results['hardware']['cpus']} CPUs, GL: {results['hardware'].get('gl_renderer', '?')}; "

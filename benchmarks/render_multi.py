@@ -49,7 +49,7 @@ def run(kind: str, maker, body, fits, jobs_idx, cfg, width, height, seed) -> tup
     import torch
 
     from syrip_gen.annotate import annotate_scene
-    from syrip_gen.posture import posture_labels
+    from syrip_gen.posture_label import posture_labels
     from syrip_gen.render.compose import StageTimer
     from syrip_gen.render.variants import posture_pool, sample_variants
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pose_models.ablation_report import ROWS, ablation_section
-from syrip_gen.coco import atomic_write_json
+from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.fits import read_fits
 from syrip_gen.hardware import describe as hardware
@@ -303,7 +303,5 @@ def write_report(cfg: ReportConfig) -> Path:
     atomic_write_json(out / "report.json", {"ablation": ablation, "ablation_steps": ablation_meta,
                                             "benchmarks": found, "hardware": hardware()})
     path = out / "report.md"
-    from syrip_gen.atomic import write_bytes
-
-    write_bytes(path, ("\n".join(md) + "\n").encode())
+    atomic_write_bytes(path, ("\n".join(md) + "\n").encode())
     return path

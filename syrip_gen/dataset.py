@@ -32,8 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from syrip_gen.atomic import atomic_link, atomic_write_bytes, atomic_write_json
 from syrip_gen.codehash import code_version
-from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
+from syrip_gen.coco import annotation_path
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.compose import StageTimer, check_folders
@@ -153,7 +154,7 @@ def exit_with(parent_pid: int, every_s: float = 0.5) -> None:
 
 
 def _remove_stale_temp_files(out: Path) -> None:
-    """Temp files of writes cut short by a kill (``.<name>.*.tmp``, see coco.atomic_write_bytes)."""
+    """Temp files of writes cut short by a kill (``.<name>.*.tmp``, see atomic.atomic_write_bytes)."""
     for folder in (out, out / "images", out / "annotations", *sorted((out / "shards").glob("*"))):
         if folder.is_dir():
             for tmp in folder.glob(".*.tmp"):
@@ -168,7 +169,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     import torch
 
     from syrip_gen.annotate import annotate_scene
-    from syrip_gen.posture import posture_labels
+    from syrip_gen.posture_label import posture_labels
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
     from syrip_gen.render.variants import posture_pool, sample_variants

@@ -28,7 +28,7 @@ NEUTRAL = ("syrip_gen/__init__.py", "syrip_gen/paths.py", "syrip_gen/runfolder.p
 _FACE = ("syrip_gen/steps.py", "syrip_gen/stepio.py", "syrip_gen/config.py")
 # sources every body-handling stage runs (a change there reruns them all)
 SHARED = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/body",
-          "syrip_gen/posture.py", "syrip_gen/geometry.py", "syrip_gen/raster.py") + _FACE
+          "syrip_gen/posture_label.py", "syrip_gen/geometry.py", "syrip_gen/raster.py") + _FACE
 # what drawing images from fits runs (render and sequence); placement and contact use gates/penetration.py
 _RENDERING = SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
                        "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz",

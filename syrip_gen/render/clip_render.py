@@ -62,8 +62,8 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
     import torch
 
     from syrip_gen.annotate import annotate_scene
-    from syrip_gen.coco import atomic_write_bytes, atomic_write_json
-    from syrip_gen.posture import posture_labels
+    from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
+    from syrip_gen.posture_label import posture_labels
     from syrip_gen.render.contact import contact_mask
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.variants import _coarse_parts
@@ -130,15 +130,14 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
 def _frames_from_disk(out: Path, manifest: dict, preview: bool):
     """The clip's written frames, one at a time (decoded from its JPEGs; with ``preview``, with
     every infant's keypoints drawn): what the MP4 writers take, so no clip is held in memory whole."""
-    import cv2
-
+    from syrip_gen.atomic import read_image
     from syrip_gen.video import draw_pose
 
     per_image: dict = {}
     for ann in manifest["annotations"]:
         per_image.setdefault(ann["image_id"], []).append(ann)
     for img in manifest["images"]:
-        frame = cv2.imread(str(out / "images" / img["file_name"]), cv2.IMREAD_COLOR)
+        frame = read_image(out / "images" / img["file_name"])
         for ann in per_image.get(img["id"], []) if preview else []:
             kp = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
             frame = draw_pose(frame, kp, box=np.asarray(ann["bbox"]), label=f"track {ann['track_id']}")
@@ -178,7 +177,7 @@ def finished_clip(out: Path, clip_id: int, key: str, cfg: ClipConfig) -> dict | 
         if not f.is_file() or f.stat().st_size == 0:
             return None
     if m.get("images") and write_videos(out, m, cfg):
-        from syrip_gen.coco import atomic_write_json
+        from syrip_gen.atomic import atomic_write_json
 
         atomic_write_json(p, m)
     return m

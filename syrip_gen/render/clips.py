@@ -166,7 +166,8 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
     """Render ``cfg.clips`` clips (fits taken in turn), resume finished ones, merge, gate per clip."""
     from tqdm import tqdm
 
-    from syrip_gen.coco import annotation_path, atomic_write_json, write_coco
+    from syrip_gen.atomic import atomic_write_json
+    from syrip_gen.coco import annotation_path, write_coco
     from syrip_gen.fits import fits_file, usable_fits
     from syrip_gen.render.compose import check_folders
     from syrip_gen.render.variants import posture_pool, prepare_fits

@@ -166,7 +166,7 @@ def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | 
     import torch
     from tqdm import tqdm
 
-    from syrip_gen.coco import atomic_write_bytes, atomic_write_json
+    from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
 
     cfg = cfg or BakeConfig()
     out = Path(out_dir)
@@ -230,9 +230,11 @@ def load_texture(path: str, size: int) -> np.ndarray:
     """A baked texture ``(size, size, 3) uint8`` RGB (kept in memory: up to 256 per process)."""
     import cv2
 
+    from syrip_gen.atomic import read_image
+
     key = f"{path}@{size}"
     if key not in _LOADED:
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        img = read_image(path)
         if img is None:
             raise FileNotFoundError(path)
         if img.shape[:2] != (size, size):

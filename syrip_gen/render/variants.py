@@ -302,7 +302,7 @@ def prepare_fits(records: list[dict], body) -> list[FitInfo]:
     from the record, else its hypothesis, else labelled from the fitted body with +y up."""
     import torch
 
-    from syrip_gen.posture import posture_labels, torso_frame, up_for_posture
+    from syrip_gen.posture_label import posture_labels, torso_frame, up_for_posture
 
     if not records:
         return []

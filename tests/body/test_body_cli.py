@@ -121,7 +121,7 @@ def test_preview_and_export_smil_without_uvs_and_without_gl(capsys, monkeypatch,
     monkeypatch.setitem(sys.modules, "syrip_gen.render.preview", None)  # no renderer -> painter
     assert main(["body", "preview", "--body", "smil", "--size", "96", "--out", str(tmp_path / "s.png")]) == 0
     assert calls == [1] and (tmp_path / "s.png").stat().st_size > 0
-    from syrip_gen.postures import load_library
+    from syrip_gen.posture_library import load_library
 
     library_name = load_library()[0].name  # posture-library names work as --pose too
     assert main(["body", "export", "--body", "smil", "--pose", library_name, "--out", str(tmp_path / "s.obj")]) == 0

@@ -7,7 +7,7 @@ import roma
 import torch
 
 from syrip_gen.body.pose_space import JOINT
-from syrip_gen.posture import posture_labels, up_for_posture
+from syrip_gen.posture_label import posture_labels, up_for_posture
 
 UP = torch.tensor([0.0, 1.0, 0.0])
 

@@ -13,10 +13,10 @@ import torch
 from syrip_gen.body.pose_space import JOINT
 from syrip_gen.coco import POSTURES, keypoint_problem, load_coco
 from syrip_gen.errors import UserError
-from syrip_gen.posture import posture_labels
-from syrip_gen.postures import (SKELETONS_PATH, SkeletonConfig, euler_to_rotvec, hinge_angles,
-                                keypoint_visibility, label_weights, load_library, make_skeletons, posture_pose,
-                                sample_library_poses)
+from syrip_gen.posture_label import posture_labels
+from syrip_gen.posture_library import (SKELETONS_PATH, SkeletonConfig, euler_to_rotvec, hinge_angles,
+                                       keypoint_visibility, label_weights, load_library, make_skeletons, posture_pose,
+                                       sample_library_poses)
 from syrip_gen.geometry import look_at_rotation, project, to_camera
 
 UP = torch.tensor([0.0, 1.0, 0.0])

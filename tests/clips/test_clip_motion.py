@@ -19,7 +19,7 @@ ARMS_ONLY = MotionConfig(part_prob=1.0, kick_deg=(0.0, 0.0), head_deg=(0.0, 0.0)
 def _infos(body, path, library_pose=None, seed=1):
     """Fits of plausible supine poses, or all of the posture library's ``library_pose``."""
     from syrip_gen.fits import usable_fits
-    from syrip_gen.postures import load_library, posture_pose
+    from syrip_gen.posture_library import load_library, posture_pose
     from syrip_gen.render.variants import prepare_fits
 
     fits = plausible_fits(body, path, n=2, seed=seed)

@@ -22,7 +22,7 @@ LOOK_DOWN = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 @pytest.fixture(scope="module")
 def supine_joints(anny_body):
     """Joints ``(1, 24, 3)`` of a 6-month Anny lying on its back (world y up), legs and arms bent."""
-    from syrip_gen.postures import posture_pose
+    from syrip_gen.posture_library import posture_pose
 
     pose = posture_pose("supine_hands_to_mouth")[None]
     return anny_body(pose, anny_body.shape_for_age(torch.tensor([6.0]))).joints
@@ -114,7 +114,7 @@ def _scene(anny_body, names, elevations, yaws, distance=0.9):
 
     from syrip_gen.fit.camera import R_FIT, to_camera
     from syrip_gen.geometry import look_at_rotation
-    from syrip_gen.postures import posture_pose
+    from syrip_gen.posture_library import posture_pose
 
     n = len(names)
     pose = torch.stack([posture_pose(nm) for nm in names])

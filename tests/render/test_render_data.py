@@ -13,7 +13,7 @@ from syrip_gen.errors import UserError
 
 from syrip_gen.annotate import annotate_image
 from syrip_gen.coco import FLIP_INDEX
-from syrip_gen.posture import posture_labels
+from syrip_gen.posture_label import posture_labels
 from syrip_gen.geometry import rotvec_to_matrix
 from syrip_gen.render.variants import VariantConfig, sample_variants
 

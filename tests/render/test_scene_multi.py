@@ -229,7 +229,8 @@ def _paired(single, out):
 
     import cv2
 
-    from syrip_gen.coco import atomic_write_image, write_coco
+    from syrip_gen.atomic import atomic_write_image
+    from syrip_gen.coco import write_coco
 
     coco = json.loads(next((single / "annotations").glob("*.json")).read_text())
     (out / "images").mkdir(parents=True)
