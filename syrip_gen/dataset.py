@@ -198,8 +198,9 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         # 4. annotate: one annotation per infant, visibility from the whole scene's depth
         name = image_name(spec.fit_index, spec.variant_index)
         with timer("annotate"):
-            scene_prov = {**r.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
-                          "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": state.checker.kind,
+            scene_prov = {**r.provenance, "lights": [dict(x) for x in spec.lighting.lights],
+                          "ambient": spec.lighting.ambient, "shadows": spec.lighting.shadows,
+                          "seed": list(spec.seed), "pose_check": state.checker.kind,
                           "spec": spec.to_json()}
             provs = []
             for t, b in enumerate(spec.bodies):
@@ -207,9 +208,8 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
                 provs.append({"fit_id": fit.id, "source_image_id": fit.source_image_id,
                               "source_file": fit.source_file, **scene_prov,
                               "texture": r.textures[t] if t < len(r.textures) else r.provenance.get("texture")})
-            seen = r.labels if r.labels is not None else np.where(r.mask, 0, -1).astype(np.int8)
             res = annotate_scene(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.scene_keypoints[k],
-                                 seen, r.body_depth, postures[k], provs)
+                                 r.labels, r.body_depth, postures[k], provs)
         if res.image is None:
             rejected[res.reason] += 1
             continue

@@ -45,10 +45,6 @@ class ClipPlan:
     movement_m: list  # per infant: the farthest a keypoint gets from its frame-0 place
     orbit_deg: float
 
-    @property
-    def motion(self) -> dict:
-        return self.motions[0]
-
     def vertices(self, body, chunk: int = CHUNK):
         """``(first frame, (c, N, V, 3) float32 world vertices)`` chunk by chunk."""
         shapes = [np.asarray(b.shape, np.float32) for b in self.spec.bodies]

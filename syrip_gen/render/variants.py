@@ -174,10 +174,7 @@ class VariantSpec:
     """Everything that defines one image, in its parts (Kubric's scene: assets, camera, lights):
     ``bodies`` (1-3 infants), the camera and its view, the support, the lighting and the sensor.
     JSON-ready through :meth:`to_json`; :meth:`from_json` reads it back, so a record's spec
-    redraws its image alone. The image is named after the first body's fit (``fit_index``).
-
-    The first body's fields (``pose``, ``shape``, ``mirror``...) and the parts' fields
-    (``support_y``, ``lights``...) are readable on the spec itself as before the split."""
+    redraws its image alone. The image is named after the first body's fit (``fit_index``)."""
 
     fit_id: str
     fit_index: int
@@ -192,26 +189,6 @@ class VariantSpec:
     sensor: dict  # {"seed": s}: render.sensor.apply_sensor draws its chain from default_rng(s)
     view: str = "drawn"  # drawn (elevation/yaw ranges) | own (the photo's camera) | posture (another photo's)
     view_from: str | None = None  # fit id whose photo camera was used
-
-    # the first body and the parts, read flat (callers written before the split)
-    body = property(lambda self: self.bodies[0].body)
-    pose = property(lambda self: self.bodies[0].pose)
-    shape = property(lambda self: self.bodies[0].shape)
-    age_months = property(lambda self: self.bodies[0].age_months)
-    mirror = property(lambda self: self.bodies[0].mirror)
-    source_posture = property(lambda self: self.bodies[0].source_posture)
-    world_rotation = property(lambda self: self.bodies[0].world_rotation)
-    perturbed = property(lambda self: self.bodies[0].perturbed)
-    appearance_seed = property(lambda self: self.bodies[0].appearance_seed)
-    blend = property(lambda self: self.bodies[0].blend)
-    contact = property(lambda self: self.bodies[0].contact)
-    support_y = property(lambda self: self.support.y)
-    support_kind = property(lambda self: self.support.kind)
-    support_seed = property(lambda self: self.support.seed)
-    background = property(lambda self: self.support.background)
-    lights = property(lambda self: self.lighting.lights)
-    ambient = property(lambda self: self.lighting.ambient)
-    shadows = property(lambda self: self.lighting.shadows)
 
     def replace_body(self, k: int, **changes) -> "VariantSpec":
         """This spec with body ``k``'s fields changed (``dataclasses.replace`` on one body)."""
@@ -270,10 +247,8 @@ class Sampled:
     """Specs of a batch of jobs, with their world vertices, and the rejections."""
 
     specs: list[VariantSpec]
-    vertices: np.ndarray  # (B, V, 3) float32: each spec's first body, world frame (support at support_y)
-    keypoints: np.ndarray  # (B, 17, 3) float32, world frame
-    scene_vertices: list[np.ndarray] = field(default_factory=list)  # per spec (N, V, 3): all its bodies
-    scene_keypoints: list[np.ndarray] = field(default_factory=list)  # per spec (N, 17, 3)
+    scene_vertices: list[np.ndarray]  # per spec (N, V, 3) float32: its bodies, world frame (support at support.y)
+    scene_keypoints: list[np.ndarray]  # per spec (N, 17, 3) float32, world frame
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> count (and redraws)
     rejected_jobs: list[tuple[int, int, str]] = field(default_factory=list)
 
@@ -769,11 +744,8 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
     for i in pending:
         rejected[last_reason[i]] += 1
     done = sorted(specs)
-    V = verts_out[done[0]].shape[1] if done else 0
     return Sampled(
         specs=[specs[i] for i in done],
-        vertices=np.stack([verts_out[i][0] for i in done]) if done else np.zeros((0, V, 3), np.float32),
-        keypoints=np.stack([kps_out[i][0] for i in done]) if done else np.zeros((0, 17, 3), np.float32),
         scene_vertices=[verts_out[i] for i in done], scene_keypoints=[kps_out[i] for i in done],
         rejected=dict(rejected),
         rejected_jobs=[(jobs[i][0].index, int(jobs[i][1]), last_reason[i]) for i in pending])

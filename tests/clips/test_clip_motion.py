@@ -44,7 +44,7 @@ def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path
         plan, reason = plan_clip(infos[0], variant, anny_body, cfg, PoseChecker(8.0), posture_pool(infos))
         assert reason is None
         kp = plan.keypoints.reshape(cfg.frames, -1, 17, 3)[:, 0]
-        assert plan.spec.source_posture == "sitting"
+        assert plan.spec.bodies[0].source_posture == "sitting"
         wrists = np.linalg.norm(kp[:, [9, 10]] - kp[:1, [9, 10]], axis=-1).max()
         assert wrists > 0.02  # the arms do move
         mid_hip = kp[:, [11, 12], 1].mean(1)
@@ -107,7 +107,7 @@ def _photo_of(body, r: dict) -> np.ndarray:
 
     from syrip_gen.geometry import Camera
     from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import Scene
+    from syrip_gen.render.scene import BodyMesh, Scene
 
     with torch.no_grad():
         v = body(torch.tensor([r["pose"]]), torch.tensor([r["shape"]]), with_vertices=True).vertices[0].double().numpy()
@@ -117,7 +117,7 @@ def _photo_of(body, r: dict) -> np.ndarray:
     texture = np.zeros((64, 64, 3), np.uint8)
     texture[:] = (200, 60, 150)
     return Renderer(640, 480, body.topology()).render(Scene(
-        vertices=verts_cam.astype(np.float32), texture=texture,
+        bodies=(BodyMesh(verts_cam.astype(np.float32), texture),),
         camera=Camera(K=K, R=np.eye(3), t=np.zeros(3), width=640, height=480), lights=(), ambient=(1.0, 1.0, 1.0),
         background=np.full((480, 640, 3), 110, np.uint8))).rgb
 

@@ -82,7 +82,7 @@ class FakeMaker:
         rgb = np.full((H, W, 3), 90, np.uint8)
         rgb[mask] = (150, 180, 220)
         ok, buf = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        return Rendered(jpeg=buf.tobytes(), mask=mask, body_depth=body_depth,
+        return Rendered(jpeg=buf.tobytes(), labels=np.where(mask, 0, -1).astype(np.int8), body_depth=body_depth,
                         depth_mm=np.round(body_depth * 1000).astype(np.uint16), parts=None,
                         provenance={"texture": {"kind": "fake"}, "background": {"kind": "flat"}})
 
