@@ -54,7 +54,9 @@ def keypoints_only(name: str, fits: Path, seed: int) -> dict:
     from syrip_gen.coverage import limb_features, pose_precision_recall
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.fits import usable_fits
-    from syrip_gen.render.variants import PoseChecker, posture_pool, prepare_fits, sample_variants
+    from syrip_gen.gates.pose import PoseChecker
+    from syrip_gen.render.sources import posture_pool, prepare_fits
+    from syrip_gen.render.variants import sample_variants
     from syrip_gen.stats import _Data, torso_normalise
 
     variants, sampling = SETTINGS[name]

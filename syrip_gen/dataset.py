@@ -38,7 +38,7 @@ from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.compose import StageTimer, check_folders
 from syrip_gen.render.config import EXECUTION_ONLY, MAX_VARIANTS, RenderConfig  # noqa: F401  (re-exported)
-from syrip_gen.render.variants import FitInfo
+from syrip_gen.render.sources import FitInfo
 from syrip_gen.render.worker import _STATE, WorkerState, gl_threads, one_torch_thread, worker_state  # noqa: F401
 from syrip_gen.runfolder import check_writable, claim, locked, record
 
@@ -171,7 +171,8 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     from syrip_gen.posture import posture_labels
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
-    from syrip_gen.render.variants import posture_pool, sample_variants
+    from syrip_gen.render.sources import posture_pool
+    from syrip_gen.render.variants import sample_variants
 
     # 1. worker state (body, GL renderer, pose checker): made once per worker, not timed
     timer = StageTimer()
@@ -327,7 +328,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     (tests use it to simulate a kill).
     """
     from syrip_gen.body import load_body
-    from syrip_gen.render.variants import prepare_fits
+    from syrip_gen.render.sources import prepare_fits
 
     t0 = time.perf_counter()
     path = fits_file(fits_path)
@@ -342,9 +343,6 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     n_bg = check_folders(cfg)
     with one_torch_thread():
         infos = prepare_fits(records, body)
-    for info, r in zip(infos, records):
-        info.source_image_id = r.get("image_id")
-        info.source_file = r.get("file_name")
     with locked(out, "render"):  # one run at a time; claimed again under the lock
         _prepare_out(out, key, cfg, path, check_out(out, key, cfg))
         return _render_claimed(out, key, cfg, path, body, records, infos, fits_skipped, n_bg, t0, on_shard_done)
@@ -356,7 +354,7 @@ def _render_claimed(out: Path, key: str, cfg: RenderConfig, path: Path, body, re
     from tqdm import tqdm
 
     from syrip_gen.drawing import write_contact_sheet
-    from syrip_gen.render.variants import PoseChecker
+    from syrip_gen.gates.pose import PoseChecker
 
     _remove_stale_temp_files(out)
     photo, bake_seconds = None, 0.0

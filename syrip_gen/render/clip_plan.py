@@ -136,7 +136,8 @@ def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool,
     frames it or it would move less than ``cfg.min_movement_m`` (the clip gate for still clips)."""
     from syrip_gen.geometry import Camera
     from syrip_gen.render.motion import orbit_camera, smoothstep
-    from syrip_gen.render.variants import frame_camera, sample_variants
+    from syrip_gen.geometry import frame_camera
+    from syrip_gen.render.variants import sample_variants
 
     r = cfg.render
     s = sample_variants([(fit, variant)], body, r.sampling, r.seed, r.width, r.height, checker=checker,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syrip_gen.geometry import camera_elevation
-from syrip_gen.render.variants import LYING
+from syrip_gen.render.spec import LYING
 
 if TYPE_CHECKING:
     from syrip_gen.render.config import RenderConfig

@@ -20,7 +20,7 @@ def _infos(body, path, library_pose=None, seed=1):
     """Fits of plausible supine poses, or all of the posture library's ``library_pose``."""
     from syrip_gen.fits import usable_fits
     from syrip_gen.postures import load_library, posture_pose
-    from syrip_gen.render.variants import prepare_fits
+    from syrip_gen.render.sources import prepare_fits
 
     fits = plausible_fits(body, path, n=2, seed=seed)
     if library_pose:
@@ -33,7 +33,8 @@ def _infos(body, path, library_pose=None, seed=1):
 
 
 def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path):
-    from syrip_gen.render.variants import PoseChecker, posture_pool
+    from syrip_gen.gates.pose import PoseChecker
+    from syrip_gen.render.sources import posture_pool
 
     # leaning forward on both hands: re-seating the body on its lowest vertex every frame (the old
     # way) bounced its hips 1.6-3 cm with the hands
@@ -53,7 +54,8 @@ def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path
 
 
 def test_every_planned_clip_moves_at_least_the_minimum(anny_body, tmp_path):
-    from syrip_gen.render.variants import PoseChecker, posture_pool
+    from syrip_gen.gates.pose import PoseChecker
+    from syrip_gen.render.sources import posture_pool
 
     _, infos = _infos(anny_body, tmp_path / "fits.jsonl")
     tiny = MotionConfig(part_prob=1.0, kick_deg=(0.2, 0.2), arm_deg=(0.2, 0.2), head_deg=(0.2, 0.2), blend_prob=0.0)

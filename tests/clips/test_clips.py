@@ -102,7 +102,8 @@ def test_clip_files_read_back_and_whole_clips_are_kept(clip_run):
 
 def test_plan_keeps_the_body_on_its_support_and_starts_at_the_fit(anny_body, fits):
     from syrip_gen.fits import usable_fits
-    from syrip_gen.render.variants import PoseChecker, posture_pool, prepare_fits
+    from syrip_gen.gates.pose import PoseChecker
+    from syrip_gen.render.sources import posture_pool, prepare_fits
 
     recs, _ = usable_fits(fits, len(anny_body.shape_names))
     infos = prepare_fits(recs, anny_body)

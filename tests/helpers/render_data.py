@@ -103,8 +103,8 @@ def angle_between(a, b) -> float:
 
 def prepared_fits(body, folder: Path, n: int = 2) -> list:
     """``n`` fits written by :func:`write_fits` into ``folder``, read back and prepared for
-    sampling (``render.variants.prepare_fits``), each with its ``_index``."""
-    from syrip_gen.render.variants import prepare_fits
+    sampling (``render.sources.prepare_fits``), each with its ``_index``."""
+    from syrip_gen.render.sources import prepare_fits
 
     path = write_fits(body, folder / "fits.jsonl", n=n, extra_bad=False)
     recs = [json.loads(line) for line in path.read_text().splitlines()]

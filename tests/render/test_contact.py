@@ -12,7 +12,8 @@ from test_render_data import NOMOVE, H, W, fit_infos  # noqa: F401  (module fixt
 
 from syrip_gen.geometry import look_at, rotvec_to_matrix
 from syrip_gen.render.contact import ContactConfig, contact_record, contact_shadow, settle
-from syrip_gen.render.variants import VariantConfig, posture_pool, sample_variants
+from syrip_gen.render.sources import posture_pool
+from syrip_gen.render.variants import VariantConfig, sample_variants
 
 
 def _slab(y: float, x0=-0.2, x1=0.2, z0=-0.1, z1=0.1, n=12) -> np.ndarray:

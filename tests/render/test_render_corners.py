@@ -30,8 +30,9 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
 
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.render.compose import ImageMaker
+    from syrip_gen.render.sources import prepare_fits
     from syrip_gen.render.uv import TopologyMaps
-    from syrip_gen.render.variants import prepare_fits, sample_variants
+    from syrip_gen.render.variants import sample_variants
 
     bg_dir = tmp_path / "bg"
     bg_dir.mkdir()

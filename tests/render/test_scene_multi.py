@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from helpers.render_data import prepared_fits, write_fits
 
-from syrip_gen.render.variants import VariantConfig, VariantSpec, posture_pool, sample_variants
+from syrip_gen.render.sources import posture_pool
+from syrip_gen.render.spec import VariantSpec
+from syrip_gen.render.variants import VariantConfig, sample_variants
 
 W, H = 160, 120
 TWO = VariantConfig(multi_share=1.0, infants=(2, 2))
@@ -76,7 +78,7 @@ def test_infants_rest_on_one_support_and_never_intersect(anny_body, fit_infos):
 def _occluding_pair(anny_body, fit_infos):
     """A supine infant seen from above with a second one held between it and the camera,
     shifted sideways: it hides part of the first."""
-    from syrip_gen.render.variants import frame_camera
+    from syrip_gen.geometry import frame_camera
 
     s = sample_variants([(fit_infos[0], 0)], anny_body, replace(VariantConfig(), roll_deg=(0.0, 0.0)), 1, W, H)
     spec, v0 = s.specs[0], s.scene_vertices[0][0].astype(np.float64)
