@@ -63,10 +63,10 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
 
     from syrip_gen.annotate import annotate_scene
     from syrip_gen.coco import atomic_write_bytes, atomic_write_json
+    from syrip_gen.gates.penetration import body_parts
     from syrip_gen.posture import posture_labels
     from syrip_gen.render.contact import contact_mask
     from syrip_gen.render.photo_textures import choose_texture
-    from syrip_gen.render.variants import _coarse_parts
 
     name = clip_name(clip_id)
     photo_paths = {i: f.photo_texture for i, f in fits.items() if getattr(f, "photo_texture", None)}
@@ -75,7 +75,7 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
     F, N = plan.keypoints.shape[:2]
     flat = torch.from_numpy(plan.keypoints.reshape(F * N, 17, 3).astype(np.float32))
     postures = np.asarray(posture_labels(flat, torch.tensor([0.0, 1.0, 0.0])), object).reshape(F, N)
-    parts = _coarse_parts(state.body)
+    parts = body_parts(state.body)
     masks = [None if parts is None else contact_mask(parts, b.source_posture) for b in plan.spec.bodies]
     tol = cfg.render.sampling.contact_tolerance_m
     images, anns, reason = [], [], None

@@ -287,16 +287,6 @@ def _lights(d: _Draw, cfg: VariantConfig) -> tuple:
     return tuple(out)
 
 
-def _coarse_parts(body) -> np.ndarray | None:
-    """Coarse part per vertex (gates.penetration) of ``body``, None without part labels."""
-    topo = body.topology() if hasattr(body, "topology") else None
-    if topo is None or topo.part_of_vertex is None:
-        return None
-    from syrip_gen.gates.penetration import coarse_parts
-
-    return coarse_parts(np.asarray(topo.part_of_vertex), tuple(topo.part_names))
-
-
 def _settle(fits: list[FitInfo], verts: np.ndarray, kps: np.ndarray, pose: np.ndarray, world: np.ndarray,
             cfg: VariantConfig, parts: np.ndarray | None) -> tuple[list[dict | None], np.ndarray]:
     """Tilt each hovering body onto its posture's contact part (``render.contact.settle``), in
@@ -390,10 +380,11 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
     ``pool``: :func:`posture_pool` of all the run's fits (posture views, pose blends and the
     further infants of multi-infant images; without it every view is drawn and further
     infants repeat the job's own fit)."""
+    from syrip_gen.gates.penetration import body_parts
     from syrip_gen.render.placement import place_bodies
 
     specs: dict[int, VariantSpec] = {}
-    contact_parts = _coarse_parts(body)
+    contact_parts = body_parts(body)
     verts_out: dict[int, np.ndarray] = {}
     kps_out: dict[int, np.ndarray] = {}
     rejected: Counter = Counter()  # reason -> count (and redraws)
