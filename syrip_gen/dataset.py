@@ -194,7 +194,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         # 3. render
         photos = ([choose_texture(b.appearance_seed, b.fit_index, photo_paths, cfg.own_photo_texture)
                    for b in spec.bodies] if photo_paths else None)
-        r = state.maker.render(spec, sampled.scene_vertices[k], timer, photo_texture=photos)
+        r = state.maker.render(spec, sampled.scene_vertices[k], timer, photo_textures=photos)
         rejected.update(r.skipped)
         # 4. annotate: one annotation per infant, visibility from the whole scene's depth
         name = image_name(spec.fit_index, spec.variant_index)

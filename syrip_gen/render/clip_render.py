@@ -88,7 +88,7 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
                     spec = spec.replace_body(k, pose=tuple(tuple(float(x) for x in p) for p in plan.poses[f, k]),
                                              contact=_frame_contact(b, verts[k], masks[k], plan.spec.support.y, tol))
                 spec = dataclasses.replace(spec, camera=plan.cameras[f])
-                r = maker.render(spec, verts, photo_texture=photos)
+                r = maker.render(spec, verts, photo_textures=photos)
                 file_name = f"{name}/{f:06d}.jpg"
                 scene_prov = {**r.provenance, "lights": [dict(x) for x in spec.lighting.lights],
                               "ambient": spec.lighting.ambient, "shadows": spec.lighting.shadows,

@@ -149,7 +149,7 @@ class ImageMaker:
         return tex, desc, (sum(folder.unreadable.values()) - before if folder else 0)
 
     def support(self, spec, vertices: np.ndarray):
-        """The support under the bodies (``vertices (N, V, 3)`` or ``(V, 3)``): a
+        """The support under the bodies (``vertices (N, V, 3)``): a
         mattress/blanket/rug sized to them for lying infants, a floor reaching far away for upright ones; textured by ``support_texture``
         repeating every ``tile_m`` metres. With background photos, a lying infant lies on one
         of them instead (chance ``photo_support``; floor photos only): the photo covers a square
@@ -245,17 +245,15 @@ class ImageMaker:
                               ContactConfig(shadow=self.cfg.contact_shadow))
 
     def render(self, spec, vertices, timer: "StageTimer | None" = None,
-               photo_texture: str | list | None = None) -> Rendered:
-        """The finished image of ``spec`` with its bodies' world ``vertices (N, V, 3)`` (or one
-        body's ``(V, 3)``); ``photo_texture``: a baked texture per infant (a list) or for the
-        first one (a path), None: drawn textures."""
+               photo_textures: list | None = None) -> Rendered:
+        """The finished image of ``spec`` with its bodies' world ``vertices (N, V, 3)`` (one per
+        ``spec.bodies``); ``photo_textures``: a baked texture (PNG path, or None: drawn) per
+        infant, None: every texture drawn."""
         from syrip_gen.render.sensor import apply_sensor, encode_jpeg
 
         timer = timer or StageTimer()
         vertices = np.asarray(vertices)
-        vertices = vertices[None] if vertices.ndim == 2 else vertices
-        photos = list(photo_texture) if isinstance(photo_texture, (list, tuple)) else [photo_texture]
-        photos += [None] * (len(vertices) - len(photos))
+        photos = list(photo_textures) if photo_textures is not None else [None] * len(vertices)
         with timer("body texture"):
             made = [self.texture(spec, photos[k], k) for k in range(len(vertices))]
         textures, tex_descs = [m[0] for m in made], [m[1] for m in made]

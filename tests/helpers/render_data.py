@@ -52,14 +52,13 @@ class FakeMaker:
         self.cfg = cfg
         self.faces = body.topology().body_faces
 
-    def render(self, spec, vertices, timer=None, photo_texture=None):
+    def render(self, spec, vertices, timer=None, photo_textures=None):
         import cv2
 
         from syrip_gen.render.compose import Rendered
 
         H, W = spec.height, spec.width
-        vertices = np.asarray(vertices)
-        vertices = vertices[0] if vertices.ndim == 3 else vertices  # single-infant runs: the one body
+        vertices = np.asarray(vertices)[0]  # single-infant runs: the one body
         cam = spec.camera
         pc = cam.to_camera(vertices)
         u, v = cam.project(vertices)[0].T
