@@ -72,7 +72,7 @@ def main() -> None:
     from syrip_gen.render.background import procedural_background, support_texture
     from syrip_gen.render.renderer import Renderer
     from syrip_gen.geometry import look_at
-    from syrip_gen.render.scene import Light, Scene, Support, kelvin_to_rgb
+    from syrip_gen.render.scene import BodyMesh, Light, Scene, Support, kelvin_to_rgb
     from syrip_gen.render.sensor import apply_sensor, encode_jpeg
     from syrip_gen.render.uv import TopologyMaps
 
@@ -91,7 +91,7 @@ def main() -> None:
     def scene(i, with_support, shadows, move, texture_swap=False):
         v = verts[i % 2] if move else verts[0]
         tex = textures[i % 2] if texture_swap else textures[0]
-        return Scene(vertices=v.copy() if move else v, texture=tex, camera=camera,
+        return Scene(bodies=(BodyMesh(v.copy() if move else v, tex),), camera=camera,
                      support=support if with_support else None, lights=lights, ambient=(0.3, 0.3, 0.3),
                      background=background, shadows=shadows)
 
@@ -130,7 +130,7 @@ def main() -> None:
         st, sd = support_texture(kind, r)
         bg, _ = procedural_background(W, H, r, bg_kind)
         size = (1.2, 1.4) if kind != "floor" else (3.0, 3.0)
-        sc = Scene(vertices=verts[n], texture=tex, camera=camera, lights=lights, ambient=(0.3, 0.3, 0.3),
+        sc = Scene(bodies=(BodyMesh(verts[n], tex),), camera=camera, lights=lights, ambient=(0.3, 0.3, 0.3),
                    support=Support(kind, -0.001, size, st, tile=sd["tile_m"]), background=bg, shadows=True)
         img, done = apply_sensor(renderer.render(sc).rgb, r)
         (RESULTS / f"render_core_example_{n + 1}.jpg").write_bytes(encode_jpeg(img, 85))

@@ -32,7 +32,7 @@ SHARED = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "sy
 # what drawing images from fits runs (render and sequence); placement and contact use gates/penetration.py
 _RENDERING = SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
                        "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz",
-                       "syrip_gen/gates/penetration.py")
+                       "syrip_gen/gates/penetration.py", "syrip_gen/gates/pose.py")
 _POSE = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/geometry.py", "pose_models",
          "syrip_gen/stepio.py", "syrip_gen/config.py", "syrip_gen/pose3d.py", "syrip_gen/fit/camera.py",
          "syrip_gen/fit/synthetic.py", "syrip_gen/shipped.py")

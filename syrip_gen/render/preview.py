@@ -9,7 +9,7 @@ from syrip_gen.body.base import MeshTopology
 from syrip_gen.errors import UserError
 from syrip_gen.geometry import look_at
 from syrip_gen.render.renderer import Renderer
-from syrip_gen.render.scene import Light, Scene, kelvin_to_rgb
+from syrip_gen.render.scene import BodyMesh, Light, Scene, kelvin_to_rgb
 
 _VIEWS = {  # view -> direction from the body towards the camera (body frame: x left, y up, z forward)
     "front": (0.0, 0.0, 1.0), "back": (0.0, 0.0, -1.0), "side": (1.0, 0.0, 0.0),
@@ -52,7 +52,7 @@ def render_body_views(vertices: np.ndarray, topology: MeshTopology, texture: np.
     for cam in body_view_cameras(v, size, views):
         key_dir = cam.R.T @ np.array([0.3, 0.6, 1.0])  # from over the camera's shoulder
         lights = (Light("directional", kelvin_to_rgb(6000), 3.0, direction=key_dir),)
-        scene = Scene(vertices=v, texture=texture, camera=cam, lights=lights, ambient=(0.35, 0.35, 0.35),
+        scene = Scene(bodies=(BodyMesh(v, texture),), camera=cam, lights=lights, ambient=(0.35, 0.35, 0.35),
                       background=background)
         panels.append(renderer.render(scene).rgb)
     return np.concatenate(panels, axis=1)

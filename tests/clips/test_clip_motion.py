@@ -20,7 +20,7 @@ def _infos(body, path, library_pose=None, seed=1):
     """Fits of plausible supine poses, or all of the posture library's ``library_pose``."""
     from syrip_gen.fits import usable_fits
     from syrip_gen.posture_library import load_library, posture_pose
-    from syrip_gen.render.variants import prepare_fits
+    from syrip_gen.render.sources import prepare_fits
 
     fits = plausible_fits(body, path, n=2, seed=seed)
     if library_pose:
@@ -33,7 +33,8 @@ def _infos(body, path, library_pose=None, seed=1):
 
 
 def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path):
-    from syrip_gen.render.variants import PoseChecker, posture_pool
+    from syrip_gen.gates.pose import PoseChecker
+    from syrip_gen.render.sources import posture_pool
 
     # leaning forward on both hands: re-seating the body on its lowest vertex every frame (the old
     # way) bounced its hips 1.6-3 cm with the hands
@@ -44,7 +45,7 @@ def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path
         plan, reason = plan_clip(infos[0], variant, anny_body, cfg, PoseChecker(8.0), posture_pool(infos))
         assert reason is None
         kp = plan.keypoints.reshape(cfg.frames, -1, 17, 3)[:, 0]
-        assert plan.spec.source_posture == "sitting"
+        assert plan.spec.bodies[0].source_posture == "sitting"
         wrists = np.linalg.norm(kp[:, [9, 10]] - kp[:1, [9, 10]], axis=-1).max()
         assert wrists > 0.02  # the arms do move
         mid_hip = kp[:, [11, 12], 1].mean(1)
@@ -53,7 +54,8 @@ def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path
 
 
 def test_every_planned_clip_moves_at_least_the_minimum(anny_body, tmp_path):
-    from syrip_gen.render.variants import PoseChecker, posture_pool
+    from syrip_gen.gates.pose import PoseChecker
+    from syrip_gen.render.sources import posture_pool
 
     _, infos = _infos(anny_body, tmp_path / "fits.jsonl")
     tiny = MotionConfig(part_prob=1.0, kick_deg=(0.2, 0.2), arm_deg=(0.2, 0.2), head_deg=(0.2, 0.2), blend_prob=0.0)
@@ -107,7 +109,7 @@ def _photo_of(body, r: dict) -> np.ndarray:
 
     from syrip_gen.geometry import Camera
     from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import Scene
+    from syrip_gen.render.scene import BodyMesh, Scene
 
     with torch.no_grad():
         v = body(torch.tensor([r["pose"]]), torch.tensor([r["shape"]]), with_vertices=True).vertices[0].double().numpy()
@@ -117,7 +119,7 @@ def _photo_of(body, r: dict) -> np.ndarray:
     texture = np.zeros((64, 64, 3), np.uint8)
     texture[:] = (200, 60, 150)
     return Renderer(640, 480, body.topology()).render(Scene(
-        vertices=verts_cam.astype(np.float32), texture=texture,
+        bodies=(BodyMesh(verts_cam.astype(np.float32), texture),),
         camera=Camera(K=K, R=np.eye(3), t=np.zeros(3), width=640, height=480), lights=(), ambient=(1.0, 1.0, 1.0),
         background=np.full((480, 640, 3), 110, np.uint8))).rgb
 

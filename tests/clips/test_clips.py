@@ -102,7 +102,8 @@ def test_clip_files_read_back_and_whole_clips_are_kept(clip_run):
 
 def test_plan_keeps_the_body_on_its_support_and_starts_at_the_fit(anny_body, fits):
     from syrip_gen.fits import usable_fits
-    from syrip_gen.render.variants import PoseChecker, posture_pool, prepare_fits
+    from syrip_gen.gates.pose import PoseChecker
+    from syrip_gen.render.sources import posture_pool, prepare_fits
 
     recs, _ = usable_fits(fits, len(anny_body.shape_names))
     infos = prepare_fits(recs, anny_body)
@@ -112,9 +113,9 @@ def test_plan_keeps_the_body_on_its_support_and_starts_at_the_fit(anny_body, fit
     assert [c[0] for c in chunks] == [0, 16, 32] and chunks[0][1].dtype == np.float32
     verts = np.concatenate([c[1] for c in chunks])[:, 0]  # (F, V, 3) of the one infant
     low = verts[:, :, 1].min(1)
-    assert abs(low[0] - plan.spec.support_y) < 1e-5  # frame 0 rests on the plane
-    assert (low >= plan.spec.support_y - CFG.max_sink_m - 1e-5).all()  # limbs press in at most max_sink_m
-    assert np.allclose(plan.poses[0, 0], np.asarray(plan.spec.pose), atol=1e-6)
+    assert abs(low[0] - plan.spec.support.y) < 1e-5  # frame 0 rests on the plane
+    assert (low >= plan.spec.support.y - CFG.max_sink_m - 1e-5).all()  # limbs press in at most max_sink_m
+    assert np.allclose(plan.poses[0, 0], np.asarray(plan.spec.bodies[0].pose), atol=1e-6)
     for cam, v in zip(plan.cameras, verts):
         uv, z = cam.project(v[::5])
         assert z.min() > 0 and uv.min() >= 0 and uv[:, 0].max() < W and uv[:, 1].max() < H

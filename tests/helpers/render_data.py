@@ -52,14 +52,13 @@ class FakeMaker:
         self.cfg = cfg
         self.faces = body.topology().body_faces
 
-    def render(self, spec, vertices, timer=None, photo_texture=None):
+    def render(self, spec, vertices, timer=None, photo_textures=None):
         import cv2
 
         from syrip_gen.render.compose import Rendered
 
         H, W = spec.height, spec.width
-        vertices = np.asarray(vertices)
-        vertices = vertices[0] if vertices.ndim == 3 else vertices  # single-infant runs: the one body
+        vertices = np.asarray(vertices)[0]  # single-infant runs: the one body
         cam = spec.camera
         pc = cam.to_camera(vertices)
         u, v = cam.project(vertices)[0].T
@@ -82,7 +81,7 @@ class FakeMaker:
         rgb = np.full((H, W, 3), 90, np.uint8)
         rgb[mask] = (150, 180, 220)
         ok, buf = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        return Rendered(jpeg=buf.tobytes(), mask=mask, body_depth=body_depth,
+        return Rendered(jpeg=buf.tobytes(), labels=np.where(mask, 0, -1).astype(np.int8), body_depth=body_depth,
                         depth_mm=np.round(body_depth * 1000).astype(np.uint16), parts=None,
                         provenance={"texture": {"kind": "fake"}, "background": {"kind": "flat"}})
 
@@ -103,8 +102,8 @@ def angle_between(a, b) -> float:
 
 def prepared_fits(body, folder: Path, n: int = 2) -> list:
     """``n`` fits written by :func:`write_fits` into ``folder``, read back and prepared for
-    sampling (``render.variants.prepare_fits``), each with its ``_index``."""
-    from syrip_gen.render.variants import prepare_fits
+    sampling (``render.sources.prepare_fits``), each with its ``_index``."""
+    from syrip_gen.render.sources import prepare_fits
 
     path = write_fits(body, folder / "fits.jsonl", n=n, extra_bad=False)
     recs = [json.loads(line) for line in path.read_text().splitlines()]

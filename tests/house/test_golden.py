@@ -356,14 +356,14 @@ def test_planted_keypoint_swap_fails_render(anny_body, tmp_path, pinned_code, mo
     """The eyes (the two closest keypoints, 2-3 px apart at 160x120) swapped before annotation."""
     import syrip_gen.annotate as annotate
 
-    real = annotate.annotate_image
+    real = annotate.annotate_scene
 
     def swapped(image_id, file_name, spec, keypoints_world, *args, **kwargs):
         kp = np.array(keypoints_world)
-        kp[[1, 2]] = kp[[2, 1]]
+        kp[:, [1, 2]] = kp[:, [2, 1]]
         return real(image_id, file_name, spec, kp, *args, **kwargs)
 
-    monkeypatch.setattr(annotate, "annotate_image", swapped)
+    monkeypatch.setattr(annotate, "annotate_scene", swapped)
     report = check_render(run_render(anny_body, tmp_path))
     assert "keypoints" in report.failed, report.message()
 

@@ -283,7 +283,7 @@ def test_lights_are_summed_in_the_scenes_order_whatever_was_drawn_before(anny_bo
     import numpy as np
 
     from syrip_gen.geometry import look_at
-    from syrip_gen.render.scene import Light, Scene, kelvin_to_rgb
+    from syrip_gen.render.scene import BodyMesh, Light, Scene, kelvin_to_rgb
 
     try:
         from syrip_gen.render.renderer import Renderer
@@ -300,7 +300,7 @@ def test_lights_are_summed_in_the_scenes_order_whatever_was_drawn_before(anny_bo
                              direction=tuple(rng.normal(size=3) - [0, 2, 0])) for i in range(n))
         if trial % 3 == 0:  # now and then a point light: other kinds, nodes made anew
             lights = lights + (Light("point", kelvin_to_rgb(4000), 1.0, position=(0.0, 1.0, 0.0)),)
-        scene = Scene(vertices=v, texture=np.full((8, 8, 3), 200, np.uint8),
+        scene = Scene(bodies=(BodyMesh(v, np.full((8, 8, 3), 200, np.uint8)),),
                       camera=look_at((0.0, 1.0, 0.3), (0.0, 0.0, 0.0), width=64, height=48), support=None,
                       lights=lights)
         r.render(scene)

@@ -31,7 +31,7 @@ def scene(anny_body):
     """The body (a slightly bent pose) facing a camera 0.9 m away, its camera-frame
     vertices, K, the rest pose, and a flat-lit render of it wearing the known texture on green."""
     from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import Camera, Scene
+    from syrip_gen.render.scene import BodyMesh, Camera, Scene
 
     body = anny_body
     pose = torch.zeros(1, 24, 3)
@@ -48,7 +48,7 @@ def scene(anny_body):
     background = np.zeros((H, W, 3), np.uint8)
     background[:] = GREEN
     cam = Camera(K=K, R=np.eye(3), t=np.zeros(3), width=W, height=H)
-    photo = renderer.render(Scene(vertices=verts_cam.astype(np.float32), texture=texture, camera=cam,
+    photo = renderer.render(Scene(bodies=(BodyMesh(verts_cam.astype(np.float32), texture),), camera=cam,
                                   lights=(), ambient=(1.0, 1.0, 1.0), background=background)).rgb
     from syrip_gen.render.uv import TopologyMaps
 
@@ -117,7 +117,7 @@ def test_segmentation_follows_the_photo_and_rejects_below_min_kept(scene):
     photo is rejected with the reason, and no texture."""
     from syrip_gen.render.bake import BakeConfig, bake, zbuffer
     from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import Camera, Scene
+    from syrip_gen.render.scene import BodyMesh, Camera, Scene
 
     vc = scene["verts_cam"]
     small = (vc - vc.mean(0)) * 0.8 + vc.mean(0)
@@ -125,7 +125,7 @@ def test_segmentation_follows_the_photo_and_rejects_below_min_kept(scene):
     background[:] = GREEN
     cam = Camera(K=scene["K"], R=np.eye(3), t=np.zeros(3), width=W, height=H)
     photo = Renderer(W, H, scene["topology"], msaa=4).render(
-        Scene(vertices=small.astype(np.float32), texture=scene["texture"], camera=cam, lights=(),
+        Scene(bodies=(BodyMesh(small.astype(np.float32), scene["texture"]),), camera=cam, lights=(),
               ambient=(1.0, 1.0, 1.0), background=background)).rgb
     faces = np.asarray(scene["topology"].body_faces)
     fitted = np.isfinite(zbuffer(vc, faces, scene["K"], W, H))

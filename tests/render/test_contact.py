@@ -12,7 +12,8 @@ from test_render_data import NOMOVE, H, W, fit_infos  # noqa: F401  (module fixt
 
 from syrip_gen.geometry import look_at, rotvec_to_matrix
 from syrip_gen.render.contact import ContactConfig, contact_record, contact_shadow, settle
-from syrip_gen.render.variants import VariantConfig, posture_pool, sample_variants
+from syrip_gen.render.sources import posture_pool
+from syrip_gen.render.variants import VariantConfig, sample_variants
 
 
 def _slab(y: float, x0=-0.2, x1=0.2, z0=-0.1, z1=0.1, n=12) -> np.ndarray:
@@ -66,17 +67,18 @@ def test_sampled_bodies_are_settled_consistently(anny_body, fit_infos):  # noqa:
     s = sample_variants([(f, v) for f in fit_infos for v in range(3)], anny_body, cfg, 5, W, H)
     settled = sample_variants([(f, v) for f in fit_infos for v in range(3)], anny_body,
                               VariantConfig(pose_sigma=0.0, roll_deg=(0.0, 0.0), mirror_prob=0.0), 5, W, H)
-    assert any(sp.contact["tilt_deg"] > 0 for sp in settled.specs)
-    for sp, verts in zip(settled.specs, settled.vertices):
+    assert any(sp.bodies[0].contact["tilt_deg"] > 0 for sp in settled.specs)
+    for spec, (verts,) in zip(settled.specs, settled.scene_vertices):
+        sp = spec.bodies[0]
         # the recorded world pose redraws the settled body; its support is its lowest point
         out = anny_body(torch.tensor([sp.pose], dtype=torch.float32), torch.tensor([sp.shape], dtype=torch.float32),
                         with_vertices=True)
         assert np.abs(out.vertices[0].numpy() - verts).max() < 1e-4
-        assert abs(sp.support_y - verts[:, 1].min()) < 1e-6
+        assert abs(spec.support.y - verts[:, 1].min()) < 1e-6
         assert set(sp.contact) == {"part", "gap_m", "margin_m", "tilt_deg"}
         assert sp.contact["tilt_deg"] <= 30.0 + 1e-6
-    before = [sp.contact for sp in s.specs]
-    after = [sp.contact for sp in settled.specs]
+    before = [sp.bodies[0].contact for sp in s.specs]
+    after = [sp.bodies[0].contact for sp in settled.specs]
     bad = lambda c: max(c["gap_m"] - 0.01, 0) + max(-c["margin_m"], 0)  # noqa: E731
     assert sum(map(bad, after)) < sum(map(bad, before))
 
@@ -87,7 +89,7 @@ def test_a_photo_view_turns_with_the_settling_tilt(anny_body, fit_infos):  # noq
     s = sample_variants([(f, 0) for f in fit_infos], anny_body, cfg, 3, W, H, pool=posture_pool(fit_infos))
     for spec in s.specs:
         # the camera still sees the body as the photo's camera did, tilted or not
-        assert np.allclose(spec.camera.R @ np.array(spec.world_rotation), np.diag([1.0, -1.0, -1.0]), atol=1e-9)
+        assert np.allclose(spec.camera.R @ np.array(spec.bodies[0].world_rotation), np.diag([1.0, -1.0, -1.0]), atol=1e-9)
 
 
 def test_photo_views_take_the_photos_framing(anny_body, fit_infos):  # noqa: F811

@@ -21,7 +21,7 @@ def fits_with_one_photo(anny_body, tmp_path):
 
     from syrip_gen.geometry import Camera
     from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import Scene
+    from syrip_gen.render.scene import BodyMesh, Scene
 
     path = write_fits(anny_body, tmp_path / "fits" / "fits.jsonl", n=2, extra_bad=False)
     records = [json.loads(line) for line in path.read_text().splitlines()]
@@ -35,7 +35,7 @@ def fits_with_one_photo(anny_body, tmp_path):
     texture[:] = (200, 60, 150)
     background = np.full((480, 640, 3), 110, np.uint8)
     renderer = Renderer(640, 480, anny_body.topology())
-    photo = renderer.render(Scene(vertices=verts_cam.astype(np.float32), texture=texture,
+    photo = renderer.render(Scene(bodies=(BodyMesh(verts_cam.astype(np.float32), texture),),
                                   camera=Camera(K=K, R=np.eye(3), t=np.zeros(3), width=640, height=480),
                                   lights=(), ambient=(1.0, 1.0, 1.0), background=background)).rgb
     cv2.imwrite(str(tmp_path / "photo0.png"), photo[..., ::-1])

@@ -9,7 +9,7 @@ import torch
 
 from syrip_gen.errors import UserError
 from syrip_gen.geometry import look_at
-from syrip_gen.render.scene import Light, Scene, Support, kelvin_to_rgb, vertex_normals
+from syrip_gen.render.scene import BodyMesh, Light, Scene, Support, kelvin_to_rgb, vertex_normals
 
 W, H = 320, 240
 
@@ -49,7 +49,7 @@ def _scene(v, support=True, texture=None, background=None, shadows=False, camera
         sup = Support("mattress", -0.001, (1.5, 1.5), floor, tile=0.3)
     lights = (Light("directional", kelvin_to_rgb(5500), 3.0, direction=(0.2, -1.0, 0.1)),
               Light("point", kelvin_to_rgb(3200), 2.0, position=(0.4, 1.2, 0.4)))
-    return Scene(vertices=v, texture=_skin() if texture is None else texture, camera=cam, support=sup,
+    return Scene(bodies=(BodyMesh(v, _skin() if texture is None else texture),), camera=cam, support=sup,
                  lights=lights, background=background, shadows=shadows)
 
 
@@ -152,7 +152,7 @@ def test_second_pass_fallback_when_the_support_cuts_the_body(renderer, supine):
     scene = _scene(v)
     mid = float(np.median(v[:, 1]))
     raised = Support("blanket", mid, (1.5, 1.5), scene.support.texture)
-    res = renderer.render(Scene(vertices=v, texture=scene.texture, camera=scene.camera, support=raised,
+    res = renderer.render(Scene(bodies=(BodyMesh(v, scene.bodies[0].texture),), camera=scene.camera, support=raised,
                                 lights=scene.lights))
     body = res.body_depth > 0
     assert res.mask.any() and (res.mask & ~body).sum() == 0
@@ -422,7 +422,7 @@ def test_analytic_support_matches_the_gl_support(renderer, analytic, supine, eye
               Light("directional", kelvin_to_rgb(8000), 1.0, direction=(-0.5, -0.4, -0.3)),
               Light("point", kelvin_to_rgb(3200), 1.5, position=(0.4, 1.2, 0.4)))
     for i, sup in enumerate(_patterned_support()):
-        scene = Scene(vertices=v, texture=_skin(), camera=cam, support=sup, lights=lights,
+        scene = Scene(bodies=(BodyMesh(v, _skin()),), camera=cam, support=sup, lights=lights,
                       ambient=(0.3, 0.3, 0.3), background=np.full((H, W, 3), (20, 220, 40), np.uint8))
         gl, flat = renderer.render(scene), analytic.render(scene)
         assert (gl.mask != flat.mask).sum() <= 0.03 * gl.mask.sum()  # GL: body within ~3 mm of the plane = plane
@@ -446,7 +446,7 @@ def test_analytic_support_falls_back_to_gl_when_needed(analytic, supine):
     assert 0.005 < _shadowed_share(analytic, v) < 0.5
     scene = _scene(v)
     raised = Support("blanket", float(np.median(v[:, 1])), (1.5, 1.5), scene.support.texture)
-    res = analytic.render(Scene(vertices=v, texture=scene.texture, camera=scene.camera, support=raised,
+    res = analytic.render(Scene(bodies=(BodyMesh(v, scene.bodies[0].texture),), camera=scene.camera, support=raised,
                                 lights=scene.lights))
     assert res.mask.sum() < 0.9 * (res.body_depth > 0).sum()
 

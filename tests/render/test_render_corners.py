@@ -30,8 +30,9 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
 
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.render.compose import ImageMaker
+    from syrip_gen.render.sources import prepare_fits
     from syrip_gen.render.uv import TopologyMaps
-    from syrip_gen.render.variants import prepare_fits, sample_variants
+    from syrip_gen.render.variants import sample_variants
 
     bg_dir = tmp_path / "bg"
     bg_dir.mkdir()
@@ -51,7 +52,7 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
     s = sample_variants([(f, v) for f in infos for v in range(3)], anny_body, cfg.sampling, 7, W, H,
                         n_backgrounds=2)
     kinds, bad = set(), []
-    for spec, verts in zip(s.specs, s.vertices):
+    for spec, verts in zip(s.specs, s.scene_vertices):
         for posture in ("supine", "standing"):  # lying: photo supports; upright: floor + background
             sp = spec.replace_body(0, source_posture=posture)
             r = maker.render(sp, verts)

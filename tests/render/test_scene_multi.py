@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from helpers.render_data import prepared_fits, write_fits
 
-from syrip_gen.render.variants import VariantConfig, VariantSpec, posture_pool, sample_variants
+from syrip_gen.render.sources import posture_pool
+from syrip_gen.render.spec import VariantSpec
+from syrip_gen.render.variants import VariantConfig, sample_variants
 
 W, H = 160, 120
 TWO = VariantConfig(multi_share=1.0, infants=(2, 2))
@@ -61,7 +63,7 @@ def test_infants_rest_on_one_support_and_never_intersect(anny_body, fit_infos):
         assert verts.shape[0] == len(spec.bodies) == 3
         assert [b.track_id for b in spec.bodies] == [0, 1, 2]
         for k in range(3):
-            assert abs(verts[k][:, 1].min() - spec.support_y) < 1e-5  # each on the plane
+            assert abs(verts[k][:, 1].min() - spec.support.y) < 1e-5  # each on the plane
             u, v = spec.camera.project(verts[k])[0].T  # all in the frame
             assert u.min() >= 0 and v.min() >= 0 and u.max() <= W - 1 and v.max() <= H - 1
             for j in range(k):
@@ -76,10 +78,10 @@ def test_infants_rest_on_one_support_and_never_intersect(anny_body, fit_infos):
 def _occluding_pair(anny_body, fit_infos):
     """A supine infant seen from above with a second one held between it and the camera,
     shifted sideways: it hides part of the first."""
-    from syrip_gen.render.variants import frame_camera
+    from syrip_gen.geometry import frame_camera
 
     s = sample_variants([(fit_infos[0], 0)], anny_body, replace(VariantConfig(), roll_deg=(0.0, 0.0)), 1, W, H)
-    spec, v0 = s.specs[0], s.vertices[0].astype(np.float64)
+    spec, v0 = s.specs[0], s.scene_vertices[0][0].astype(np.float64)
     toward = -spec.camera.R[2]  # from the scene towards the camera
     side = spec.camera.R[0]
     offset = 0.3 * toward + 0.12 * side
@@ -88,7 +90,7 @@ def _occluding_pair(anny_body, fit_infos):
     assert camera is not None, why
     spec = replace(spec, camera=camera, bodies=(spec.bodies[0], replace(spec.bodies[0], offset=tuple(offset),
                                                                         track_id=1, appearance_seed=99)))
-    kp = np.stack([s.keypoints[0], s.keypoints[0] + offset]).astype(np.float64)
+    kp = np.stack([s.scene_keypoints[0][0], s.scene_keypoints[0][0] + offset]).astype(np.float64)
     return spec, np.stack([v0, v1]).astype(np.float32), kp
 
 
@@ -127,8 +129,8 @@ def test_single_infant_spec_redraws_its_image_alone(anny_body, fit_infos, maker)
     """The provenance's spec (JSON) renders the same pixels as the spec it came from."""
     s = sample_variants([(fit_infos[1], 3)], anny_body, VariantConfig(), 8, W, H)
     spec = s.specs[0]
-    a = maker.render(spec, s.vertices[0])
-    b = maker.render(VariantSpec.from_json(spec.to_json()), s.vertices[0])
+    a = maker.render(spec, s.scene_vertices[0])
+    b = maker.render(VariantSpec.from_json(spec.to_json()), s.scene_vertices[0])
     assert a.jpeg == b.jpeg and (a.labels == b.labels).all()
 
 
