@@ -16,11 +16,15 @@ where the default lives, as field metadata::
 ``min``/``max`` are inclusive and apply to each element of a tuple; ``choices`` lists the
 allowed values. A pair of numbers (``tuple[float, float]``) is a ``(low, high)`` range: a
 reversed one is refused here, before any work, not by the sampler hours later. Cross-field rules stay in each class's ``__post_init__``.
+
+A class that moved keys lists them in ``MOVED`` (old dotted path -> new dotted path, e.g.
+``{"contact_shadow": "contact.shadow"}``): an old key is still read, with a one-line warning.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
 import types
 import typing
@@ -29,6 +33,7 @@ from typing import Any, Callable, Mapping, TypeVar
 from syrip_gen.errors import UserError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def from_mapping(cls: type[T], mapping: Mapping | None, where: str = "config",
@@ -58,6 +63,7 @@ def _dataclass(cls, mapping, where, name, prefix):
         raise UserError(f"{where}: {name(prefix[:-1]) if prefix else 'the settings'} must be a mapping of "
                         f"keys to values, got {_show(mapping)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    mapping = _moved(cls, mapping, fields, where, name, prefix)
     unknown = sorted(str(k) for k in mapping if k not in fields)
     if unknown:
         at = f" {name(prefix[:-1])}:" if prefix else ""
@@ -76,6 +82,42 @@ def _dataclass(cls, mapping, where, name, prefix):
         return cls(**values)
     except (TypeError, ValueError) as err:  # a class's own check that is not a UserError yet
         raise UserError(f"{where}: {err}") from None
+
+
+def _moved(cls, mapping, fields, where, name, prefix):
+    """``mapping`` with the old keys of ``cls.MOVED`` put where they live now, a warning for
+    each. An old key that is still a field (``body``) is old only when it is not a mapping."""
+    moved = getattr(cls, "MOVED", {})
+    if not moved:
+        return mapping
+    out = dict(mapping)
+    for old, new in moved.items():
+        *head, key = old.split(".")
+        src = out
+        for h in head:  # copied on the way down: the caller's mapping stays as it was
+            if not isinstance(src.get(h), Mapping):
+                break
+            src[h] = dict(src[h])
+            src = src[h]
+        else:
+            if key not in src or (not head and key in fields
+                                   and (isinstance(src[key], Mapping) or dataclasses.is_dataclass(src[key]))):
+                continue
+            *to, new_key = new.split(".")
+            dst = out
+            for h in to:
+                if dst.get(h) is not None and not isinstance(dst[h], Mapping):
+                    break  # a built section (a dataclass): the old key stays, and is refused as unknown
+                dst[h] = dict(dst.get(h) or {})
+                dst = dst[h]
+            else:
+                if new_key in dst:
+                    raise UserError(f"{where}: {name(prefix + old)} and {name(prefix + new)} given both; "
+                                    f"{name(prefix + old)} is the old name")
+                dst[new_key] = src.pop(key)
+                log.warning("%s: %s is now %s (the old key is still read)", where, name(prefix + old),
+                            name(prefix + new))
+    return out
 
 
 def _convert(value, tp, where, name, path):

@@ -181,7 +181,8 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
-                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
+                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()),
+                                  contact=cfg.contact)
         all_kp = np.concatenate(sampled.scene_keypoints) if sampled.specs else np.zeros((0, 17, 3), np.float32)
         labels = posture_labels(torch.from_numpy(all_kp), torch.tensor([0.0, 1.0, 0.0])) if len(all_kp) else []
         ends = np.cumsum([len(k) for k in sampled.scene_keypoints])

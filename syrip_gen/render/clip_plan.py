@@ -144,7 +144,7 @@ def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool,
 
     r = cfg.render
     s = sample_variants([(fit, variant)], body, r.sampling, r.seed, r.width, r.height, checker=checker,
-                        n_backgrounds=n_backgrounds, shadow_prob=r.shadows, pool=pool)
+                        n_backgrounds=n_backgrounds, shadow_prob=r.shadows, pool=pool, contact=r.contact)
     if not s.specs:
         return None, s.rejected_jobs[0][2] if s.rejected_jobs else "no view"
     spec = s.specs[0]

@@ -77,7 +77,7 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
     postures = np.asarray(posture_labels(flat, torch.tensor([0.0, 1.0, 0.0])), object).reshape(F, N)
     parts = _coarse_parts(state.body)
     masks = [None if parts is None else contact_mask(parts, b.source_posture) for b in plan.spec.bodies]
-    tol = cfg.render.sampling.contact_tolerance_m
+    tol = cfg.render.contact.tolerance
     images, anns, reason = [], [], None
     with maker.clip_scope(plan.box):  # texture, support, background: made once for the clip
         for start, chunk in plan.vertices(state.body):

@@ -105,7 +105,7 @@ class ClipConfig:
             if not isinstance(render, dict):
                 raise UserError(f"sequence config: render must be a mapping, got {render!r}")
             own = {f.name for f in dataclasses.fields(cls)}
-            image = {f.name for f in dataclasses.fields(RenderConfig)}
+            image = {f.name for f in dataclasses.fields(RenderConfig)} | {k for k in RenderConfig.MOVED if "." not in k}
             flat = {k: d.pop(k) for k in list(d) if k not in own and k in image}
             both = sorted(set(flat) & set(render))
             if both:

@@ -233,14 +233,14 @@ class ImageMaker:
 
     def contact_shadow(self, r, scene) -> np.ndarray:
         """The frame with the body's soft contact shadow on the support (render.contact)."""
-        from syrip_gen.render.contact import ContactConfig, contact_shadow
+        from syrip_gen.render.contact import contact_shadow
 
-        if scene.support is None or self.cfg.contact_shadow <= 0:
+        if scene.support is None or self.cfg.contact.shadow <= 0:
             return r.rgb
         on_support = (r.depth > 0) & ~r.mask
         bodies = np.concatenate([scene.vertices] + [o.vertices for o in scene.others])  # every infant's
         return contact_shadow(r.rgb, scene.camera, scene.support.height, on_support, bodies,
-                              ContactConfig(shadow=self.cfg.contact_shadow))
+                              self.cfg.contact)
 
     def render(self, spec, vertices, timer: "StageTimer | None" = None,
                photo_texture: str | list | None = None) -> Rendered:

@@ -11,6 +11,7 @@ from pathlib import Path
 from syrip_gen.body import BODY_MODELS
 from syrip_gen.coco import check_split
 from syrip_gen.config import check_ranges, from_mapping
+from syrip_gen.render.contact import ContactConfig
 from syrip_gen.render.sensor import SensorConfig
 from syrip_gen.render.variants import VariantConfig
 
@@ -56,8 +57,6 @@ class RenderConfig:
     # with photo_textures: the largest share of fits whose photo may be missing (rendered procedurally)
     max_missing_photos: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
     shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
-    # soft contact shadow under every body (render.contact): darkening where the body touches
-    contact_shadow: float = field(default=0.55, metadata={"min": 0.0, "max": 1.0})
     # blur (px at 240 rows) of what lies twice as far as the infant and beyond (render.optics); 0: all sharp
     depth_of_field: float = field(default=1.6, metadata={"min": 0.0})
     # lying infants seen from lower than this (degrees above the support) get a far-reaching floor, never a photo
@@ -78,6 +77,12 @@ class RenderConfig:
     contact_sheet: bool = True
     sampling: VariantConfig = field(default_factory=VariantConfig)
     sensor: SensorConfig = field(default_factory=SensorConfig)
+    # how bodies meet their support (render.contact): settling tilt, contact tolerance, contact shadow
+    contact: ContactConfig = field(default_factory=ContactConfig)
+
+    # keys read from older specs (with a warning): old path -> new path
+    MOVED = {"contact_shadow": "contact.shadow", "sampling.settle_max_tilt_deg": "contact.max_tilt_deg",
+             "sampling.contact_tolerance_m": "contact.tolerance"}
 
     def __post_init__(self):
         if isinstance(self.shadows, bool):
@@ -87,8 +92,9 @@ class RenderConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "RenderConfig":
-        """From a pipeline spec's ``config:`` mapping (``sampling:`` / ``sensor:`` may be
-        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys, wrong
+        """From a pipeline spec's ``config:`` mapping (``sampling:`` / ``sensor:`` / ``contact:``
+        may be mappings of :class:`VariantConfig` / ``SensorConfig`` / ``ContactConfig``
+        fields; the old keys of :attr:`MOVED` are read with a warning); unknown keys, wrong
         types and values out of range are a one-line :class:`UserError`."""
         d = dict(d or {}) if isinstance(d, dict) or d is None else d
         if isinstance(d, dict) and isinstance(d.get("shadows"), bool):  # true/false = always/never
