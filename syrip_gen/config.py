@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import math
 import types
@@ -231,6 +232,28 @@ def _plural(tp) -> str:
     if dataclasses.is_dataclass(tp):
         return "mappings"
     return {bool: "booleans", int: "integers", float: "numbers", str: "strings"}.get(tp, str(tp))
+
+
+def default_help(cls: type, path: str, text: str, note: str = "") -> str:
+    """``text`` and the dataclass default of ``path`` (``"sampling.fill"``), as
+    ``"text (default 0.45 0.7)"``; ``note`` follows the value (``": a free one"``). Why: a CLI
+    help string that repeats a default number goes stale; the dataclass owns the number."""
+    value = _default_instance(cls)
+    for name in path.split("."):
+        value = getattr(value, name)
+    return f"{text} (default {_flag_text(value)}{note})"
+
+
+@functools.lru_cache(maxsize=None)
+def _default_instance(cls: type):
+    return cls()
+
+
+def _flag_text(value) -> str:
+    """A value as the user would type it after the flag (a pair: ``LO HI``)."""
+    if isinstance(value, (tuple, list)):
+        return " ".join(_flag_text(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def parse_value(text: str, what: str) -> Any:
