@@ -50,11 +50,25 @@ def from_mapping(cls: type[T], mapping: Mapping | None, where: str = "config",
 def from_args(cls: type[T], args: argparse.Namespace, where: str, flags: Mapping[str, str] | None = None) -> T:
     """``cls`` from the argparse flags the user actually gave: config flags default to None
     ("not given", with ``dest`` = the field name), so the dataclass defaults rule. Errors name
-    the flag: ``--texture-size`` for ``texture_size``, or ``flags[field]`` where it differs."""
-    flags = dict(flags or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    given = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    the flag: ``--texture-size`` for ``texture_size``, or ``flags[field]`` where it differs.
+    A flag named after a key ``cls`` moved (``--body-path``: ``body.path``) keeps its name."""
+    flags = {**flag_names(cls), **dict(flags or {})}
+    known = {f.name for f in dataclasses.fields(cls)} | set(getattr(cls, "MOVED", {}))
+    given = moved(cls, {k: v for k, v in vars(args).items() if k in known and v is not None})
     return from_mapping(cls, given, where, name=lambda path: flags.get(path, "--" + path.replace("_", "-")))
+
+
+def flag_names(cls) -> dict[str, str]:
+    """New key path -> the CLI flag that still sets it under its old name (``"body.path"``:
+    ``"--body-path"``), for error messages."""
+    return {new: "--" + old.replace("_", "-") for old, new in getattr(cls, "MOVED", {}).items() if "." not in old}
+
+
+def moved(cls, mapping: Mapping) -> dict:
+    """``mapping`` with ``cls``'s old keys (its ``MOVED``) put where they live now, silently:
+    for CLI flags, whose names stay."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    return _moved(cls, mapping, fields, "", str, "", warn=False)
 
 
 def _dataclass(cls, mapping, where, name, prefix):
@@ -85,14 +99,14 @@ def _dataclass(cls, mapping, where, name, prefix):
         raise UserError(f"{where}: {err}") from None
 
 
-def _moved(cls, mapping, fields, where, name, prefix):
+def _moved(cls, mapping, fields, where, name, prefix, warn=True):
     """``mapping`` with the old keys of ``cls.MOVED`` put where they live now, a warning for
     each. An old key that is still a field (``body``) is old only when it is not a mapping."""
-    moved = getattr(cls, "MOVED", {})
-    if not moved:
+    rules = getattr(cls, "MOVED", {})
+    if not rules:
         return mapping
     out = dict(mapping)
-    for old, new in moved.items():
+    for old, new in rules.items():
         *head, key = old.split(".")
         src = out
         for h in head:  # copied on the way down: the caller's mapping stays as it was
@@ -104,20 +118,23 @@ def _moved(cls, mapping, fields, where, name, prefix):
             if key not in src or (not head and key in fields
                                    and (isinstance(src[key], Mapping) or dataclasses.is_dataclass(src[key]))):
                 continue
+            value = src.pop(key)  # first: an old key may name the new section (body: anny -> body.name)
             *to, new_key = new.split(".")
             dst = out
             for h in to:
                 if dst.get(h) is not None and not isinstance(dst[h], Mapping):
-                    break  # a built section (a dataclass): the old key stays, and is refused as unknown
+                    src[key] = value  # a built section (a dataclass): the old key stays, refused as unknown
+                    break
                 dst[h] = dict(dst.get(h) or {})
                 dst = dst[h]
             else:
                 if new_key in dst:
                     raise UserError(f"{where}: {name(prefix + old)} and {name(prefix + new)} given both; "
                                     f"{name(prefix + old)} is the old name")
-                dst[new_key] = src.pop(key)
-                log.warning("%s: %s is now %s (the old key is still read)", where, name(prefix + old),
-                            name(prefix + new))
+                dst[new_key] = value
+                if warn:
+                        log.warning("%s: %s is now %s (the old key is still read)", where, name(prefix + old),
+                                name(prefix + new))
     return out
 
 

@@ -327,7 +327,6 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     ``on_shard_done(shard)`` is called in this process after each shard's manifest arrives
     (tests use it to simulate a kill).
     """
-    from syrip_gen.body import load_body
     from syrip_gen.render.variants import prepare_fits
 
     t0 = time.perf_counter()
@@ -338,8 +337,8 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
 
     key = run_key(path, cfg, photo_signature(path, cfg.photo_textures, cfg.max_missing_photos))  # before any work
     check_out(out, key, cfg)  # before any work
-    body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
-    records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
+    body = cfg.body.load()
+    records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body.name)
     n_bg = check_folders(cfg)
     with one_torch_thread():
         infos = prepare_fits(records, body)

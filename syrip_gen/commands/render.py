@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--msaa", type=int, choices=(0, 2, 4),
                    help=dflt("msaa", "GL multisampling", ": outline softened in 2D; 4: GL antialiasing, slower on a CPU"))
     p.add_argument("--body", choices=BODY_MODELS,
-                   help=dflt("body", "body model the fits were made with"))
+                   help=dflt("body.name", "body model the fits were made with"))
     p.add_argument("--body-path", help="the SMIL/SMPL model file (.pkl or converted .npz) for --body smil|smpl")
     p.add_argument("--keypoints", metavar="NPZ",
                    help="label keypoints with a regressor from `syrip-gen learn-keypoints` (default: the body's own)")

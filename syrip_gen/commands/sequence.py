@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import functools
 
+from syrip_gen.body import BODY_MODELS
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Config flags default to None ("not given"): ClipConfig's defaults rule (image flags such as
@@ -43,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-gate", dest="gate", action="store_false", default=None,
                    help="skip the per-clip quality gates (filter's gates on every frame)")
     p.add_argument("--force", action="store_true", default=None, help="replace a different run in --out")
-    p.add_argument("--body", choices=("anny", "smil", "smpl"), help="body model the fits were made with")
+    p.add_argument("--body", choices=BODY_MODELS, help=dflt("render.body.name", "body model the fits were made with"))
     p.add_argument("--body-path", help="the SMIL/SMPL model file for --body smil|smpl")
     p.add_argument("--keypoints", metavar="NPZ", help="learned keypoint regressor (`syrip-gen learn-keypoints`)")
     p.add_argument("--texture-size", type=int, help=dflt("render.texture_size", "body texture size in texels"))
@@ -56,18 +58,22 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
+    from syrip_gen.config import flag_names, moved
     from syrip_gen.errors import UserError
     from syrip_gen.render.clips import ClipConfig, render_clips
     from syrip_gen.render.config import RenderConfig
 
-    known = {f.name for f in dataclasses.fields(ClipConfig)} | {f.name for f in dataclasses.fields(RenderConfig)}
-    given = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    known = ({f.name for f in dataclasses.fields(ClipConfig)} | {f.name for f in dataclasses.fields(RenderConfig)}
+             | set(RenderConfig.MOVED))
+    given = moved(RenderConfig, {k: v for k, v in vars(args).items() if k in known and v is not None})
     sampling = {k: v for k, v in (("fill", args.fill), ("multi_share", args.multi_share)) if v is not None}
     if args.fill is not None and not 0 < args.fill[0] <= args.fill[1] <= 1:
         raise UserError(f"--fill must be LO HI with 0 < LO <= HI <= 1, got {args.fill[0]} {args.fill[1]}")
     if sampling:  # fields of the nested sampling config
         given["sampling"] = sampling
-    cfg = ClipConfig.from_dict(given, name=lambda path: "--" + path.split(".")[-1].replace("_", "-"))
+    flags = flag_names(RenderConfig)  # body.path: --body-path
+    cfg = ClipConfig.from_dict(given, name=lambda path: flags.get(path.removeprefix("render."),
+                                                                  "--" + path.split(".")[-1].replace("_", "-")))
     summary = render_clips(args.fits, args.out, cfg)
     print(json.dumps(dataclasses.asdict(summary), indent=1, sort_keys=True))
     return 0

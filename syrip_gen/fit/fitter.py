@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from syrip_gen.body import BODY_MODELS
+from syrip_gen.body import BODY_MOVED, BodyConfig
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fit import hypotheses as hyp
@@ -62,9 +62,7 @@ class FitConfig:
     # across the longer image side (see fit/camera.py for why)
     fov_deg: float = field(default=60.0, metadata={"min": 1.0, "max": 170.0})
     refine_focal: bool = False
-    body: str = field(default="anny", metadata={"choices": BODY_MODELS})
-    body_path: str | None = None
-    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
+    body: BodyConfig = field(default_factory=BodyConfig)  # model, its file, learned keypoints
     pose_prior: str | None = None  # .npz; None = the bundled prior
     device: str = field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})
     seed: int = field(default=0, metadata={"min": 0})
@@ -98,6 +96,8 @@ class FitConfig:
     # torch CPU threads (None = torch's default); 1 is fastest for these small batched ops on a busy machine
     threads: int | None = field(default=1, metadata={"min": 1})
     force: bool = False  # replace a different fit run in the output folder
+
+    MOVED = BODY_MOVED  # flat body keys of older specs and fit summaries (read with a warning)
 
     def __post_init__(self):
         check_ranges(self, "fit config")
@@ -134,12 +134,7 @@ class FitConfig:
         if not self.support:  # the default: run keys as before the option existed
             for k in SUPPORT_FIELDS:
                 d.pop(k)
-        if d["keypoints"] is None:  # the default: run keys as before the option existed
-            d.pop("keypoints")
-        else:  # the learned file's content changes the fits, not its name
-            from syrip_gen.body.keypoints import file_hash
-
-            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
+        d["body"] = self.body.keyed()
         return d
 
 
@@ -450,7 +445,6 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     line is dropped first); writes ``summary.json`` and, with ``cfg.overlays``, overlay PNGs and
     a contact sheet. ``body`` may be passed to reuse a loaded model.
     """
-    from syrip_gen.body import load_body
     from syrip_gen.fit import io
     from syrip_gen.fit.kinematics import keypoint_model
     from syrip_gen.fit.prior import default_prior
@@ -469,7 +463,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     device = cfg.resolved_device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device, keypoints=cfg.keypoints)
+    body = body if body is not None else cfg.body.load(device)
     body = body.to(device)
     model = keypoint_model(body)
     prior = PosePrior.load(cfg.pose_prior) if cfg.pose_prior else default_prior()

@@ -183,7 +183,7 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
     claim(out, key, rcfg.force, "sequence")
     n_bg = check_folders(rcfg)
     state = worker_state(rcfg)
-    records, _ = usable_fits(path, len(state.body.shape_names), rcfg.limit, body=rcfg.body)
+    records, _ = usable_fits(path, len(state.body.shape_names), rcfg.limit, body=rcfg.body.name)
     if not records:
         raise UserError(f"{path}: no usable fits to make clips of")
     with one_torch_thread():

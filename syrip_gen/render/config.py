@@ -6,9 +6,8 @@ Its own module so that scene composition (``render/compose.py``) and the shard w
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from syrip_gen.body import BODY_MODELS
+from syrip_gen.body import BODY_MOVED, BodyConfig
 from syrip_gen.coco import check_split
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.render.contact import ContactConfig
@@ -67,9 +66,7 @@ class RenderConfig:
     force: bool = False  # replace a different run's shards
     limit: int | None = field(default=None, metadata={"min": 1})  # render only the first N usable fits
     shard_size: int = field(default=50, metadata={"min": 1})
-    body: str = field(default="anny", metadata={"choices": BODY_MODELS})
-    body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
-    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
+    body: BodyConfig = field(default_factory=BodyConfig)  # the fits' body model, its file, learned keypoints
     texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns
     support_texels_per_m: int = field(default=512, metadata={"min": 32})  # a support texture of >= 16 texels
     msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
@@ -81,7 +78,7 @@ class RenderConfig:
     contact: ContactConfig = field(default_factory=ContactConfig)
 
     # keys read from older specs (with a warning): old path -> new path
-    MOVED = {"contact_shadow": "contact.shadow", "sampling.settle_max_tilt_deg": "contact.max_tilt_deg",
+    MOVED = {**BODY_MOVED, "contact_shadow": "contact.shadow", "sampling.settle_max_tilt_deg": "contact.max_tilt_deg",
              "sampling.contact_tolerance_m": "contact.tolerance"}
 
     def __post_init__(self):
@@ -112,10 +109,5 @@ class RenderConfig:
         if not self.sampling.multi_share:  # single-infant runs: keys as before several infants existed
             for k in ("multi_share", "infants", "body_gap_m"):
                 d["sampling"].pop(k)
-        if d["keypoints"] is None:  # the default: keys (and run keys) as before the option existed
-            d.pop("keypoints")
-        else:  # the file's content decides the labels, not its name
-            from syrip_gen.body.keypoints import file_hash
-
-            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
+        d["body"] = self.body.keyed()
         return d
