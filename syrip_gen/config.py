@@ -17,6 +17,10 @@ where the default lives, as field metadata::
 allowed values. A pair of numbers (``tuple[float, float]``) is a ``(low, high)`` range: a
 reversed one is refused here, before any work, not by the sampler hours later. Cross-field rules stay in each class's ``__post_init__``.
 
+What enters a run key is read from field metadata too (:func:`keyed`): ``RUN_ONLY`` marks a
+field that changes how, where or how many, never the output (workers, device, force); a
+``"keyed_when"`` function of the config leaves out an option's settings while it is off.
+
 A class that moved keys lists them in ``MOVED`` (old dotted path -> new dotted path, e.g.
 ``{"contact_shadow": "contact.shadow"}``): an old key is still read, with a one-line warning.
 """
@@ -35,6 +39,7 @@ from syrip_gen.errors import UserError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+RUN_ONLY = {"keyed": False}  # field metadata: execution only, never in a run key (see keyed)
 
 
 def from_mapping(cls: type[T], mapping: Mapping | None, where: str = "config",
@@ -249,6 +254,26 @@ def _plural(tp) -> str:
     if dataclasses.is_dataclass(tp):
         return "mappings"
     return {bool: "booleans", int: "integers", float: "numbers", str: "strings"}.get(tp, str(tp))
+
+
+def keyed(cfg) -> dict:
+    """The fields of ``cfg`` that change its stage's output (the run key's part of the config):
+    all but those marked ``RUN_ONLY`` or whose ``keyed_when(cfg)`` is false; a nested config
+    gives its own ``keyed()`` (or this), a tuple of configs a list of them."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        when = f.metadata.get("keyed_when")
+        if f.metadata.get("keyed", True) and (when is None or when(cfg)):
+            out[f.name] = _keyed_value(getattr(cfg, f.name))
+    return out
+
+
+def _keyed_value(value):
+    if dataclasses.is_dataclass(value):
+        return value.keyed() if hasattr(value, "keyed") else keyed(value)
+    if isinstance(value, (tuple, list)) and value and all(dataclasses.is_dataclass(v) for v in value):
+        return [_keyed_value(v) for v in value]
+    return value
 
 
 def default_help(cls: type, path: str, text: str, note: str = "") -> str:

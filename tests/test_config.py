@@ -183,3 +183,19 @@ def test_moved_keys_are_read_with_one_warning_each_and_flags_keep_their_names(ca
     with pytest.raises(UserError, match="^render: --body must be one of anny, smil, smpl, got 'x'$"):
         from_args(RenderConfig, argparse.Namespace(body="x"), "render")
     assert default_help(ClipConfig, "render.sampling.fill", "fill", "; note") == "fill (default 0.45 0.7; note)"
+
+
+def test_run_keys_come_from_field_metadata():
+    """RUN_ONLY fields never enter a run key; keyed_when leaves out an option's settings while it is off."""
+    from dataclasses import replace
+
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.fit.fitter import SUPPORT_FIELDS, FitConfig
+    from syrip_gen.render.clips import ClipConfig
+
+    base = RenderConfig()
+    assert replace(base, workers=7, force=True, gl_threads=3, contact_sheet=False).keyed() == base.keyed()
+    assert "photo_textures" not in base.keyed() and replace(base, photo_textures=True).keyed()["photo_textures"]
+    assert FitConfig(device="auto", threads=4, limit=3, overlays=False).keyed() == FitConfig().keyed()
+    assert SUPPORT_FIELDS[0] == "support" and set(SUPPORT_FIELDS) <= set(FitConfig(support=True).keyed())
+    assert ClipConfig.of(preview=False, video=False).keyed() == ClipConfig().keyed()

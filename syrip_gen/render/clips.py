@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syrip_gen.config import check_ranges, from_mapping
+from syrip_gen.config import RUN_ONLY, check_ranges, from_mapping, keyed
 from syrip_gen.errors import UserError
 from syrip_gen.render.clip_plan import ClipPlan, limit_arrays, plan_clip  # noqa: F401  (the API)
 from syrip_gen.render.clip_render import clip_name, clip_table, finished_clip, frame_id, render_clip  # noqa: F401
@@ -68,8 +68,9 @@ class ClipConfig:
     min_movement_m: float = field(default=0.03, metadata={"min": 0.0})
     # moving limbs may press this far (m) into the (soft) support; deeper movements are scaled down
     max_sink_m: float = field(default=0.015, metadata={"min": 0.0})
-    preview: bool = True  # MP4 per clip with the keypoints drawn
-    video: bool = True  # MP4 per clip of the frames as rendered (what `predict` takes)
+    preview: bool = field(default=True, metadata=RUN_ONLY)  # MP4 per clip with the keypoints drawn
+    # MP4 per clip of the frames as rendered (what `predict` takes)
+    video: bool = field(default=True, metadata=RUN_ONLY)
     gate: bool = True  # run filter's gates per frame and keep whole clips
     motion: MotionConfig = field(default_factory=MotionConfig)
     render: RenderConfig = field(default_factory=_clip_render)
@@ -116,11 +117,9 @@ class ClipConfig:
         return from_mapping(cls, d, "sequence config", name=name)
 
     def keyed(self) -> dict:
-        """The fields that change the output (the run key's part of the config)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("preview", "video")}
-        d["motion"] = dataclasses.asdict(self.motion)
-        d["render"] = self.render.keyed()
-        return d
+        """The fields that change the output (the run key's part of the config; field metadata
+        decides, see :func:`syrip_gen.config.keyed`)."""
+        return keyed(self)
 
 
 @dataclass
