@@ -107,40 +107,43 @@ def _dataclass(cls, mapping, where, name, prefix):
 def _moved(cls, mapping, fields, where, name, prefix, warn=True):
     """``mapping`` with the old keys of ``cls.MOVED`` put where they live now, a warning for
     each. An old key that is still a field (``body``) is old only when it is not a mapping."""
-    rules = getattr(cls, "MOVED", {})
-    if not rules:
-        return mapping
     out = dict(mapping)
-    for old, new in rules.items():
-        *head, key = old.split(".")
-        src = out
-        for h in head:  # copied on the way down: the caller's mapping stays as it was
-            if not isinstance(src.get(h), Mapping):
-                break
-            src[h] = dict(src[h])
-            src = src[h]
-        else:
-            if key not in src or (not head and key in fields
-                                   and (isinstance(src[key], Mapping) or dataclasses.is_dataclass(src[key]))):
-                continue
-            value = src.pop(key)  # first: an old key may name the new section (body: anny -> body.name)
-            *to, new_key = new.split(".")
-            dst = out
-            for h in to:
-                if dst.get(h) is not None and not isinstance(dst[h], Mapping):
-                    src[key] = value  # a built section (a dataclass): the old key stays, refused as unknown
-                    break
-                dst[h] = dict(dst.get(h) or {})
-                dst = dst[h]
-            else:
-                if new_key in dst:
-                    raise UserError(f"{where}: {name(prefix + old)} and {name(prefix + new)} given both; "
-                                    f"{name(prefix + old)} is the old name")
-                dst[new_key] = value
-                if warn:
-                        log.warning("%s: %s is now %s (the old key is still read)", where, name(prefix + old),
-                                name(prefix + new))
+    for old, new in getattr(cls, "MOVED", {}).items():
+        src, key = _holder(out, old)
+        if src is None or key not in src or (src is out and key in fields and _is_section(src[key])):
+            continue
+        value = src.pop(key)  # first: an old key may name the new section (body: anny -> body.name)
+        dst, new_key = _holder(out, new, make=True)
+        if dst is None:  # a built section (a dataclass) in the way: the old key stays, refused as unknown
+            src[key] = value
+            continue
+        if new_key in dst:
+            raise UserError(f"{where}: {name(prefix + old)} and {name(prefix + new)} given both; "
+                            f"{name(prefix + old)} is the old name")
+        dst[new_key] = value
+        if warn:
+            log.warning("%s: %s is now %s (the old key is still read)", where, name(prefix + old), name(prefix + new))
     return out
+
+
+def _holder(out: dict, path: str, make: bool = False) -> tuple[dict | None, str]:
+    """The mapping inside ``out`` that holds dotted ``path``'s last key, and that key; the
+    mappings on the way are copied (the caller's stay as they were), made when ``make``; None
+    when one on the way is not a mapping."""
+    *head, key = path.split(".")
+    d = out
+    for h in head:
+        if make and d.get(h) is None:
+            d[h] = {}
+        if not isinstance(d.get(h), Mapping):
+            return None, key
+        d[h] = dict(d[h])
+        d = d[h]
+    return d, key
+
+
+def _is_section(value) -> bool:
+    return isinstance(value, Mapping) or dataclasses.is_dataclass(value)
 
 
 def _convert(value, tp, where, name, path):
