@@ -3,5 +3,5 @@
 ``filter.py`` compares the numbers with the thresholds of ``FilterConfig`` and records every
 rejection with its reason and value. Modules: ``framing`` (keypoints, box, visibility),
 ``duplicates`` (same pose and view), ``penetration`` (posed mesh inside itself), ``pose``
-(prior NLL and joint limits from ``syrip_gen.fit``).
+(prior NLL and joint limits from ``syrip_gen.fit``; also the render's ``PoseChecker``).
 """
