@@ -16,11 +16,20 @@ where the default lives, as field metadata::
 ``min``/``max`` are inclusive and apply to each element of a tuple; ``choices`` lists the
 allowed values. A pair of numbers (``tuple[float, float]``) is a ``(low, high)`` range: a
 reversed one is refused here, before any work, not by the sampler hours later. Cross-field rules stay in each class's ``__post_init__``.
+
+What enters a run key is read from field metadata too (:func:`keyed`): ``RUN_ONLY`` marks a
+field that changes how, where or how many, never the output (workers, device, force); a
+``"keyed_when"`` function of the config leaves out an option's settings while it is off.
+
+A class that moved keys lists them in ``MOVED`` (old dotted path -> new dotted path, e.g.
+``{"contact_shadow": "contact.shadow"}``): an old key is still read, with a one-line warning.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import logging
 import math
 import types
 import typing
@@ -29,6 +38,8 @@ from typing import Any, Callable, Mapping, TypeVar
 from syrip_gen.errors import UserError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+RUN_ONLY = {"keyed": False}  # field metadata: execution only, never in a run key (see keyed)
 
 
 def from_mapping(cls: type[T], mapping: Mapping | None, where: str = "config",
@@ -44,11 +55,25 @@ def from_mapping(cls: type[T], mapping: Mapping | None, where: str = "config",
 def from_args(cls: type[T], args: argparse.Namespace, where: str, flags: Mapping[str, str] | None = None) -> T:
     """``cls`` from the argparse flags the user actually gave: config flags default to None
     ("not given", with ``dest`` = the field name), so the dataclass defaults rule. Errors name
-    the flag: ``--texture-size`` for ``texture_size``, or ``flags[field]`` where it differs."""
-    flags = dict(flags or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    given = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    the flag: ``--texture-size`` for ``texture_size``, or ``flags[field]`` where it differs.
+    A flag named after a key ``cls`` moved (``--body-path``: ``body.path``) keeps its name."""
+    flags = {**flag_names(cls), **dict(flags or {})}
+    known = {f.name for f in dataclasses.fields(cls)} | set(getattr(cls, "MOVED", {}))
+    given = moved(cls, {k: v for k, v in vars(args).items() if k in known and v is not None})
     return from_mapping(cls, given, where, name=lambda path: flags.get(path, "--" + path.replace("_", "-")))
+
+
+def flag_names(cls) -> dict[str, str]:
+    """New key path -> the CLI flag that still sets it under its old name (``"body.path"``:
+    ``"--body-path"``), for error messages."""
+    return {new: "--" + old.replace("_", "-") for old, new in getattr(cls, "MOVED", {}).items() if "." not in old}
+
+
+def moved(cls, mapping: Mapping) -> dict:
+    """``mapping`` with ``cls``'s old keys (its ``MOVED``) put where they live now, silently:
+    for CLI flags, whose names stay."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    return _moved(cls, mapping, fields, "", str, "", warn=False)
 
 
 def _dataclass(cls, mapping, where, name, prefix):
@@ -58,6 +83,7 @@ def _dataclass(cls, mapping, where, name, prefix):
         raise UserError(f"{where}: {name(prefix[:-1]) if prefix else 'the settings'} must be a mapping of "
                         f"keys to values, got {_show(mapping)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    mapping = _moved(cls, mapping, fields, where, name, prefix)
     unknown = sorted(str(k) for k in mapping if k not in fields)
     if unknown:
         at = f" {name(prefix[:-1])}:" if prefix else ""
@@ -76,6 +102,48 @@ def _dataclass(cls, mapping, where, name, prefix):
         return cls(**values)
     except (TypeError, ValueError) as err:  # a class's own check that is not a UserError yet
         raise UserError(f"{where}: {err}") from None
+
+
+def _moved(cls, mapping, fields, where, name, prefix, warn=True):
+    """``mapping`` with the old keys of ``cls.MOVED`` put where they live now, a warning for
+    each. An old key that is still a field (``body``) is old only when it is not a mapping."""
+    out = dict(mapping)
+    for old, new in getattr(cls, "MOVED", {}).items():
+        src, key = _holder(out, old)
+        if src is None or key not in src or (src is out and key in fields and _is_section(src[key])):
+            continue
+        value = src.pop(key)  # first: an old key may name the new section (body: anny -> body.name)
+        dst, new_key = _holder(out, new, make=True)
+        if dst is None:  # a built section (a dataclass) in the way: the old key stays, refused as unknown
+            src[key] = value
+            continue
+        if new_key in dst:
+            raise UserError(f"{where}: {name(prefix + old)} and {name(prefix + new)} given both; "
+                            f"{name(prefix + old)} is the old name")
+        dst[new_key] = value
+        if warn:
+            log.warning("%s: %s is now %s (the old key is still read)", where, name(prefix + old), name(prefix + new))
+    return out
+
+
+def _holder(out: dict, path: str, make: bool = False) -> tuple[dict | None, str]:
+    """The mapping inside ``out`` that holds dotted ``path``'s last key, and that key; the
+    mappings on the way are copied (the caller's stay as they were), made when ``make``; None
+    when one on the way is not a mapping."""
+    *head, key = path.split(".")
+    d = out
+    for h in head:
+        if make and d.get(h) is None:
+            d[h] = {}
+        if not isinstance(d.get(h), Mapping):
+            return None, key
+        d[h] = dict(d[h])
+        d = d[h]
+    return d, key
+
+
+def _is_section(value) -> bool:
+    return isinstance(value, Mapping) or dataclasses.is_dataclass(value)
 
 
 def _convert(value, tp, where, name, path):
@@ -189,6 +257,48 @@ def _plural(tp) -> str:
     if dataclasses.is_dataclass(tp):
         return "mappings"
     return {bool: "booleans", int: "integers", float: "numbers", str: "strings"}.get(tp, str(tp))
+
+
+def keyed(cfg) -> dict:
+    """The fields of ``cfg`` that change its stage's output (the run key's part of the config):
+    all but those marked ``RUN_ONLY`` or whose ``keyed_when(cfg)`` is false; a nested config
+    gives its own ``keyed()`` (or this), a tuple of configs a list of them."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        when = f.metadata.get("keyed_when")
+        if f.metadata.get("keyed", True) and (when is None or when(cfg)):
+            out[f.name] = _keyed_value(getattr(cfg, f.name))
+    return out
+
+
+def _keyed_value(value):
+    if dataclasses.is_dataclass(value):
+        return value.keyed() if hasattr(value, "keyed") else keyed(value)
+    if isinstance(value, (tuple, list)) and value and all(dataclasses.is_dataclass(v) for v in value):
+        return [_keyed_value(v) for v in value]
+    return value
+
+
+def default_help(cls: type, path: str, text: str, note: str = "") -> str:
+    """``text`` and the dataclass default of ``path`` (``"sampling.fill"``), as
+    ``"text (default 0.45 0.7)"``; ``note`` follows the value (``": a free one"``). Why: a CLI
+    help string that repeats a default number goes stale; the dataclass owns the number."""
+    value = _default_instance(cls)
+    for name in path.split("."):
+        value = getattr(value, name)
+    return f"{text} (default {_flag_text(value)}{note})"
+
+
+@functools.lru_cache(maxsize=None)
+def _default_instance(cls: type):
+    return cls()
+
+
+def _flag_text(value) -> str:
+    """A value as the user would type it after the flag (a pair: ``LO HI``)."""
+    if isinstance(value, (tuple, list)):
+        return " ".join(_flag_text(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def parse_value(text: str, what: str) -> Any:

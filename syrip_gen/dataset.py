@@ -183,7 +183,8 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     with timer("sample variants (body forward)"):
         sampled = sample_variants([(fits[f], v) for f, v in jobs], state.body, cfg.sampling, cfg.seed,
                                   cfg.width, cfg.height, checker=state.checker, n_backgrounds=n_backgrounds,
-                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()))
+                                  shadow_prob=cfg.shadows, pool=posture_pool(fits.values()),
+                                  contact=cfg.contact)
         all_kp = np.concatenate(sampled.scene_keypoints) if sampled.specs else np.zeros((0, 17, 3), np.float32)
         labels = posture_labels(torch.from_numpy(all_kp), torch.tensor([0.0, 1.0, 0.0])) if len(all_kp) else []
         ends = np.cumsum([len(k) for k in sampled.scene_keypoints])
@@ -328,7 +329,6 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     ``on_shard_done(shard)`` is called in this process after each shard's manifest arrives
     (tests use it to simulate a kill).
     """
-    from syrip_gen.body import load_body
     from syrip_gen.render.world.sources import prepare_fits
 
     t0 = time.perf_counter()
@@ -339,8 +339,8 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
 
     key = run_key(path, cfg, photo_signature(path, cfg.photo_textures, cfg.max_missing_photos))  # before any work
     check_out(out, key, cfg)  # before any work
-    body = load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
-    records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body)
+    body = cfg.body.load()
+    records, fits_skipped = usable_fits(path, len(body.shape_names), cfg.limit, body=cfg.body.name)
     n_bg = check_folders(cfg)
     with one_torch_thread():
         infos = prepare_fits(records, body)

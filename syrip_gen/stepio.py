@@ -21,16 +21,27 @@ def need(inputs: dict[str, Path], role: str, kind: str) -> Path:
     return inputs[role]
 
 
-def keypoints_input(inputs: dict[str, Path]) -> dict:
-    """Optional input ``keypoints``: a learn_keypoints step (or a keypoints.npz) -> config entry;
-    none when that step refused to write one (the body's own keypoints then)."""
+def keypoints_input(inputs: dict[str, Path]) -> str | None:
+    """Optional input ``keypoints``: a learn_keypoints step (or a keypoints.npz) -> its file;
+    None when that step refused to write one (the body's own keypoints then)."""
     if "keypoints" not in inputs:
-        return {}
+        return None
     path = inputs["keypoints"]
     if path.is_dir():
         path = path / "keypoints.npz"
-        return {"keypoints": str(path)} if path.is_file() else {}
-    return {"keypoints": str(path)}
+        return str(path) if path.is_file() else None
+    return str(path)
+
+
+def with_keypoints_input(config: dict, inputs: dict[str, Path]) -> dict:
+    """A step's ``config`` with the optional input ``keypoints`` as its ``body.keypoints`` (a
+    flat ``body: smil`` of an older spec becomes ``body: {name: smil}``)."""
+    path = keypoints_input(inputs)
+    if path is None:
+        return config
+    body = config.get("body")
+    body = dict(body) if isinstance(body, dict) else ({} if body is None else {"name": body})
+    return {**config, "body": {**body, "keypoints": path}}
 
 
 def checkpoint_of(path: Path) -> Path:

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from syrip_gen.errors import UserError
-from syrip_gen.stepio import as_dict, dataset_of, keypoints_input, need
+from syrip_gen.stepio import as_dict, dataset_of, keypoints_input, need, with_keypoints_input
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,8 @@ def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     """Optional input ``keypoints`` (see :func:`_keypoints`)."""
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
-    cfg = FitConfig.from_dict({**config, **keypoints_input(inputs), "force": True})  # the step's key changed: other fits are stale
+    # the step's key changed: other fits are stale
+    cfg = FitConfig.from_dict({**with_keypoints_input(config, inputs), "force": True})
     summary = fit_file(need(inputs, "skeletons", "fit"), out, cfg)
     return as_dict(summary)
 
@@ -49,8 +50,8 @@ def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.dataset import RenderConfig, render_dataset
 
     extra = {"backgrounds": str(inputs["backgrounds"])} if "backgrounds" in inputs else {}
-    extra.update(keypoints_input(inputs))
-    cfg = RenderConfig.from_dict({**config, **extra, "force": True})  # key changed: old shards are stale
+    # key changed: old shards are stale
+    cfg = RenderConfig.from_dict({**with_keypoints_input(config, inputs), **extra, "force": True})
     return as_dict(render_dataset(need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
 
 
@@ -60,7 +61,7 @@ def _sequence(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.atomic import atomic_write_json
     from syrip_gen.render.sequence.clips import ClipConfig, render_clips
 
-    cfg = ClipConfig.from_dict({**config, **keypoints_input(inputs), "force": True})
+    cfg = ClipConfig.from_dict({**with_keypoints_input(config, inputs), "force": True})
     summary = render_clips(need(inputs, "fits", "sequence") / "fits.jsonl", out, cfg)
     if summary.filtered_path:
         atomic_write_json(out / "filtered.json", {"coco": summary.filtered_path, "n_kept": summary.clips_kept,
@@ -79,7 +80,7 @@ def _filter(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     report = filter_dataset(dataset, FilterConfig.from_dict(config),
                             fits_path=fits / "fits.jsonl" if fits else None, out_dir=out,
                             out=out / filtered_name(dataset_json(dataset)).name,
-                            keypoints=keypoints_input(inputs).get("keypoints"), whole_clips=True)
+                            keypoints=keypoints_input(inputs), whole_clips=True)
     return as_dict(report)
 
 

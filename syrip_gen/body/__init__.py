@@ -6,11 +6,12 @@ user-supplied SMIL/SMPL file through smplx.
 :data:`BODIES` is the one list of body models: ``load_body``, the config checks
 (``RenderConfig.body``, ``FitConfig.body``), the CLI's ``--body`` choices and the learned
 keypoints' file hash all read it, so adding a body model is one entry here (and its module).
+:class:`BodyConfig` is the one ``body:`` section of the fit, render and sequence configs.
 This module imports neither torch nor NumPy until a body is loaded (``--help`` stays light).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -53,6 +54,32 @@ BODIES: dict[str, BodyKind] = {
 }
 BODY_MODELS = tuple(BODIES)  # the names, in registry order (config and CLI choices)
 FILE_BODIES = tuple(n for n, b in BODIES.items() if b.needs_file)  # those loaded from the user's file
+
+
+@dataclass(frozen=True)
+class BodyConfig:
+    """Which body a stage uses (the ``body:`` section of fit, render and sequence configs):
+    ``name`` from :data:`BODIES`, ``path`` the user's model file (SMIL/SMPL), ``keypoints`` a
+    learned regressor (``keypoints.npz`` from learn-keypoints; None = the body's own)."""
+
+    name: str = field(default="anny", metadata={"choices": BODY_MODELS})
+    path: str | None = None
+    keypoints: str | None = None
+
+    def keyed(self) -> dict:
+        """The run key's part: the keypoints file by its content (its name changes no label)."""
+        from syrip_gen.body.keypoints import file_hash
+
+        kp = self.keypoints
+        return {"name": self.name, "path": self.path,
+                "keypoints": file_hash(kp) if kp is not None and Path(kp).is_file() else kp}
+
+    def load(self, device: str = "cpu") -> "BodyModel":
+        return load_body(self.name, self.path, device=device, keypoints=self.keypoints)
+
+
+# the flat keys of configs written before the body: section (read with a warning, see syrip_gen.config)
+BODY_MOVED = {"body": "body.name", "body_path": "body.path", "keypoints": "body.keypoints"}
 
 
 def __getattr__(name: str):
@@ -102,4 +129,4 @@ def with_keypoints(body: BodyModel, learned) -> BodyModel:
 
 
 __all__ = ["BodyModel", "BodyOutput", "MeshTopology", "load_body", "with_keypoints", "BODIES", "BodyKind",
-           "BODY_MODELS", "FILE_BODIES"]
+           "BODY_MODELS", "FILE_BODIES", "BodyConfig", "BODY_MOVED"]

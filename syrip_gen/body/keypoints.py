@@ -233,7 +233,8 @@ def check_labelled_with(render_config: dict, keypoints: str | Path, dataset: str
     """One-line UserError unless a rendered dataset (its COCO ``info.config``) was labelled with
     the regressor file ``keypoints``."""
     LearnedKeypoints.load(keypoints)  # a readable keypoints file first
-    used = render_config.get("keypoints")
+    body = render_config.get("body")
+    used = body.get("keypoints") if isinstance(body, dict) else render_config.get("keypoints")  # flat: before body:
     if used != file_hash(keypoints):
         what = "the body's own keypoints" if used is None else f"another keypoints file (sha256 {str(used)[:12]})"
         raise UserError(f"{dataset} was labelled with {what}, not {keypoints}; render it again with "

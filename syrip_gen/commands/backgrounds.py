@@ -5,10 +5,16 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags default to "not given": BackgroundsConfig holds the defaults (shown in the help)."""
+    from syrip_gen.backgrounds import BackgroundsConfig
+    from syrip_gen.config import default_help
+
     p.add_argument("dataset", help="COCO keypoint file or dataset directory of your real photos")
     p.add_argument("out", help="folder to write the backgrounds to (keep it with your data, not in a repository)")
-    p.add_argument("--margin", type=float, help="grow each person box by this share per side (default 0.2)")
-    p.add_argument("--aspect", type=float, help="width/height of the crops (default 4/3: 640x480 renders)")
+    p.add_argument("--margin", type=float,
+                   help=default_help(BackgroundsConfig, "margin", "grow each person box by this share per side"))
+    p.add_argument("--aspect", type=float,
+                   help=default_help(BackgroundsConfig, "aspect", "width/height of the crops", ": 640x480 renders"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@
   ring), where the learned regressor puts it (filled dot) and the vertices it uses (dots sized
   by weight), so a person can see where "hip" now is.
   The views are body-relative (the global orientation is left out, so a supine pose shows
-  its limbs rather than the soles of its feet). Rendered by ``render.preview`` when it is
+  its limbs rather than the soles of its feet). Rendered by ``render.pixels.preview`` when it is
   available; otherwise (or if GL fails) by a small OpenCV flat-shaded painter that needs no GL.
 - ``export``: the posed mesh (global orientation included) as an ``.obj``, with texture
   coordinates when the body has them.
@@ -48,10 +48,10 @@ BUILTIN_POSES_DEG: dict[str, dict[str, tuple[float, float, float]]] = {
 
 
 def _add_body_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--body", default="anny", help=f"body model: {', '.join(BODY_MODELS)} (default anny)")
+    p.add_argument("--body", default="anny", help=f"body model: {', '.join(BODY_MODELS)} (default %(default)s)")
     p.add_argument("--body-path", help="SMIL/SMPL model file (.pkl or the .npz from `body convert`)")
     p.add_argument("--uv-obj", help="SMIL/SMPL: .obj of the same mesh with texture coordinates (vt)")
-    p.add_argument("--age", type=float, default=6.0, help="age in months, 0-12 (default 6)")
+    p.add_argument("--age", type=float, default=6.0, help="age in months, 0-12 (default %(default)s)")
     p.add_argument("--pose", default="tpose",
                    help=f"a named pose ({', '.join(BUILTIN_POSES_DEG)}, or a posture-library name such as "
                         "supine_kicking) "
@@ -62,8 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     pv = sub.add_parser("preview", help="render a posed infant, front and side, to a PNG")
     _add_body_options(pv)
-    pv.add_argument("--out", default="infant.png", help="output PNG (default infant.png)")
-    pv.add_argument("--size", type=int, default=512, help="height of each view in pixels (default 512)")
+    pv.add_argument("--out", default="infant.png", help="output PNG (default %(default)s)")
+    pv.add_argument("--size", type=int, default=512, help="height of each view in pixels (default %(default)s)")
     pv.add_argument("--keypoints", metavar="NPZ", help="draw a learned keypoint regressor "
                     "(`syrip-gen learn-keypoints`) against the body's own keypoints")
     ex = sub.add_parser("export", help="write the posed mesh as an .obj")

@@ -6,17 +6,21 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Flags default to "not given": RoundsConfig / LearnConfig hold the defaults and ranges."""
+    from syrip_gen.config import default_help
+    from syrip_gen.fit.learn_keypoints import RoundsConfig
+
     p.add_argument("fits", metavar="FITS", help="fits folder of annotated skeletons (FITS/fits.jsonl, "
                    "from `syrip-gen fit`) or the .jsonl file")
     p.add_argument("--out", required=True, metavar="NPZ", help="where to write the regressor (keypoints.npz); "
                    "keep it with your data, not in a repository")
-    p.add_argument("--rounds", type=int, help="fit -> learn -> refit rounds (default 5)")
+    p.add_argument("--rounds", type=int, help=default_help(RoundsConfig, "rounds", "fit -> learn -> refit rounds"))
     p.add_argument("--heldout", dest="heldout_share", type=float,
-                   help="share of skeletons held out, 0.05-0.5 (default 0.25)")
+                   help=default_help(RoundsConfig, "heldout_share", "share of skeletons held out, 0.05-0.5"))
     p.add_argument("--radius", type=float,
-                   help="candidate vertices within this many metres of each default keypoint (default 0.05)")
-    p.add_argument("--min-fits", type=int, help="refuse with fewer ok fits (default 30)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default 1)")
+                   help=default_help(RoundsConfig, "learn.radius",
+                                     "candidate vertices within this many metres of each default keypoint"))
+    p.add_argument("--min-fits", type=int, help=default_help(RoundsConfig, "min_fits", "refuse with fewer ok fits"))
+    p.add_argument("--threads", type=int, help=default_help(RoundsConfig, "threads", "torch CPU threads"))
     p.add_argument("--force", action="store_true", help="replace --out when it exists")
 
 

@@ -5,15 +5,21 @@ Thin layer over :func:`syrip_gen.dataset.render_dataset`; torch/pyrender load on
 from __future__ import annotations
 
 import argparse
+import functools
 
 from syrip_gen.body import BODY_MODELS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Config flags default to None ("not given"): RenderConfig's defaults rule."""
+    """Config flags default to None ("not given"): RenderConfig's defaults rule (shown in the help)."""
+    from syrip_gen.config import default_help
+    from syrip_gen.render.image.config import RenderConfig
+
+    dflt = functools.partial(default_help, RenderConfig)  # dflt(field path, text, note)
+
     p.add_argument("fits", metavar="FITS", help="fits folder (FITS/fits.jsonl) or the .jsonl file")
     p.add_argument("--out", required=True, metavar="DATASET", help="dataset folder (SyRIP layout)")
-    p.add_argument("--variants", type=int, help="images per fit (default 10)")
+    p.add_argument("--variants", type=int, help=dflt("variants", "images per fit"))
     p.add_argument("--seed", type=int)
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
@@ -23,18 +29,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backgrounds", metavar="DIR", help="folder of background photos (default procedural); "
                    "`syrip-gen backgrounds` makes one from your own annotated photos")
     p.add_argument("--photo-support", type=_probability, metavar="P",
-                   help="with --backgrounds: share of lying infants placed on a photo instead of a "
-                        "procedural mattress/blanket/rug (default 0.7)")
+                   help=dflt("photo_support", "with --backgrounds: share of lying infants placed on a photo "
+                             "instead of a procedural mattress/blanket/rug"))
     p.add_argument("--textures", metavar="DIR", help="folder of textures (default procedural)")
     p.add_argument("--photo-textures", action="store_true", default=None,
                    help="bodies wear textures baked from the fits' own photos (once per fit, kept in "
                         "DATASET/photo_textures/); fits without a readable photo stay procedural")
     p.add_argument("--own-photo-texture", type=_probability, metavar="P",
-                   help="with --photo-textures: share of images wearing their own fit's photo; the rest "
-                        "wear another fit's (default 0.5)")
+                   help=dflt("own_photo_texture", "with --photo-textures: share of images wearing their own "
+                             "fit's photo; the rest wear another fit's"))
     p.add_argument("--max-missing-photos", type=_probability, metavar="P",
-                   help="with --photo-textures: stop before rendering when more than this share of the fits' "
-                        "photos is not found (default 0.1); the rest are rendered procedurally and counted")
+                   help=dflt("max_missing_photos", "with --photo-textures: stop before rendering when more than "
+                             "this share of the fits' photos is not found", "; the rest are rendered procedurally "
+                             "and counted"))
     p.add_argument("--shadows", type=_probability, nargs="?", const=1.0, metavar="P",
                    help="directional shadows in a share P of the images (0-1; bare --shadows = all); "
                         "a shadowed image takes ~3x longer on a CPU")
@@ -44,16 +51,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", default=None, help="replace a different run in --out")
     p.add_argument("--limit", type=int, help="render only the first N usable fits")
     p.add_argument("--shard-size", type=int, help="images per shard (resume unit)")
-    p.add_argument("--texture-size", type=int, help="body texture size in texels (default 512)")
+    p.add_argument("--texture-size", type=int, help=dflt("texture_size", "body texture size in texels"))
     p.add_argument("--msaa", type=int, choices=(0, 2, 4),
-                   help="GL multisampling (default 0: outline softened in 2D; 4: GL antialiasing, slower on a CPU)")
+                   help=dflt("msaa", "GL multisampling", ": outline softened in 2D; 4: GL antialiasing, slower on a CPU"))
     p.add_argument("--body", choices=BODY_MODELS,
-                   help="body model the fits were made with (default anny)")
+                   help=dflt("body.name", "body model the fits were made with"))
     p.add_argument("--body-path", help="the SMIL/SMPL model file (.pkl or converted .npz) for --body smil|smpl")
     p.add_argument("--keypoints", metavar="NPZ",
                    help="label keypoints with a regressor from `syrip-gen learn-keypoints` (default: the body's own)")
     p.add_argument("--multi-share", type=_probability, metavar="P",
-                   help="share of images holding 2-3 infants (default 0; pipeline YAML: sampling.multi_share)")
+                   help=dflt("sampling.multi_share", "share of images holding 2-3 infants",
+                             "; pipeline YAML: sampling.multi_share"))
     p.add_argument("--gl-threads", type=int, metavar="N",
                    help="software-GL (llvmpipe) threads per worker; default CPUs // workers")
 

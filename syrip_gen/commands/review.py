@@ -6,8 +6,8 @@ import argparse
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", help="dataset directory in SyRIP layout")
-    p.add_argument("--port", type=int, default=0, help="port to listen on (default 0: a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default %(default)s: a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only)")
     p.add_argument("--no-browser", action="store_true", help="print the URL without opening a browser")
 
 

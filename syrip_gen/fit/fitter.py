@@ -19,14 +19,14 @@ import re
 import time
 from collections import Counter
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from syrip_gen.body import BODY_MODELS
-from syrip_gen.config import check_ranges, from_mapping
+from syrip_gen.body import BODY_MOVED, BodyConfig
+from syrip_gen.config import RUN_ONLY, check_ranges, from_mapping, keyed
 from syrip_gen.errors import UserError
 from syrip_gen.fit import hypotheses as hyp
 from syrip_gen.fit.camera import camera_record, focal_from_fov, initial_translation, project, to_camera
@@ -55,29 +55,37 @@ DEFAULT_STAGES = (
 )
 
 
+def _with_support(cfg) -> bool:  # the support's settings change nothing while it is off
+    return cfg.support
+
+
+def _pruned_twice(cfg) -> bool:  # final_hypotheses changes nothing unless it prunes again
+    return cfg.final_hypotheses < cfg.keep_hypotheses
+
+
 @dataclass(frozen=True)
 class FitConfig:
-    """Everything that decides a fit; defaults live here once."""
+    """Everything that decides a fit; defaults live here once. ``RUN_ONLY`` fields (how, where
+    and how many are fitted, not what a fit is) stay out of the run key: a run may resume with
+    other values."""
 
     # across the longer image side (see fit/camera.py for why)
     fov_deg: float = field(default=60.0, metadata={"min": 1.0, "max": 170.0})
     refine_focal: bool = False
-    body: str = field(default="anny", metadata={"choices": BODY_MODELS})
-    body_path: str | None = None
-    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
+    body: BodyConfig = field(default_factory=BodyConfig)  # model, its file, learned keypoints
     pose_prior: str | None = None  # .npz; None = the bundled prior
-    device: str = field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})
+    device: str = field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto"), **RUN_ONLY})
     seed: int = field(default=0, metadata={"min": 0})
     batch_size: int = field(default=256, metadata={"min": 1})  # skeletons per batch (x hypotheses rows)
-    limit: int | None = field(default=None, metadata={"min": 1})
-    overlays: bool = True
+    limit: int | None = field(default=None, metadata={"min": 1, **RUN_ONLY})
+    overlays: bool = field(default=True, metadata=RUN_ONLY)
     images: str | None = None
     stages: tuple[Stage, ...] = DEFAULT_STAGES
     prune_after: int = field(default=1, metadata={"min": 0})  # stage index after which hypotheses are pruned
     keep_hypotheses: int = field(default=3, metadata={"min": 1})
     # rows kept for the last stage (fewer than keep_hypotheses: a long last stage spent on the best
     # only; benchmarks/results/keypoints.md, "Levers tried")
-    final_hypotheses: int = field(default=3, metadata={"min": 1})
+    final_hypotheses: int = field(default=3, metadata={"min": 1, "keyed_when": _pruned_twice})
     shape_weight: float = field(default=0.01, metadata={"min": 0.0})
     hyperextension_weight: float = field(default=1.0, metadata={"min": 0.0})
     limit_weight: float = field(default=1.0, metadata={"min": 0.0})
@@ -85,19 +93,22 @@ class FitConfig:
     label_bias_weight: float = field(default=0.02, metadata={"min": 0.0})  # posture-label nudge, in data-term units
     # the support the infant rests on (fit/support.py): a plane under the posture's contact side,
     # fitted with the body from stage support_from_stage on; benchmarks/results/fit3d.md
-    support: bool = False
-    support_weight: float = field(default=10.0, metadata={"min": 0.0})  # per metre of probes through the plane
-    contact_weight: float = field(default=10.0, metadata={"min": 0.0})  # per metre the touching side is off it
-    side_weight: float = field(default=1.0, metadata={"min": 0.0})  # per unit of cosine past the posture's tilt
-    elevation_weight: float = field(default=1.0, metadata={"min": 0.0})  # per unit of elevation sine short
-    supine_elevation_deg: float = field(default=30.0, metadata={"min": 0.0, "max": 90.0})  # camera over a supine infant
-    support_from_stage: int = field(default=2, metadata={"min": 0})
+    support: bool = field(default=False, metadata={"keyed_when": _with_support})
+    support_weight: float = field(default=10.0, metadata={"min": 0.0, "keyed_when": _with_support})  # per metre of probes through the plane
+    contact_weight: float = field(default=10.0, metadata={"min": 0.0, "keyed_when": _with_support})  # per metre the touching side is off it
+    side_weight: float = field(default=1.0, metadata={"min": 0.0, "keyed_when": _with_support})  # per unit of cosine past the posture's tilt
+    elevation_weight: float = field(default=1.0, metadata={"min": 0.0, "keyed_when": _with_support})  # per unit of elevation sine short
+    # camera over a supine infant
+    supine_elevation_deg: float = field(default=30.0, metadata={"min": 0.0, "max": 90.0, "keyed_when": _with_support})
+    support_from_stage: int = field(default=2, metadata={"min": 0, "keyed_when": _with_support})
     init_jitter: float = field(default=0.01, metadata={"min": 0.0})  # rad, seeded noise on the starting body pose
     max_mean_error: float = field(default=0.10, metadata={"min": 0.0})  # reject above this mean error / box diagonal
     min_keypoints: int = field(default=6, metadata={"min": 1, "max": 17})
     # torch CPU threads (None = torch's default); 1 is fastest for these small batched ops on a busy machine
-    threads: int | None = field(default=1, metadata={"min": 1})
-    force: bool = False  # replace a different fit run in the output folder
+    threads: int | None = field(default=1, metadata={"min": 1, **RUN_ONLY})
+    force: bool = field(default=False, metadata=RUN_ONLY)  # replace a different fit run in the output folder
+
+    MOVED = BODY_MOVED  # flat body keys of older specs and fit summaries (read with a warning)
 
     def __post_init__(self):
         check_ranges(self, "fit config")
@@ -125,28 +136,12 @@ class FitConfig:
         return d
 
     def keyed(self) -> dict:
-        """The fields that change a fit record (the run key's part of the config)."""
-        d = self.record()
-        for k in FIT_EXECUTION_ONLY:
-            d.pop(k)
-        if self.final_hypotheses >= self.keep_hypotheses:  # no second pruning: run keys as before the option
-            d.pop("final_hypotheses")
-        if not self.support:  # the default: run keys as before the option existed
-            for k in SUPPORT_FIELDS:
-                d.pop(k)
-        if d["keypoints"] is None:  # the default: run keys as before the option existed
-            d.pop("keypoints")
-        else:  # the learned file's content changes the fits, not its name
-            from syrip_gen.body.keypoints import file_hash
-
-            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
-        return d
+        """The fields that change a fit record (the run key's part of the config; field
+        metadata decides, see :func:`syrip_gen.config.keyed`)."""
+        return keyed(self)
 
 
-SUPPORT_FIELDS = ("support", "support_weight", "contact_weight", "side_weight", "elevation_weight",
-                  "supine_elevation_deg", "support_from_stage")
-# how, where and how many are fitted, not what a fit is: a run may resume with other values
-FIT_EXECUTION_ONLY = ("device", "threads", "limit", "overlays", "force")
+SUPPORT_FIELDS = tuple(f.name for f in fields(FitConfig) if f.metadata.get("keyed_when") is _with_support)
 
 
 def fit_run_key(skeletons: list, cfg: FitConfig) -> str:
@@ -450,7 +445,6 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     line is dropped first); writes ``summary.json`` and, with ``cfg.overlays``, overlay PNGs and
     a contact sheet. ``body`` may be passed to reuse a loaded model.
     """
-    from syrip_gen.body import load_body
     from syrip_gen.fit import io
     from syrip_gen.fit.kinematics import keypoint_model
     from syrip_gen.fit.prior import default_prior
@@ -469,7 +463,7 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     device = cfg.resolved_device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    body = body if body is not None else load_body(cfg.body, cfg.body_path, device=device, keypoints=cfg.keypoints)
+    body = body if body is not None else cfg.body.load(device)
     body = body.to(device)
     model = keypoint_model(body)
     prior = PosePrior.load(cfg.pose_prior) if cfg.pose_prior else default_prior()

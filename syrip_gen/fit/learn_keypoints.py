@@ -174,10 +174,11 @@ def fits_config(fits_dir, threads: int = 1):
 
     summary = Path(fits_dir) / "summary.json"
     recorded = json.loads(summary.read_text()).get("config", {}) if summary.is_file() else {}
-    skip = {"limit", "images", "overlays", "threads", "device", "keypoints"}
-    known = {f.name for f in dataclasses.fields(FitConfig)} - skip
+    skip = {"limit", "images", "overlays", "threads", "device"}
+    known = ({f.name for f in dataclasses.fields(FitConfig)} | set(FitConfig.MOVED)) - skip  # MOVED: older summaries
     cfg = FitConfig.from_dict({k: v for k, v in recorded.items() if k in known})
-    return dataclasses.replace(cfg, overlays=False, threads=threads, limit=None)
+    return dataclasses.replace(cfg, overlays=False, threads=threads, limit=None,
+                               body=dataclasses.replace(cfg.body, keypoints=None))
 
 
 def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = True,
@@ -188,7 +189,6 @@ def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = T
     file is refused before any work."""
     from pathlib import Path
 
-    from syrip_gen.body import load_body
     from syrip_gen.body.keypoints import body_file_hash, file_hash
     from syrip_gen.fits import read_fits
     from syrip_gen.runfolder import check_writable
@@ -203,10 +203,10 @@ def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = T
     records = read_fits(path)
     fit_cfg = fits_config(path.parent, cfg.threads)
     torch.set_num_threads(cfg.threads)
-    body = load_body(fit_cfg.body, fit_cfg.body_path)
+    body = fit_cfg.body.load()
     source = {"fits": str(path.resolve()), "fits_sha256": file_hash(path), "fit_config": fit_cfg.record()}
     res = learn_rounds(records, body, fit_cfg, cfg, source=source,
-                       body_hash=body_file_hash(fit_cfg.body, fit_cfg.body_path), progress=progress)
+                       body_hash=body_file_hash(fit_cfg.body.name, fit_cfg.body.path), progress=progress)
     b, a = res.before, res.after
     if not a["median"] < b["median"]:
         raise UserError(f"the learned keypoints do not lower the held-out error (median {100 * b['median']:.2f}% "

@@ -238,10 +238,12 @@ def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
 
     kp = tmp_path / "keypoints.npz"
     _learned(10).save(kp)
-    assert "keypoints" not in RenderConfig().keyed()  # default: run keys as before
-    keyed = RenderConfig(keypoints=str(kp)).keyed()
-    assert keyed["keypoints"] == file_hash(kp)
+    assert RenderConfig().keyed()["body"]["keypoints"] is None  # default: the body's own
+    keyed = RenderConfig.from_dict({"body": {"keypoints": str(kp)}}).keyed()
+    assert keyed["body"]["keypoints"] == file_hash(kp)
     check_labelled_with(keyed, kp, "d")
+    check_labelled_with({"body": "anny", "keypoints": file_hash(kp)}, kp, "d")  # a dataset from before body:
+    assert RenderConfig.from_dict({"keypoints": str(kp)}).body.keypoints == str(kp)  # the old flat key
     with pytest.raises(UserError, match="labelled with the body's own keypoints"):
         check_labelled_with(RenderConfig().keyed(), kp, "d")
     seen = {}
@@ -249,7 +251,7 @@ def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
     monkeypatch.setattr(dataset, "render_dataset", lambda fits, out, cfg: seen.setdefault("render", cfg))
     steps_face._fit({}, {"skeletons": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
     steps_face._render({"variants": 1}, {"fits": tmp_path, "keypoints": tmp_path}, tmp_path / "o")
-    assert seen["fit"].keypoints == seen["render"].keypoints == str(kp)
+    assert seen["fit"].body.keypoints == seen["render"].body.keypoints == str(kp)
     for name in ("syrip.yaml", "ablation.yaml"):
         steps = pipeline.load_spec(REPO_ROOT / "pipelines" / name).steps
         kinds = [s.kind for s in steps]

@@ -102,7 +102,7 @@ def angle_between(a, b) -> float:
 
 def prepared_fits(body, folder: Path, n: int = 2) -> list:
     """``n`` fits written by :func:`write_fits` into ``folder``, read back and prepared for
-    sampling (``render.sources.prepare_fits``), each with its ``_index``."""
+    sampling (``render.world.sources.prepare_fits``), each with its ``_index``."""
     from syrip_gen.render.world.sources import prepare_fits
 
     path = write_fits(body, folder / "fits.jsonl", n=n, extra_bad=False)

@@ -151,3 +151,53 @@ def test_cli_defaults_come_from_the_config_dataclasses():
                       (["backgrounds", "d", "o"], BackgroundsConfig)):
         args = build_parser(argv).parse_args(argv)
         assert from_args(cls, args, argv[0]) == cls()
+
+
+def test_moved_keys_are_read_with_one_warning_each_and_flags_keep_their_names(caplog):
+    """Contact settings and the body triple have one section each; older specs still load."""
+    from syrip_gen.body import BodyConfig
+    from syrip_gen.cli import build_parser
+    from syrip_gen.config import default_help
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.fit.fitter import FitConfig
+    from syrip_gen.render.sequence.clips import ClipConfig
+    from syrip_gen.render.world.contact import ContactConfig
+
+    old = {"body": "smil", "body_path": "m.npz", "keypoints": "k.npz", "contact_shadow": 0.3,
+           "sampling": {"settle_max_tilt_deg": 0.0, "contact_tolerance_m": 0.02, "fill": [0.5, 0.6]}}
+    with caplog.at_level("WARNING", logger="syrip_gen.config"):
+        cfg = RenderConfig.from_dict(old)
+    assert cfg.body == BodyConfig("smil", "m.npz", "k.npz") and cfg.sampling.fill == (0.5, 0.6)
+    assert cfg.contact == ContactConfig(max_tilt_deg=0.0, tolerance=0.02, shadow=0.3)
+    assert len(caplog.records) == 6 and "render config: body_path is now body.path" in caplog.text
+    assert RenderConfig.from_dict({"body": {"name": "smil", "path": "m.npz", "keypoints": "k.npz"},
+                                   "contact": {"max_tilt_deg": 0.0, "tolerance": 0.02, "shadow": 0.3},
+                                   "sampling": {"fill": [0.5, 0.6]}}) == cfg
+    assert ClipConfig.from_dict({"body_path": "m.npz", "body": "smil"}).render.body == BodyConfig("smil", "m.npz")
+    assert FitConfig.from_dict({"keypoints": "k.npz"}).body == BodyConfig(keypoints="k.npz")
+    with pytest.raises(UserError, match="^render config: contact_shadow and contact.shadow given both"):
+        RenderConfig.from_dict({"contact_shadow": 0.3, "contact": {"shadow": 0.2}})
+    caplog.clear()
+    argv = ["render", "f", "--out", "o", "--body", "smil", "--body-path", "m.npz", "--keypoints", "k.npz"]
+    with caplog.at_level("WARNING", logger="syrip_gen.config"):
+        assert from_args(RenderConfig, build_parser(argv).parse_args(argv), "render").body == cfg.body
+    assert not caplog.records  # flags are not old keys
+    with pytest.raises(UserError, match="^render: --body must be one of anny, smil, smpl, got 'x'$"):
+        from_args(RenderConfig, argparse.Namespace(body="x"), "render")
+    assert default_help(ClipConfig, "render.sampling.fill", "fill", "; note") == "fill (default 0.45 0.7; note)"
+
+
+def test_run_keys_come_from_field_metadata():
+    """RUN_ONLY fields never enter a run key; keyed_when leaves out an option's settings while it is off."""
+    from dataclasses import replace
+
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.fit.fitter import SUPPORT_FIELDS, FitConfig
+    from syrip_gen.render.sequence.clips import ClipConfig
+
+    base = RenderConfig()
+    assert replace(base, workers=7, force=True, gl_threads=3, contact_sheet=False).keyed() == base.keyed()
+    assert "photo_textures" not in base.keyed() and replace(base, photo_textures=True).keyed()["photo_textures"]
+    assert FitConfig(device="auto", threads=4, limit=3, overlays=False).keyed() == FitConfig().keyed()
+    assert SUPPORT_FIELDS[0] == "support" and set(SUPPORT_FIELDS) <= set(FitConfig(support=True).keyed())
+    assert ClipConfig.of(preview=False, video=False).keyed() == ClipConfig().keyed()

@@ -191,6 +191,7 @@ def _fast_fit_config(**kw):
 
 
 def test_a_failed_fit_start_leaves_nothing_that_blocks_the_rerun(anny_body, tmp_path):
+    from syrip_gen.body import BodyConfig
     from syrip_gen.body.keypoints import LearnedKeypoints
     from syrip_gen.fit.fitter import fit_file
 
@@ -199,7 +200,7 @@ def test_a_failed_fit_start_leaves_nothing_that_blocks_the_rerun(anny_body, tmp_
                      weights=np.zeros((17, 6890))).save(smil)
     out = tmp_path / "F"
     with pytest.raises(UserError, match="smil"):
-        fit_file(SKELETONS, out, _fast_fit_config(keypoints=str(smil)), progress=False)
+        fit_file(SKELETONS, out, _fast_fit_config(body=BodyConfig(keypoints=str(smil))), progress=False)
     assert not (out / "run.json").exists()
     s = fit_file(SKELETONS, out, _fast_fit_config(), body=anny_body, progress=False)  # the corrected rerun
     assert s.fitted == 1

@@ -25,10 +25,13 @@ def test_every_body_choice_reads_the_body_registry():
     from syrip_gen.fit.fitter import FitConfig
 
     assert body.BODY_MODELS == tuple(body.BODIES)
-    for cls in (RenderConfig, FitConfig):
-        (f,) = [f for f in dataclasses.fields(cls) if f.name == "body"]
-        assert f.metadata["choices"] is body.BODY_MODELS
-    for argv in (["render", "x"], ["fit", "x"], ["body", "preview"]):
+    from syrip_gen.render.sequence.clips import ClipConfig
+
+    for cfg in (RenderConfig(), FitConfig(), ClipConfig().render):  # one body section, one list
+        assert type(cfg.body) is body.BodyConfig
+    (f,) = [f for f in dataclasses.fields(body.BodyConfig) if f.name == "name"]
+    assert f.metadata["choices"] is body.BODY_MODELS
+    for argv in (["render", "x"], ["fit", "x"], ["sequence", "x"], ["body", "preview"]):
         parser = build_parser(argv)
         sub = parser._subparsers._group_actions[0].choices[argv[0]]
         if argv[0] == "body":

@@ -66,11 +66,11 @@ def test_learned_keypoints_reach_fit_render_and_filter(toy):
     kp = Path(summary["keypoints"])
     assert kp.is_file() and summary["heldout_after"]["median"] < summary["heldout_before"]["median"]
     fit = json.loads((spec.out / "fit" / "summary.json").read_text())
-    assert fit["config"]["keypoints"] == str(kp)
+    assert fit["config"]["body"]["keypoints"] == str(kp)
     coco = json.loads(Path(done["render"]["summary"]["annotation_path"]).read_text())
     from syrip_gen.body.keypoints import file_hash
 
-    assert coco["info"]["config"]["keypoints"] == file_hash(kp)
+    assert coco["info"]["config"]["body"]["keypoints"] == file_hash(kp)
     assert done["filter"]["summary"]["keypoints"] == str(kp)
     assert done["filter"]["summary"]["n_kept"] > 0
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from test_render_data import NOMOVE, H, W, fit_infos  # noqa: F401  (module fixture)
+from test_render_data import NOMOVE, NOSETTLE, H, W, fit_infos  # noqa: F401  (module fixture)
 
 from syrip_gen.geometry import look_at, rotvec_to_matrix
 from syrip_gen.render.world.contact import ContactConfig, contact_record, contact_shadow, settle
@@ -43,7 +43,7 @@ def test_settle_tilts_a_propped_body_until_it_rests():
     assert rec["gap_m"] <= cfg.tolerance and rec["margin_m"] >= 0
     # a body that rests is left alone; settling off leaves every body alone
     assert settle(_slab(0.0), np.ones(144, bool), cfg)[1] == 0.0
-    assert settle(body, back, replace(cfg, settle=False))[1] == 0.0
+    assert settle(body, back, replace(cfg, max_tilt_deg=0.0))[1] == 0.0
 
 
 def test_contact_shadow_darkens_the_support_under_a_touching_body_only():
@@ -64,7 +64,7 @@ def test_contact_shadow_darkens_the_support_under_a_touching_body_only():
 
 def test_sampled_bodies_are_settled_consistently(anny_body, fit_infos):  # noqa: F811
     cfg = replace(NOMOVE, mirror_prob=0.0)
-    s = sample_variants([(f, v) for f in fit_infos for v in range(3)], anny_body, cfg, 5, W, H)
+    s = sample_variants([(f, v) for f in fit_infos for v in range(3)], anny_body, cfg, 5, W, H, contact=NOSETTLE)
     settled = sample_variants([(f, v) for f in fit_infos for v in range(3)], anny_body,
                               VariantConfig(pose_sigma=0.0, roll_deg=(0.0, 0.0), mirror_prob=0.0), 5, W, H)
     assert any(sp.bodies[0].contact["tilt_deg"] > 0 for sp in settled.specs)
@@ -97,10 +97,10 @@ def test_photo_views_take_the_photos_framing(anny_body, fit_infos):  # noqa: F81
     assert f.fill is not None and 0.05 < f.fill < 2 and 10 < f.fov < 120
     cfg = replace(NOMOVE, own_view_share=1.0, own_view_jitter_deg=0.0, photo_fill_jitter=0.0, mirror_prob=0.0,
                   photo_fill=(0.3, 0.6))
-    spec = sample_variants([(f, 0) for f in fit_infos], anny_body, cfg, 3, W, H).specs[0]
+    spec = sample_variants([(f, 0) for f in fit_infos], anny_body, cfg, 3, W, H, contact=NOSETTLE).specs[0]
     fov = np.degrees(2 * np.arctan(H / 2 / spec.camera.K[1, 1]))
     assert fov == pytest.approx(np.clip(f.fov, *cfg.photo_fov_deg), abs=1e-6)
-    off = sample_variants([(f, 0)], anny_body, replace(cfg, photo_framing=False), 3, W, H).specs[0]
+    off = sample_variants([(f, 0)], anny_body, replace(cfg, photo_framing=False), 3, W, H, contact=NOSETTLE).specs[0]
     assert not np.isclose(off.camera.K[1, 1], spec.camera.K[1, 1])
 
 

@@ -15,12 +15,13 @@ from syrip_gen.annotate import annotate_scene
 from syrip_gen.coco import FLIP_INDEX
 from syrip_gen.posture_label import posture_labels
 from syrip_gen.geometry import rotvec_to_matrix
+from syrip_gen.render.world.contact import ContactConfig
 from syrip_gen.render.world.variants import VariantConfig, sample_variants
 
 W, H = 160, 120
-# the fitted pose, untilted, seen from drawn views
-NOMOVE = VariantConfig(pose_sigma=0.0, roll_deg=(0.0, 0.0), settle_max_tilt_deg=0.0, own_view_share=0.0,
-                       posture_view_share=0.0)
+# the fitted pose, untilted (NOSETTLE), seen from drawn views
+NOMOVE = VariantConfig(pose_sigma=0.0, roll_deg=(0.0, 0.0), own_view_share=0.0, posture_view_share=0.0)
+NOSETTLE = ContactConfig(max_tilt_deg=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,8 @@ def fit_infos(anny_body, tmp_path_factory):
 
 
 def test_world_rotation_is_composed_with_the_fit(anny_body, fit_infos):
-    s = sample_variants([(fit_infos[0], v) for v in range(4)], anny_body, replace(NOMOVE, mirror_prob=0.0), 3, W, H)
+    s = sample_variants([(fit_infos[0], v) for v in range(4)], anny_body, replace(NOMOVE, mirror_prob=0.0), 3, W, H,
+                        contact=NOSETTLE)
     assert len(s.specs) == 4
     for spec, (kp,) in zip(s.specs, s.scene_keypoints):
         body = spec.bodies[0]
@@ -66,8 +68,8 @@ def test_mirror_swaps_labels(anny_body, fit_infos):
     """Same draws with and without the mirror: the mirrored picture is the plain one flipped
     left-right, and its left wrist sits where the plain picture's right wrist was, flipped."""
     job = [(fit_infos[1], 2)]
-    plain = sample_variants(job, anny_body, replace(NOMOVE, mirror_prob=0.0), 5, W, H)
-    mirror = sample_variants(job, anny_body, replace(NOMOVE, mirror_prob=1.0), 5, W, H)
+    plain = sample_variants(job, anny_body, replace(NOMOVE, mirror_prob=0.0), 5, W, H, contact=NOSETTLE)
+    mirror = sample_variants(job, anny_body, replace(NOMOVE, mirror_prob=1.0), 5, W, H, contact=NOSETTLE)
     assert not plain.specs[0].bodies[0].mirror and mirror.specs[0].bodies[0].mirror
 
     def pixels(s):
@@ -95,7 +97,8 @@ def test_real_renderer_run(anny_body, fit_infos, tmp_path):
     except Exception as err:  # noqa: BLE001
         pytest.skip(f"no EGL renderer here: {err}")
     job = [(fit_infos[1], 2)]
-    specs = [sample_variants(job, anny_body, replace(NOMOVE, mirror_prob=p), 5, W, H) for p in (0.0, 1.0)]
+    specs = [sample_variants(job, anny_body, replace(NOMOVE, mirror_prob=p), 5, W, H, contact=NOSETTLE)
+             for p in (0.0, 1.0)]
     masks = []
     for s in specs:
         spec = s.specs[0]

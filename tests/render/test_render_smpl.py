@@ -8,6 +8,7 @@ from test_body_smpl import FACE_IDS, tiny_model, write_chumpy_pickle
 from helpers.render_data import write_fits
 
 import syrip_gen.body as body_pkg
+from syrip_gen.body import BodyConfig
 from syrip_gen.body.smpl_body import SmplBody
 from syrip_gen.dataset import RenderConfig, render_dataset
 
@@ -25,8 +26,8 @@ def test_render_smpl_body_without_uvs(tmp_path, monkeypatch):
     monkeypatch.setattr(body_pkg, "load_body", fake_load_body)
     fits = write_fits(body, tmp_path / "fits" / "fits.jsonl", n=2)
     torch.manual_seed(0)
-    cfg = RenderConfig(variants=1, width=96, height=72, workers=1, body="smil",
-                       body_path=str(tmp_path / "tiny.pkl"), texture_size=64, contact_sheet=False)
+    cfg = RenderConfig(variants=1, width=96, height=72, workers=1, body=BodyConfig("smil", str(tmp_path / "tiny.pkl")),
+                       texture_size=64, contact_sheet=False)
     summary = render_dataset(fits, tmp_path / "ds", cfg)
     assert seen and all(s == ("smil", str(tmp_path / "tiny.pkl")) for s in seen)
     coco = json.loads(next((tmp_path / "ds" / "annotations").glob("*.json")).read_text())

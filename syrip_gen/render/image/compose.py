@@ -234,15 +234,15 @@ class ImageMaker:
                      shadows=spec.lighting.shadows)
 
     def contact_shadow(self, r, scene) -> np.ndarray:
-        """The frame with the body's soft contact shadow on the support (render.contact)."""
-        from syrip_gen.render.world.contact import ContactConfig, contact_shadow
+        """The frame with the body's soft contact shadow on the support (render.world.contact)."""
+        from syrip_gen.render.world.contact import contact_shadow
 
-        if scene.support is None or self.cfg.contact_shadow <= 0:
+        if scene.support is None or self.cfg.contact.shadow <= 0:
             return r.rgb
         on_support = (r.depth > 0) & ~r.mask
         bodies = np.concatenate([b.vertices for b in scene.bodies])  # every infant's
         return contact_shadow(r.rgb, scene.camera, scene.support.height, on_support, bodies,
-                              ContactConfig(shadow=self.cfg.contact_shadow))
+                              self.cfg.contact)
 
     def render(self, spec, vertices, timer: "StageTimer | None" = None,
                photo_textures: list | None = None) -> Rendered:

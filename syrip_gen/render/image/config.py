@@ -5,18 +5,21 @@ Its own module so that scene composition (``render/image/compose.py``) and the s
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 
-from syrip_gen.body import BODY_MODELS
+from syrip_gen.body import BODY_MOVED, BodyConfig
 from syrip_gen.coco import check_split
-from syrip_gen.config import check_ranges, from_mapping
+from syrip_gen.config import RUN_ONLY, check_ranges, from_mapping, keyed
+from syrip_gen.render.world.contact import ContactConfig
 from syrip_gen.render.pixels.sensor import SensorConfig
 from syrip_gen.render.world.variants import VariantConfig
 
 MAX_VARIANTS = 10000
 MAX_IMAGE_SIDE = 16384  # GL_MAX_RENDERBUFFER_SIZE and GL_MAX_VIEWPORT_DIMS of Mesa llvmpipe (and most GPUs)
-EXECUTION_ONLY = ("workers", "backend", "scheduler", "force", "contact_sheet", "gl_threads", "max_missing_photos")
+
+
+def _with_photo_textures(cfg) -> bool:
+    return cfg.photo_textures
 
 
 @dataclass(frozen=True)
@@ -43,41 +46,45 @@ class RenderConfig:
     seed: int = field(default=0, metadata={"min": 0})
     width: int = field(default=640, metadata={"min": 16, "max": MAX_IMAGE_SIDE})
     height: int = field(default=480, metadata={"min": 16, "max": MAX_IMAGE_SIDE})
-    workers: int = field(default=2, metadata={"min": 1})
-    backend: str = field(default="joblib", metadata={"choices": ("joblib", "dask")})
-    scheduler: str | None = None  # dask scheduler address; None = a LocalCluster
+    workers: int = field(default=2, metadata={"min": 1, **RUN_ONLY})
+    backend: str = field(default="joblib", metadata={"choices": ("joblib", "dask"), **RUN_ONLY})
+    scheduler: str | None = field(default=None, metadata=RUN_ONLY)  # dask scheduler address; None = a LocalCluster
     backgrounds: str | None = None  # folder of background photos; None = procedural
     # with backgrounds: chance a lying infant lies on one of the photos
     photo_support: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
     textures: str | None = None  # folder of UV textures for the body; None = procedural
-    photo_textures: bool = False  # bodies wear textures baked from the fits' own photos (see render.bake)
+    # bodies wear textures baked from the fits' own photos (see render.looks.bake); off: not keyed (no effect)
+    photo_textures: bool = field(default=False, metadata={"keyed_when": _with_photo_textures})
     # with photo_textures: chance an image wears its own fit's photo
-    own_photo_texture: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+    own_photo_texture: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0,
+                                                            "keyed_when": _with_photo_textures})
     # with photo_textures: the largest share of fits whose photo may be missing (rendered procedurally)
-    max_missing_photos: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0})
+    max_missing_photos: float = field(default=0.1, metadata={"min": 0.0, "max": 1.0, **RUN_ONLY})
     shadows: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})  # probability per image
-    # soft contact shadow under every body (render.contact): darkening where the body touches
-    contact_shadow: float = field(default=0.55, metadata={"min": 0.0, "max": 1.0})
-    # blur (px at 240 rows) of what lies twice as far as the infant and beyond (render.optics); 0: all sharp
+    # blur (px at 240 rows) of what lies twice as far as the infant and beyond (render.pixels.optics); 0: all sharp
     depth_of_field: float = field(default=1.6, metadata={"min": 0.0})
     # lying infants seen from lower than this (degrees above the support) get a far-reaching floor, never a photo
     floor_below_deg: float = field(default=40.0, metadata={"min": -90.0, "max": 90.0})
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
     parts: bool = False  # write part-segmentation PNGs (uint8 part id + 1, 0 = not body)
-    force: bool = False  # replace a different run's shards
+    force: bool = field(default=False, metadata=RUN_ONLY)  # replace a different run's shards
     limit: int | None = field(default=None, metadata={"min": 1})  # render only the first N usable fits
     shard_size: int = field(default=50, metadata={"min": 1})
-    body: str = field(default="anny", metadata={"choices": BODY_MODELS})
-    body_path: str | None = None  # the user's SMIL/SMPL model file (--body smil|smpl)
-    keypoints: str | None = None  # learned keypoints.npz (learn-keypoints); None = the body's own
+    body: BodyConfig = field(default_factory=BodyConfig)  # the fits' body model, its file, learned keypoints
     texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns
     support_texels_per_m: int = field(default=512, metadata={"min": 32})  # a support texture of >= 16 texels
     msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
-    gl_threads: int | None = field(default=None, metadata={"min": 1})
-    contact_sheet: bool = True
+    gl_threads: int | None = field(default=None, metadata={"min": 1, **RUN_ONLY})
+    contact_sheet: bool = field(default=True, metadata=RUN_ONLY)
     sampling: VariantConfig = field(default_factory=VariantConfig)
     sensor: SensorConfig = field(default_factory=SensorConfig)
+    # how bodies meet their support (render.world.contact): settling tilt, contact tolerance, contact shadow
+    contact: ContactConfig = field(default_factory=ContactConfig)
+
+    # keys read from older specs (with a warning): old path -> new path
+    MOVED = {**BODY_MOVED, "contact_shadow": "contact.shadow", "sampling.settle_max_tilt_deg": "contact.max_tilt_deg",
+             "sampling.contact_tolerance_m": "contact.tolerance"}
 
     def __post_init__(self):
         if isinstance(self.shadows, bool):
@@ -87,8 +94,9 @@ class RenderConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "RenderConfig":
-        """From a pipeline spec's ``config:`` mapping (``sampling:`` / ``sensor:`` may be
-        mappings of :class:`VariantConfig` / ``SensorConfig`` fields); unknown keys, wrong
+        """From a pipeline spec's ``config:`` mapping (``sampling:`` / ``sensor:`` / ``contact:``
+        may be mappings of :class:`VariantConfig` / ``SensorConfig`` / ``ContactConfig``
+        fields; the old keys of :attr:`MOVED` are read with a warning); unknown keys, wrong
         types and values out of range are a one-line :class:`UserError`."""
         d = dict(d or {}) if isinstance(d, dict) or d is None else d
         if isinstance(d, dict) and isinstance(d.get("shadows"), bool):  # true/false = always/never
@@ -96,20 +104,13 @@ class RenderConfig:
         return from_mapping(cls, d, "render config")
 
     def keyed(self) -> dict:
-        """The fields that change the output (the run key's part of the config)."""
-        d = asdict(self)
-        for k in EXECUTION_ONLY:
-            d.pop(k)
-        if not self.photo_textures:  # off: no effect (and procedural runs keep their keys)
-            d.pop("photo_textures")
-            d.pop("own_photo_texture")
-        if not self.sampling.multi_share:  # single-infant runs: keys as before several infants existed
+        """The fields that change the output (the run key's part of the config; field metadata
+        decides, see :func:`syrip_gen.config.keyed`)."""
+        d = keyed(self)
+        if not self.sampling.multi_share:  # single-infant runs (to become VariantConfig's keyed_when)
             for k in ("multi_share", "infants", "body_gap_m"):
                 d["sampling"].pop(k)
-        if d["keypoints"] is None:  # the default: keys (and run keys) as before the option existed
-            d.pop("keypoints")
-        else:  # the file's content decides the labels, not its name
-            from syrip_gen.body.keypoints import file_hash
-
-            d["keypoints"] = file_hash(d["keypoints"]) if Path(d["keypoints"]).is_file() else d["keypoints"]
         return d
+
+
+EXECUTION_ONLY = tuple(f.name for f in fields(RenderConfig) if not f.metadata.get("keyed", True))

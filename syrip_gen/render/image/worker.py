@@ -52,7 +52,6 @@ def worker_state(cfg: RenderConfig) -> WorkerState:
     with _STATE_LOCK:
         state = _STATE.get(key)
         if state is None:
-            from syrip_gen.body import load_body
             from syrip_gen.gates.pose import PoseChecker
 
             if cfg.gl_threads or cfg.workers > 1:  # before this process's GL context exists
@@ -60,8 +59,8 @@ def worker_state(cfg: RenderConfig) -> WorkerState:
 
                 os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))
                 cv2.setNumThreads(gl_threads(cfg))  # OpenCV's pool too: no oversubscription
-            body_key = ("body", os.getpid(), cfg.body, cfg.body_path, cfg.keypoints)
-            body = _STATE.get(body_key) or load_body(cfg.body, cfg.body_path, keypoints=cfg.keypoints)
+            body_key = ("body", os.getpid(), cfg.body)
+            body = _STATE.get(body_key) or cfg.body.load()
             _STATE[body_key] = body
             state = WorkerState(body=body, maker=compose.make_image_maker(cfg, body),
                                 checker=PoseChecker(cfg.sampling.max_nll_increase))

@@ -1,7 +1,7 @@
 """A clip's plan: its scene (one ``VariantSpec``: 1-3 infants), each infant's movement over the
 frames, and the camera path; vertices made again per chunk of frames when drawn.
 
-Why: the planning is the part of a clip that decides how it moves (``render.motion``) and where
+Why: the planning is the part of a clip that decides how it moves (``render.sequence.motion``) and where
 it sits; drawing (``clip_render``) then only renders and labels. The pelvis is held where the
 fit put it: only the slow turn towards another fit lifts the body (smoothly), so limbs move
 without bouncing the trunk; a movement whose limbs press more than ``max_sink_m`` into the
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# ``ClipConfig`` (render.clips) appears in annotations only: no import back up
+# ``ClipConfig`` (render.sequence.clips) appears in annotations only: no import back up
 
 CHUNK = 16  # frames per body forward when planning and rendering (memory: a chunk, not a clip)
 
@@ -141,7 +141,7 @@ def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool,
 
     r = cfg.render
     s = sample_variants([(fit, variant)], body, r.sampling, r.seed, r.width, r.height, checker=checker,
-                        n_backgrounds=n_backgrounds, shadow_prob=r.shadows, pool=pool)
+                        n_backgrounds=n_backgrounds, shadow_prob=r.shadows, pool=pool, contact=r.contact)
     if not s.specs:
         return None, s.rejected_jobs[0][2] if s.rejected_jobs else "no view"
     spec = s.specs[0]

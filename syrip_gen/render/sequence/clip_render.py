@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-# ``ClipConfig`` (render.clips) and ``ClipPlan`` (render.clip_plan) appear in annotations only: no import back up
+# ``ClipConfig`` (render.sequence.clips) and ``ClipPlan`` (render.sequence.clip_plan) appear in annotations only: no import back up
 
 
 def clip_name(clip_id: int) -> str:
@@ -42,7 +42,7 @@ def clip_stats(images: list[dict], anns: list[dict], fps: float) -> dict:
 
 
 def _frame_contact(b, verts: np.ndarray, mask, support_y: float, tol: float) -> dict | None:
-    """Infant ``b``'s contact with the support at one frame (``render.contact.contact_record``
+    """Infant ``b``'s contact with the support at one frame (``render.world.contact.contact_record``
     against the support plane: a limb pressed into it counts as touching), plus ``sink_m``."""
     from syrip_gen.render.world.contact import contact_record
 
@@ -77,7 +77,7 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
     postures = np.asarray(posture_labels(flat, torch.tensor([0.0, 1.0, 0.0])), object).reshape(F, N)
     parts = body_parts(state.body)
     masks = [None if parts is None else contact_mask(parts, b.source_posture) for b in plan.spec.bodies]
-    tol = cfg.render.sampling.contact_tolerance_m
+    tol = cfg.render.contact.tolerance
     images, anns, reason = [], [], None
     with maker.clip_scope(plan.box):  # texture, support, background: made once for the clip
         for start, chunk in plan.vertices(state.body):

@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syrip_gen.config import check_ranges, from_mapping
+from syrip_gen.config import RUN_ONLY, check_ranges, from_mapping, keyed
 from syrip_gen.errors import UserError
 from syrip_gen.render.sequence.clip_plan import ClipPlan, limit_arrays, plan_clip  # noqa: F401  (the API)
 from syrip_gen.render.sequence.clip_render import clip_name, clip_table, finished_clip, frame_id, render_clip  # noqa: F401
@@ -68,8 +68,9 @@ class ClipConfig:
     min_movement_m: float = field(default=0.03, metadata={"min": 0.0})
     # moving limbs may press this far (m) into the (soft) support; deeper movements are scaled down
     max_sink_m: float = field(default=0.015, metadata={"min": 0.0})
-    preview: bool = True  # MP4 per clip with the keypoints drawn
-    video: bool = True  # MP4 per clip of the frames as rendered (what `predict` takes)
+    preview: bool = field(default=True, metadata=RUN_ONLY)  # MP4 per clip with the keypoints drawn
+    # MP4 per clip of the frames as rendered (what `predict` takes)
+    video: bool = field(default=True, metadata=RUN_ONLY)
     gate: bool = True  # run filter's gates per frame and keep whole clips
     motion: MotionConfig = field(default_factory=MotionConfig)
     render: RenderConfig = field(default_factory=_clip_render)
@@ -105,7 +106,7 @@ class ClipConfig:
             if not isinstance(render, dict):
                 raise UserError(f"sequence config: render must be a mapping, got {render!r}")
             own = {f.name for f in dataclasses.fields(cls)}
-            image = {f.name for f in dataclasses.fields(RenderConfig)}
+            image = {f.name for f in dataclasses.fields(RenderConfig)} | {k for k in RenderConfig.MOVED if "." not in k}
             flat = {k: d.pop(k) for k in list(d) if k not in own and k in image}
             both = sorted(set(flat) & set(render))
             if both:
@@ -116,11 +117,9 @@ class ClipConfig:
         return from_mapping(cls, d, "sequence config", name=name)
 
     def keyed(self) -> dict:
-        """The fields that change the output (the run key's part of the config)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("preview", "video")}
-        d["motion"] = dataclasses.asdict(self.motion)
-        d["render"] = self.render.keyed()
-        return d
+        """The fields that change the output (the run key's part of the config; field metadata
+        decides, see :func:`syrip_gen.config.keyed`)."""
+        return keyed(self)
 
 
 @dataclass
@@ -150,7 +149,7 @@ def _run_key(fits_path: Path, cfg: ClipConfig, extra: str = "") -> str:
 
 
 def _bake(records, infos, body, out: Path, rcfg: RenderConfig, path: Path) -> dict:
-    """With ``photo_textures``: each fit's photo baked onto its body (``render.photo_textures``)."""
+    """With ``photo_textures``: each fit's photo baked onto its body (``render.looks.photo_textures``)."""
     from syrip_gen.render.looks.bake import BakeConfig
     from syrip_gen.render.looks.photo_textures import TEXTURE_DIR, bake_fits
     from syrip_gen.render.image.worker import one_torch_thread
@@ -184,7 +183,7 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
     claim(out, key, rcfg.force, "sequence")
     n_bg = check_folders(rcfg)
     state = worker_state(rcfg)
-    records, _ = usable_fits(path, len(state.body.shape_names), rcfg.limit, body=rcfg.body)
+    records, _ = usable_fits(path, len(state.body.shape_names), rcfg.limit, body=rcfg.body.name)
     if not records:
         raise UserError(f"{path}: no usable fits to make clips of")
     with one_torch_thread():

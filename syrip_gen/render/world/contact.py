@@ -22,10 +22,11 @@ World frame: metres, y up (docs/architecture.md). Pure NumPy/OpenCV.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from syrip_gen.config import check_ranges
 from syrip_gen.geometry import rotvec_to_matrix
 
 # the part that must rest on the support (supine/side: the back; sitting: the seat; standing: the
@@ -38,15 +39,21 @@ _DIRECTIONS = np.stack([[math.cos(a), math.sin(a)] for a in np.linspace(0, 2 * m
 
 @dataclass(frozen=True)
 class ContactConfig:
-    """How bodies meet their support (lengths in metres)."""
+    """How bodies meet their support (lengths in metres): the render config's ``contact:``
+    section, read by the sampler (settling, contact records) and the compositor (shadow)."""
 
-    settle: bool = True  # tilt bodies that hover or would tip over until they rest
-    max_tilt_deg: float = 30.0
-    tolerance: float = 0.01  # vertices this close to the plane touch it
-    shadow: float = 0.55  # contact shadow strength (0: none): darkening right under a touching body
-    shadow_height: float = 0.04  # occlusion falls to 1/e at this height of the body above the plane
-    shadow_blur: float = 0.03  # softness of the shadow's edge (Gaussian sigma on the plane)
-    shadow_cell: float = 0.01  # grid cell of the occlusion map
+    # tilt bodies that hover or would tip over until they rest, by at most this (0: never)
+    max_tilt_deg: float = field(default=30.0, metadata={"min": 0.0, "max": 90.0})
+    tolerance: float = field(default=0.01, metadata={"min": 0.0})  # vertices this close to the plane touch it
+    # contact shadow strength (0: none): darkening right under a touching body
+    shadow: float = field(default=0.55, metadata={"min": 0.0, "max": 1.0})
+    # occlusion falls to 1/e at this height of the body above the plane
+    shadow_height: float = field(default=0.04, metadata={"min": 1e-4})
+    shadow_blur: float = field(default=0.03, metadata={"min": 0.0})  # the edge's softness (Gaussian sigma on the plane)
+    shadow_cell: float = field(default=0.01, metadata={"min": 1e-3})  # grid cell of the occlusion map
+
+    def __post_init__(self):
+        check_ranges(self, "contact config")
 
 
 def contact_kind(posture: str) -> str:
@@ -101,12 +108,12 @@ def settle(vertices: np.ndarray, contact: np.ndarray, cfg: ContactConfig) -> tup
     """The tilt ``(3, 3)`` (about the origin = pelvis) and its angle in degrees that lets a body
     rest: the smallest that puts the contact part on the plane (gap within ``tolerance``) with the
     centre of mass over the touching vertices (margin >= 0), else the one closest to that;
-    identity when the body rests already or ``settle`` is off."""
+    identity when the body rests already or ``max_tilt_deg`` is 0."""
     v = np.asarray(vertices, np.float64)
     sub = slice(None, None, max(1, len(v) // 800))  # ~800 vertices decide the tilt
     vs, cs = v[sub], contact[sub]
     gap, margin = _measures(vs[None, :, 1], vs[None][..., [0, 2]], cs, cfg.tolerance)
-    if not cfg.settle or (gap[0] <= cfg.tolerance and margin[0] >= 0):
+    if cfg.max_tilt_deg <= 0 or (gap[0] <= cfg.tolerance and margin[0] >= 0):
         return np.eye(3), 0.0
     tilts = _tilts(cfg.max_tilt_deg)
     w = np.einsum("nij,vj->nvi", tilts, vs)  # (N, V, 3) every vertex under every tilt

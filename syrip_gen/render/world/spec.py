@@ -35,7 +35,7 @@ class BodySpec:
     perturbed: bool  # pose perturbation kept (False: the fitted pose was used)
     appearance_seed: int
     blend: dict | None = None  # {"fit_id", "weight"} when the pose was blended towards another fit
-    contact: dict | None = None  # {"part", "gap_m", "margin_m", "tilt_deg"}: how the body meets its support (render.contact)
+    contact: dict | None = None  # {"part", "gap_m", "margin_m", "tilt_deg"}: how the body meets its support (render.world.contact)
     offset: tuple = (0.0, 0.0, 0.0)  # world translation (m) of the posed vertices
     track_id: int = 0  # the infant's index in the scene (COCO ``track_id``)
 
@@ -93,7 +93,7 @@ class VariantSpec:
     height: int
     support: SupportSpec
     lighting: LightingSpec
-    sensor: dict  # {"seed": s}: render.sensor.apply_sensor draws its chain from default_rng(s)
+    sensor: dict  # {"seed": s}: render.pixels.sensor.apply_sensor draws its chain from default_rng(s)
     view: str = "drawn"  # drawn (elevation/yaw ranges) | own (the photo's camera) | posture (another photo's)
     view_from: str | None = None  # fit id whose photo camera was used
 

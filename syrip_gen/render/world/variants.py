@@ -96,8 +96,6 @@ class VariantConfig:
     photo_fill: tuple[float, float] = (0.3, 0.9)  # photo fills are clipped into this range
     photo_fov_deg: tuple[float, float] = (20.0, 80.0)  # and photo fields of view into this one
     photo_min_elevation_deg: float = 10.0  # lying infants' photo views are raised to at least this
-    settle_max_tilt_deg: float = 30.0  # tilt a hovering body onto its contact part (0: never; render.contact)
-    contact_tolerance_m: float = 0.01  # a contact part this close to the support touches it
     # several infants in one image (issue 24): the share of images with more than one, how many
     multi_share: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     infants: tuple[int, int] = (2, 3)  # infants in a multi-infant image (uniform, inclusive; at most 3)
@@ -288,18 +286,16 @@ def _lights(d: _Draw, cfg: VariantConfig) -> tuple:
 
 
 def _settle(fits: list[FitInfo], verts: np.ndarray, kps: np.ndarray, pose: np.ndarray, world: np.ndarray,
-            cfg: VariantConfig, parts: np.ndarray | None) -> tuple[list[dict | None], np.ndarray]:
-    """Tilt each hovering body onto its posture's contact part (``render.contact.settle``), in
+            ccfg: "ContactConfig", parts: np.ndarray | None) -> tuple[list[dict | None], np.ndarray]:
+    """Tilt each hovering body onto its posture's contact part (``render.world.contact.settle``), in
     place: vertices, keypoints, the global orientation ``pose[:, 0]`` and the world rotation
     (all about the pelvis at the origin). Returns each body's contact record (None without
     part labels) and the tilts ``(B, 3, 3)``."""
-    from syrip_gen.render.world.contact import ContactConfig, contact_mask, contact_record, settle
+    from syrip_gen.render.world.contact import contact_mask, contact_record, settle
 
     tilts = np.tile(np.eye(3), (len(fits), 1, 1))
     if parts is None:
         return [None] * len(fits), tilts
-    ccfg = ContactConfig(settle=cfg.settle_max_tilt_deg > 0, max_tilt_deg=max(cfg.settle_max_tilt_deg, 1e-6),
-                         tolerance=cfg.contact_tolerance_m)
     out = []
     for k, f in enumerate(fits):
         mask = contact_mask(parts, f.posture)
@@ -310,7 +306,7 @@ def _settle(fits: list[FitInfo], verts: np.ndarray, kps: np.ndarray, pose: np.nd
             kps[k] = kps[k] @ tilt.T.astype(kps.dtype)
             pose[k, 0] = matrix_to_rotvec(tilt @ rotvec_to_matrix(pose[k, 0]))
             world[k] = tilt @ world[k]
-        out.append(contact_record(verts[k], mask, f.posture, cfg.contact_tolerance_m, angle))
+        out.append(contact_record(verts[k], mask, f.posture, ccfg.tolerance, angle))
     return out, tilts
 
 
@@ -372,17 +368,20 @@ def _body_spec(body, f: FitInfo, d: _Draw, pose: np.ndarray, shape: np.ndarray, 
 def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, run_seed: int,
                     width: int, height: int, checker: PoseChecker | None = None,
                     n_backgrounds: int = 0, shadow_prob: float = 0.0,
-                    pool: dict[str, list[FitInfo]] | None = None) -> Sampled:
+                    pool: dict[str, list[FitInfo]] | None = None, contact: "ContactConfig | None" = None) -> Sampled:
     """Draw the specs of ``jobs`` ((fit, variant index) pairs) with one batched body forward
     per attempt; variants whose bodies leave the frame (or find no room beside each other) are
     redrawn up to ``max_attempts``. ``n_backgrounds`` > 0: backgrounds come from the user's
     folder (picked by the background seed); ``shadow_prob``: chance of shadows per image;
     ``pool``: :func:`posture_pool` of all the run's fits (posture views, pose blends and the
     further infants of multi-infant images; without it every view is drawn and further
-    infants repeat the job's own fit)."""
+    infants repeat the job's own fit); ``contact``: how bodies settle on their support (the
+    render config's ``contact``; None: the defaults)."""
     from syrip_gen.gates.penetration import body_parts
+    from syrip_gen.render.world.contact import ContactConfig
     from syrip_gen.render.world.placement import place_bodies
 
+    contact = contact or ContactConfig()
     specs: dict[int, VariantSpec] = {}
     contact_parts = body_parts(body)
     verts_out: dict[int, np.ndarray] = {}
@@ -402,7 +401,7 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
         pose, world, kept = _world_poses(fits, draws, cfg, checker, near)
         shape = _shapes(body, draws, cfg)
         verts, kps = _forward(body, pose, shape)
-        contacts, tilts = _settle(fits, verts, kps, pose, world, cfg, contact_parts)
+        contacts, tilts = _settle(fits, verts, kps, pose, world, contact, contact_parts)
         # further infants: every job's in one batch
         more = [_more_bodies(f, seed, cfg, pool) for f, seed in zip(fits, seeds)]
         m_fits = [g for m in more for g in m.fits]
@@ -411,7 +410,7 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
             m_pose, m_world, m_kept = _world_poses(m_fits, m_draws, cfg, checker)
             m_shape = _shapes(body, m_draws, cfg)
             m_verts, m_kps = _forward(body, m_pose, m_shape)
-            m_contacts, _ = _settle(m_fits, m_verts, m_kps, m_pose, m_world, cfg, contact_parts)
+            m_contacts, _ = _settle(m_fits, m_verts, m_kps, m_pose, m_world, contact, contact_parts)
         still = []
         first_more = 0
         for k, i in enumerate(pending):
