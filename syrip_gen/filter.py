@@ -43,7 +43,7 @@ from syrip_gen.coco import (KeypointFile, atomic_write_json, dataset_json, datas
                             write_coco)
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
-from syrip_gen.fits import fit_errors, fits_file, read_fits
+from syrip_gen.fits import FitRecord, fit_errors, fits_file, read_records
 
 log = logging.getLogger(__name__)
 
@@ -285,10 +285,10 @@ def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skippe
             why = "no source fit id in provenance" if fid is None else "source fit id not in the fits file"
             missing[why] += 1
             continue
-        status = rec.get("status") or ""
+        status = rec.status or ""
         if status != "ok":
             fit_status[i] = status
-        err = rec.get("mean_error_norm")
+        err = rec.mean_error_norm
         if isinstance(err, (int, float)) and math.isfinite(err):
             v[i] = err
         else:
@@ -365,37 +365,38 @@ def _penetration_values(s: _Samples, cfg: FilterConfig, body, values: dict, skip
 CALIBRATED = ("pose_prior", "joint_limits", "hyperextension", "penetration")
 
 
-def _fit_records(path: Path | None) -> list[dict] | None:
+def _fit_records(path: Path | None) -> list[FitRecord] | None:
     """The fits file's records, or None without one (the fit_error gate reports that)."""
     try:
-        return read_fits(fits_file(path), bad={}) if path is not None else None
+        return read_records(fits_file(path), bad={}) if path is not None else None
     except UserError:
         return None
 
 
-def _fit_samples(records: list[dict]) -> _Samples | None:
+def _fit_samples(records: list[FitRecord | dict]) -> _Samples | None:
     """The ok fit records with a pose and their mirror images as samples of the pose gates
     (None if there are none)."""
     import torch
 
     from syrip_gen.body.pose_space import flip_pose
 
-    ok = [r for r in records if r.get("status") == "ok" and r.get("pose") is not None]
+    records = [r if isinstance(r, FitRecord) else FitRecord.from_json(r) for r in records]
+    ok = [r for r in records if r.ok and r.pose is not None]
     try:
-        poses = np.asarray([r["pose"] for r in ok], dtype=np.float64).reshape(-1, 24, 3)
+        poses = np.asarray([r.pose for r in ok], dtype=np.float64).reshape(-1, 24, 3)
     except ValueError:
         return None
     if not len(poses):
         return None
     poses = np.concatenate([poses, flip_pose(torch.as_tensor(poses)).numpy()])
-    shapes = [r.get("shape") for r in ok] * 2
-    models = [r.get("body") for r in ok] * 2
+    shapes = [r.shape for r in ok] * 2
+    models = [r.body for r in ok] * 2
     n = len(poses)
     return _Samples([None] * n, [None] * n, np.zeros((n, 17, 3)), np.zeros((n, 2)), np.zeros((n, 4)), poses,
                     shapes, models, [None] * n)
 
 
-def calibrate(cfg: FilterConfig, records: list[dict] | None, body=None) -> tuple[FilterConfig, dict]:
+def calibrate(cfg: FilterConfig, records: list[FitRecord | dict] | None, body=None) -> tuple[FilterConfig, dict]:
     """``cfg`` with each pose gate's threshold raised to at least the ``calibrate_percentile``
     percentile of its value over the run's ok fit ``records`` (and their mirrors), and a record
     of what was done per gate."""
