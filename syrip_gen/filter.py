@@ -41,6 +41,7 @@ import numpy as np
 
 from syrip_gen.coco import (KeypointFile, atomic_write_json, dataset_json, dataset_root, filtered_name, load_coco,
                             write_coco)
+from syrip_gen.annotate import read_annotations
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fits import FitRecord, fit_errors, fits_file, read_records
@@ -67,7 +68,6 @@ CLIP = "clip"  # a frame that passed, dropped with the rest of its clip (whole_c
 REVIEWER = "reviewer"
 NO_ANNOTATION = "no_annotation"  # an image without any keypoint annotation
 MISSING_FILE = "missing_file"  # the image file is not in the dataset's images/ folder
-FIT_ID_KEYS = ("fit_id", "source_fit_id", "source_fit", "fit")
 
 
 @dataclass(frozen=True)
@@ -166,14 +166,6 @@ def _fits_path(coco: KeypointFile, fits_path) -> Path | None:
     return None
 
 
-def _fit_id(ann: dict) -> str | None:
-    prov = ann.get("provenance") if isinstance(ann.get("provenance"), dict) else {}
-    for key in FIT_ID_KEYS:
-        if prov.get(key) is not None:
-            return str(prov[key])
-    return None
-
-
 # ---- gate values -----------------------------------------------------------------------------
 @dataclass
 class _Samples:
@@ -181,7 +173,7 @@ class _Samples:
     ``ann`` None). Gates judge rows; an image is kept only if all its infants pass."""
 
     image_ids: list  # per row: the image it belongs to
-    anns: list  # dict or None
+    anns: list  # SyntheticAnnotation or None
     kps: np.ndarray  # (N, 17, 3)
     size: np.ndarray  # (N, 2) w, h
     bbox: np.ndarray  # (N, 4)
@@ -193,8 +185,8 @@ class _Samples:
 
 def _samples(coco: KeypointFile) -> _Samples:
     per_image: dict = {}
-    for ann in coco.annotations:
-        per_image.setdefault(ann["image_id"], []).append(ann)
+    for ann in read_annotations(coco.annotations, str(coco.path)):
+        per_image.setdefault(ann.image_id, []).append(ann)
     rows = [(iid, ann) for iid in coco.images for ann in (per_image.get(iid) or [None])]
     ids = [iid for iid, _ in rows]
     n = len(rows)
@@ -209,17 +201,14 @@ def _samples(coco: KeypointFile) -> _Samples:
         cam = img.get("camera") if isinstance(img.get("camera"), dict) else {}
         Ks.append(cam.get("K"))
         size[i] = img.get("width") or 0, img.get("height") or 0
-        body = (ann or {}).get("body") if isinstance((ann or {}).get("body"), dict) else {}
-        shapes.append(body.get("shape"))
-        models.append(body.get("model"))
+        shapes.append(ann.shape if ann else None)
+        models.append(ann.body_model if ann else None)
         if ann is None:
             continue
-        kps[i] = coco.keypoints(ann)
-        bbox[i] = ann.get("bbox") or [0, 0, 0, 0]
-        try:
-            poses[i] = np.asarray(body.get("pose"), dtype=np.float64).reshape(24, 3)
-        except (TypeError, ValueError):
-            pass
+        kps[i] = ann.keypoints
+        bbox[i] = ann.bbox or [0, 0, 0, 0]
+        if ann.pose is not None:
+            poses[i] = ann.pose
     return _Samples(ids, anns, kps, size, bbox, poses, shapes, models, Ks)
 
 
@@ -229,7 +218,7 @@ def _framing_values(s: _Samples, values: dict, skipped: dict) -> None:
     # keypoints outside the frame: projected from 3D where the render recorded it, else v=0
     out = framing.outside_share_from_visibility(s.kps)
     for i, ann in enumerate(s.anns):
-        k3d = ann.get("keypoints_3d") if ann else None
+        k3d = ann.keypoints_3d if ann else None
         if k3d is not None and s.Ks[i] is not None:
             xy = framing.pixels_in_front(np.asarray(k3d, float).reshape(1, 17, 3),
                                          np.asarray(s.Ks[i], float).reshape(1, 3, 3))
@@ -255,8 +244,8 @@ def _contact_values(s: _Samples, values: dict, skipped: dict) -> None:
     n = len(s.anns)
     hover, balance = np.full(n, np.nan), np.full(n, np.nan)
     for i, ann in enumerate(s.anns):
-        c = (ann or {}).get("contact")
-        if not isinstance(c, dict):
+        c = ann.contact if ann else None
+        if c is None:
             for gate in ("hovering", "unbalanced"):
                 _count(skipped[gate], "no contact record (a render without render.contact)")
             continue
@@ -279,7 +268,7 @@ def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skippe
     fits = fit_errors(path)
     missing: Counter = Counter()
     for i, ann in enumerate(s.anns):
-        fid = _fit_id(ann) if ann else None
+        fid = ann.fit_id if ann else None
         rec = fits.get(fid) if fid is not None else None
         if rec is None:
             why = "no source fit id in provenance" if fid is None else "source fit id not in the fits file"
@@ -552,7 +541,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         img_reasons = []
         for i in rows:
             for r in reasons[i]:
-                img_reasons.append({**r, "track_id": (s.anns[i] or {}).get("track_id", 0)} if len(rows) > 1 else r)
+                img_reasons.append({**r, "track_id": _track(s.anns[i], 0)} if len(rows) > 1 else r)
         failed.update({r["gate"] for r in img_reasons})
         is_missing = missing[rows[0]]
         auto = "reject" if img_reasons else "accept"
@@ -561,7 +550,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         rec = {"image_id": iid, "file_name": coco.images[iid].get("file_name"), "auto": auto,
                "review": review, "verdict": final, "reasons": img_reasons, "values": row_values(rows[0])}
         if len(rows) > 1:
-            rec["infants"] = [{"track_id": (s.anns[i] or {}).get("track_id", k), "values": row_values(i)}
+            rec["infants"] = [{"track_id": _track(s.anns[i], k), "values": row_values(i)}
                               for k, i in enumerate(rows)]
         if review == "accept" and img_reasons and not is_missing:
             for r in img_reasons:
@@ -605,6 +594,11 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     log.info("filter: kept %d of %d images, %d of %d infants (%s)", len(kept), len(image_ids),
              report.n_infants_kept, report.n_infants, dict(rejected_by))
     return report
+
+
+def _track(ann, default: int):
+    """An infant's track id in its image (``default`` when the annotation has none)."""
+    return default if ann is None or ann.track_id is None else ann.track_id
 
 
 def _whole_clips(verdicts: list[dict], clip_of: dict, kept: set, rejected_by: Counter) -> None:
