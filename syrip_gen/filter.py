@@ -265,7 +265,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
                 r["detail"] = details[int(i)][gate]
             reasons[i].append(r)
     if "duplicate" in cfg.gates:
-        _duplicates(s, cfg, reasons, values, details)
+        _duplicates(s, cfg, reasons, gate_values.duplicate_values(s, cfg, values))
 
     decisions, unknown = {}, 0
     if use_decisions:
@@ -381,19 +381,9 @@ def _absolute_paths(images: list[dict], extra: dict, image_dir: Path, fits: Path
     return images, extra
 
 
-def _duplicates(s: Samples, cfg: FilterConfig, reasons: list, values: dict, details: dict) -> None:
-    """Reject a sample that duplicates an earlier one still kept (so of a pair, the first stays)."""
-    from syrip_gen.gates.duplicates import duplicate_scores
-
-    has_ann = np.array([a is not None for a in s.anns])
-    idx = np.flatnonzero(has_ann)
-    d = duplicate_scores(s.kps[idx], s.poses[idx], cfg.duplicate_max_2d, cfg.duplicate_max_pose_rad)
-    v = np.full(len(s.image_ids), np.nan)
-    v[idx] = d.score
-    values["duplicate"] = v
-    partners: dict[int, list[tuple[int, float]]] = {}
-    for (a, b), sc in zip(d.pairs, d.pair_score):
-        partners.setdefault(int(idx[b]), []).append((int(idx[a]), float(sc)))
+def _duplicates(s: Samples, cfg: FilterConfig, reasons: list, partners: dict) -> None:
+    """Reject a sample that duplicates an earlier one still kept (so of a pair, the first stays);
+    ``partners``: row -> [(earlier row, score)] (``gates.values.duplicate_values``)."""
     for j in sorted(partners):
         if reasons[j]:
             continue  # already rejected for another reason

@@ -3,7 +3,8 @@ gate cannot be computed, each such row counted in ``skipped[gate]`` by reason.
 
 Why apart from ``filter.py``: computing a gate's value (from the annotation, the fits file, the
 posed mesh) is one job; comparing values with thresholds and writing verdicts is another. Each
-function fills ``values[gate]`` for the gates of one source (``gates/table.py`` groups them).
+function fills ``values[gate]`` for the gates of one source, and the table above it names
+those gates (``gates/table.py`` puts them in verdict order).
 """
 from __future__ import annotations
 
@@ -15,6 +16,15 @@ import numpy as np
 
 from syrip_gen.fits import fit_errors
 from syrip_gen.gates.samples import Samples
+
+
+# each group: gate -> (which side fails, FilterConfig field holding its threshold, what the value is)
+FRAMING = {
+    "out_of_frame": ("above", "max_out_of_frame", "share of the 17 keypoints outside the image"),
+    "too_small": ("below", "min_body_size", "sqrt(box area / image area)"),
+    "too_large": ("above", "max_body_size", "sqrt(box area / image area)"),
+    "few_visible": ("below", "min_visible", "keypoints labelled in the image (v>=1, see gates.framing)"),
+}
 
 
 def framing_values(s: Samples, values: dict, skipped: dict) -> None:
@@ -44,6 +54,12 @@ def _count(counter: dict, reason: str) -> None:
     counter[reason] = counter.get(reason, 0) + 1
 
 
+CONTACT = {
+    "hovering": ("above", "max_hover_m", "height (m) of the back (supine/side) or feet (standing) above the support"),
+    "unbalanced": ("below", "min_balance_m", "centre of mass inside the touching vertices' hull (m; < 0 tips over)"),
+}
+
+
 def contact_values(s: Samples, values: dict, skipped: dict) -> None:
     """The renders' own contact record (render.contact): hover height and balance margin.
     Sitting infants' seat height is not gated (photos show them on laps and chairs)."""
@@ -61,6 +77,9 @@ def contact_values(s: Samples, values: dict, skipped: dict) -> None:
         else:
             hover[i] = float(c.get("gap_m", np.nan))
     values["hovering"], values["unbalanced"] = hover, balance
+
+
+FIT_ERROR = {"fit_error": ("above", "max_fit_error", "mean normalised reprojection error of the source fit")}
 
 
 def fit_values(s: Samples, path: Path | None, values: dict, skipped: dict, fit_status: dict) -> None:
@@ -92,6 +111,13 @@ def fit_values(s: Samples, path: Path | None, values: dict, skipped: dict, fit_s
     values["fit_error"] = v
 
 
+POSE = {
+    "hyperextension": ("above", "max_hyperextension_rad", "hyperextension (rad), fit.limits"),
+    "joint_limits": ("above", "max_joint_limit_rad", "joint-limit violation (rad), fit.limits"),
+    "pose_prior": ("above", "max_prior_nll", "pose NLL under fit.prior.default_prior()"),
+}
+
+
 def pose_values(s: Samples, cfg, values: dict, skipped: dict) -> None:
     """The pose gates (joint limits, hyperextension, pose prior) that ``cfg.gates`` (a
     ``FilterConfig``) runs, from the rows' body poses."""
@@ -119,6 +145,9 @@ def pose_values(s: Samples, cfg, values: dict, skipped: dict) -> None:
             skipped["pose_prior"][why] = int(has.sum())
         else:
             values["pose_prior"][has] = nll
+
+
+PENETRATION = {"penetration": ("above", "max_penetration", "worst share of a body part inside another")}
 
 
 def penetration_values(s: Samples, cfg, body, values: dict, skipped: dict, details: dict) -> None:
@@ -158,3 +187,25 @@ def penetration_values(s: Samples, cfg, body, values: dict, skipped: dict, detai
             for i, w in zip(b, worst):
                 details.setdefault(int(i), {})["penetration"] = w
             bar.update(len(b))
+
+
+DUPLICATE = {"duplicate": ("below", "duplicate_score",
+                           "max(2D distance / max, pose distance / max) to the nearest kept sample")}
+
+
+def duplicate_values(s: Samples, cfg, values: dict) -> dict[int, list[tuple[int, float]]]:
+    """The ``duplicate`` gate: each annotated row's score to its nearest other sample
+    (``gates/duplicates.py``); returns row -> [(earlier row, pair score)] of its duplicates, for
+    the verdict that keeps the first of a pair."""
+    from syrip_gen.gates.duplicates import duplicate_scores
+
+    has_ann = np.array([a is not None for a in s.anns])
+    idx = np.flatnonzero(has_ann)
+    d = duplicate_scores(s.kps[idx], s.poses[idx], cfg.duplicate_max_2d, cfg.duplicate_max_pose_rad)
+    v = np.full(len(s.image_ids), np.nan)
+    v[idx] = d.score
+    values["duplicate"] = v
+    partners: dict[int, list[tuple[int, float]]] = {}
+    for (a, b), sc in zip(d.pairs, d.pair_score):
+        partners.setdefault(int(idx[b]), []).append((int(idx[a]), float(sc)))
+    return partners
