@@ -19,6 +19,7 @@ def main(argv=None) -> None:
     from syrip_gen.body import load_body
     from syrip_gen.render.bake import BakeConfig, bake, texel_parts
     from syrip_gen.render.photo_textures import _read_photo, photo_path
+    from syrip_gen.render.uv import TopologyMaps
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("fits")
@@ -31,7 +32,8 @@ def main(argv=None) -> None:
     with torch.no_grad():
         rest = body(torch.zeros(1, 24, 3), body.shape_mean[None].float(), with_vertices=True).vertices[0].double().numpy()
     cfg, rows, t0 = BakeConfig(), [], time.time()
-    parts = texel_parts(topo, cfg.size)
+    maps = TopologyMaps(topo, rest)
+    parts = texel_parts(maps, cfg.size)
     for r in recs:
         _, photo, why = _read_photo(photo_path(r, args.fits), r)
         if why:
@@ -42,7 +44,7 @@ def main(argv=None) -> None:
         cam = r["camera"]
         vc = v @ np.asarray(cam["R"], np.float64).T + np.asarray(cam["t"])
         K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]])
-        b = bake(photo, vc, K, topo, rest, cfg, seed=0)
+        b = bake(photo, vc, K, maps, cfg, seed=0)
         if b.status != "ok":
             rows.append({"status": b.status})
             continue

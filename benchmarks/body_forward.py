@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from syrip_gen.atomic import write_bytes
+from syrip_gen.atomic import atomic_write_bytes
 from syrip_gen.hardware import cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -131,7 +131,7 @@ def write_markdown(path: Path, meta: dict, rows: list[dict]) -> None:
     for r in rows:
         lines.append(f"| {r['body']} | {r['path']} | {r['batch']} | {1e3 * r['median_s']:.2f} | "
                      f"{1e3 * r['min_s']:.2f} | {1e3 * r['cpu_median_s']:.2f} | {r['per_body_us']:.1f} |")
-    write_bytes(path, ("\n".join(lines) + "\n").encode())
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
 def main() -> None:
@@ -150,8 +150,8 @@ def main() -> None:
 
     import torch
 
+    from syrip_gen.atomic import atomic_write_json
     from syrip_gen.body import load_body
-    from syrip_gen.coco import atomic_write_json
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device here (run on a machine with a GPU)")

@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from syrip_gen.coco import atomic_write_bytes, atomic_write_json  # noqa: E402
+from syrip_gen.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
 from syrip_gen.hardware import lscpu  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 

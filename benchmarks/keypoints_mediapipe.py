@@ -25,7 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from syrip_gen.coco import KEYPOINT_NAMES, atomic_write_bytes, atomic_write_json  # noqa: E402
+from syrip_gen.atomic import atomic_write_bytes, atomic_write_json  # noqa: E402
+from syrip_gen.coco import KEYPOINT_NAMES  # noqa: E402
 from syrip_gen.hardware import lscpu  # noqa: E402
 from pose_models.metrics import normalised_errors  # noqa: E402
 

@@ -32,7 +32,7 @@ def main() -> None:
     from pose_models.config import TrainConfig
     from pose_models.evaluate import evaluate
     from pose_models.train import train
-    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.atomic import atomic_write_json
     from syrip_gen.paths import PIPELINES, shared_syrip
 
     torch.set_num_threads(args.threads)

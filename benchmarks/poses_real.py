@@ -54,7 +54,9 @@ def keypoints_only(name: str, fits: Path, seed: int) -> dict:
     from syrip_gen.coverage import limb_features, pose_precision_recall
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.fits import usable_fits
-    from syrip_gen.render.variants import PoseChecker, posture_pool, prepare_fits, sample_variants
+    from syrip_gen.gates.pose import PoseChecker
+    from syrip_gen.render.sources import posture_pool, prepare_fits
+    from syrip_gen.render.variants import sample_variants
     from syrip_gen.stats import _Data, torso_normalise
 
     variants, sampling = SETTINGS[name]
@@ -66,7 +68,7 @@ def keypoints_only(name: str, fits: Path, seed: int) -> dict:
         for s in range(0, len(jobs), 100):
             sm = sample_variants(jobs[s:s + 100], body, cfg.sampling, seed, cfg.width, cfg.height,
                                  checker=PoseChecker(cfg.sampling.max_nll_increase), pool=posture_pool(infos))
-            uv += [sp.camera.project(k.astype(np.float64))[0] for sp, k in zip(sm.specs, sm.keypoints)]
+            uv += [sp.camera.project(k.astype(np.float64))[0] for sp, ks in zip(sm.specs, sm.scene_keypoints) for k in ks]
     kps = np.concatenate([np.array(uv), np.full((len(uv), 17, 1), 2.0)], -1)
     feats, _ = limb_features(*torso_normalise(kps)[:2])
     real, ceiling = _Data(shared_syrip("validate100")), _Data(shared_syrip("train200"))

@@ -167,7 +167,7 @@ def posture_sheets(name: str, oks: dict, real: dict, work: Path, n: int = 12, ti
     above 12 prone photos, and the 12 worst-read renders above photos of the same postures."""
     import cv2
 
-    from syrip_gen.coco import atomic_write_image
+    from syrip_gen.atomic import atomic_write_image
 
     rng = np.random.default_rng(0)
 
@@ -259,7 +259,7 @@ def sheet(args) -> None:
     """real photo | its fit | four renders wearing its texture | four procedural renders."""
     import cv2
 
-    from syrip_gen.coco import atomic_write_image
+    from syrip_gen.atomic import atomic_write_image
 
     def by_fit(run: Path) -> dict[str, list[Path]]:
         gt = json.loads(annotation_file(run).read_text())
@@ -290,7 +290,7 @@ def prone_sheet(dataset: Path, out: Path, tile: int, n: int = 12) -> None:
     """Two rows of ``n / 2`` random prone renders of ``dataset``."""
     import cv2
 
-    from syrip_gen.coco import atomic_write_image
+    from syrip_gen.atomic import atomic_write_image
 
     gt = json.loads(annotation_file(dataset).read_text())
     images = {im["id"]: im for im in gt["images"]}

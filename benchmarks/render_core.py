@@ -72,13 +72,15 @@ def main() -> None:
     from syrip_gen.render.background import procedural_background, support_texture
     from syrip_gen.render.renderer import Renderer
     from syrip_gen.geometry import look_at
-    from syrip_gen.render.scene import Light, Scene, Support, kelvin_to_rgb
+    from syrip_gen.render.scene import BodyMesh, Light, Scene, Support, kelvin_to_rgb
     from syrip_gen.render.sensor import apply_sensor, encode_jpeg
+    from syrip_gen.render.uv import TopologyMaps
 
     verts, topo = bodies()
     rng = np.random.default_rng(0)
     renderer = Renderer(W, H, topo)
-    textures = [make_texture(topo, np.random.default_rng(s), 1024)[0] for s in (1, 2)]
+    maps = TopologyMaps(topo)  # UV rasters made once, as in an image maker
+    textures = [make_texture(maps, np.random.default_rng(s), 1024)[0] for s in (1, 2)]
     sup_tex, sup_desc = support_texture("blanket", rng)
     support = Support("blanket", -0.001, (1.4, 1.6), sup_tex, tile=sup_desc["tile_m"])
     background, _ = procedural_background(W, H, rng, "room")
@@ -89,7 +91,7 @@ def main() -> None:
     def scene(i, with_support, shadows, move, texture_swap=False):
         v = verts[i % 2] if move else verts[0]
         tex = textures[i % 2] if texture_swap else textures[0]
-        return Scene(vertices=v.copy() if move else v, texture=tex, camera=camera,
+        return Scene(bodies=(BodyMesh(v.copy() if move else v, tex),), camera=camera,
                      support=support if with_support else None, lights=lights, ambient=(0.3, 0.3, 0.3),
                      background=background, shadows=shadows)
 
@@ -111,8 +113,8 @@ def main() -> None:
     key = "body+support, parts map, msaa 4"
     results["cases"][key] = timed(lambda i: renderer.render(scene(i, True, False, True), parts=True), args.frames)
     print(key, results["cases"][key], flush=True)
-    results["make_texture_1024"] = timed(lambda i: make_texture(topo, np.random.default_rng(100 + i), 1024), args.frames)
-    results["make_texture_512"] = timed(lambda i: make_texture(topo, np.random.default_rng(100 + i), 512), args.frames)
+    results["make_texture_1024"] = timed(lambda i: make_texture(maps, np.random.default_rng(100 + i), 1024), args.frames)
+    results["make_texture_512"] = timed(lambda i: make_texture(maps, np.random.default_rng(100 + i), 512), args.frames)
     results["sensor_and_jpeg"] = timed(
         lambda i: encode_jpeg(*(lambda r: (r[0], r[1]["jpeg_quality"]))(apply_sensor(background, np.random.default_rng(i)))),
         args.frames)
@@ -124,18 +126,18 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     for n, (seed, kind, bg_kind) in enumerate(((11, "mattress", "room"), (12, "floor", "shapes"))):
         r = np.random.default_rng(seed)
-        tex, _ = make_texture(topo, r, 1024)
+        tex, _ = make_texture(maps, r, 1024)
         st, sd = support_texture(kind, r)
         bg, _ = procedural_background(W, H, r, bg_kind)
         size = (1.2, 1.4) if kind != "floor" else (3.0, 3.0)
-        sc = Scene(vertices=verts[n], texture=tex, camera=camera, lights=lights, ambient=(0.3, 0.3, 0.3),
+        sc = Scene(bodies=(BodyMesh(verts[n], tex),), camera=camera, lights=lights, ambient=(0.3, 0.3, 0.3),
                    support=Support(kind, -0.001, size, st, tile=sd["tile_m"]), background=bg, shadows=True)
         img, done = apply_sensor(renderer.render(sc).rgb, r)
         (RESULTS / f"render_core_example_{n + 1}.jpg").write_bytes(encode_jpeg(img, 85))
 
-    from syrip_gen.atomic import write_bytes
+    from syrip_gen.atomic import atomic_write_bytes
 
-    write_bytes(RESULTS / "render_core.json", json.dumps(results, indent=1, sort_keys=True).encode())
+    atomic_write_bytes(RESULTS / "render_core.json", json.dumps(results, indent=1, sort_keys=True).encode())
     lines = [f"# Rendering core speed ({W}x{H})", "",
              f"{results['date']}; {results['hardware'].get('Model name', '?')}, "
              f"{results['hardware']['cpus']} CPUs, GL: {results['hardware'].get('gl_renderer', '?')}; "

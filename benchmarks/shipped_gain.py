@@ -46,8 +46,9 @@ def main() -> None:
     md += [f"| {r['row']} | {r['AP']:.3f} | {r['AP50']:.3f} | {r['pck@0.1']:.3f} | {r['cpu_min']:.0f} |" for r in rows]
     if args.mediapipe is not None:
         md.append(f"| MediaPipe BlazePose (adult, off the shelf; recorded in report.md) | {args.mediapipe:.3f} | | | 0 |")
-    md += ["", *args.note]
-    write_results(RESULTS / "shipped_gain", {**meta, "rows": rows, "mediapipe_AP": args.mediapipe}, "\n".join(md) + "\n")
+    md += ["", *(f"- {n}" for n in args.note)]
+    write_results(RESULTS / "shipped_gain", {**meta, "rows": rows, "mediapipe_AP": args.mediapipe, "notes": args.note},
+                  "\n".join(md) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from pose_models.config import Augment as AugmentConfig
+from syrip_gen.atomic import read_image
 from syrip_gen.coco import FLIP_INDEX, NUM_KEYPOINTS, image_posture, load_coco
 from syrip_gen.errors import UserError
 
@@ -165,8 +166,8 @@ def read_cropped(path: Path, m_img_to_out: np.ndarray, out_wh: tuple[int, int]) 
     k = next((k for k in (8, 4, 2) if scale * k <= 0.9), 1)
     flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
             8: cv2.IMREAD_REDUCED_COLOR_8}[k]
-    img = cv2.imread(str(path), flag)
-    if img is None or img.size == 0:
+    img = read_image(path, flag)
+    if img is None:
         return None
     m = m_img_to_out @ np.diag([k, k, 1.0])  # reduced pixels -> full pixels -> output
     return cv2.warpAffine(img, m[:2], out_wh, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -298,7 +299,7 @@ class DetectionDataset(Dataset):
                 self.skipped[f"infant beyond the {MAX_OBJECTS} per image the detector learns"] += len(recs) - MAX_OBJECTS
             wh = np.array([rec.width, rec.height], np.float64)
             if wh.min() <= 0:
-                probe = cv2.imread(str(rec.image_path), cv2.IMREAD_REDUCED_COLOR_8)
+                probe = read_image(rec.image_path, cv2.IMREAD_REDUCED_COLOR_8)
                 wh = np.array(probe.shape[1::-1], np.float64) * 8 if probe is not None else wh
             m = crop_affine(wh / 2 - 0.5, np.array([wh.max(), wh.max()]), (size, size))
             img = read_cropped(rec.image_path, m, (size, size)) if wh.min() > 0 else None

@@ -12,7 +12,8 @@ from pose_models.checkpoint import load_model
 from pose_models.data import Record
 from pose_models.device import resolve_device
 from pose_models.evaluate import detect_boxes, predict_keypoints
-from syrip_gen.coco import SKELETON, atomic_write_json
+from syrip_gen.atomic import atomic_write_json, read_image
+from syrip_gen.coco import SKELETON
 from syrip_gen.errors import UserError
 from syrip_gen.paths import IMAGE_SUFFIXES
 
@@ -100,7 +101,7 @@ def draw(pred: Prediction, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    img = cv2.imread(pred.image, cv2.IMREAD_COLOR)
+    img = read_image(pred.image)
     if img is None:
         return
     kps = np.asarray(pred.keypoints)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pose_models.ablation_report import ROWS, ablation_section
-from syrip_gen.coco import atomic_write_json
+from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.fits import read_records
 from syrip_gen.hardware import describe as hardware
@@ -81,7 +81,7 @@ def mediapipe_lines(pred_file: Path, test_set: Path, scored: dict | None) -> lis
 
 
 RESULTS = ("body_forward", "fit_real", "render_core", "render_pipeline", "pose2d_real", "ablation_run", "fit3d",
-           "poses_real")  # benchmarks/results/<name>.json, written by the benchmark scripts
+           "poses_real", "shipped_gain")  # benchmarks/results/<name>.json, written by the benchmark scripts
 
 
 def _read(path: Path, what: str = "") -> dict | None:
@@ -255,6 +255,19 @@ def real_pose_lines(found: dict) -> list[str]:
     return (out or ["No poses_real / fit3d results (benchmarks/poses_real.py, benchmarks/fit3d.py)."]) + [""]
 
 
+def shipped_lines(found: dict) -> list[str]:
+    """The shipped models' rows (benchmarks/shipped_gain.py): zero-shot, fine-tuned with the
+    user's recipe, and the real-only control, each with its CPU cost and its metrics file."""
+    g = found.get("shipped_gain")
+    if not g or not g.get("rows"):
+        return ["No shipped-model results (benchmarks/shipped_gain.py).", ""]
+    lines = [f"Measured {g.get('date')} at commit {g.get('commit')} on {g.get('hardware')}; MediaPipe "
+             f"{_fmt(g.get('mediapipe_AP'))}.", "", "| setting | AP | AP50 | PCK@0.1 | user CPU-min |", "|---|---|---|---|---|"]
+    lines += [f"| {r['row']} | {_fmt(r.get('AP'))} | {_fmt(r.get('AP50'))} | {_fmt(r.get('pck@0.1'))} | "
+              f"{_fmt(r.get('cpu_min'), 1)} |" for r in g["rows"]]
+    return lines + [""] + [f"- {n}" for n in g.get("notes", [])] + ["", "Details: [shipped_gain](shipped_gain.md).", ""]
+
+
 def write_report(cfg: ReportConfig) -> Path:
     """Gather, score and write ``report.md`` / ``report.json``; returns the markdown path."""
     from syrip_gen.runfolder import check_writable
@@ -286,10 +299,9 @@ def write_report(cfg: ReportConfig) -> Path:
     md += ablation_run_lines(Path(cfg.ablation_dir), steps)
     md += mediapipe_lines(Path(cfg.mediapipe_predictions), Path(test_set), mp)
     md += ablation_md
+    md += ["## The shipped models on real infants (validate100, GT boxes, flip test)", ""] + shipped_lines(found)
     atomic_write_json(out / "report.json", {"ablation": ablation, "ablation_steps": ablation_meta,
                                             "benchmarks": found, "hardware": hardware()})
     path = out / "report.md"
-    from syrip_gen.atomic import write_bytes
-
-    write_bytes(path, ("\n".join(md) + "\n").encode())
+    atomic_write_bytes(path, ("\n".join(md) + "\n").encode())
     return path

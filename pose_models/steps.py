@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from syrip_gen.coco import atomic_write_json
+from syrip_gen.atomic import atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.stepio import checkpoint_of, dataset_of, need
 

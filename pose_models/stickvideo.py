@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 from pose_models.synthetic import TEMPLATE
-from syrip_gen.coco import SKELETON, atomic_write_image, write_coco
+from syrip_gen.atomic import atomic_write_image
+from syrip_gen.coco import SKELETON, write_coco
 
 ARMS, LEGS = [7, 9], [13, 15]  # elbows + wrists, knees + ankles (left; right = +1)
 

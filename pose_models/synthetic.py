@@ -10,7 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from syrip_gen.coco import SKELETON, SYRIP_POSTURES, atomic_write_image, write_coco
+from syrip_gen.atomic import atomic_write_image
+from syrip_gen.coco import SKELETON, SYRIP_POSTURES, write_coco
 from syrip_gen.geometry import axis_rotation, intrinsics_matrix, project
 
 # rough infant skeleton (metres, x right, y down, z away from the camera), COCO-17 order

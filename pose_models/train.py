@@ -211,7 +211,7 @@ def train(cfg: TrainConfig, log=print) -> Path:
     bar.close()
     if cfg.val:
         from pose_models.evaluate import evaluate
-        from syrip_gen.coco import atomic_write_json
+        from syrip_gen.atomic import atomic_write_json
         metrics = evaluate(path, cfg.val, device=cfg.device, log=log)
         atomic_write_json(out / "metrics.json", metrics)
     return path

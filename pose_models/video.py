@@ -46,7 +46,8 @@ import torch.nn.functional as F
 
 from pose_models.smoothing import OneEuro, OneEuroConfig
 from pose_models.tracking import Tracker, TrackerConfig, box_from_keypoints, box_iou
-from syrip_gen.coco import KEYPOINT_NAMES, atomic_write_bytes, atomic_write_json
+from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
+from syrip_gen.coco import KEYPOINT_NAMES
 from syrip_gen.errors import UserError
 
 PRECISIONS = ("float32", "bfloat16")

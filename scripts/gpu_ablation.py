@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from syrip_gen import pipeline  # noqa: E402
 from pose_models.ablation_report import chain, curves, gather_rows, verdict_lines  # noqa: E402
-from syrip_gen.coco import atomic_write_json  # noqa: E402
+from syrip_gen.atomic import atomic_write_json  # noqa: E402
 
 SPEC = REPO / "pipelines" / "ablation.yaml"
 REAL = {"train": "../shared/data/syrip/train200", "test": "../shared/data/syrip/validate100"}

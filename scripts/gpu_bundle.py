@@ -29,7 +29,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from syrip_gen.coco import atomic_write_image, atomic_write_json, find_keypoint_json, load_coco  # noqa: E402
+from syrip_gen.atomic import atomic_write_image, atomic_write_json  # noqa: E402
+from syrip_gen.coco import find_keypoint_json, load_coco  # noqa: E402
 from syrip_gen.paths import shared_syrip  # noqa: E402
 
 # What the pipeline imports beyond the machine's image (device KINDS.md): name==version, no deps.

@@ -2,7 +2,7 @@
 the project itself wrote down (nothing learnt from licensed data), so it may be redistributed.
 
 Source of poses, in order of preference:
-1. the posture library (``syrip_gen.postures``, ``assets/postures/``) when it exists: every
+1. the posture library (``syrip_gen.posture_library``, ``assets/postures/``) when it exists: every
    library pose plus small seeded jitter (``--source library`` uses only these);
 2. while the library has fewer than 50 poses (or with ``--source hand``), hand-written infant-typical pose families generated here (``hand_written_poses``):
    supine with flexed, abducted hips and bent knees (the "frog"/kicking postures of young
@@ -106,13 +106,13 @@ def hand_written_poses(per_family: int, seed: int) -> torch.Tensor:
 def library_poses(jitter: float, copies: int, seed: int) -> torch.Tensor | None:
     """Posture-library poses with seeded jitter, or None when the library does not exist yet."""
     try:
-        from syrip_gen import postures  # written by the posture-library owner
+        from syrip_gen import posture_library  # written by the posture-library owner
     except ImportError:
         return None
-    lib = postures.load_library()
+    lib = posture_library.load_library()
     if not lib:
         return None
-    base = postures.library_poses(lib).float()
+    base = posture_library.library_poses(lib).float()
     g = torch.Generator().manual_seed(seed)
     reps = base.repeat(copies, 1, 1)
     reps[:, 1:] += jitter * torch.randn(reps[:, 1:].shape, generator=g)

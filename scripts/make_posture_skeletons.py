@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from syrip_gen.coco import atomic_write_image
+from syrip_gen.atomic import atomic_write_image
 from syrip_gen.drawing import paint_orthographic
 from syrip_gen.paths import ASSETS
 
@@ -59,8 +59,8 @@ def contact_sheet(body, library, path: Path, cell: int = 150, cols: int = 4) -> 
 
 def check(body, library) -> int:
     """Print each posture's classifier label and hinge angles; return the number of problems."""
-    from syrip_gen.posture import posture_labels
-    from syrip_gen.postures import hinge_angles
+    from syrip_gen.posture_label import posture_labels
+    from syrip_gen.posture_library import hinge_angles
 
     poses = torch.stack([p.pose for p in library])
     months = torch.tensor([sum(p.age_months) / 2 for p in library])
@@ -94,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only print labels and joint angles")
     args = parser.parse_args(argv)
 
+    from syrip_gen.atomic import atomic_write_json
     from syrip_gen.body import load_body
-    from syrip_gen.coco import atomic_write_json
-    from syrip_gen.postures import SkeletonConfig, load_library, make_skeletons
+    from syrip_gen.posture_library import SkeletonConfig, load_library, make_skeletons
 
     library = load_library(args.library)
     body = load_body("anny")

@@ -30,15 +30,6 @@ _NOSE, _LSH, _RSH, _LHIP, _RHIP, _LKNEE, _RKNEE, _LANK, _RANK = 0, 5, 6, 11, 12,
 
 
 @dataclass
-class ImageAnnotation:
-    """One image's COCO image record and annotation record (or why there is none)."""
-
-    image: dict | None
-    annotation: dict | None
-    reason: str | None = None  # why no annotation (e.g. "empty_mask")
-
-
-@dataclass
 class SceneAnnotation:
     """One image's COCO image record and one annotation per infant (or why there are none)."""
 
@@ -105,16 +96,33 @@ def _r(a: np.ndarray, nd: int) -> list:
     return np.round(np.asarray(a, np.float64), nd).tolist()
 
 
-def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndarray,
-                   mask: np.ndarray, body_depth: np.ndarray, posture: str,
-                   provenance: dict, track: int = 0) -> ImageAnnotation:
-    """COCO image + annotation records of one infant (``spec.bodies[track]``) of a rendered variant.
+def annotate_scene(image_id: int, file_name: str, spec, keypoints_world: np.ndarray, labels: np.ndarray,
+                   body_depth: np.ndarray, postures: list[str], provenance: list[dict]) -> SceneAnnotation:
+    """COCO image record + one annotation per infant of a rendered scene (one infant or several).
 
-    ``spec``: the :class:`~syrip_gen.render.variants.VariantSpec` (camera, bodies); ``keypoints_world
-    (17, 3)``: the infant's posed keypoints in the world frame; ``mask (H, W) bool``: where this
-    infant is the visible surface, ``body_depth (H, W) float32``: the front-most body's depth
-    (from the renderer); ``posture``: the label of the infant.
+    ``spec``: the :class:`~syrip_gen.render.spec.VariantSpec` (camera, bodies);
+    ``keypoints_world (N, 17, 3)``: each infant's posed keypoints (world); ``labels (H, W) int8``:
+    which infant each pixel shows (-1: none), from the renderer; ``body_depth (H, W) float32``:
+    the front-most body's depth; ``postures``, ``provenance``: one per infant. An image whose
+    first infant has an empty mask is rejected (reason ``empty_mask``), one where a further
+    infant is hidden altogether too (``infant_hidden``): it would carry a body with no box.
     """
+    image, anns = None, []
+    for k in range(len(keypoints_world)):
+        img, ann = _annotate_body(image_id, file_name, spec, k, keypoints_world[k], labels == k, body_depth,
+                                  postures[k], provenance[k])
+        if ann is None:
+            return SceneAnnotation(image=None, annotations=[], reason="empty_mask" if k == 0 else "infant_hidden")
+        image = image if image is not None else img
+        anns.append(ann)
+    return SceneAnnotation(image=image, annotations=anns)
+
+
+def _annotate_body(image_id: int, file_name: str, spec, track: int, keypoints_world: np.ndarray,
+                   mask: np.ndarray, body_depth: np.ndarray, posture: str,
+                   provenance: dict) -> tuple[dict, dict | None]:
+    """COCO image record and annotation (None: empty ``mask``) of infant ``spec.bodies[track]``,
+    whose posed world keypoints are ``keypoints_world (17, 3)`` and visible pixels ``mask (H, W)``."""
     cam = spec.camera
     kp_cam = np.round(cam.to_camera(keypoints_world), 6)  # stored precision
     uv = project(kp_cam, cam.K)
@@ -125,9 +133,9 @@ def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndar
              "camera": cam.to_dict()}
     rle, bbox, area = encode_mask(mask)
     if bbox is None:
-        return ImageAnnotation(image=None, annotation=None, reason="empty_mask" if track == 0 else "infant_hidden")
+        return image, None
     keypoints = np.concatenate([np.round(uv, 3), vis[:, None].astype(np.float64)], 1)
-    body = spec.bodies[track] if hasattr(spec, "bodies") else spec
+    body = spec.bodies[track]
     ann = {
         "id": annotation_id(image_id, track), "image_id": int(image_id), "category_id": 1, "iscrowd": 0,
         "track_id": int(track),
@@ -139,29 +147,9 @@ def annotate_image(image_id: int, file_name: str, spec, keypoints_world: np.ndar
                  "age_months": round(float(body.age_months), 4)},
         "provenance": provenance,
     }
-    if getattr(body, "contact", None):
+    if body.contact:
         ann["contact"] = dict(body.contact)  # {"part", "gap_m", "margin_m", "tilt_deg"}: filter's contact gates
-    return ImageAnnotation(image=image, annotation=ann)
-
-
-def annotate_scene(image_id: int, file_name: str, spec, keypoints_world: np.ndarray, labels: np.ndarray,
-                   body_depth: np.ndarray, postures: list[str], provenance: list[dict]) -> SceneAnnotation:
-    """COCO image record + one annotation per infant of a rendered scene.
-
-    ``keypoints_world (N, 17, 3)``: each infant's posed keypoints (world); ``labels (H, W) int8``:
-    which infant each pixel shows (-1: none), from the renderer; ``postures``, ``provenance``:
-    one per infant. An image where an infant is hidden altogether is rejected (reason
-    ``infant_hidden``): it would carry a body with no box.
-    """
-    image, anns = None, []
-    for k in range(len(keypoints_world)):
-        res = annotate_image(image_id, file_name, spec, keypoints_world[k], labels == k, body_depth, postures[k],
-                             provenance[k], track=k)
-        if res.annotation is None:
-            return SceneAnnotation(image=None, annotations=[], reason=res.reason)
-        image = image if image is not None else res.image
-        anns.append(res.annotation)
-    return SceneAnnotation(image=image, annotations=anns)
+    return image, ann
 
 
 # ---- the provenance block and the synthetic annotation as read back -------------------------
@@ -178,8 +166,9 @@ def provenance_blocks(rendered, spec, sources: list, pose_check: str, with_spec:
     clip records it on its first frame), and per infant its source fit (``sources[k]``: an
     object with ``source_image_id``/``source_file``, or None), its own texture and its
     ``clips[k]`` entry in a clip."""
-    scene = {**rendered.provenance, "lights": [dict(x) for x in spec.lights], "ambient": spec.ambient,
-             "shadows": spec.shadows, "seed": list(spec.seed), "pose_check": pose_check}
+    scene = {**rendered.provenance, "lights": [dict(x) for x in spec.lighting.lights],
+             "ambient": spec.lighting.ambient, "shadows": spec.lighting.shadows, "seed": list(spec.seed),
+             "pose_check": pose_check}
     if with_spec:
         scene["spec"] = spec.to_json()
     blocks = []

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from syrip_gen.coco import atomic_write_image, atomic_write_json, load_coco
+from syrip_gen.atomic import atomic_write_image, atomic_write_json, read_image
+from syrip_gen.coco import load_coco
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.runfolder import FOREIGN_OK, claim, record
@@ -280,9 +281,8 @@ def _extract(kf, dataset, out: Path, cfg: BackgroundsConfig) -> BackgroundsSumma
     image_dir = kf.image_dir()
     items, skipped = [], {}
     for image_id, rec in tqdm(sorted(kf.images.items()), desc="backgrounds", mininterval=2):
-        img = cv2.imread(str(image_dir / rec.get("file_name", "")), cv2.IMREAD_COLOR)
+        img = read_image(image_dir / rec.get("file_name", ""), skipped=skipped, why="image unreadable or missing")
         if img is None:
-            skipped["image unreadable or missing"] = skipped.get("image unreadable or missing", 0) + 1
             continue
         result = person_free_background(img, boxes.get(image_id, []), cfg)
         bg = result.image

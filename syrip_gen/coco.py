@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from syrip_gen import atomic
+from syrip_gen.atomic import atomic_write_json
 from syrip_gen.errors import UserError
 
 KEYPOINT_NAMES = [
@@ -149,45 +147,6 @@ def image_posture(img: dict) -> str | None:
     """SyRIP stores posture per image ('Supine', ...); normalised to lower case."""
     p = img.get("posture")
     return p.lower() if isinstance(p, str) and p else None
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write bytes atomically: :func:`syrip_gen.atomic.write_bytes` (never a half-written file)."""
-    atomic.write_bytes(path, data)
-
-
-def atomic_write_image(path: str | Path, image: np.ndarray, params: tuple[int, ...] = ()) -> None:
-    """Encode ``image`` (``(H, W, 3) uint8`` BGR) by ``path``'s suffix and write it atomically.
-    Use this, not ``cv2.imwrite``: that returns False on a full disk instead of raising."""
-    import cv2
-
-    ok, buf = cv2.imencode(Path(path).suffix, image, list(params))
-    if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode a {image.shape} {image.dtype} image as {Path(path).suffix}")
-    atomic_write_bytes(path, buf.tobytes())
-
-
-def atomic_link(src: Path, dst: Path) -> None:
-    """Make ``dst`` a hard link to ``src`` (a copy across file systems), replacing it atomically."""
-    if dst.exists():
-        if os.path.samefile(src, dst):
-            return
-        dst.unlink()
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def atomic_write_json(path: str | Path, obj: object) -> None:
-    """Write JSON with sorted keys atomically: :func:`syrip_gen.atomic.write_json`."""
-    atomic.write_json(path, obj)
-
-
-_json_default = atomic.json_default
 
 
 # ---- the dataset layout (SyRIP): DATASET/annotations/person_keypoints_<split>_infant.json ----

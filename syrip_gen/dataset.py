@@ -32,13 +32,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from syrip_gen.atomic import atomic_link, atomic_write_bytes, atomic_write_json
 from syrip_gen.codehash import code_version
-from syrip_gen.coco import annotation_path, atomic_link, atomic_write_bytes, atomic_write_json
+from syrip_gen.coco import annotation_path
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.compose import StageTimer, check_folders
 from syrip_gen.render.config import EXECUTION_ONLY, MAX_VARIANTS, RenderConfig  # noqa: F401  (re-exported)
-from syrip_gen.render.variants import FitInfo
+from syrip_gen.render.sources import FitInfo
 from syrip_gen.render.worker import _STATE, WorkerState, gl_threads, one_torch_thread, worker_state  # noqa: F401
 from syrip_gen.runfolder import check_writable, claim, locked, record
 
@@ -153,7 +154,7 @@ def exit_with(parent_pid: int, every_s: float = 0.5) -> None:
 
 
 def _remove_stale_temp_files(out: Path) -> None:
-    """Temp files of writes cut short by a kill (``.<name>.*.tmp``, see coco.atomic_write_bytes)."""
+    """Temp files of writes cut short by a kill (``.<name>.*.tmp``, see atomic.atomic_write_bytes)."""
     for folder in (out, out / "images", out / "annotations", *sorted((out / "shards").glob("*"))):
         if folder.is_dir():
             for tmp in folder.glob(".*.tmp"):
@@ -168,10 +169,11 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     import torch
 
     from syrip_gen.annotate import annotate_scene, provenance_blocks
-    from syrip_gen.posture import posture_labels
+    from syrip_gen.posture_label import posture_labels
     from syrip_gen.render.photo_textures import choose_texture
     from syrip_gen.render.sensor import encode_png
-    from syrip_gen.render.variants import posture_pool, sample_variants
+    from syrip_gen.render.sources import posture_pool
+    from syrip_gen.render.variants import sample_variants
 
     # 1. worker state (body, GL renderer, pose checker): made once per worker, not timed
     timer = StageTimer()
@@ -193,15 +195,14 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         # 3. render
         photos = ([choose_texture(b.appearance_seed, b.fit_index, photo_paths, cfg.own_photo_texture)
                    for b in spec.bodies] if photo_paths else None)
-        r = state.maker.render(spec, sampled.scene_vertices[k], timer, photo_texture=photos)
+        r = state.maker.render(spec, sampled.scene_vertices[k], timer, photo_textures=photos)
         rejected.update(r.skipped)
         # 4. annotate: one annotation per infant, visibility from the whole scene's depth
         name = image_name(spec.fit_index, spec.variant_index)
         with timer("annotate"):
             provs = provenance_blocks(r, spec, [fits[b.fit_index] for b in spec.bodies], state.checker.kind)
-            seen = r.labels if r.labels is not None else np.where(r.mask, 0, -1).astype(np.int8)
             res = annotate_scene(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.scene_keypoints[k],
-                                 seen, r.body_depth, postures[k], provs)
+                                 r.labels, r.body_depth, postures[k], provs)
         if res.image is None:
             rejected[res.reason] += 1
             continue
@@ -319,7 +320,7 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     (tests use it to simulate a kill).
     """
     from syrip_gen.body import load_body
-    from syrip_gen.render.variants import prepare_fits
+    from syrip_gen.render.sources import prepare_fits
 
     t0 = time.perf_counter()
     path = fits_file(fits_path)
@@ -334,9 +335,6 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     n_bg = check_folders(cfg)
     with one_torch_thread():
         infos = prepare_fits(records, body)
-    for info, r in zip(infos, records):
-        info.source_image_id = r.get("image_id")
-        info.source_file = r.get("file_name")
     with locked(out, "render"):  # one run at a time; claimed again under the lock
         _prepare_out(out, key, cfg, path, check_out(out, key, cfg))
         return _render_claimed(out, key, cfg, path, body, records, infos, fits_skipped, n_bg, t0, on_shard_done)
@@ -348,7 +346,7 @@ def _render_claimed(out: Path, key: str, cfg: RenderConfig, path: Path, body, re
     from tqdm import tqdm
 
     from syrip_gen.drawing import write_contact_sheet
-    from syrip_gen.render.variants import PoseChecker
+    from syrip_gen.gates.pose import PoseChecker
 
     _remove_stale_temp_files(out)
     photo, bake_seconds = None, 0.0

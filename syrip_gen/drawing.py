@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.coco import SKELETON, atomic_write_image
+from syrip_gen.atomic import atomic_write_image, read_image
+from syrip_gen.coco import SKELETON
 from syrip_gen.geometry import project
 from syrip_gen.raster import paint, triangle_ids
 
@@ -122,7 +123,7 @@ def contact_sheet(paths: list[Path], out_path: Path, columns: int = 6) -> None:
 
     thumbs = []
     for p in paths:
-        img = cv2.imread(str(p))
+        img = read_image(p)
         if img is None:
             continue
         s = THUMB_HEIGHT / img.shape[0]
@@ -159,7 +160,7 @@ def write_contact_sheet(ann_path: Path, dst: Path, seed: int = 0, n: int = 64, t
     root = Path(ann_path).parent.parent / "images"
     for slot, i in enumerate(pick):
         ann = anns[i]
-        img = cv2.imread(str(root / imgs[ann["image_id"]]["file_name"]))
+        img = read_image(root / imgs[ann["image_id"]]["file_name"])
         if img is None:
             continue
         s = tile_w / img.shape[1]

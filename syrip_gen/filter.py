@@ -43,8 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.coco import (KeypointFile, atomic_write_json, dataset_json, dataset_root, filtered_name, load_coco,
-                            write_coco)
+from syrip_gen.atomic import atomic_write_json
+from syrip_gen.coco import KeypointFile, dataset_json, dataset_root, filtered_name, load_coco, write_coco
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.gates import values as gate_values

@@ -202,13 +202,13 @@ def append_fits(path: str | Path, records: list[dict | FitRecord]) -> None:
     ``image_path`` naming an existing file (relative to the current directory, or absolute) is
     stored relative to the fits file's folder, so the photos are found from wherever the fits
     are read (see :func:`record_path`)."""
-    from syrip_gen.coco import _json_default
+    from syrip_gen.atomic import json_default
 
     if not records:
         return
     folder = Path(path).resolve().parent
     records = [_relative_paths(r.to_json() if isinstance(r, FitRecord) else r, folder) for r in records]
-    text = "".join(json.dumps(r, sort_keys=True, default=_json_default) + "\n" for r in records)
+    text = "".join(json.dumps(r, sort_keys=True, default=json_default) + "\n" for r in records)
     with open(path, "a") as f:
         f.write(text)
         f.flush()

@@ -1,17 +1,17 @@
 """Cameras, projection and rotations: the one geometry of the project (NumPy, float64).
 
-One :class:`Camera` travels from variant sampling (``render/variants.py`` places it) through
-the scene and the renderer to annotation, so every stage projects the same way. Conventions
-(docs/architecture.md): world = body frame, metres, y up; cameras follow OpenCV,
-``X_cam = R @ X + t`` (x right, y down, z forward), ``u = fx X_cam.x / X_cam.z + cx``, pixel
-``(row i, column j)`` centred at ``(u, v) = (j, i)``.
+One :class:`Camera` travels from variant sampling (placed by :func:`place_camera` /
+:func:`frame_camera`) through the scene and the renderer to annotation, so every stage projects
+the same way. Conventions (docs/architecture.md): world = body frame, metres, y up; cameras
+follow OpenCV, ``X_cam = R @ X + t`` (x right, y down, z forward), ``u = fx X_cam.x / X_cam.z +
+cx``, pixel ``(row i, column j)`` centred at ``(u, v) = (j, i)``.
 
 One implementation per numeric library (the rule):
 
 - NumPy projection: :func:`project` (batched over points and cameras). Every NumPy caller
   (drawing, overlays, learned keypoints, gates, the bake, the pose models' synthetic data and
   lifter views) goes through it. Its torch twin is ``fit/camera.py``'s ``project`` (the
-  fitter's differentiable one, fx = fy, depth clamped at 1 cm); tests/test_geometry.py checks
+  fitter's differentiable one, fx = fy, depth clamped at 1 cm); tests/house/test_geometry.py checks
   that they agree.
 - NumPy rotations: scipy's ``Rotation`` behind :func:`axis_rotation`, :func:`rot_y`,
   :func:`rot_z`, :func:`rotvec_to_matrix`, :func:`matrix_to_rotvec`, :func:`rotation_between`
@@ -103,15 +103,72 @@ def look_at(eye, target, up=(0.0, 1.0, 0.0), *, width: int, height: int,
     eye, target = np.asarray(eye, np.float64), np.asarray(target, np.float64)
     z = target - eye
     z /= np.linalg.norm(z)
+    R = look_rotation(z, up)
+    K = intrinsics(width, height, fov_deg) if K is None else np.asarray(K, np.float64)
+    return Camera(K=K, R=R, t=-R @ eye, width=int(width), height=int(height))
+
+
+def look_rotation(forward, up=(0.0, 1.0, 0.0)) -> np.ndarray:
+    """World -> camera rotation ``(3, 3) float64`` (rows: camera right, down, forward in world
+    coordinates) of a camera looking along the unit vector ``forward (3,)`` with image-up close
+    to ``up (3,)``; when they are parallel, world -z (or +y) is the image-up hint instead."""
+    z = np.asarray(forward, np.float64)
     up = np.asarray(up, np.float64)
     if np.linalg.norm(np.cross(z, up)) < 1e-6:
         up = np.array([0.0, 0.0, -1.0]) if abs(z[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
     x = np.cross(z, up)  # image right = image-down x forward, image-down ~ -up
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
-    R = np.stack([x, y, z])  # rows: camera axes in world coordinates
-    K = intrinsics(width, height, fov_deg) if K is None else np.asarray(K, np.float64)
-    return Camera(K=K, R=R, t=-R @ eye, width=int(width), height=int(height))
+    return np.stack([x, y, z])
+
+
+# ---- framing: a camera placed so that given points fill the frame -----------------------
+def place_camera(verts: np.ndarray, width: int, height: int, elevation: float, roll: float,
+                 fov: float, fill: float, margin: float) -> tuple[Camera | None, str | None]:
+    """Camera looking at world points ``verts (V, 3)`` from ``elevation`` degrees above the
+    horizon (azimuth 0: from +z, world y up), rolled in-plane by ``roll`` degrees, then framed by
+    :func:`frame_camera`. Returns (camera, None) or (None, reason)."""
+    e = math.radians(elevation)
+    forward = -np.array([0.0, math.sin(e), math.cos(e)])  # from the camera towards the points
+    return frame_camera(verts, rot_z(roll) @ look_rotation(forward), width, height, fov, fill, margin)
+
+
+def frame_camera(verts: np.ndarray, R: np.ndarray, width: int, height: int, fov: float, fill: float,
+                 margin: float) -> tuple[Camera | None, str | None]:
+    """Camera with rotation ``R (3, 3)`` (world -> camera) and vertical field of view ``fov``
+    degrees looking at world points ``verts (V, 3)``, re-centred on their projection and moved
+    along its axis until their box covers ``fill`` of the frame. Returns (camera, None), or
+    (None, reason) when the points end up behind the camera or less than ``margin`` pixels
+    inside the frame."""
+    lo, hi = verts.min(0), verts.max(0)
+    target = (lo + hi) / 2
+    back = -R[2]  # from target towards the camera
+    fy = (height / 2) / math.tan(math.radians(fov) / 2)
+    fx, cx, cy = fy, (width - 1) / 2, (height - 1) / 2  # pixel centres at integers (OpenCV)
+    K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
+    radius = float(np.linalg.norm(hi - lo) / 2)
+    dist = radius / math.tan(math.radians(fov) / 2 * fill) + radius
+    t = -R @ (target + dist * back)
+    for _ in range(3):
+        cam = R @ verts.T + t[:, None]  # (3, V)
+        if cam[2].min() <= 1e-3:
+            t[2] += radius
+            continue
+        u, v = project(cam.T, K).T
+        zc = float(np.median(cam[2]))
+        # shift sideways so the projected box is centred, then move along the axis to fill
+        t[0] -= ((u.min() + u.max()) / 2 - cx) * zc / fx
+        t[1] -= ((v.min() + v.max()) / 2 - cy) * zc / fy
+        extent = max((u.max() - u.min()) / width, (v.max() - v.min()) / height)
+        t[2] += zc * (extent / fill - 1.0)
+    cam = R @ verts.T + t[:, None]
+    if cam[2].min() <= 1e-3:
+        return None, "camera_inside_body"
+    u, v = project(cam.T, K).T
+    lo_u, lo_v = margin - 0.5, margin - 0.5
+    if u.min() < lo_u or v.min() < lo_v or u.max() > width - 0.5 - margin or v.max() > height - 0.5 - margin:
+        return None, "out_of_frame"
+    return Camera(K=K, R=R.copy(), t=t.copy(), width=int(width), height=int(height)), None
 
 
 # ---- rotations (numpy, float64; scipy's Rotation) ----------------------------------------

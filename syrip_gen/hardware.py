@@ -54,7 +54,7 @@ def write_results(out: str | os.PathLike, result: dict, markdown: str) -> None:
     """``out``.json (sorted keys, atomic) and ``out``.md beside it: a benchmark's two result files."""
     from pathlib import Path
 
-    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.atomic import atomic_write_json
 
     out = Path(out)
     atomic_write_json(out.with_suffix(".json"), result)

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 
+from syrip_gen.atomic import atomic_write_json
 from syrip_gen.codehash import code_version
-from syrip_gen.coco import atomic_write_json
 from syrip_gen.errors import UserError
 from syrip_gen.pipespec import Spec, Step, inputs_replacing, load_spec, profile_overrides  # noqa: F401 - the runner's API
 from syrip_gen.runfolder import LOCK_FILE

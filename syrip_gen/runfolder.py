@@ -65,7 +65,7 @@ def claim(out: Path, key: str, force: bool, command: str,
 
 def record(out: Path, key: str, command: str, **extra) -> None:
     """Write ``run.json``: this folder now holds ``command``'s run ``key`` (plus ``extra``)."""
-    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.atomic import atomic_write_json
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / RUN_FILE, {"run_key": key, "command": command, **extra, "version": RUN_VERSION})

@@ -20,7 +20,7 @@ from typing import Callable
 
 # modules stages import whose change never changes an output (where files are, run bookkeeping, YAML
 # reading, package docstrings): not hashed. Every other module in the import closure of a stage's runner
-# must be in its source list (tests/test_registry.py derives the closure and fails on a gap).
+# must be in its source list (tests/house/test_registry.py derives the closure and fails on a gap).
 NEUTRAL = ("syrip_gen/__init__.py", "syrip_gen/paths.py", "syrip_gen/runfolder.py", "syrip_gen/codehash.py",
            "syrip_gen/stages.py", "syrip_gen/yamlfile.py", "syrip_gen/fit/__init__.py", "syrip_gen/gates/__init__.py",
            "syrip_gen/render/__init__.py", "syrip_gen/review/__init__.py")
@@ -28,11 +28,11 @@ NEUTRAL = ("syrip_gen/__init__.py", "syrip_gen/paths.py", "syrip_gen/runfolder.p
 _FACE = ("syrip_gen/steps.py", "syrip_gen/stepio.py", "syrip_gen/config.py")
 # sources every body-handling stage runs (a change there reruns them all)
 SHARED = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/body",
-          "syrip_gen/posture.py", "syrip_gen/geometry.py", "syrip_gen/raster.py") + _FACE
+          "syrip_gen/posture_label.py", "syrip_gen/geometry.py", "syrip_gen/raster.py") + _FACE
 # what drawing images from fits runs (render and sequence); placement and contact use gates/penetration.py
 _RENDERING = SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
                        "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz",
-                       "syrip_gen/gates/penetration.py")
+                       "syrip_gen/gates/penetration.py", "syrip_gen/gates/pose.py")
 _POSE = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/geometry.py", "pose_models",
          "syrip_gen/stepio.py", "syrip_gen/config.py", "syrip_gen/pose3d.py", "syrip_gen/fit/camera.py",
          "syrip_gen/fit/synthetic.py", "syrip_gen/shipped.py")

@@ -32,7 +32,8 @@ import numpy as np
 
 from syrip_gen import coverage as knn
 from syrip_gen.annotate import SyntheticAnnotation, read_annotations
-from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, atomic_write_json, image_posture, load_coco
+from syrip_gen.atomic import atomic_write_json
+from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, image_posture, load_coco
 from syrip_gen.errors import UserError
 from syrip_gen.runfolder import FOREIGN_OK, claim, locked, record
 
@@ -111,7 +112,7 @@ def nn_distance(a: np.ndarray, ma: np.ndarray, b: np.ndarray, mb: np.ndarray,
 def viewpoints(anns: list[SyntheticAnnotation]) -> np.ndarray:
     """``(K, 2)`` azimuth, elevation in degrees of the camera relative to the body, for the
     annotations with ``keypoints_3d`` (camera frame)."""
-    from syrip_gen.posture import torso_frame
+    from syrip_gen.posture_label import torso_frame
     import torch
 
     k3d = [np.asarray(a.keypoints_3d, np.float64).reshape(17, 3) for a in anns if a.keypoints_3d is not None]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.coco import atomic_write_json, load_coco
+from syrip_gen.atomic import atomic_write_json
+from syrip_gen.coco import load_coco
 from syrip_gen.config import from_mapping
 from syrip_gen.errors import UserError
 

@@ -13,13 +13,23 @@ import pytest
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
-# Tests of the full lane only (`make test`, CI), by node id prefix, and why. Kept here rather than as
-# marks in each file so the list is one place to read; an entry that no longer names a test of a
-# collected file is an error. (Also `slow`, marked in their files: the two learn-keypoints runs in
-# test_keypoints.py and the SIGKILL resume test in test_safety.py.) Measured 2026-12-07 on the shared
-# 2-core EPYC at load 9-16, files four at a time, OMP_NUM_THREADS=1 (wall, CPU in brackets): the
-# ablation toy run 14.6 min (7 min) on stand-ins and over 40 min on the real sets; test_pose_train.py
-# over 20 min (over 2.7 min: stopped at 20 min); the demo toy 1-3 min; the planted goldens 1.3 min.
+# Tests live in room folders (body/, fit/, render/, clips/, filter/, pose_models/, pipeline/, house/), with no
+# __init__.py, so pytest imports each test file by its plain name (names are unique across rooms). tests/ and
+# every room are put on sys.path, so `helpers.<module>` (tests/helpers/) and a test module by its plain name
+# (`from test_filter import PLANTED`: the module pytest collects) import the same from any room.
+TESTS = Path(__file__).resolve().parent
+for _folder in (TESTS, *sorted(p for p in TESTS.iterdir() if p.is_dir() and any(p.glob("test_*.py")))):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+# Tests of the full lane only (`make test`, CI), by file name (without its room folder) and test name
+# prefix, and why. Kept here rather than as marks in each file so the list is one place to read; an entry
+# that names no test file, or no test of a collected file, is an error. (Also `slow`, marked in their
+# files: the two learn-keypoints runs in test_keypoints.py and the SIGKILL resume test in test_safety.py.)
+# Measured 2026-12-07 on the shared 2-core EPYC at load 9-16, files four at a time, OMP_NUM_THREADS=1
+# (wall, CPU in brackets): the ablation toy run 14.6 min (7 min) on stand-ins and over 40 min on the real
+# sets; test_pose_train.py over 20 min (over 2.7 min: stopped at 20 min); the demo toy 1-3 min; the planted
+# goldens 1.3 min.
 SLOW = {
     "test_recipes.py": "toy syrip.yaml, and the ablation toy run's checks on the real sets",
     "test_ablation_spec.py::test_dry_gpu_run": "the ablation toy run (shared with test_recipes)",
@@ -34,7 +44,15 @@ SLOW = {
     "test_pose_train.py::test_predict_writes": "trains models (module fixtures: about twenty short trainings)",
     "test_pose_train.py::test_bad_input_is_counted": "trains models (module fixtures: about twenty short trainings)",
     "test_golden.py::test_planted_": "each plants a change and reruns a render or fit to see the golden fail",
+    # from the fast lane's --durations (2026-12-07, 538 s wall at load 1-8, 0.52 cores on average; see below)
+    "test_shipped_models.py::test_finetune_recipe_": "finetune.yaml at toy size (49 s under load)",
+    "test_shipped_models.py::test_pretrain_spec_": "pretrain.yaml at toy size (24 s under load)",
+    "test_pose_train.py::test_a_resumed_run_continues_": "three short trainings (35 s under load)",
+    "test_readme.py::test_your_own_data_commands_run_": "the README's fit, backgrounds, render, filter at toy size "
+                                                         "(27 s under load)",
 }
+# The fast lane (`make test-fast`) without these four: 487 tests, 538 - 135 = 403 s wall measured under load;
+# the run took 282 s of CPU in all (0.52 cores), so on a quiet 2-core machine about 210-230 s (3.5-3.9 min).
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,8 +62,11 @@ def pytest_collection_modifyitems(config, items):
         modules[Path(path).name] = getattr(item, "module", None)
         if any((Path(path).name + sep + rest).startswith(prefix) for prefix in SLOW):
             item.add_marker(pytest.mark.slow)
-    # an entry naming no function of its (collected) module: renamed or gone, so it marks nothing
-    stale = [p for p in SLOW if "::" in p and modules.get(p.split("::")[0]) is not None
+    # an entry naming no test file in any room, or no function of its (collected) module: renamed or gone,
+    # so it marks nothing
+    files = {p.name for p in TESTS.rglob("test_*.py")}
+    stale = [p for p in SLOW if p.split("::")[0] not in files
+             or "::" in p and modules.get(p.split("::")[0]) is not None
              and not any(name.startswith(p.split("::")[1]) for name in dir(modules[p.split("::")[0]]))]
     if stale:
         raise pytest.UsageError(f"tests/conftest.py SLOW names no test: {', '.join(stale)}")

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pose_models.evaluate import evaluate
-    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.atomic import atomic_write_json
     from syrip_gen.runfolder import check_writable
 
     if args.out:  # before the work

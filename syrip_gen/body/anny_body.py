@@ -39,7 +39,7 @@ ANNY_AGE_MIN, ANNY_AGE_MAX = -1.0 / 3.0, 0.04  # newborn .. 12 months
 
 # Months -> Anny age, calibrated so that lengths match WHO growth-chart medians
 # (50 cm at birth, 67 cm at 6 months, 75 cm at 12 months) with the height phenotype at
-# HEIGHT_MEAN; measured 51.4 / 66.9 / 75.6 cm (tests/test_body_anny.py checks ±5 cm).
+# HEIGHT_MEAN; measured 51.4 / 66.9 / 75.6 cm (tests/body/test_body_anny.py checks ±5 cm).
 AGE_TABLE_MONTHS = (0.0, 6.0, 12.0)
 AGE_TABLE_ANNY = (-1.0 / 3.0, 0.0, 0.04)
 HEIGHT_MEAN = 0.42

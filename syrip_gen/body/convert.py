@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.atomic import write_bytes
+from syrip_gen.atomic import atomic_write_bytes
 from syrip_gen.errors import UserError
 
 NUM_JOINTS = 24
@@ -206,11 +206,11 @@ def load_model_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def write_npz(arrays: dict[str, np.ndarray], out: str | Path) -> Path:
-    """Write the model arrays to ``out`` atomically (:func:`syrip_gen.atomic.write_bytes`)."""
+    """Write the model arrays to ``out`` atomically (:func:`syrip_gen.atomic.atomic_write_bytes`)."""
     out = Path(out)
     buf = io.BytesIO()
     np.savez(buf, **{k: arrays[k] for k in KEYS})
-    write_bytes(out, buf.getvalue())
+    atomic_write_bytes(out, buf.getvalue())
     return out
 
 

@@ -110,7 +110,7 @@ class LearnedKeypoints:
         """Write ``keypoints.npz`` atomically; vertex weights as (keypoint, vertex, weight) triples."""
         import io
 
-        from syrip_gen.coco import atomic_write_bytes
+        from syrip_gen.atomic import atomic_write_bytes
 
         k, v = np.nonzero(self.weights)
         buf = io.BytesIO()

@@ -5,15 +5,15 @@
   ring), where the learned regressor puts it (filled dot) and the vertices it uses (dots sized
   by weight), so a person can see where "hip" now is.
   The views are body-relative (the global orientation is left out, so a supine pose shows
-  its limbs rather than the soles of its feet). Rendered by ``render.renderer`` when it is
+  its limbs rather than the soles of its feet). Rendered by ``render.preview`` when it is
   available; otherwise (or if GL fails) by a small OpenCV flat-shaded painter that needs no GL.
 - ``export``: the posed mesh (global orientation included) as an ``.obj``, with texture
   coordinates when the body has them.
 - ``convert``: a SMIL/SMPL chumpy pickle to a plain ``.npz`` (``body/convert.py``).
 
 Named poses: the built-in ones below (common space, degrees as rotation vectors; knee
-flexion is +x, hip flexion -x, left hip abduction +z, left elbow flexion -y, see tests/test_body_anny.py), the
-posture library's names (``syrip_gen/postures.py``, e.g. ``prone_forearms_head_up``), or a
+flexion is +x, hip flexion -x, left hip abduction +z, left elbow flexion -y, see tests/body/test_body_anny.py), the
+posture library's names (``syrip_gen/posture_library.py``, e.g. ``prone_forearms_head_up``), or a
 JSON file holding a 24x3 axis-angle list (radians), bare or under ``"pose"``.
 """
 from __future__ import annotations
@@ -138,7 +138,7 @@ def pose_from_arg(value: str):
         return pose
     library = _library_names()
     if value in library:
-        from syrip_gen.postures import posture_pose
+        from syrip_gen.posture_library import posture_pose
 
         return posture_pose(value).float()[None]
     path = Path(value)
@@ -156,9 +156,9 @@ def pose_from_arg(value: str):
 
 
 def _library_names() -> list[str]:
-    """Posture names of ``syrip_gen.postures`` (the authored library); [] if it is absent."""
+    """Posture names of ``syrip_gen.posture_library`` (the authored library); [] if it is absent."""
     try:
-        from syrip_gen.postures import load_library
+        from syrip_gen.posture_library import load_library
     except ImportError:
         return []
     return [p.name for p in load_library()]
@@ -215,7 +215,7 @@ def _preview(body, pose, args) -> int:
     views = ("front", "side")
     image = project = None
     try:
-        from syrip_gen.render.renderer import render_body_views
+        from syrip_gen.render.preview import render_body_views
     except ImportError:
         render_body_views = None
     if render_body_views is not None:
@@ -227,7 +227,7 @@ def _preview(body, pose, args) -> int:
             topo = dataclasses.replace(topo, uvs=np.zeros((len(topo.render_vertex_index), 2), np.float32))
         try:
             image = render_body_views(verts, topo, texture=None, size=args.size, views=views)
-            from syrip_gen.render.renderer import body_view_cameras
+            from syrip_gen.render.preview import body_view_cameras
 
             cams = body_view_cameras(verts, args.size, views)
             project = lambda p: [c.project(p)[0] for c in cams]  # noqa: E731
@@ -242,7 +242,7 @@ def _preview(body, pose, args) -> int:
         _draw_learned(image, args.learned, verts, defaults, project)
     label = f"{body.name}, {args.age:g} months, pose {args.pose}"
     cv2.putText(image, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 40, 40), 1, cv2.LINE_AA)
-    from syrip_gen.coco import atomic_write_image
+    from syrip_gen.atomic import atomic_write_image
 
     atomic_write_image(args.out, image[..., ::-1].copy())  # RGB -> BGR for OpenCV
     print(f"wrote {args.out}")
@@ -261,7 +261,7 @@ def _export(body, pose, args) -> int:
         mesh = trimesh.Trimesh(vertices=verts, faces=topo.body_faces, process=False)
     text = trimesh.exchange.obj.export_obj(mesh, include_texture=len(topo.uvs) > 0, write_texture=False,
                                            include_normals=False)
-    from syrip_gen.coco import atomic_write_bytes
+    from syrip_gen.atomic import atomic_write_bytes
 
     atomic_write_bytes(args.out, text.encode())
     note = "" if len(topo.uvs) else " (no texture coordinates: this body has none)"

@@ -483,7 +483,7 @@ def _fit_claimed(skeletons, out_dir: Path, cfg: FitConfig, body, model, prior, d
     """``fit_file``'s work, in a folder it holds and has claimed."""
     from tqdm import tqdm
 
-    from syrip_gen.coco import atomic_write_json
+    from syrip_gen.atomic import atomic_write_json
     from syrip_gen import fits
 
     fits_path = out_dir / "fits.jsonl"

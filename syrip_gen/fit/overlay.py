@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from syrip_gen.coco import atomic_write_image
+from syrip_gen.atomic import atomic_write_image, read_image
 from syrip_gen.drawing import contact_sheet, draw_keypoints, draw_mesh
 from syrip_gen.fit.camera import to_camera
 from syrip_gen.fits import FitRecord
@@ -60,7 +60,6 @@ def write_overlays(records: list[FitRecord], skeletons, body, out_dir: Path, pro
     """An overlay PNG per fitted record (``out_dir/overlays/<id>.png``, kept if present) and
     ``out_dir/contact_sheet.jpg``. Returns ``{"written", "existing", "skipped": {reason: [ids]}}``;
     a missing or unreadable photo still gets an overlay on grey and is listed by reason."""
-    import cv2
     from tqdm import tqdm
 
     out = out_dir / "overlays"
@@ -77,7 +76,7 @@ def write_overlays(records: list[FitRecord], skeletons, body, out_dir: Path, pro
             report["existing"] += 1
             continue
         img_path = image_of.get(r.id)
-        photo = cv2.imread(str(img_path)) if img_path is not None and Path(img_path).exists() else None
+        photo = read_image(img_path) if img_path is not None and Path(img_path).exists() else None
         if photo is None:
             why = "image missing" if img_path is None or not Path(img_path).exists() else "image unreadable"
             report["skipped"].setdefault(f"{why} (overlay drawn on grey)", []).append(r.id)

@@ -51,6 +51,15 @@ def coarse_parts(part_of_vertex: np.ndarray, part_names: tuple[str, ...]) -> np.
     return bone_to_part[np.asarray(part_of_vertex, dtype=np.int64)]
 
 
+def body_parts(body) -> np.ndarray | None:
+    """:func:`coarse_parts` of a body model's topology, None without part labels (render's
+    contact settling and the clips' per-frame contact records use them)."""
+    topo = body.topology() if hasattr(body, "topology") else None
+    if topo is None or topo.part_of_vertex is None:
+        return None
+    return coarse_parts(np.asarray(topo.part_of_vertex), tuple(topo.part_names))
+
+
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Unit outward normals ``(V, 3)`` of a mesh's vertices ``(V, 3)`` (area-weighted faces ``(F, 3)``)."""
     v = vertices[faces]  # (F, 3, 3)

@@ -1,6 +1,9 @@
-"""Rendering: scene description (``scene``), procedural appearance (``appearance``),
+"""Rendering: scene description (``scene``), procedural appearance (``appearance``, with
+``face_hair`` and the UV layout ``uv``, whose ``TopologyMaps`` keeps what is derived per topology),
 backgrounds and support textures (``background``), sensor effects (``sensor``) and the
-pyrender/EGL renderer (``renderer``, the only module importing pyrender; imported lazily).
+pyrender/EGL renderer (``renderer`` and its context ``gl``, the only modules importing
+pyrender; imported lazily), the support plane without GL (``support_paint``) and body
+quick-looks (``preview``).
 
 Importing this package never imports pyrender or OpenGL.
 """

@@ -176,13 +176,12 @@ class BackgroundFolder(ImageFolder):
     def _measured(self) -> dict[str, str]:
         """Every file's perspective, measured once for files the index does not cover (a folder
         made by ``syrip-gen backgrounds`` has them all in its index; others are read once here)."""
-        import cv2
-
+        from syrip_gen.atomic import read_image
         from syrip_gen.render.photo_stats import perspective
 
         for p in self.files:
             if p.name not in self.perspective and p.name not in self.unreadable:
-                img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                img = read_image(p)
                 if img is None:
                     log.warning("background %s unreadable; skipped", p)
                     self.unreadable[p.name] = 1

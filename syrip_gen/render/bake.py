@@ -7,7 +7,8 @@ camera it lands on the photo pixel that shows it, when it is visible.
 
 Steps (pure NumPy/OpenCV, no GL, deterministic for a given seed):
 
-1. texel -> surface point and normal (barycentric in the fitted mesh, :func:`uv_raster`);
+1. texel -> surface point and normal (barycentric in the fitted mesh, on the UV raster of the
+   topology's :class:`~syrip_gen.render.uv.TopologyMaps`);
 2. visibility: a z-buffer of the fitted mesh in the photo camera (painter's algorithm with
    ``cv2.fillConvexPoly`` over triangle ids, then each pixel's depth on its triangle's plane);
    a texel is seen when its depth is within ``depth_tol`` of the z-buffer and its normal
@@ -32,9 +33,8 @@ import numpy as np
 
 from syrip_gen import geometry
 from syrip_gen.raster import zbuffer
-from syrip_gen.body.base import MeshTopology
-from syrip_gen.render.appearance import uv_raster
 from syrip_gen.render.scene import vertex_normals
+from syrip_gen.render.uv import TopologyMaps
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,11 @@ class BakeResult:
 
 # ---- geometry ------------------------------------------------------------------------------
 
-def texel_surface(vertices: np.ndarray, topology: MeshTopology, size: int) -> tuple[np.ndarray, np.ndarray]:
+def texel_surface(vertices: np.ndarray, maps: TopologyMaps, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Surface point ``(S, S, 3) float64`` and unit normal ``(S, S, 3) float64`` of every
-    texel on the body ``vertices (V, 3)`` (texels off the UV islands take their nearest
-    island texel's point)."""
-    raster = uv_raster(topology, size)
+    texel on the body ``vertices (V, 3)`` of ``maps.topology`` (texels off the UV islands take
+    their nearest island texel's point)."""
+    topology, raster = maps.topology, maps.raster(size)
     faces = np.asarray(topology.body_faces)[raster.triangle]  # (S, S, 3) body vertex ids
     v = np.asarray(vertices, np.float64)
     bary = raster.bary.astype(np.float64)[..., None]
@@ -110,32 +110,30 @@ def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 # ---- symmetry ------------------------------------------------------------------------------
 
-_MIRRORS: dict = {}
-
-
-def mirror_texels(rest_vertices: np.ndarray, topology: MeshTopology, size: int) -> np.ndarray:
+def mirror_texels(maps: TopologyMaps, size: int) -> np.ndarray:
     """``(S, S) int64`` flat index of each texel's left/right mirror texel: the on-island
     texel nearest to its surface point mirrored through x = 0 of the (symmetric) rest pose
-    (cached per topology and size, ~1 s once)."""
+    ``maps.rest_vertices`` (made once per size and kept on ``maps``, ~1 s)."""
+    return maps.memo(("mirror", size), lambda: _mirror_texels(maps, size))
+
+
+def _mirror_texels(maps: TopologyMaps, size: int) -> np.ndarray:
     from scipy.spatial import cKDTree
 
-    key = (id(topology), size)
-    if key in _MIRRORS and _MIRRORS[key][1] is topology:
-        return _MIRRORS[key][0]
-    raster = uv_raster(topology, size)
-    points, _ = texel_surface(rest_vertices, topology, size)
+    if maps.rest_vertices is None:
+        raise ValueError("mirror texels need the body's rest pose (TopologyMaps(topology, rest_vertices))")
+    raster = maps.raster(size)
+    points, _ = texel_surface(maps.rest_vertices, maps, size)
     flat = points.reshape(-1, 3)
     island = np.flatnonzero(raster.on_island.ravel())
     _, nearest = cKDTree(flat[island]).query(flat * np.array([-1.0, 1.0, 1.0]))
-    out = island[nearest].reshape(size, size)
-    _MIRRORS[key] = (out, topology)
-    return out
+    return island[nearest].reshape(size, size)
 
 
-def texel_parts(topology: MeshTopology, size: int) -> np.ndarray:
+def texel_parts(maps: TopologyMaps, size: int) -> np.ndarray:
     """``(S, S) int`` body-part id of each texel (its triangle's heaviest corner); zeros when
     the body has no part labels."""
-    raster = uv_raster(topology, size)
+    topology, raster = maps.topology, maps.raster(size)
     if topology.part_of_vertex is None:
         return np.zeros((size, size), np.int64)
     corner = np.argmax(raster.bary, -1)
@@ -223,11 +221,11 @@ def shrink_photo(photo: np.ndarray, K: np.ndarray, work_side: int) -> tuple[np.n
     return small, K2
 
 
-def bake(photo: np.ndarray, verts_cam: np.ndarray, K: np.ndarray, topology: MeshTopology,
-         rest_vertices: np.ndarray, cfg: BakeConfig | None = None, seed: int = 0) -> BakeResult:
+def bake(photo: np.ndarray, verts_cam: np.ndarray, K: np.ndarray, maps: TopologyMaps,
+         cfg: BakeConfig | None = None, seed: int = 0) -> BakeResult:
     """Bake ``photo (H, W, 3) uint8`` RGB onto the UV map of the fitted body whose vertices
     in the photo's camera frame are ``verts_cam (V, 3)`` (OpenCV axes) with intrinsics ``K``.
-    ``rest_vertices (V, 3)``: the body in its symmetric rest pose (for the mirror texels).
+    ``maps``: the body's topology with its symmetric rest pose (for the mirror texels).
     Same inputs and seed -> same bytes."""
     import cv2
 
@@ -235,6 +233,7 @@ def bake(photo: np.ndarray, verts_cam: np.ndarray, K: np.ndarray, topology: Mesh
     S = cfg.size
     img, Kw = shrink_photo(np.ascontiguousarray(photo), K, cfg.work_side)
     H, W = img.shape[:2]
+    topology = maps.topology
     depth = zbuffer(verts_cam, np.asarray(topology.body_faces), Kw, W, H)
     silhouette = np.isfinite(depth)
     if not silhouette.any():
@@ -246,8 +245,8 @@ def bake(photo: np.ndarray, verts_cam: np.ndarray, K: np.ndarray, topology: Mesh
                           f"(< {cfg.min_kept:.0%})", kept=kept)
     usable = cv2.erode(person.view(np.uint8), np.ones((2 * cfg.edge_px + 1,) * 2, np.uint8)) > 0
 
-    raster = uv_raster(topology, S)
-    points, normals = texel_surface(verts_cam, topology, S)
+    raster = maps.raster(S)
+    points, normals = texel_surface(verts_cam, maps, S)
     uv = project(points, Kw)
     cos = -(normals * points).sum(-1) / np.maximum(np.linalg.norm(points, axis=-1), 1e-12)
     ix = np.clip(np.round(uv[..., 0]).astype(np.int64), 0, W - 1)
@@ -256,15 +255,15 @@ def bake(photo: np.ndarray, verts_cam: np.ndarray, K: np.ndarray, topology: Mesh
     visible = inside & (points[..., 2] <= depth[iy, ix] + cfg.depth_tol) & usable[iy, ix]
     weight = np.where(visible, np.clip((cos - cfg.min_cos) / (cfg.full_cos - cfg.min_cos), 0, 1), 0.0)
     seen = weight > 0
-    maps = uv.astype(np.float32)
-    colour = cv2.remap(img, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    to_photo = uv.astype(np.float32)
+    colour = cv2.remap(img, to_photo[..., 0], to_photo[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     colour = colour.astype(np.float64)
 
     # fallbacks: the mirror texel where it was seen, else the part's (or its mirror part's) mean
-    mirror = mirror_texels(rest_vertices, topology, S)
+    mirror = mirror_texels(maps, S)
     m_seen = seen.ravel()[mirror]
     m_colour = colour.reshape(-1, 3)[mirror]
-    parts = texel_parts(topology, S)
+    parts = texel_parts(maps, S)
     n_parts = int(parts.max()) + 1
     island_seen = seen & raster.on_island
     w_sum = np.bincount(parts[island_seen], weights=weight[island_seen], minlength=n_parts)

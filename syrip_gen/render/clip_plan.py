@@ -45,10 +45,6 @@ class ClipPlan:
     movement_m: list  # per infant: the farthest a keypoint gets from its frame-0 place
     orbit_deg: float
 
-    @property
-    def motion(self) -> dict:
-        return self.motions[0]
-
     def vertices(self, body, chunk: int = CHUNK):
         """``(first frame, (c, N, V, 3) float32 world vertices)`` chunk by chunk."""
         shapes = [np.asarray(b.shape, np.float32) for b in self.spec.bodies]
@@ -140,7 +136,8 @@ def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool,
     frames it or it would move less than ``cfg.min_movement_m`` (the clip gate for still clips)."""
     from syrip_gen.geometry import Camera
     from syrip_gen.render.motion import orbit_camera, smoothstep
-    from syrip_gen.render.variants import frame_camera, sample_variants
+    from syrip_gen.geometry import frame_camera
+    from syrip_gen.render.variants import sample_variants
 
     r = cfg.render
     s = sample_variants([(fit, variant)], body, r.sampling, r.seed, r.width, r.height, checker=checker,

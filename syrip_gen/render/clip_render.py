@@ -62,11 +62,11 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
     import torch
 
     from syrip_gen.annotate import annotate_scene, provenance_blocks
-    from syrip_gen.coco import atomic_write_bytes, atomic_write_json
-    from syrip_gen.posture import posture_labels
+    from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
+    from syrip_gen.gates.penetration import body_parts
+    from syrip_gen.posture_label import posture_labels
     from syrip_gen.render.contact import contact_mask
     from syrip_gen.render.photo_textures import choose_texture
-    from syrip_gen.render.variants import _coarse_parts
 
     name = clip_name(clip_id)
     photo_paths = {i: f.photo_texture for i, f in fits.items() if getattr(f, "photo_texture", None)}
@@ -75,7 +75,7 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
     F, N = plan.keypoints.shape[:2]
     flat = torch.from_numpy(plan.keypoints.reshape(F * N, 17, 3).astype(np.float32))
     postures = np.asarray(posture_labels(flat, torch.tensor([0.0, 1.0, 0.0])), object).reshape(F, N)
-    parts = _coarse_parts(state.body)
+    parts = body_parts(state.body)
     masks = [None if parts is None else contact_mask(parts, b.source_posture) for b in plan.spec.bodies]
     tol = cfg.render.sampling.contact_tolerance_m
     images, anns, reason = [], [], None
@@ -86,18 +86,17 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
                 spec = plan.spec
                 for k, b in enumerate(plan.spec.bodies):
                     spec = spec.replace_body(k, pose=tuple(tuple(float(x) for x in p) for p in plan.poses[f, k]),
-                                             contact=_frame_contact(b, verts[k], masks[k], plan.spec.support_y, tol))
+                                             contact=_frame_contact(b, verts[k], masks[k], plan.spec.support.y, tol))
                 spec = dataclasses.replace(spec, camera=plan.cameras[f])
-                r = maker.render(spec, verts, photo_texture=photos)
+                r = maker.render(spec, verts, photo_textures=photos)
                 file_name = f"{name}/{f:06d}.jpg"
                 # the spec on the first frame only: later frames differ in poses and camera
                 provs = provenance_blocks(r, spec, [fits.get(b.fit_index) for b in spec.bodies], state.checker.kind,
                                           with_spec=f == 0,
                                           clips=[{"name": name, "motion": plan.motions[k],
                                                   "camera_orbit_deg": plan.orbit_deg} for k in range(len(spec.bodies))])
-                seen = r.labels if r.labels is not None else np.where(r.mask, 0, -1).astype(np.int8)
-                res = annotate_scene(frame_id(clip_id, f), file_name, spec, plan.keypoints[f], seen, r.body_depth,
-                                     list(postures[f]), provs)
+                res = annotate_scene(frame_id(clip_id, f), file_name, spec, plan.keypoints[f], r.labels,
+                                     r.body_depth, list(postures[f]), provs)
                 if res.image is None:
                     reason = f"{res.reason} at frame {f}"
                     break
@@ -112,7 +111,7 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
                 "motion": plan.motions[k]["summary"]} for k, b in enumerate(plan.spec.bodies)]
     manifest = {"run_key": key, "clip_id": clip_id, "name": name, "fit_id": plan.spec.fit_id, "frames": F,
                 "fps": cfg.fps,
-                "motion": plan.motion, "infants": infants, "camera_orbit_deg": plan.orbit_deg, "dropped": reason,
+                "motion": plan.motions[0], "infants": infants, "camera_orbit_deg": plan.orbit_deg, "dropped": reason,
                 "images": images if reason is None else [], "annotations": anns if reason is None else []}
     if reason is None:
         manifest["stats"] = clip_stats(images, anns, cfg.fps)
@@ -124,15 +123,14 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
 def _frames_from_disk(out: Path, manifest: dict, preview: bool):
     """The clip's written frames, one at a time (decoded from its JPEGs; with ``preview``, with
     every infant's keypoints drawn): what the MP4 writers take, so no clip is held in memory whole."""
-    import cv2
-
+    from syrip_gen.atomic import read_image
     from syrip_gen.video import draw_pose
 
     per_image: dict = {}
     for ann in manifest["annotations"]:
         per_image.setdefault(ann["image_id"], []).append(ann)
     for img in manifest["images"]:
-        frame = cv2.imread(str(out / "images" / img["file_name"]), cv2.IMREAD_COLOR)
+        frame = read_image(out / "images" / img["file_name"])
         for ann in per_image.get(img["id"], []) if preview else []:
             kp = np.asarray(ann["keypoints"], np.float64).reshape(17, 3)
             frame = draw_pose(frame, kp, box=np.asarray(ann["bbox"]), label=f"track {ann['track_id']}")
@@ -172,7 +170,7 @@ def finished_clip(out: Path, clip_id: int, key: str, cfg: ClipConfig) -> dict | 
         if not f.is_file() or f.stat().st_size == 0:
             return None
     if m.get("images") and write_videos(out, m, cfg):
-        from syrip_gen.coco import atomic_write_json
+        from syrip_gen.atomic import atomic_write_json
 
         atomic_write_json(p, m)
     return m

@@ -166,10 +166,11 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
     """Render ``cfg.clips`` clips (fits taken in turn), resume finished ones, merge, gate per clip."""
     from tqdm import tqdm
 
-    from syrip_gen.coco import annotation_path, atomic_write_json, write_coco
+    from syrip_gen.atomic import atomic_write_json
+    from syrip_gen.coco import annotation_path, write_coco
     from syrip_gen.fits import fits_file, usable_fits
     from syrip_gen.render.compose import check_folders
-    from syrip_gen.render.variants import posture_pool, prepare_fits
+    from syrip_gen.render.sources import posture_pool, prepare_fits
     from syrip_gen.render.worker import one_torch_thread, worker_state
     from syrip_gen.runfolder import check_writable, claim, locked, record
 
@@ -188,8 +189,6 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
         raise UserError(f"{path}: no usable fits to make clips of")
     with one_torch_thread():
         infos = prepare_fits(records, state.body)
-    for info, r in zip(infos, records):
-        info.source_image_id, info.source_file = r.get("image_id"), r.get("file_name")
     pool, by_index = posture_pool(infos), {f.index: f for f in infos}
     manifests, rendered, render_s, baked = [], 0, 0.0, {}
     with locked(out, "sequence"):

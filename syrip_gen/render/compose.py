@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syrip_gen.geometry import camera_elevation
-from syrip_gen.render.variants import LYING
+from syrip_gen.render.spec import LYING
 
 if TYPE_CHECKING:
     from syrip_gen.render.config import RenderConfig
@@ -28,35 +28,37 @@ class Rendered:
     """One finished image and what annotation needs of the render."""
 
     jpeg: bytes
-    mask: np.ndarray  # (H, W) bool, visible body pixels (any infant)
+    labels: np.ndarray  # (H, W) int8 infant seen per pixel (spec.bodies index), -1 off the bodies
     body_depth: np.ndarray  # (H, W) float32, body surface depth (m), 0 off the body
     depth_mm: np.ndarray | None  # (H, W) uint16 scene depth in mm (0 = background)
     parts: np.ndarray | None  # (H, W) uint8 part id + 1 (0 = not body)
     provenance: dict  # texture, background, support, sensor: what was drawn
     skipped: dict = field(default_factory=dict)  # reason -> count (unreadable user files)
-    labels: np.ndarray | None = None  # (H, W) int8 infant seen per pixel (spec.bodies index), -1 none
     textures: list = field(default_factory=list)  # each infant's texture description (provenance)
 
-    def body_mask(self, k: int) -> np.ndarray:
-        """``(H, W) bool``: the pixels where infant ``k`` is the visible front-most surface."""
-        return self.mask if self.labels is None else self.labels == k
+    @property
+    def mask(self) -> np.ndarray:
+        """``(H, W) bool``: the visible body pixels (any infant)."""
+        return self.labels >= 0
 
 
 def make_image_maker(cfg: RenderConfig, body):
-    """The object that turns (spec, vertices) into a :class:`Rendered`."""
+    """The object that turns (spec, vertices) into a :class:`Rendered`. Makes the body's one
+    :class:`~syrip_gen.render.uv.TopologyMaps` (with its rest pose when it has part labels:
+    hair and face are painted from it)."""
+    from syrip_gen.render.uv import TopologyMaps
+
     topology = body.topology()
     if len(topology.uvs) == 0:  # SMIL/SMPL without a UV layout: one flat texel (skin colour)
         topology = dataclasses.replace(topology, uvs=np.zeros((len(topology.render_vertex_index), 2), np.float32))
-    scalp = None
+    rest = None
     if topology.part_of_vertex is not None:
         import torch
 
-        from syrip_gen.render.appearance import scalp_indicator
-
         with torch.no_grad():
             rest = body(torch.zeros(1, 24, 3), body.shape_mean[None].float(), with_vertices=True).vertices[0]
-        scalp = scalp_indicator(topology, rest.double().numpy())
-    return ImageMaker(cfg, topology, scalp)
+        rest = rest.double().numpy()
+    return ImageMaker(cfg, TopologyMaps(topology, rest))
 
 
 def support_texture_size(kind: str, texels_per_m: int) -> int:
@@ -90,14 +92,16 @@ class ImageMaker:
     (:func:`soften_edges`) before compositing.
     """
 
-    def __init__(self, cfg: RenderConfig, topology, scalp: np.ndarray | None = None):
+    def __init__(self, cfg: RenderConfig, maps):
+        """``maps``: the body's :class:`~syrip_gen.render.uv.TopologyMaps` (its topology, UV
+        rasters and, with a rest pose, scalp and face maps)."""
         from syrip_gen.render.appearance import AppearanceConfig
         from syrip_gen.render.background import BackgroundFolder
         from syrip_gen.render.renderer import Renderer
 
         self.cfg = cfg
-        self.topology = topology
-        self.scalp = scalp
+        self.maps = maps
+        self.topology = topology = maps.topology
         self.renderer = Renderer(cfg.width, cfg.height, topology, msaa=cfg.msaa, analytic_support=True)
         self.appearance = AppearanceConfig(textures=cfg.textures)
         self.backgrounds = BackgroundFolder(cfg.backgrounds) if cfg.backgrounds else None
@@ -139,13 +143,13 @@ class ImageMaker:
 
         folder = texture_folder(self.cfg.textures) if self.cfg.textures else None
         before = sum(folder.unreadable.values()) if folder else 0
-        tex, desc = make_texture(self.topology, np.random.default_rng(spec.bodies[k].appearance_seed),
+        tex, desc = make_texture(self.maps, np.random.default_rng(spec.bodies[k].appearance_seed),
                                  self.cfg.texture_size,
-                                 self.appearance, self.scalp)
+                                 self.appearance)
         return tex, desc, (sum(folder.unreadable.values()) - before if folder else 0)
 
     def support(self, spec, vertices: np.ndarray):
-        """The support under the bodies (``vertices (N, V, 3)`` or ``(V, 3)``): a
+        """The support under the bodies (``vertices (N, V, 3)``): a
         mattress/blanket/rug sized to them for lying infants, a floor reaching far away for upright ones; textured by ``support_texture``
         repeating every ``tile_m`` metres. With background photos, a lying infant lies on one
         of them instead (chance ``photo_support``; floor photos only): the photo covers a square
@@ -165,8 +169,8 @@ class ImageMaker:
         lo, hi = vertices.min(0), vertices.max(0)
         span = float(max(hi[0] - lo[0], hi[2] - lo[2]))
         center = (float((lo[0] + hi[0]) / 2), float((lo[2] + hi[2]) / 2))
-        rng = np.random.default_rng([spec.support_seed, 1])
-        lying = spec.source_posture in LYING
+        rng = np.random.default_rng([spec.support.seed, 1])
+        lying = spec.bodies[0].source_posture in LYING  # every infant of a scene is of one kind
         # seen from low, a support photo reads as a tilted slab beside a foreign photo: lying
         # infants seen from below ``floor_below_deg`` lie on a procedural floor reaching far
         low = camera_elevation(spec.camera.R) < self.cfg.floor_below_deg
@@ -178,21 +182,21 @@ class ImageMaker:
             if tex is not None:  # the photo covers ``side`` metres, mirrored beyond: no edge, no corner
                 side = float(rng.uniform(1.5, 3.0)) * span + 0.3
                 reach = max(8.0, 4 * span + 0.5)
-                support = Support(kind="photo", height=spec.support_y - 0.002, size=(reach, reach), center=center,
+                support = Support(kind="photo", height=spec.support.y - 0.002, size=(reach, reach), center=center,
                                   texture=mirror_tiled(tex), tile=2 * side)
                 return support, {**desc, "kind": "photo", "photo_kind": desc["kind"], "size_m": round(side, 3),
                                  "texture_size": size}
-        size = support_texture_size(spec.support_kind, self.cfg.support_texels_per_m)
-        tex, desc = support_texture(spec.support_kind, np.random.default_rng(spec.support_seed), size)
+        size = support_texture_size(spec.support.kind, self.cfg.support_texels_per_m)
+        tex, desc = support_texture(spec.support.kind, np.random.default_rng(spec.support.seed), size)
         side = 4 * span + 0.5 if lying and not low else max(8.0, 4 * span + 0.5)
-        support = Support(kind=spec.support_kind, height=spec.support_y - 0.002, size=(side, side),
+        support = Support(kind=spec.support.kind, height=spec.support.y - 0.002, size=(side, side),
                           center=center, texture=tex, tile=float(desc["tile_m"]))
         return support, {**desc, "size_m": round(side, 3), "texture_size": size}
 
     def background(self, spec, camera, support) -> tuple[np.ndarray | None, dict, int]:
         """Background image (None when the support covers the frame), description, and how
         many unreadable background files were skipped."""
-        from syrip_gen.render.renderer import support_covers_frame
+        from syrip_gen.render.support_paint import support_covers_frame
 
         if support_covers_frame(camera, support):
             return None, {"kind": "hidden (the support fills the frame)"}, 0
@@ -205,10 +209,10 @@ class ImageMaker:
 
         from syrip_gen.render.background import perspectives_for_view, procedural_background, procedural_kind_for_view
 
-        rng = np.random.default_rng(spec.background["seed"])
+        rng = np.random.default_rng(spec.support.background["seed"])
         w, h = self.cfg.width, self.cfg.height
         elevation = camera_elevation(camera.R)
-        if spec.background["kind"] == "file" and self.backgrounds is not None:
+        if spec.support.background["kind"] == "file" and self.backgrounds is not None:
             before = sum(self.backgrounds.unreadable.values())
             img, desc = self.backgrounds.sample(w, h, rng, perspectives_for_view(elevation))
             if img is not None:
@@ -223,13 +227,11 @@ class ImageMaker:
         from syrip_gen.render.scene import BodyMesh, Light, Scene
 
         lights = tuple(Light(kind=x["kind"], color=np.asarray(x["color"], np.float32), intensity=x["intensity"],
-                             direction=np.asarray(x["direction"], np.float64)) for x in spec.lights)
+                             direction=np.asarray(x["direction"], np.float64)) for x in spec.lighting.lights)
         verts = np.asarray(vertices, np.float32)
-        return Scene(vertices=verts[0], texture=textures[0],
-                     others=tuple(BodyMesh(v, t) for v, t in zip(verts[1:], textures[1:])),
-                     camera=spec.camera,
-                     support=support, lights=lights, ambient=(spec.ambient,) * 3, background=background,
-                     shadows=spec.shadows)
+        return Scene(bodies=tuple(BodyMesh(v, t) for v, t in zip(verts, textures)), camera=spec.camera,
+                     support=support, lights=lights, ambient=(spec.lighting.ambient,) * 3, background=background,
+                     shadows=spec.lighting.shadows)
 
     def contact_shadow(self, r, scene) -> np.ndarray:
         """The frame with the body's soft contact shadow on the support (render.contact)."""
@@ -238,22 +240,20 @@ class ImageMaker:
         if scene.support is None or self.cfg.contact_shadow <= 0:
             return r.rgb
         on_support = (r.depth > 0) & ~r.mask
-        bodies = np.concatenate([scene.vertices] + [o.vertices for o in scene.others])  # every infant's
+        bodies = np.concatenate([b.vertices for b in scene.bodies])  # every infant's
         return contact_shadow(r.rgb, scene.camera, scene.support.height, on_support, bodies,
                               ContactConfig(shadow=self.cfg.contact_shadow))
 
     def render(self, spec, vertices, timer: "StageTimer | None" = None,
-               photo_texture: str | list | None = None) -> Rendered:
-        """The finished image of ``spec`` with its bodies' world ``vertices (N, V, 3)`` (or one
-        body's ``(V, 3)``); ``photo_texture``: a baked texture per infant (a list) or for the
-        first one (a path), None: drawn textures."""
+               photo_textures: list | None = None) -> Rendered:
+        """The finished image of ``spec`` with its bodies' world ``vertices (N, V, 3)`` (one per
+        ``spec.bodies``); ``photo_textures``: a baked texture (PNG path, or None: drawn) per
+        infant, None: every texture drawn."""
         from syrip_gen.render.sensor import apply_sensor, encode_jpeg
 
         timer = timer or StageTimer()
         vertices = np.asarray(vertices)
-        vertices = vertices[None] if vertices.ndim == 2 else vertices
-        photos = list(photo_texture) if isinstance(photo_texture, (list, tuple)) else [photo_texture]
-        photos += [None] * (len(vertices) - len(photos))
+        photos = list(photo_textures) if photo_textures is not None else [None] * len(vertices)
         with timer("body texture"):
             made = [self.texture(spec, photos[k], k) for k in range(len(vertices))]
         textures, tex_descs = [m[0] for m in made], [m[1] for m in made]
@@ -285,8 +285,8 @@ class ImageMaker:
         skipped = {k: n for k, n in (("texture file unreadable (skipped)", bad_tex),
                                      ("background file unreadable (skipped)", bad_bg)) if n}
         prov = {"texture": tex_desc, "background": bg_desc, "support": support_desc, "sensor": sensor_rec}
-        return Rendered(jpeg=jpeg, mask=r.mask, body_depth=r.body_depth, depth_mm=depth_mm, parts=parts,
-                        provenance=prov, skipped=skipped, labels=r.labels, textures=tex_descs)
+        return Rendered(jpeg=jpeg, labels=r.labels, body_depth=r.body_depth, depth_mm=depth_mm, parts=parts,
+                        provenance=prov, skipped=skipped, textures=tex_descs)
 
 
 def soften_edges(rgb: np.ndarray, mask: np.ndarray, depth: np.ndarray | None = None, sigma: float = 0.7,

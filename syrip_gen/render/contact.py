@@ -28,7 +28,6 @@ import numpy as np
 
 from syrip_gen.geometry import rotvec_to_matrix
 
-LYING = ("supine", "prone", "side")
 # the part that must rest on the support (supine/side: the back; sitting: the seat; standing: the
 # feet). Prone infants lie on their belly or crawl on hands and knees: no one part must touch,
 # their balance (the support margin) decides.

@@ -32,14 +32,14 @@ class ImageFolder:
     def read_random(self, rng: np.random.Generator, subset: list[int] | None = None) -> tuple[Path, np.ndarray]:
         """A random readable image (of ``subset``, indices into ``files``, when given): its path
         and ``(H, W, 3) uint8`` BGR pixels."""
-        import cv2
+        from syrip_gen.atomic import read_image
 
         order = rng.permutation(len(self.files)) if subset is None else np.asarray(subset)[rng.permutation(len(subset))]
         for i in order:
             path = self.files[i]
             if path.name in self.unreadable:
                 continue
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            img = read_image(path)
             if img is not None and path.name not in self._whole:
                 if is_truncated(path):
                     img = None

@@ -9,7 +9,7 @@ a sum of sines under a smooth ramp (zero and flat at t = 0, so frame 0 is the fi
 and ``w`` a smoothstep. Rotations go through :class:`scipy.spatial.transform.Rotation`.
 
 Pure NumPy/SciPy; the pose prior and joint limits come in as an ``accept(base, poses)``
-callable (``render.variants.PoseChecker.accept``): a movement whose frames it refuses is
+callable (``gates.pose.PoseChecker.accept``): a movement whose frames it refuses is
 scaled down (halved per try) until every frame passes, else the clip stands still.
 
 Joint axes follow ``fit.limits`` (left side; the right side mirrors y and z): hip flexion -x,

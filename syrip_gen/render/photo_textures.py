@@ -26,6 +26,7 @@ from syrip_gen.codehash import source_hash
 from syrip_gen.errors import UserError
 from syrip_gen.fits import read_fits, record_path
 from syrip_gen.render.bake import BakeConfig, bake
+from syrip_gen.render.uv import TopologyMaps
 
 TEXTURE_DIR = "photo_textures"
 
@@ -110,7 +111,7 @@ def find_photos(fits_path: str | Path) -> PhotoCheck:
 
 
 def _code_hash() -> str:
-    return source_hash(("syrip_gen/render/bake.py",))[:12]
+    return source_hash(("syrip_gen/render/bake.py", "syrip_gen/render/uv.py"))[:12]
 
 
 def texture_key(record: dict, photo_bytes: bytes, cfg: BakeConfig) -> str:
@@ -166,14 +167,13 @@ def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | 
     import torch
     from tqdm import tqdm
 
-    from syrip_gen.coco import atomic_write_bytes, atomic_write_json
+    from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
 
     cfg = cfg or BakeConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    topology = body.topology()
     result = PhotoTextures()
-    rest = None
+    maps = None  # the body's topology and rest pose, made when the first photo needs baking
     for index, r in enumerate(tqdm(records, desc="photo textures", unit="fit", disable=not progress)):
         data, photo, why = _read_photo(photo_path(r, fits_path), r)
         if why is not None:
@@ -186,17 +186,18 @@ def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | 
         except (OSError, json.JSONDecodeError):
             info = None
         if info is None or (info.get("status") == "ok" and not png.is_file()):
-            if rest is None:
+            if maps is None:
                 with torch.no_grad():
                     rest = body(torch.zeros(1, 24, 3), body.shape_mean[None].float(),
                                 with_vertices=True).vertices[0].double().numpy()
+                maps = TopologyMaps(body.topology(), rest)
             with torch.no_grad():
                 v = body(torch.tensor([r["pose"]], dtype=torch.float32), torch.tensor([r["shape"]], dtype=torch.float32),
                          with_vertices=True).vertices[0].double().numpy()
             cam = r["camera"]
             verts_cam = v @ np.asarray(cam.get("R", np.diag([1.0, -1.0, -1.0])), np.float64).T + np.asarray(cam["t"])
             K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]], np.float64)
-            baked = bake(photo, verts_cam, K, topology, rest, cfg, seed=int(key[:8], 16))
+            baked = bake(photo, verts_cam, K, maps, cfg, seed=int(key[:8], 16))
             if baked.texture is not None:
                 ok, buf = cv2.imencode(".png", baked.texture[..., ::-1])
                 atomic_write_bytes(png, buf.tobytes())
@@ -230,9 +231,11 @@ def load_texture(path: str, size: int) -> np.ndarray:
     """A baked texture ``(size, size, 3) uint8`` RGB (kept in memory: up to 256 per process)."""
     import cv2
 
+    from syrip_gen.atomic import read_image
+
     key = f"{path}@{size}"
     if key not in _LOADED:
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        img = read_image(path)
         if img is None:
             raise FileNotFoundError(path)
         if img.shape[:2] != (size, size):

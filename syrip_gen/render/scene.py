@@ -1,4 +1,4 @@
-"""A render scene as plain data: camera, lights, support surface, body vertices and texture.
+"""A render scene as plain data: camera, lights, support surface, the bodies (vertices and texture).
 
 Kubric's habit: the scene is data and the backend is separate. Nothing here imports pyrender
 or OpenGL; ``renderer.py`` turns a :class:`Scene` into pixels. The camera is
@@ -73,8 +73,10 @@ class Support:
 
 @dataclass(frozen=True, eq=False)
 class BodyMesh:
-    """One more infant of a scene: ``vertices (V, 3) float32`` posed in the world, ``texture
-    (T, T, 3) uint8`` in the body's UV layout (same topology as the scene's first body)."""
+    """One infant of a scene: ``vertices (V, 3) float32`` posed in the world (V = body vertices,
+    not the seam-split render vertices), ``texture (T, T, 3) uint8`` in the body's UV layout
+    (image row 0 = v 1, as ``appearance.make_texture`` paints it). Every body of a scene has
+    the same topology."""
 
     vertices: np.ndarray
     texture: np.ndarray
@@ -82,20 +84,16 @@ class BodyMesh:
 
 @dataclass(frozen=True, eq=False)
 class Scene:
-    """Everything one frame needs.
+    """Everything one frame needs (Kubric's scene: a list of assets, a camera, lights).
 
-    ``vertices (V, 3) float32``: the (first) posed body in the world (V = body vertices, not the
-    seam-split render vertices). ``texture (T, T, 3) uint8`` in the body's UV layout (image
-    row 0 = v 1, as ``appearance.make_texture`` paints it). ``others``: further infants
-    (:class:`BodyMesh`, same topology); :attr:`bodies` lists them all, the first one first.
+    ``bodies``: the infants (:class:`BodyMesh`), in the spec's order (``spec.bodies``).
     ``ambient (3,)`` linear RGB.
     ``background (H, W, 3) uint8`` is resized/cropped to fill the frame; None = mid grey.
     Arrays are treated as immutable: to change vertices or a texture, pass a new array (the
     renderer re-uploads only what is a different object than last frame).
     """
 
-    vertices: np.ndarray
-    texture: np.ndarray
+    bodies: tuple[BodyMesh, ...]
     camera: Camera
     support: Support | None = None
     lights: tuple[Light, ...] = ()
@@ -103,12 +101,6 @@ class Scene:
     background: np.ndarray | None = None
     shadows: bool = False
     skin_roughness: float = 0.7
-    others: tuple[BodyMesh, ...] = ()
-
-    @property
-    def bodies(self) -> tuple[BodyMesh, ...]:
-        """Every infant of the frame, the first (``vertices``, ``texture``) first."""
-        return (BodyMesh(self.vertices, self.texture), *self.others)
 
 
 # ---- pure helpers ------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 One fit of a real photo becomes many images. For each (fit index, variant index) a generator
 seeded from (run seed, fit index, variant index, attempt) draws everything the image needs, so
-any image can be reproduced alone. The result is a :class:`VariantSpec` (frozen, JSON-ready),
-recorded in the annotation's provenance.
+any image can be reproduced alone. The result is a :class:`~syrip_gen.render.spec.VariantSpec`
+(frozen, JSON-ready), recorded in the annotation's provenance. The fits come prepared
+(:mod:`syrip_gen.render.sources`), the camera is framed by :func:`syrip_gen.geometry.frame_camera`
+and perturbed poses are checked by :class:`syrip_gen.gates.pose.PoseChecker`.
 
 Geometry (world: metres, y up, pelvis of the body at the origin before the support is placed):
 - ``R_fit`` is the fit's global orientation (body frame of the fit camera). The fit's posture
@@ -30,22 +32,26 @@ by default, blends off: they lowered coverage precision and recall in benchmarks
   (``own_view_jitter_deg``), re-centred and distanced like any other camera.
 - ``posture_view_share``: the photo camera of a random fit of the same posture (the view
   distribution of the real photos of that posture), jittered by ``posture_view_jitter_deg``.
-  Cameras transfer between fits through each fit's canonical world (:func:`canonical_world`).
+  Cameras transfer between fits through each fit's canonical world (:func:`syrip_gen.render.sources.canonical_world`).
 - ``blend_share``: the pose blended (per joint, along the shortest rotation) towards a random fit
   of the same posture by a weight from ``blend_weight``, before the prior-checked perturbation.
 """
-
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from syrip_gen.geometry import Camera, camera_elevation, matrix_to_rotvec, raise_camera, project, to_camera, rot_y, rot_z, rotation_between, rotvec_to_matrix
+from syrip_gen.geometry import Camera, frame_camera, matrix_to_rotvec, place_camera, raise_camera, rot_y, rotvec_to_matrix
+from syrip_gen.render.sources import FitInfo
+from syrip_gen.render.spec import LYING, BodySpec, LightingSpec, SupportSpec, VariantSpec
 
-LYING = ("supine", "prone", "side")
+if TYPE_CHECKING:
+    from syrip_gen.gates.pose import PoseChecker
+
 LYING_SUPPORTS = ("mattress", "blanket", "rug")  # kinds of render.scene.Support
 UPRIGHT_SUPPORTS = ("floor", "rug")
 MAX_INFANTS = 3
@@ -108,247 +114,15 @@ class VariantConfig:
                             f"got {self.infants}")
 
 
-@dataclass(frozen=True)
-class BodySpec:
-    """One infant of a scene: its pose, shape, texture and place (JSON-ready via ``to_json``).
-
-    World vertices = body(pose, shape) + ``offset``: the first body of a scene sits where its
-    pose puts it (pelvis at the origin, offset 0); further bodies are moved on the support
-    plane by :func:`syrip_gen.render.placement.place_bodies`."""
-
-    fit_id: str
-    fit_index: int
-    body: str
-    pose: tuple  # 24x3 axis-angle, common space; joint 0 = world orientation
-    shape: tuple  # S body-shape numbers
-    age_months: float
-    mirror: bool
-    source_posture: str  # posture of the fit that set the world's up
-    world_rotation: tuple  # 3x3: Ry(yaw) R_align, applied before the mirror
-    perturbed: bool  # pose perturbation kept (False: the fitted pose was used)
-    appearance_seed: int
-    blend: dict | None = None  # {"fit_id", "weight"} when the pose was blended towards another fit
-    contact: dict | None = None  # {"part", "gap_m", "margin_m", "tilt_deg"}: how the body meets its support (render.contact)
-    offset: tuple = (0.0, 0.0, 0.0)  # world translation (m) of the posed vertices
-    track_id: int = 0  # the infant's index in the scene (COCO ``track_id``)
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        for key in ("blend", "contact"):
-            if d[key] is None:
-                d.pop(key)
-        d["pose"] = [list(p) for p in self.pose]
-        d["shape"] = list(self.shape)
-        d["world_rotation"] = [list(r) for r in self.world_rotation]
-        d["offset"] = list(self.offset)
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "BodySpec":
-        return cls(**{**d, "pose": tuple(tuple(p) for p in d["pose"]), "shape": tuple(d["shape"]),
-                      "world_rotation": tuple(tuple(r) for r in d["world_rotation"]),
-                      "offset": tuple(d.get("offset", (0.0, 0.0, 0.0)))})
-
-
-@dataclass(frozen=True)
-class SupportSpec:
-    """What the bodies rest on and what lies behind it."""
-
-    y: float  # height of the support plane (lowest body point)
-    kind: str  # a render.scene.Support kind: mattress/blanket/rug (lying), floor/rug
-    seed: int
-    background: dict  # {"kind": "procedural" | "file", "seed": s} (file: picked from the folder by s)
-
-
-@dataclass(frozen=True)
-class LightingSpec:
-    """The scene's lights."""
-
-    lights: tuple  # dicts: {"kind", "direction" [3] (where light travels), "intensity", "kelvin", "color" [3]}
-    ambient: float
-    shadows: bool  # directional shadows (GL shadow maps; slower)
-
-
-@dataclass(frozen=True)
-class VariantSpec:
-    """Everything that defines one image, in its parts (Kubric's scene: assets, camera, lights):
-    ``bodies`` (1-3 infants), the camera and its view, the support, the lighting and the sensor.
-    JSON-ready through :meth:`to_json`; :meth:`from_json` reads it back, so a record's spec
-    redraws its image alone. The image is named after the first body's fit (``fit_index``).
-
-    The first body's fields (``pose``, ``shape``, ``mirror``...) and the parts' fields
-    (``support_y``, ``lights``...) are readable on the spec itself as before the split."""
-
-    fit_id: str
-    fit_index: int
-    variant_index: int
-    seed: list  # [run seed, fit index, variant index, attempt] -> np.random.default_rng(seed)
-    bodies: tuple  # BodySpec, ...
-    camera: Camera
-    width: int
-    height: int
-    support: SupportSpec
-    lighting: LightingSpec
-    sensor: dict  # {"seed": s}: render.sensor.apply_sensor draws its chain from default_rng(s)
-    view: str = "drawn"  # drawn (elevation/yaw ranges) | own (the photo's camera) | posture (another photo's)
-    view_from: str | None = None  # fit id whose photo camera was used
-
-    # the first body and the parts, read flat (callers written before the split)
-    body = property(lambda self: self.bodies[0].body)
-    pose = property(lambda self: self.bodies[0].pose)
-    shape = property(lambda self: self.bodies[0].shape)
-    age_months = property(lambda self: self.bodies[0].age_months)
-    mirror = property(lambda self: self.bodies[0].mirror)
-    source_posture = property(lambda self: self.bodies[0].source_posture)
-    world_rotation = property(lambda self: self.bodies[0].world_rotation)
-    perturbed = property(lambda self: self.bodies[0].perturbed)
-    appearance_seed = property(lambda self: self.bodies[0].appearance_seed)
-    blend = property(lambda self: self.bodies[0].blend)
-    contact = property(lambda self: self.bodies[0].contact)
-    support_y = property(lambda self: self.support.y)
-    support_kind = property(lambda self: self.support.kind)
-    support_seed = property(lambda self: self.support.seed)
-    background = property(lambda self: self.support.background)
-    lights = property(lambda self: self.lighting.lights)
-    ambient = property(lambda self: self.lighting.ambient)
-    shadows = property(lambda self: self.lighting.shadows)
-
-    def replace_body(self, k: int, **changes) -> "VariantSpec":
-        """This spec with body ``k``'s fields changed (``dataclasses.replace`` on one body)."""
-        from dataclasses import replace
-
-        bodies = list(self.bodies)
-        bodies[k] = replace(bodies[k], **changes)
-        return replace(self, bodies=tuple(bodies))
-
-    def to_json(self) -> dict:
-        d = {"fit_id": self.fit_id, "fit_index": self.fit_index, "variant_index": self.variant_index,
-             "seed": list(self.seed), "bodies": [b.to_json() for b in self.bodies],
-             "camera": self.camera.to_dict(), "width": self.width, "height": self.height,
-             "support": asdict(self.support),
-             "lighting": {**asdict(self.lighting), "lights": [dict(x) for x in self.lighting.lights]},
-             "sensor": dict(self.sensor)}
-        if self.view != "drawn":  # the defaults leave the record as short as before these existed
-            d["view"], d["view_from"] = self.view, self.view_from
-        return d
-
-    @classmethod
-    def from_json(cls, d: dict) -> "VariantSpec":
-        """The spec of a :meth:`to_json` record (an annotation's ``provenance["spec"]``)."""
-        lighting = d["lighting"]
-        return cls(fit_id=d["fit_id"], fit_index=d["fit_index"], variant_index=d["variant_index"],
-                   seed=list(d["seed"]), bodies=tuple(BodySpec.from_json(b) for b in d["bodies"]),
-                   camera=Camera(K=d["camera"]["K"], R=d["camera"]["R"], t=d["camera"]["t"], width=d["width"],
-                                 height=d["height"]), width=d["width"], height=d["height"],
-                   support=SupportSpec(**d["support"]),
-                   lighting=LightingSpec(lights=tuple(dict(x) for x in lighting["lights"]),
-                                         ambient=lighting["ambient"], shadows=lighting["shadows"]),
-                   sensor=dict(d["sensor"]), view=d.get("view", "drawn"), view_from=d.get("view_from"))
-
-
-@dataclass
-class FitInfo:
-    """A fit prepared for sampling: its pose, shape and the rotation taking its 'up' to +y."""
-
-    index: int
-    id: str
-    pose: np.ndarray  # (24, 3) float64
-    shape: np.ndarray  # (S,) float64
-    posture: str
-    align: np.ndarray  # (3, 3) float64, R_align
-    source_image_id: object = None  # of the real photo the fit came from
-    source_file: str | None = None
-    photo_texture: str | None = None  # its baked photo texture (render --photo-textures), if any
-    canonical: np.ndarray | None = None  # (3, 3) body frame -> canonical world (canonical_world)
-    camera: np.ndarray | None = None  # (3, 3) the photo camera's rotation in the canonical world
-    fill: float | None = None  # the fitted body's box / the photo's size (photo views frame alike)
-    fov: float | None = None  # the photo camera's vertical field of view, degrees
-
-
 @dataclass
 class Sampled:
     """Specs of a batch of jobs, with their world vertices, and the rejections."""
 
     specs: list[VariantSpec]
-    vertices: np.ndarray  # (B, V, 3) float32: each spec's first body, world frame (support at support_y)
-    keypoints: np.ndarray  # (B, 17, 3) float32, world frame
-    scene_vertices: list[np.ndarray] = field(default_factory=list)  # per spec (N, V, 3): all its bodies
-    scene_keypoints: list[np.ndarray] = field(default_factory=list)  # per spec (N, 17, 3)
+    scene_vertices: list[np.ndarray]  # per spec (N, V, 3) float32: its bodies, world frame (support at support.y)
+    scene_keypoints: list[np.ndarray]  # per spec (N, 17, 3) float32, world frame
     rejected: dict[str, int] = field(default_factory=dict)  # reason -> count (and redraws)
     rejected_jobs: list[tuple[int, int, str]] = field(default_factory=list)
-
-
-# ---- fits -> FitInfo ----------------------------------------------------------------------
-def canonical_world(align: np.ndarray, axis: np.ndarray, front: np.ndarray) -> np.ndarray:
-    """``(3, 3)`` body frame -> canonical world: ``R_align`` (posture's up onto +y), then a turn
-    about +y that puts the horizontal part of (torso axis + chest normal) onto +z. Lying
-    infants then lie head to +z, upright ones face +z, so one photo's camera, expressed in its
-    fit's canonical world, can be placed around another fit of the same posture."""
-    h = align @ (axis + front)
-    heading = math.degrees(math.atan2(h[0], h[2])) if math.hypot(h[0], h[2]) > 1e-9 else 0.0
-    return rot_y(-heading) @ align
-
-
-def posture_pool(fits) -> dict[str, list[FitInfo]]:
-    """Fits by posture (the sources of posture views and pose blends), in index order."""
-    pool: dict[str, list[FitInfo]] = {}
-    for f in sorted(fits, key=lambda f: f.index):
-        pool.setdefault(f.posture, []).append(f)
-    return pool
-
-
-def prepare_fits(records: list[dict], body) -> list[FitInfo]:
-    """Turn fit records (``status == "ok"``, already validated; a record's position is its fit
-    index, as :func:`~syrip_gen.fits.usable_fits` returns them) into :class:`FitInfo`: posture
-    from the record, else its hypothesis, else labelled from the fitted body with +y up."""
-    import torch
-
-    from syrip_gen.posture import posture_labels, torso_frame, up_for_posture
-
-    if not records:
-        return []
-    pose = torch.tensor(np.array([r["pose"] for r in records]), dtype=torch.float32)
-    shape = torch.tensor(np.array([r["shape"] for r in records]), dtype=torch.float32)
-    with torch.no_grad():
-        out = body(pose, shape, with_vertices=True)
-    kp = out.keypoints  # body frame with the fit's global orientation
-    verts = out.vertices.double().numpy()
-    postures = [(r.get("posture") or r.get("hypothesis") or "").lower() or None for r in records]
-    missing = [i for i, p in enumerate(postures) if p is None]
-    if missing:
-        labels = posture_labels(kp[missing], torch.tensor([0.0, 1.0, 0.0]))
-        for i, lab in zip(missing, labels):
-            postures[i] = lab
-    ups = up_for_posture(kp, postures).double().numpy()
-    axis, front = (t.double().numpy() for t in torso_frame(kp))
-    y = np.array([0.0, 1.0, 0.0])
-    infos = []
-    for i, r in enumerate(records):
-        align = rotation_between(ups[i], y)
-        canon = canonical_world(align, axis[i], front[i])
-        cam = (r.get("camera") or {}).get("R") if isinstance(r.get("camera"), dict) else None
-        cam_rot = np.asarray(cam, np.float64) @ canon.T if cam is not None else None  # X_cam = R_c X_body
-        fill, fov = photo_framing(r, verts[i])
-        infos.append(FitInfo(index=i, id=str(r["id"]), pose=np.asarray(r["pose"], np.float64),
-                             shape=np.asarray(r["shape"], np.float64), posture=postures[i], align=align,
-                             canonical=canon, camera=cam_rot, fill=fill, fov=fov))
-    return infos
-
-
-def photo_framing(record: dict, verts: np.ndarray) -> tuple[float | None, float | None]:
-    """How the photo framed its infant: the fitted body's projected box over the image size
-    (``max(w / W, h / H)``, the render's ``fill``) and the camera's vertical field of view in
-    degrees; (None, None) when the record has no usable camera."""
-    cam, W, H = record.get("camera"), record.get("width"), record.get("height")
-    if not isinstance(cam, dict) or not W or not H or "t" not in cam:
-        return None, None
-    K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]], np.float64)
-    xc = to_camera(verts, np.asarray(cam["R"], np.float64), np.asarray(cam["t"], np.float64))
-    if (xc[:, 2] <= 1e-6).any():
-        return None, None
-    uv = project(xc, K)
-    extent = max(np.ptp(uv[:, 0]) / W, np.ptp(uv[:, 1]) / H)
-    return float(extent), float(np.degrees(2 * math.atan(H / 2 / cam["fy"])))
 
 
 # ---- draws --------------------------------------------------------------------------------
@@ -408,36 +182,6 @@ def _shapes(body, draws: list[_Draw], cfg: VariantConfig) -> np.ndarray:
     for k, j in enumerate(jittered):
         shape[:, j] += cfg.shape_jitter * std[j] * noise[:, k]
     return body.clamp_shape(shape).double().numpy()
-
-
-class PoseChecker:
-    """Rejects pose perturbations that the pose prior (``fit.prior.default_prior()``) or the
-    joint limits (``fit.limits``) dislike; ``kind`` names the checks (recorded per image)."""
-
-    kind = "prior+limits"
-
-    def __init__(self, max_nll_increase: float):
-        from syrip_gen.fit.limits import joint_limit_violation
-        from syrip_gen.fit.prior import default_prior
-
-        self.max_increase = max_nll_increase
-        self.prior = default_prior()
-        self.limits = joint_limit_violation
-
-    def accept(self, base: np.ndarray, new: np.ndarray) -> np.ndarray:
-        """``(B,)`` bool: keep perturbed pose ``new (B, 24, 3)`` against fitted ``base``."""
-        import torch
-
-        ok = np.ones(len(new), dtype=bool)
-        b = torch.tensor(base, dtype=torch.float32)
-        n = torch.tensor(new, dtype=torch.float32)
-        with torch.no_grad():
-            inc = (self.prior.nll(n) - self.prior.nll(b)).reshape(-1).numpy()
-            ok &= inc <= self.max_increase
-            vb = torch.as_tensor(self.limits(b)).reshape(len(new), -1).sum(-1).numpy()
-            vn = torch.as_tensor(self.limits(n)).reshape(len(new), -1).sum(-1).numpy()
-            ok &= vn <= vb + 1e-6
-        return ok
 
 
 def blend_rotations(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
@@ -518,57 +262,6 @@ def _world_poses(fits: list[FitInfo], draws: list[_Draw], cfg: VariantConfig,
     return pose, world, kept
 
 
-def place_camera(verts: np.ndarray, width: int, height: int, elevation: float, roll: float,
-                 fov: float, fill: float, margin: float) -> tuple[Camera | None, str | None]:
-    """Camera looking at world vertices ``verts (V, 3)`` from ``elevation`` degrees above the
-    horizon (azimuth 0: from +z), rolled in-plane, re-centred and distanced so the body's box
-    covers ``fill`` of the frame. Returns (camera, None) or (None, reason)."""
-    e = math.radians(elevation)
-    fwd = -np.array([0.0, math.sin(e), math.cos(e)])  # from the camera towards the target
-    right = np.cross(fwd, [0.0, 1.0, 0.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(fwd, right)
-    return frame_camera(verts, rot_z(roll) @ np.stack([right, down, fwd]), width, height, fov, fill, margin)
-
-
-def frame_camera(verts: np.ndarray, R: np.ndarray, width: int, height: int, fov: float, fill: float,
-                 margin: float) -> tuple[Camera | None, str | None]:
-    """Camera with rotation ``R (3, 3)`` (world -> camera) looking at world vertices ``verts (V, 3)``,
-    re-centred and distanced so the body's box covers ``fill`` of the frame."""
-    lo, hi = verts.min(0), verts.max(0)
-    target = (lo + hi) / 2
-    back = -R[2]  # from target towards the camera
-    fy = (height / 2) / math.tan(math.radians(fov) / 2)
-    fx, cx, cy = fy, (width - 1) / 2, (height - 1) / 2  # pixel centres at integers (OpenCV)
-    radius = float(np.linalg.norm(hi - lo) / 2)
-    dist = radius / math.tan(math.radians(fov) / 2 * fill) + radius
-    t = -R @ (target + dist * back)
-    for _ in range(3):
-        cam = R @ verts.T + t[:, None]  # (3, V)
-        if cam[2].min() <= 1e-3:
-            t[2] += radius
-            continue
-        u = fx * cam[0] / cam[2] + cx
-        v = fy * cam[1] / cam[2] + cy
-        zc = float(np.median(cam[2]))
-        # shift sideways so the projected box is centred, then move along the axis to fill
-        t[0] -= ((u.min() + u.max()) / 2 - cx) * zc / fx
-        t[1] -= ((v.min() + v.max()) / 2 - cy) * zc / fy
-        extent = max((u.max() - u.min()) / width, (v.max() - v.min()) / height)
-        t[2] += zc * (extent / fill - 1.0)
-    cam = R @ verts.T + t[:, None]
-    if cam[2].min() <= 1e-3:
-        return None, "camera_inside_body"
-    u = fx * cam[0] / cam[2] + cx
-    v = fy * cam[1] / cam[2] + cy
-    lo_u, lo_v = margin - 0.5, margin - 0.5
-    if u.min() < lo_u or v.min() < lo_v or u.max() > width - 0.5 - margin or v.max() > height - 0.5 - margin:
-        return None, "out_of_frame"
-    K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
-    camera = Camera(K=K, R=R.copy(), t=t.copy(), width=int(width), height=int(height))
-    return camera, None
-
-
 def _lights(d: _Draw, cfg: VariantConfig) -> tuple:
     """1-4 directional lights (``cfg.lights``): a key light from above and weaker fills from
     anywhere above the horizon, each with its own colour temperature (``scene.kelvin_to_rgb``).
@@ -592,16 +285,6 @@ def _lights(d: _Draw, cfg: VariantConfig) -> tuple:
                     "intensity": round(float(intensity), 4), "kelvin": kelvin,
                     "color": [round(float(c), 4) for c in kelvin_to_rgb(kelvin)]})
     return tuple(out)
-
-
-def _coarse_parts(body) -> np.ndarray | None:
-    """Coarse part per vertex (gates.penetration) of ``body``, None without part labels."""
-    topo = body.topology() if hasattr(body, "topology") else None
-    if topo is None or topo.part_of_vertex is None:
-        return None
-    from syrip_gen.gates.penetration import coarse_parts
-
-    return coarse_parts(np.asarray(topo.part_of_vertex), tuple(topo.part_names))
 
 
 def _settle(fits: list[FitInfo], verts: np.ndarray, kps: np.ndarray, pose: np.ndarray, world: np.ndarray,
@@ -697,10 +380,11 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
     ``pool``: :func:`posture_pool` of all the run's fits (posture views, pose blends and the
     further infants of multi-infant images; without it every view is drawn and further
     infants repeat the job's own fit)."""
+    from syrip_gen.gates.penetration import body_parts
     from syrip_gen.render.placement import place_bodies
 
     specs: dict[int, VariantSpec] = {}
-    contact_parts = _coarse_parts(body)
+    contact_parts = body_parts(body)
     verts_out: dict[int, np.ndarray] = {}
     kps_out: dict[int, np.ndarray] = {}
     rejected: Counter = Counter()  # reason -> count (and redraws)
@@ -770,11 +454,8 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
     for i in pending:
         rejected[last_reason[i]] += 1
     done = sorted(specs)
-    V = verts_out[done[0]].shape[1] if done else 0
     return Sampled(
         specs=[specs[i] for i in done],
-        vertices=np.stack([verts_out[i][0] for i in done]) if done else np.zeros((0, V, 3), np.float32),
-        keypoints=np.stack([kps_out[i][0] for i in done]) if done else np.zeros((0, 17, 3), np.float32),
         scene_vertices=[verts_out[i] for i in done], scene_keypoints=[kps_out[i] for i in done],
         rejected=dict(rejected),
         rejected_jobs=[(jobs[i][0].index, int(jobs[i][1]), last_reason[i]) for i in pending])

@@ -53,7 +53,7 @@ def worker_state(cfg: RenderConfig) -> WorkerState:
         state = _STATE.get(key)
         if state is None:
             from syrip_gen.body import load_body
-            from syrip_gen.render.variants import PoseChecker
+            from syrip_gen.gates.pose import PoseChecker
 
             if cfg.gl_threads or cfg.workers > 1:  # before this process's GL context exists
                 import cv2

@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from syrip_gen.coco import atomic_write_json
+from syrip_gen.atomic import atomic_write_json
 from syrip_gen.errors import UserError
 
 DECISIONS = ("accept", "reject")

@@ -1,0 +1,153 @@
+"""The typed config layer (syrip_gen/config.py) and every stage config built through it.
+
+Issue 11."""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+
+from syrip_gen.config import from_args, from_mapping, parse_value
+from syrip_gen.errors import UserError
+
+
+@dataclass(frozen=True)
+class Inner:
+    lo_hi: tuple[float, float] = (0.0, 1.0)
+    p: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
+
+
+@dataclass(frozen=True)
+class Outer:
+    n: int = field(default=1, metadata={"min": 1})
+    x: float = 0.5
+    flag: bool = False
+    name: str = "a"
+    maybe: int | None = None
+    kind: str = field(default="a", metadata={"choices": ("a", "b")})
+    many: tuple[str, ...] = ()
+    inner: Inner = field(default_factory=Inner)
+    items: tuple[Inner, ...] = ()
+
+
+def test_from_mapping_converts_and_defaults():
+    cfg = from_mapping(Outer, {"n": 3, "x": 2, "flag": True, "maybe": None, "many": ["p", "q"],
+                               "inner": {"lo_hi": [1, 2]}, "items": [{"p": 0.1}]})
+    assert cfg == Outer(n=3, x=2.0, flag=True, many=("p", "q"), inner=Inner(lo_hi=(1.0, 2.0)),
+                        items=(Inner(p=0.1),))
+    assert isinstance(cfg.x, float) and isinstance(cfg.inner.lo_hi[0], float)
+    assert from_mapping(Outer, None) == Outer() == from_mapping(Outer, {})
+    assert from_mapping(Outer, {"x": "1e-3"}).x == 0.001  # YAML reads 1e-3 as a string
+
+
+@pytest.mark.parametrize("mapping, message", [
+    ({"nn": 1}, "cfg: unknown key(s) nn; known: flag, inner, items, kind, many, maybe, n, name, x"),
+    ({"x": "abc"}, "cfg: x must be a number, got 'abc'"),
+    ({"x": float("nan")}, "cfg: x must be a number, got nan"),
+    ({"x": True}, "cfg: x must be a number, got True"),
+    ({"n": 1.5}, "cfg: n must be an integer, got 1.5"),
+    ({"n": None}, "cfg: n must be an integer, not null"),
+    ({"n": 0}, "cfg: n must be >= 1, got 0"),
+    ({"maybe": "x"}, "cfg: maybe must be an integer, got 'x'"),
+    ({"flag": "yes please"}, "cfg: flag must be true or false, got 'yes please'"),
+    ({"name": 3}, "cfg: name must be a string, got 3"),
+    ({"kind": "c"}, "cfg: kind must be one of a, b, got 'c'"),
+    ({"many": "p"}, "cfg: many must be a list of strings, got 'p'"),
+    ({"inner": 3}, "cfg: inner must be a mapping of keys to values, got 3"),
+    ({"inner": {"q": 1}}, "cfg: inner: unknown key(s) q; known: lo_hi, p"),
+    ({"inner": {"lo_hi": [1]}}, "cfg: inner.lo_hi must be a list of 2 values, got 1 value(s): [1]"),
+    ({"inner": {"lo_hi": [1, "z"]}}, "cfg: inner.lo_hi[1] must be a number, got 'z'"),
+    ({"items": [{"p": 2}]}, "cfg: items[0].p must be <= 1.0, got 2.0"),
+])
+def test_from_mapping_one_line_errors(mapping, message):
+    with pytest.raises(UserError) as err:
+        from_mapping(Outer, mapping, "cfg")
+    assert str(err.value) == message
+
+
+def test_from_mapping_rejects_a_non_mapping():
+    with pytest.raises(UserError, match="cfg: the settings must be a mapping"):
+        from_mapping(Outer, [1, 2], "cfg")
+
+
+def test_from_args_takes_given_flags_and_names_them():
+    ns = argparse.Namespace(n=None, x=0.25, texture=None, kind=None, command="x")
+    assert from_args(Outer, ns, "tool") == Outer(x=0.25)
+    with pytest.raises(UserError, match="^tool: --n must be >= 1, got 0$"):
+        from_args(Outer, argparse.Namespace(n=0), "tool")
+    with pytest.raises(UserError, match="^tool: --count must be >= 1, got 0$"):
+        from_args(Outer, argparse.Namespace(n=0), "tool", flags={"n": "--count"})
+
+
+def test_parse_value_one_line_error():
+    assert parse_value("[1, 2]", "--set a") == [1, 2]
+    with pytest.raises(UserError, match=r"^--set a: the value '\[1' is not valid YAML"):
+        parse_value("[1", "--set a")
+
+
+def test_stage_configs_check_types_and_ranges():
+    from pose_models.config import TrainConfig
+    from syrip_gen.backgrounds import BackgroundsConfig
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.filter import FilterConfig
+    from syrip_gen.fit.fitter import FitConfig
+
+    cases = [
+        (lambda: FitConfig.from_dict({"threads": -1}), "fit config: threads must be >= 1"),
+        (lambda: FitConfig.from_dict({"stages": [{"steps": "x", "sigma": 0.1, "prior": 0}]}),
+         r"fit config: stages\[0\].steps must be an integer"),
+        (lambda: FilterConfig.from_dict({"max_prior_nll": "abc"}), "filter config: max_prior_nll must be a number"),
+        (lambda: FilterConfig.from_dict({"max_fit_error": "abc"}), "filter config: max_fit_error must be a number"),
+        (lambda: FilterConfig.from_dict({"max_penetration": None}), "max_penetration must be a number, not null"),
+        (lambda: FilterConfig.from_dict({"gates": ["pose_prior", "nope"]}), "gates entries must be one of"),
+        (lambda: RenderConfig.from_dict({"texture_size": 0}), "render config: texture_size must be >= 64"),
+        (lambda: BackgroundsConfig.from_dict({"margin": "wide"}), "backgrounds config: margin must be a number"),
+        (lambda: TrainConfig.from_dict({"task": "pose2d", "train": "x"}, ["max_steps=abc"]),
+         "train config: max_steps must be an integer, got 'abc'"),
+        (lambda: TrainConfig.from_dict({"task": "pose2d", "train": "x"}, ["max_steps=-3"]),
+         "train config: max_steps must be >= 1, got -3"),
+        (lambda: TrainConfig.from_dict({"task": "pose2d", "train": "x"}, ["augment.flip=[1"]),
+         "--set augment.flip: the value '.1' is not valid YAML"),
+        (lambda: TrainConfig.from_dict({"task": "pose2d"}), "train config: missing key.s. train"),
+    ]
+    for build, match in cases:
+        with pytest.raises(UserError, match=match):
+            build()
+    # a config built in Python is held to the same ranges
+    with pytest.raises(UserError, match="fit config: batch_size must be >= 1"):
+        FitConfig(batch_size=0)
+    cfg = TrainConfig.from_dict({"task": "pose2d", "train": ["a", {"path": "b", "weight": 2}]}, ["lr=1e-4"])
+    assert [(t.path, t.weight) for t in cfg.train] == [("a", 1.0), ("b", 2.0)] and cfg.lr == 1e-4
+
+
+def _cli(*argv):
+    return subprocess.run([sys.executable, "-m", "syrip_gen.cli", *argv], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "x.json", "--out", "o", "--threads", "-1"], "fit: --threads must be >= 1, got -1"),
+    (["fit", "x.json", "--out", "o", "--fov", "200"], "fit: --fov must be <= 170.0, got 200.0"),
+    (["render", "f", "--out", "o", "--texture-size", "0"], "render: --texture-size must be >= 64, got 0"),
+    (["backgrounds", "d", "o", "--margin", "-1"], "backgrounds: --margin must be >= 0.0, got -1.0"),
+])
+def test_cli_bad_values_are_one_line_errors(argv, message, tmp_path):
+    r = _cli(*argv)
+    assert r.returncode == 2 and r.stderr.strip().endswith(message), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_cli_defaults_come_from_the_config_dataclasses():
+    """Flags default to "not given", so a command's config equals the dataclass default."""
+    from syrip_gen.backgrounds import BackgroundsConfig
+    from syrip_gen.cli import build_parser
+    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.fit.fitter import FitConfig
+
+    for argv, cls in ((["fit", "x.json", "--out", "o"], FitConfig), (["render", "f", "--out", "o"], RenderConfig),
+                      (["backgrounds", "d", "o"], BackgroundsConfig)):
+        args = build_parser(argv).parse_args(argv)
+        assert from_args(cls, args, argv[0]) == cls()
