@@ -218,8 +218,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     out = Path(out) if out else default_out
     if clips:
         cfg = without_duplicate_gate(cfg)
-    s = dataset_samples(coco)
-    n = len(s.image_ids)  # rows: one per infant
+    s = dataset_samples(coco)  # rows: one per infant
     image_ids = list(coco.images)
     if not image_ids:
         raise UserError(f"{coco_path}: the dataset lists no images; nothing to filter")
@@ -236,9 +235,10 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     fit_status: dict[int, str] = {}
     gate_values.framing_values(s, values, skipped)
     fits = _fits_path(coco, fits_path)
-    cfg, calibration = calibrate(cfg, fit_records(fits), body)
+    records = fit_records(fits)  # read once: calibration and the fit_error gate
+    cfg, calibration = calibrate(cfg, records, body)
     if "fit_error" in cfg.gates:
-        gate_values.fit_values(s, fits, values, skipped, fit_status)
+        gate_values.fit_values(s, fits, records, values, skipped, fit_status)
     if {"joint_limits", "hyperextension", "pose_prior"} & set(cfg.gates):
         gate_values.pose_values(s, cfg, values, skipped)
     if "penetration" in cfg.gates:
@@ -246,8 +246,47 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     if {"hovering", "unbalanced"} & set(cfg.gates):
         gate_values.contact_values(s, values, skipped)
 
-    # per-image reasons in gate order (duplicates last: they depend on what else is kept)
-    reasons: list[list[dict]] = [[] for _ in range(n)]
+    reasons = _row_reasons(coco, s, cfg, values, missing, fit_status, details)
+
+    decisions, unknown = {}, 0
+    if use_decisions:
+        known = {str(i) for i in image_ids}
+        all_dec = load_decisions(decisions_path(root))
+        decisions = {k: v for k, v in all_dec.items() if k in known}
+        unknown = len(all_dec) - len(decisions)
+        if unknown:
+            log.warning("%d review decision(s) name images not in %s; ignored", unknown, coco_path)
+
+    verdicts, kept, rejected_by, failed = _image_verdicts(coco, s, reasons, values, missing, decisions)
+    if clips:
+        _whole_clips(verdicts, {iid: img.get("clip_id") for iid, img in coco.images.items()}, kept, rejected_by)
+    failed = dict(failed)
+    missing_images = {iid for iid, m in zip(s.image_ids, missing) if m}
+
+    anns = _write_kept(coco, kept, out, root, clips, _fits_path(coco, None))
+
+    hists = histograms(values, cfg, out_dir)
+    report = FilterReport(
+        dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
+        n_images=len(image_ids), n_kept=len(kept), n_rejected=len(image_ids) - len(kept),
+        rejected_by=dict(rejected_by), failed=failed,
+        skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
+        decisions_applied=len(decisions), decisions_unknown_images=unknown,
+        missing_files=len(missing_images),
+        histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration,
+        keypoints=None if keypoints is None else str(keypoints), images=verdicts,
+        n_infants=sum(a is not None for a in s.anns), n_infants_kept=sum(1 for a in anns))
+    atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
+    atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": len(image_ids)})
+    log.info("filter: kept %d of %d images, %d of %d infants (%s)", len(kept), len(image_ids),
+             report.n_infants_kept, report.n_infants, dict(rejected_by))
+    return report
+
+
+def _row_reasons(coco: KeypointFile, s: Samples, cfg: FilterConfig, values: dict, missing: list,
+                 fit_status: dict, details: dict) -> list[list[dict]]:
+    """Each row's failing reasons in gate order (duplicates last: they depend on what else is kept)."""
+    reasons: list[list[dict]] = [[] for _ in range(len(s.image_ids))]
     for i, ann in enumerate(s.anns):
         if missing[i]:
             reasons[i].append({"gate": MISSING_FILE, "value": coco.images[s.image_ids[i]].get("file_name"),
@@ -266,18 +305,15 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
             reasons[i].append(r)
     if "duplicate" in cfg.gates:
         _duplicates(s, cfg, reasons, gate_values.duplicate_values(s, cfg, values))
+    return reasons
 
-    decisions, unknown = {}, 0
-    if use_decisions:
-        known = {str(i) for i in image_ids}
-        all_dec = load_decisions(decisions_path(root))
-        decisions = {k: v for k, v in all_dec.items() if k in known}
-        unknown = len(all_dec) - len(decisions)
-        if unknown:
-            log.warning("%d review decision(s) name images not in %s; ignored", unknown, coco_path)
 
-    # rows -> images: an image's reasons are all its infants' (each marked with its track id
-    # when the image holds several), its values the first infant's (all of them under "infants")
+def _image_verdicts(coco: KeypointFile, s: Samples, reasons: list, values: dict, missing: list,
+                    decisions: dict) -> tuple[list[dict], set, Counter, Counter]:
+    """Rows -> images: an image's reasons are all its infants' (each marked with its track id
+    when the image holds several), its values the first infant's (all of them under "infants");
+    the reviewer's ``decisions`` applied. Returns the verdicts, the kept image ids, and the
+    images rejected per primary reason and failing per gate."""
     rows_of: dict = {}
     for i, iid in enumerate(s.image_ids):
         rows_of.setdefault(iid, []).append(i)
@@ -288,7 +324,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     verdicts, kept = [], set()
     rejected_by: Counter = Counter()
     failed: Counter = Counter()
-    for iid in image_ids:
+    for iid in coco.images:
         rows = rows_of[iid]
         img_reasons = []
         for i in rows:
@@ -315,11 +351,13 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
             primary = rec["reasons"][0]["gate"]
             rejected_by[primary] += 1
         verdicts.append(rec)
-    if clips:
-        _whole_clips(verdicts, {iid: img.get("clip_id") for iid, img in coco.images.items()}, kept, rejected_by)
-    failed = dict(failed)
-    missing_images = {iid for iid, m in zip(s.image_ids, missing) if m}
+    return verdicts, kept, rejected_by, failed
 
+
+def _write_kept(coco: KeypointFile, kept: set, out: Path, root: Path, clips: bool, fits: Path | None) -> list[dict]:
+    """Write the kept images and their annotations to ``out`` (and, for clips, the kept clips'
+    ``videos``; away from the dataset ``root``, paths made absolute); returns the kept annotations."""
+    image_dir = coco.image_dir()
     images = [img for iid, img in coco.images.items() if iid in kept]
     anns = [a for a in coco.annotations if a["image_id"] in kept]
     extra = {k: v for k, v in coco.data.items() if k not in ("images", "annotations", "categories")}
@@ -327,25 +365,9 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         kept_clips = {img.get("clip_id") for img in images}
         extra["videos"] = [v for v in extra["videos"] if not isinstance(v, dict) or v.get("id") in kept_clips]
     if dataset_root(out.resolve()) != root.resolve():  # written away from its images (pipeline step, --out)
-        images, extra = _absolute_paths(images, extra, image_dir, _fits_path(coco, None))
+        images, extra = _absolute_paths(images, extra, image_dir, fits)
     write_coco(out, images, anns, **extra)
-
-    hists = histograms(values, cfg, out_dir)
-    report = FilterReport(
-        dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
-        n_images=len(image_ids), n_kept=len(kept), n_rejected=len(image_ids) - len(kept),
-        rejected_by=dict(rejected_by), failed=failed,
-        skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
-        decisions_applied=len(decisions), decisions_unknown_images=unknown,
-        missing_files=len(missing_images),
-        histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration,
-        keypoints=None if keypoints is None else str(keypoints), images=verdicts,
-        n_infants=sum(a is not None for a in s.anns), n_infants_kept=sum(1 for a in anns))
-    atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
-    atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": len(image_ids)})
-    log.info("filter: kept %d of %d images, %d of %d infants (%s)", len(kept), len(image_ids),
-             report.n_infants_kept, report.n_infants, dict(rejected_by))
-    return report
+    return anns
 
 
 def _track(ann, default: int):

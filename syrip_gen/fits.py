@@ -246,11 +246,6 @@ def record_path(record: dict, key: str, fits_path: str | Path | None) -> Path | 
     return given.resolve()
 
 
-def fit_errors(path: str | Path) -> dict[str, FitRecord]:
-    """Fit id -> record (unreadable lines skipped); callers read ``status`` and ``mean_error_norm``."""
-    return {str(r.id): r for r in read_records(fits_file(path), bad={})}
-
-
 def usable_fits(path: str | Path, body_shape_size: int, limit: int | None = None,
                 body: str | None = None) -> tuple[list[dict], dict[str, int]]:
     """Usable fit records (``status == "ok"``, well-formed, made with ``body`` when given and

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from syrip_gen.fits import fit_errors
+from syrip_gen.fits import FitRecord, fits_file, read_records
 from syrip_gen.gates.samples import Samples
 
 
@@ -82,15 +82,17 @@ def contact_values(s: Samples, values: dict, skipped: dict) -> None:
 FIT_ERROR = {"fit_error": ("above", "max_fit_error", "mean normalised reprojection error of the source fit")}
 
 
-def fit_values(s: Samples, path: Path | None, values: dict, skipped: dict, fit_status: dict) -> None:
-    """The ``fit_error`` gate: each infant's source fit's error in the fits file at ``path``
-    (None: no fits file); ``fit_status``: row -> status of a source fit that the fitter rejected."""
+def fit_values(s: Samples, path: Path | None, records: list[FitRecord] | None, values: dict, skipped: dict,
+               fit_status: dict) -> None:
+    """The ``fit_error`` gate: each infant's source fit's error among the ``records`` of the fits
+    file at ``path`` (None: no fits file; records None: read them, a missing file is a one-line
+    UserError); ``fit_status``: row -> status of a source fit that the fitter rejected."""
     v = np.full(len(s.image_ids), np.nan)
     if path is None:
         skipped["fit_error"]["no fits file (pass --fits FITS/fits.jsonl)"] = len(v)
         values["fit_error"] = v
         return
-    fits = fit_errors(path)
+    fits = {str(r.id): r for r in (records if records is not None else read_records(fits_file(path), bad={}))}
     missing: Counter = Counter()
     for i, ann in enumerate(s.anns):
         fid = ann.fit_id if ann else None
