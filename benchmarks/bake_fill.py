@@ -17,9 +17,9 @@ import torch
 
 def main(argv=None) -> None:
     from syrip_gen.body import load_body
-    from syrip_gen.render.bake import BakeConfig, bake, texel_parts
-    from syrip_gen.render.photo_textures import _read_photo, photo_path
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.looks.bake import BakeConfig, bake, texel_parts
+    from syrip_gen.render.looks.photo_textures import _read_photo, photo_path
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("fits")

@@ -258,7 +258,7 @@ def render_section(args, work: Path) -> dict:
     """Clip render speed, per-clip motion and smoothing on noisy ground truth (``--render``)."""
     import shutil
 
-    from syrip_gen.render.clips import ClipConfig, render_clips
+    from syrip_gen.render.sequence.clips import ClipConfig, render_clips
 
     t0 = time.perf_counter()
     fits = Path(args.fits) if args.fits else fit_bundled(work / "fit", args.fit_limit)

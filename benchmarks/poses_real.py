@@ -55,8 +55,8 @@ def keypoints_only(name: str, fits: Path, seed: int) -> dict:
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.fits import usable_fits
     from syrip_gen.gates.pose import PoseChecker
-    from syrip_gen.render.sources import posture_pool, prepare_fits
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.world.sources import posture_pool, prepare_fits
+    from syrip_gen.render.world.variants import sample_variants
     from syrip_gen.stats import _Data, torso_normalise
 
     variants, sampling = SETTINGS[name]

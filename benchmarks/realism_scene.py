@@ -1,6 +1,6 @@
 """Frame statistics of real photos and of renders, side by side (issue 26, item 4): noise
 (luma, chroma), JPEG quality, letterbox and white-studio shares, caption text, and empty or
-stretched corners, all measured by :mod:`syrip_gen.render.photo_stats` at one common size.
+stretched corners, all measured by :mod:`syrip_gen.render.looks.photo_stats` at one common size.
 
 Writes the numbers (never images: real photos are research-only) into
 ``benchmarks/results/realism_scene.json`` / ``.md``, one section per ``--set`` (earlier
@@ -38,7 +38,7 @@ def measure(files: list[Path], side: int, limit: int | None) -> dict:
     """Per-set statistics of ``files``, each shrunk to ``side`` px on its longer side."""
     import cv2
 
-    from syrip_gen.render import photo_stats as ps
+    from syrip_gen.render.looks import photo_stats as ps
 
     rows = []
     for f in tqdm(files[:limit] if limit else files, desc="measure", mininterval=2):
@@ -72,7 +72,7 @@ def measure(files: list[Path], side: int, limit: int | None) -> dict:
 
 def markdown(result: dict) -> str:
     lines = ["# Scene realism: frame statistics of real photos and renders (issue 26, item 4)", "",
-             "Measured by `syrip_gen/render/photo_stats.py` on every image shrunk to the set's `side` px "
+             "Measured by `syrip_gen/render/looks/photo_stats.py` on every image shrunk to the set's `side` px "
              "(longer side). Noise: sigma in grey levels from the finest diagonal Haar band, strong "
              "edges excluded, on Y (luma) and Cr/Cb (chroma) after the file's own JPEG; percentiles "
              f"{'/'.join(map(str, PCT))}. Shares: of the set's images.", ""]

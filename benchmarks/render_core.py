@@ -68,13 +68,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=15)
     args = ap.parse_args()
 
-    from syrip_gen.render.appearance import make_texture
-    from syrip_gen.render.background import procedural_background, support_texture
-    from syrip_gen.render.renderer import Renderer
+    from syrip_gen.render.looks.appearance import make_texture
+    from syrip_gen.render.looks.background import procedural_background, support_texture
+    from syrip_gen.render.pixels.renderer import Renderer
     from syrip_gen.geometry import look_at
-    from syrip_gen.render.scene import BodyMesh, Light, Scene, Support, kelvin_to_rgb
-    from syrip_gen.render.sensor import apply_sensor, encode_jpeg
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.world.scene import BodyMesh, Light, Scene, Support, kelvin_to_rgb
+    from syrip_gen.render.pixels.sensor import apply_sensor, encode_jpeg
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     verts, topo = bodies()
     rng = np.random.default_rng(0)

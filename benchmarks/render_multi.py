@@ -50,9 +50,9 @@ def run(kind: str, maker, body, fits, jobs_idx, cfg, width, height, seed) -> tup
 
     from syrip_gen.annotate import annotate_scene
     from syrip_gen.posture_label import posture_labels
-    from syrip_gen.render.compose import StageTimer
-    from syrip_gen.render.sources import posture_pool
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.image.compose import StageTimer
+    from syrip_gen.render.world.sources import posture_pool
+    from syrip_gen.render.world.variants import sample_variants
 
     jobs = [(fits[f], v) for f, v in jobs_idx]
     t0 = time.perf_counter()
@@ -107,9 +107,9 @@ def main(argv=None) -> None:
     from syrip_gen.dataset import RenderConfig
     from syrip_gen.hardware import describe, git_commit, write_results
     from syrip_gen.dataset import one_torch_thread
-    from syrip_gen.render.compose import make_image_maker
-    from syrip_gen.render.sources import prepare_fits
-    from syrip_gen.render.variants import VariantConfig
+    from syrip_gen.render.image.compose import make_image_maker
+    from syrip_gen.render.world.sources import prepare_fits
+    from syrip_gen.render.world.variants import VariantConfig
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--images", type=int, default=12, help="images of each kind")

@@ -100,7 +100,7 @@ def annotate_scene(image_id: int, file_name: str, spec, keypoints_world: np.ndar
                    body_depth: np.ndarray, postures: list[str], provenance: list[dict]) -> SceneAnnotation:
     """COCO image record + one annotation per infant of a rendered scene (one infant or several).
 
-    ``spec``: the :class:`~syrip_gen.render.spec.VariantSpec` (camera, bodies);
+    ``spec``: the :class:`~syrip_gen.render.world.spec.VariantSpec` (camera, bodies);
     ``keypoints_world (N, 17, 3)``: each infant's posed keypoints (world); ``labels (H, W) int8``:
     which infant each pixel shows (-1: none), from the renderer; ``body_depth (H, W) float32``:
     the front-most body's depth; ``postures``, ``provenance``: one per infant. An image whose

@@ -8,8 +8,8 @@ photo around it, mirrored (real floor texture; never a second, unlabelled infant
 Letterbox bands are cut off first (a band warped onto a floor shows as a black corner);
 crops with burnt-in caption text or logos are dropped (text mirrored on a floor is what no
 photo shows); each kept crop's perspective ("floor" seen from above or "room" seen from the
-side, :func:`syrip_gen.render.photo_stats.perspective`) is recorded in the index, so that
-top views get floors and low views rooms (:func:`syrip_gen.render.background.backgrounds_for_view`).
+side, :func:`syrip_gen.render.looks.photo_stats.perspective`) is recorded in the index, so that
+top views get floors and low views rooms (:func:`syrip_gen.render.looks.background.backgrounds_for_view`).
 The output is an ordinary background folder for ``render --backgrounds`` (and its photo
 supports); it holds pieces of the user's images, so it stays with their data (e.g. under
 ``runs/``), never in a repository.
@@ -183,7 +183,7 @@ def person_free_background(img: np.ndarray, boxes: list[np.ndarray], cfg: Backgr
     crop if it covers at least ``min_crop_area`` of the image, else the whole photo with the
     people filled in from their surroundings (:func:`fill_people`); None when the people cover
     more than ``max_masked`` of it (too little floor left to fill them in with)."""
-    from syrip_gen.render.photo_stats import letterbox_bands
+    from syrip_gen.render.looks.photo_stats import letterbox_bands
 
     b = letterbox_bands(img)
     band = (b.top, b.bottom, b.left, b.right)
@@ -266,7 +266,7 @@ def _extract(kf, dataset, out: Path, cfg: BackgroundsConfig) -> BackgroundsSumma
     """``extract_backgrounds``' work, in a folder it holds and has claimed."""
     import cv2
 
-    from syrip_gen.render.photo_stats import PERSPECTIVES, perspective, text_boxes
+    from syrip_gen.render.looks.photo_stats import PERSPECTIVES, perspective, text_boxes
 
     boxes: dict[int, list[np.ndarray]] = {}
     for ann in kf.annotations:

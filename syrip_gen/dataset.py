@@ -37,10 +37,10 @@ from syrip_gen.codehash import code_version
 from syrip_gen.coco import annotation_path
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
-from syrip_gen.render.compose import StageTimer, check_folders
-from syrip_gen.render.config import EXECUTION_ONLY, MAX_VARIANTS, RenderConfig  # noqa: F401  (re-exported)
-from syrip_gen.render.sources import FitInfo
-from syrip_gen.render.worker import _STATE, WorkerState, gl_threads, one_torch_thread, worker_state  # noqa: F401
+from syrip_gen.render.image.compose import StageTimer, check_folders
+from syrip_gen.render.image.config import EXECUTION_ONLY, MAX_VARIANTS, RenderConfig  # noqa: F401  (re-exported)
+from syrip_gen.render.world.sources import FitInfo
+from syrip_gen.render.image.worker import _STATE, WorkerState, gl_threads, one_torch_thread, worker_state  # noqa: F401
 from syrip_gen.runfolder import check_writable, claim, locked, record
 
 @dataclass
@@ -70,7 +70,7 @@ class RenderSummary:
 # ---- run key ------------------------------------------------------------------------------
 def run_key(fits_path: Path, cfg: RenderConfig, extra: str = "") -> str:
     """Hash of the fits file, the keyed config, the code and ``extra`` (with photo textures:
-    the photos' names, sizes and times, :func:`~syrip_gen.render.photo_textures.photo_signature`)."""
+    the photos' names, sizes and times, :func:`~syrip_gen.render.looks.photo_textures.photo_signature`)."""
     h = hashlib.sha256()
     h.update(fits_path.read_bytes())
     h.update(extra.encode())
@@ -170,10 +170,10 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
 
     from syrip_gen.annotate import annotate_scene, provenance_blocks
     from syrip_gen.posture_label import posture_labels
-    from syrip_gen.render.photo_textures import choose_texture
-    from syrip_gen.render.sensor import encode_png
-    from syrip_gen.render.sources import posture_pool
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.looks.photo_textures import choose_texture
+    from syrip_gen.render.pixels.sensor import encode_png
+    from syrip_gen.render.world.sources import posture_pool
+    from syrip_gen.render.world.variants import sample_variants
 
     # 1. worker state (body, GL renderer, pose checker): made once per worker, not timed
     timer = StageTimer()
@@ -320,13 +320,13 @@ def render_dataset(fits_path: str | Path, out_dir: str | Path, cfg: RenderConfig
     (tests use it to simulate a kill).
     """
     from syrip_gen.body import load_body
-    from syrip_gen.render.sources import prepare_fits
+    from syrip_gen.render.world.sources import prepare_fits
 
     t0 = time.perf_counter()
     path = fits_file(fits_path)
     out = Path(out_dir)
     check_writable(out)
-    from syrip_gen.render.photo_textures import photo_signature
+    from syrip_gen.render.looks.photo_textures import photo_signature
 
     key = run_key(path, cfg, photo_signature(path, cfg.photo_textures, cfg.max_missing_photos))  # before any work
     check_out(out, key, cfg)  # before any work
@@ -351,8 +351,8 @@ def _render_claimed(out: Path, key: str, cfg: RenderConfig, path: Path, body, re
     _remove_stale_temp_files(out)
     photo, bake_seconds = None, 0.0
     if cfg.photo_textures:
-        from syrip_gen.render.bake import BakeConfig
-        from syrip_gen.render.photo_textures import TEXTURE_DIR, bake_fits
+        from syrip_gen.render.looks.bake import BakeConfig
+        from syrip_gen.render.looks.photo_textures import TEXTURE_DIR, bake_fits
 
         t_bake = time.perf_counter()
         with one_torch_thread():

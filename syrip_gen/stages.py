@@ -23,7 +23,8 @@ from typing import Callable
 # must be in its source list (tests/house/test_registry.py derives the closure and fails on a gap).
 NEUTRAL = ("syrip_gen/__init__.py", "syrip_gen/paths.py", "syrip_gen/runfolder.py", "syrip_gen/codehash.py",
            "syrip_gen/stages.py", "syrip_gen/yamlfile.py", "syrip_gen/fit/__init__.py", "syrip_gen/gates/__init__.py",
-           "syrip_gen/render/__init__.py", "syrip_gen/review/__init__.py")
+           "syrip_gen/render/__init__.py", "syrip_gen/review/__init__.py",
+           *(f"syrip_gen/render/{room}/__init__.py" for room in ("world", "looks", "pixels", "image", "sequence")))
 # the pipeline faces of the syrip-gen stages (pose_models/steps.py is under pose_models)
 _FACE = ("syrip_gen/steps.py", "syrip_gen/stepio.py", "syrip_gen/config.py")
 # sources every body-handling stage runs (a change there reruns them all)
@@ -74,7 +75,7 @@ REGISTRY: dict[str, Stage] = {
     "backgrounds": Stage(
         "syrip_gen.steps:_backgrounds",
         ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/backgrounds.py",
-         "syrip_gen/geometry.py", "syrip_gen/render/photo_stats.py", "syrip_gen/render/scene.py") + _FACE,
+         "syrip_gen/geometry.py", "syrip_gen/render/looks/photo_stats.py", "syrip_gen/render/world/scene.py") + _FACE,
         ("dataset",), "syrip_gen.backgrounds:BackgroundsConfig.from_dict",
         ("backgrounds", "person-free background photos from your annotated images", "syrip_gen.commands.backgrounds")),
     "render": Stage(
@@ -86,7 +87,7 @@ REGISTRY: dict[str, Stage] = {
         "syrip_gen.steps:_sequence",
         _RENDERING + ("syrip_gen/video.py", "syrip_gen/clip_gates.py", "syrip_gen/filter.py", "syrip_gen/gates",
                       "syrip_gen/drawing.py", "syrip_gen/review/decisions.py"),
-        ("fits",), "syrip_gen.render.clips:ClipConfig.from_dict",
+        ("fits",), "syrip_gen.render.sequence.clips:ClipConfig.from_dict",
         ("sequence", "render clips of moving infants (frames, track ids, MP4 previews)", "syrip_gen.commands.sequence")),
     "filter": Stage(
         "syrip_gen.steps:_filter",

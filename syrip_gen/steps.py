@@ -58,7 +58,7 @@ def _sequence(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     """Clips of moving infants; with the per-clip gates on, later steps read the whole clips that
     passed (``filtered.json`` points at them, as a filter step's does)."""
     from syrip_gen.atomic import atomic_write_json
-    from syrip_gen.render.clips import ClipConfig, render_clips
+    from syrip_gen.render.sequence.clips import ClipConfig, render_clips
 
     cfg = ClipConfig.from_dict({**config, **keypoints_input(inputs), "force": True})
     summary = render_clips(need(inputs, "fits", "sequence") / "fits.jsonl", out, cfg)

@@ -215,7 +215,7 @@ def _preview(body, pose, args) -> int:
     views = ("front", "side")
     image = project = None
     try:
-        from syrip_gen.render.preview import render_body_views
+        from syrip_gen.render.pixels.preview import render_body_views
     except ImportError:
         render_body_views = None
     if render_body_views is not None:
@@ -227,7 +227,7 @@ def _preview(body, pose, args) -> int:
             topo = dataclasses.replace(topo, uvs=np.zeros((len(topo.render_vertex_index), 2), np.float32))
         try:
             image = render_body_views(verts, topo, texture=None, size=args.size, views=views)
-            from syrip_gen.render.preview import body_view_cameras
+            from syrip_gen.render.pixels.preview import body_view_cameras
 
             cams = body_view_cameras(verts, args.size, views)
             project = lambda p: [c.project(p)[0] for c in cams]  # noqa: E731

@@ -1,6 +1,6 @@
 """`syrip-gen sequence FITS --out CLIPS`: rendered clips of moving infants with per-frame labels.
 
-Thin layer over :func:`syrip_gen.render.clips.render_clips`; torch/pyrender load only in ``run``.
+Thin layer over :func:`syrip_gen.render.sequence.clips.render_clips`; torch/pyrender load only in ``run``.
 """
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from syrip_gen.errors import UserError
-    from syrip_gen.render.clips import ClipConfig, render_clips
-    from syrip_gen.render.config import RenderConfig
+    from syrip_gen.render.sequence.clips import ClipConfig, render_clips
+    from syrip_gen.render.image.config import RenderConfig
 
     known = {f.name for f in dataclasses.fields(ClipConfig)} | {f.name for f in dataclasses.fields(RenderConfig)}
     given = {k: v for k, v in vars(args).items() if k in known and v is not None}

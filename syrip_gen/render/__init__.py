@@ -1,13 +1,11 @@
-"""Rendering: scene description (``scene``), procedural appearance (``appearance``, with
-``face_hair`` and the UV layout ``uv``, whose ``TopologyMaps`` keeps what is derived per topology),
-backgrounds and support textures (``background``), sensor effects (``sensor``) and the
-pyrender/EGL renderer (``renderer`` and its context ``gl``, the only modules importing
-pyrender; imported lazily), the support plane without GL (``support_paint``) and body
-quick-looks (``preview``).
+"""Rendering, in five rooms: ``world`` (what a picture holds: scene, spec, sources, variants,
+contact), ``looks`` (textures, photo bakes, backgrounds), ``pixels`` (the pyrender/EGL renderer,
+the support plane, optics and sensor), ``image`` (the render config and the image maker that
+composes one annotated image) and ``sequence`` (clips: the same image maker, frame by frame).
 
 Importing this package never imports pyrender or OpenGL.
 """
 from syrip_gen.geometry import Camera, look_at
-from syrip_gen.render.scene import Light, Scene, Support, kelvin_to_rgb, vertex_normals
+from syrip_gen.render.world.scene import Light, Scene, Support, kelvin_to_rgb, vertex_normals
 
 __all__ = ["Camera", "Light", "Scene", "Support", "kelvin_to_rgb", "look_at", "vertex_normals"]

@@ -118,7 +118,7 @@ def test_preview_and_export_smil_without_uvs_and_without_gl(capsys, monkeypatch,
     import syrip_gen.drawing as drawing
 
     monkeypatch.setattr(drawing, "paint_views", lambda *a, **k: calls.append(1) or np.zeros((96, 192, 3), np.uint8))
-    monkeypatch.setitem(sys.modules, "syrip_gen.render.preview", None)  # no renderer -> painter
+    monkeypatch.setitem(sys.modules, "syrip_gen.render.pixels.preview", None)  # no renderer -> painter
     assert main(["body", "preview", "--body", "smil", "--size", "96", "--out", str(tmp_path / "s.png")]) == 0
     assert calls == [1] and (tmp_path / "s.png").stat().st_size > 0
     from syrip_gen.posture_library import load_library

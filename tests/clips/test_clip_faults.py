@@ -6,7 +6,7 @@ import pytest
 from helpers.clips import plausible_fits
 
 from syrip_gen.errors import UserError
-from syrip_gen.render.clips import ClipConfig, render_clips
+from syrip_gen.render.sequence.clips import ClipConfig, render_clips
 
 SMALL = dict(clips=1, seconds=0.5, fps=6, width=96, height=72, texture_size=64, gate=False,
              camera_orbit_deg=(0.0, 0.0), min_movement_m=0.0)
@@ -71,7 +71,7 @@ def test_c34_plain_split_names_pass():
 
 def test_c32_advice_names_an_option_sequence_has(fits, tmp_path):
     from syrip_gen.cli import build_parser
-    from syrip_gen.render.variants import VariantConfig
+    from syrip_gen.render.world.variants import VariantConfig
 
     cfg = ClipConfig.of(**SMALL, sampling=VariantConfig(fill=(0.999, 1.0), margin_px=60))
     with pytest.raises(UserError, match="every clip was dropped") as err:

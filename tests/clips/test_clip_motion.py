@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from helpers.clips import plausible_fits
 
-from syrip_gen.render.clips import ClipConfig, plan_clip, render_clips
-from syrip_gen.render.motion import MotionConfig
-from syrip_gen.render.variants import VariantConfig
+from syrip_gen.render.sequence.clips import ClipConfig, plan_clip, render_clips
+from syrip_gen.render.sequence.motion import MotionConfig
+from syrip_gen.render.world.variants import VariantConfig
 
 ARMS_ONLY = MotionConfig(part_prob=1.0, kick_deg=(0.0, 0.0), head_deg=(0.0, 0.0), arm_deg=(35.0, 35.0),
                          arm_hz=(1.5, 1.5), blend_prob=0.0)
@@ -20,7 +20,7 @@ def _infos(body, path, library_pose=None, seed=1):
     """Fits of plausible supine poses, or all of the posture library's ``library_pose``."""
     from syrip_gen.fits import usable_fits
     from syrip_gen.posture_library import load_library, posture_pose
-    from syrip_gen.render.sources import prepare_fits
+    from syrip_gen.render.world.sources import prepare_fits
 
     fits = plausible_fits(body, path, n=2, seed=seed)
     if library_pose:
@@ -34,7 +34,7 @@ def _infos(body, path, library_pose=None, seed=1):
 
 def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path):
     from syrip_gen.gates.pose import PoseChecker
-    from syrip_gen.render.sources import posture_pool
+    from syrip_gen.render.world.sources import posture_pool
 
     # leaning forward on both hands: re-seating the body on its lowest vertex every frame (the old
     # way) bounced its hips 1.6-3 cm with the hands
@@ -55,7 +55,7 @@ def test_sitting_infant_waving_its_arms_keeps_its_hips_still(anny_body, tmp_path
 
 def test_every_planned_clip_moves_at_least_the_minimum(anny_body, tmp_path):
     from syrip_gen.gates.pose import PoseChecker
-    from syrip_gen.render.sources import posture_pool
+    from syrip_gen.render.world.sources import posture_pool
 
     _, infos = _infos(anny_body, tmp_path / "fits.jsonl")
     tiny = MotionConfig(part_prob=1.0, kick_deg=(0.2, 0.2), arm_deg=(0.2, 0.2), head_deg=(0.2, 0.2), blend_prob=0.0)
@@ -108,8 +108,8 @@ def _photo_of(body, r: dict) -> np.ndarray:
     import torch
 
     from syrip_gen.geometry import Camera
-    from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import BodyMesh, Scene
+    from syrip_gen.render.pixels.renderer import Renderer
+    from syrip_gen.render.world.scene import BodyMesh, Scene
 
     with torch.no_grad():
         v = body(torch.tensor([r["pose"]]), torch.tensor([r["shape"]]), with_vertices=True).vertices[0].double().numpy()

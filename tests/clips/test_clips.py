@@ -9,8 +9,8 @@ import pytest
 import torch
 from helpers.clips import plausible_fits
 
-from syrip_gen.render.clips import ClipConfig, limit_arrays, plan_clip, render_clips
-from syrip_gen.render.motion import (Motion, MotionConfig, Wave, acceleration, animate, draw_motion, plan_motion,
+from syrip_gen.render.sequence.clips import ClipConfig, limit_arrays, plan_clip, render_clips
+from syrip_gen.render.sequence.motion import (Motion, MotionConfig, Wave, acceleration, animate, draw_motion, plan_motion,
                                      soft_clamp)
 
 W, H = 128, 96
@@ -103,7 +103,7 @@ def test_clip_files_read_back_and_whole_clips_are_kept(clip_run):
 def test_plan_keeps_the_body_on_its_support_and_starts_at_the_fit(anny_body, fits):
     from syrip_gen.fits import usable_fits
     from syrip_gen.gates.pose import PoseChecker
-    from syrip_gen.render.sources import posture_pool, prepare_fits
+    from syrip_gen.render.world.sources import posture_pool, prepare_fits
 
     recs, _ = usable_fits(fits, len(anny_body.shape_names))
     infos = prepare_fits(recs, anny_body)

@@ -55,7 +55,7 @@ class FakeMaker:
     def render(self, spec, vertices, timer=None, photo_textures=None):
         import cv2
 
-        from syrip_gen.render.compose import Rendered
+        from syrip_gen.render.image.compose import Rendered
 
         H, W = spec.height, spec.width
         vertices = np.asarray(vertices)[0]  # single-infant runs: the one body
@@ -88,7 +88,7 @@ class FakeMaker:
 
 def use_fake_maker(monkeypatch):
     import syrip_gen.dataset as ds
-    import syrip_gen.render.compose as compose
+    import syrip_gen.render.image.compose as compose
 
     monkeypatch.setattr(compose, "make_image_maker", lambda cfg, body: FakeMaker(cfg, body))
     # the run key hashes the code; colleagues edit it while tests run, so pin it here
@@ -103,7 +103,7 @@ def angle_between(a, b) -> float:
 def prepared_fits(body, folder: Path, n: int = 2) -> list:
     """``n`` fits written by :func:`write_fits` into ``folder``, read back and prepared for
     sampling (``render.sources.prepare_fits``), each with its ``_index``."""
-    from syrip_gen.render.sources import prepare_fits
+    from syrip_gen.render.world.sources import prepare_fits
 
     path = write_fits(body, folder / "fits.jsonl", n=n, extra_bad=False)
     recs = [json.loads(line) for line in path.read_text().splitlines()]

@@ -347,7 +347,7 @@ def _tilted(direction: np.ndarray, degrees: float) -> np.ndarray:
 def _plant_scene(monkeypatch, change) -> None:
     """The renderer draws ``change(scene)`` instead of the scene (the annotations, computed
     from the spec, stay as they were)."""
-    from syrip_gen.render.compose import ImageMaker
+    from syrip_gen.render.image.compose import ImageMaker
 
     real = ImageMaker.scene
     monkeypatch.setattr(ImageMaker, "scene", lambda self, *a, **k: change(real(self, *a, **k)))

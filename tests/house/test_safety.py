@@ -133,7 +133,7 @@ def test_truncated_background_photo_is_skipped_and_counted(tmp_path):
     import cv2
     import numpy as np
 
-    from syrip_gen.render.background import BackgroundFolder
+    from syrip_gen.render.looks.background import BackgroundFolder
 
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
@@ -283,10 +283,10 @@ def test_lights_are_summed_in_the_scenes_order_whatever_was_drawn_before(anny_bo
     import numpy as np
 
     from syrip_gen.geometry import look_at
-    from syrip_gen.render.scene import BodyMesh, Light, Scene, kelvin_to_rgb
+    from syrip_gen.render.world.scene import BodyMesh, Light, Scene, kelvin_to_rgb
 
     try:
-        from syrip_gen.render.renderer import Renderer
+        from syrip_gen.render.pixels.renderer import Renderer
 
         r = Renderer(64, 48, anny_body.topology(), msaa=0)
     except Exception as err:  # noqa: BLE001
@@ -334,7 +334,7 @@ def test_render_killed_at_random_points_resumes_to_the_same_bytes(anny_body, tmp
     import psutil
 
     try:
-        from syrip_gen.render.renderer import Renderer
+        from syrip_gen.render.pixels.renderer import Renderer
 
         Renderer(64, 48, anny_body.topology())
     except Exception as err:  # noqa: BLE001

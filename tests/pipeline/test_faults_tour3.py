@@ -191,7 +191,7 @@ def test_c47_a_reversed_range_fails_the_dry_run(tmp_path, capsys):
     line = _dry(spec, capsys, "--set", "render.sampling={age_months: [12, 0]}")
     assert "sampling.age_months" in line and "low must not exceed high" in line
     from syrip_gen.config import from_mapping
-    from syrip_gen.render.variants import VariantConfig
+    from syrip_gen.render.world.variants import VariantConfig
 
     assert from_mapping(VariantConfig, {"age_months": [3, 3]}).age_months == (3.0, 3.0)  # one value is a range
 

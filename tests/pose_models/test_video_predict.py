@@ -101,7 +101,7 @@ def checkpoints(tmp_path_factory):
 def clip_video(anny_body, tmp_path_factory):
     from helpers.clips import plausible_fits
 
-    from syrip_gen.render.clips import ClipConfig, render_clips
+    from syrip_gen.render.sequence.clips import ClipConfig, render_clips
 
     root = tmp_path_factory.mktemp("vidclip")
     fits = plausible_fits(anny_body, root / "fits.jsonl", n=1)

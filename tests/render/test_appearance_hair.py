@@ -15,9 +15,9 @@ def rest_body(body) -> tuple:
 
 
 def test_hair_covers_the_scalp_not_the_face(anny_body):
-    from syrip_gen.render.appearance import AppearanceConfig, make_texture
-    from syrip_gen.render.face_hair import scalp_indicator
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.looks.appearance import AppearanceConfig, make_texture
+    from syrip_gen.render.looks.face_hair import scalp_indicator
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     topo, rest = rest_body(anny_body)
     tmaps = TopologyMaps(topo, rest)
@@ -48,9 +48,9 @@ def test_face_has_eyes_brows_and_mouth_on_the_face_and_hair_is_soft(anny_body):
     """With the rest-pose maps the face is painted: brows and a mouth darker than the cheeks
     between them, all on the front of the head; the hair is blended in over a soft hairline
     (many partial texels), not one solid colour."""
-    from syrip_gen.render.appearance import AppearanceConfig, make_texture
-    from syrip_gen.render.face_hair import face_maps, scalp_indicator
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.looks.appearance import AppearanceConfig, make_texture
+    from syrip_gen.render.looks.face_hair import face_maps, scalp_indicator
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     topo, rest = rest_body(anny_body)
     maps = face_maps(topo, rest)
@@ -96,9 +96,9 @@ def test_make_texture_does_not_depend_on_call_order(anny_body):
     topology object has its face and hair, and equals one made after both maps were computed."""
     import dataclasses
 
-    from syrip_gen.render.appearance import AppearanceConfig, make_texture
-    from syrip_gen.render.face_hair import face_features, face_maps, scalp_indicator, scalp_map
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.looks.appearance import AppearanceConfig, make_texture
+    from syrip_gen.render.looks.face_hair import face_features, face_maps, scalp_indicator, scalp_map
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     topo, rest = rest_body(anny_body)
     cfg = AppearanceConfig(p_hair=1.0)

@@ -1,5 +1,5 @@
 """Backgrounds that fit the camera's view (floors from above, rooms from the side), photo
-supports that reach the frame's edges, and the studio backdrop (render/background.py).
+supports that reach the frame's edges, and the studio backdrop (render/looks/background.py).
 
 Issue 26."""
 import cv2
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from syrip_gen.geometry import Camera, camera_elevation
-from syrip_gen.render import background as bg
-from syrip_gen.render.photo_stats import perspective
+from syrip_gen.render.looks import background as bg
+from syrip_gen.render.looks.photo_stats import perspective
 
 
 def _look(elevation_deg: float) -> Camera:
@@ -75,7 +75,7 @@ def test_mirror_tiled_repeats_without_seams():
 
 
 def test_studio_background_is_near_white_and_plain():
-    from syrip_gen.render.photo_stats import is_studio
+    from syrip_gen.render.looks.photo_stats import is_studio
 
     for i in range(4):
         img, desc = bg.procedural_background(160, 120, np.random.default_rng(i), "studio")

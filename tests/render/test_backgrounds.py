@@ -51,7 +51,7 @@ def test_fill_people_replaces_the_person_with_its_surroundings():
 
 
 def test_extract_backgrounds_writes_person_free_folder(tmp_path):
-    from syrip_gen.render.background import BackgroundFolder
+    from syrip_gen.render.looks.background import BackgroundFolder
 
     images_dir = tmp_path / "data" / "images"
     images_dir.mkdir(parents=True)

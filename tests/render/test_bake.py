@@ -30,8 +30,8 @@ def _is_green(tex: np.ndarray) -> np.ndarray:
 def scene(anny_body):
     """The body (a slightly bent pose) facing a camera 0.9 m away, its camera-frame
     vertices, K, the rest pose, and a flat-lit render of it wearing the known texture on green."""
-    from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import BodyMesh, Camera, Scene
+    from syrip_gen.render.pixels.renderer import Renderer
+    from syrip_gen.render.world.scene import BodyMesh, Camera, Scene
 
     body = anny_body
     pose = torch.zeros(1, 24, 3)
@@ -50,7 +50,7 @@ def scene(anny_body):
     cam = Camera(K=K, R=np.eye(3), t=np.zeros(3), width=W, height=H)
     photo = renderer.render(Scene(bodies=(BodyMesh(verts_cam.astype(np.float32), texture),), camera=cam,
                                   lights=(), ambient=(1.0, 1.0, 1.0), background=background)).rgb
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     return {"verts_cam": verts_cam, "K": K, "rest": rest, "topology": topology, "texture": texture, "photo": photo,
             "maps": TopologyMaps(topology, rest)}
@@ -58,7 +58,7 @@ def scene(anny_body):
 
 @pytest.fixture(scope="module")
 def baked(scene):
-    from syrip_gen.render.bake import BakeConfig, bake
+    from syrip_gen.render.looks.bake import BakeConfig, bake
 
     return bake(scene["photo"], scene["verts_cam"], scene["K"], scene["maps"], BakeConfig(size=512), seed=3)
 
@@ -83,7 +83,7 @@ def test_green_background_never_reaches_the_texture(scene, baked):
 
 
 def test_unseen_texels_are_filled(scene, baked):
-    from syrip_gen.render.bake import mirror_texels
+    from syrip_gen.render.looks.bake import mirror_texels
 
     on = scene["maps"].raster(512).on_island
     unseen = (baked.weight == 0) & on
@@ -105,7 +105,7 @@ def test_unseen_texels_are_filled(scene, baked):
 
 
 def test_same_seed_same_bytes(scene, baked):
-    from syrip_gen.render.bake import BakeConfig, bake
+    from syrip_gen.render.looks.bake import BakeConfig, bake
 
     again = bake(scene["photo"], scene["verts_cam"], scene["K"], scene["maps"], BakeConfig(size=512), seed=3)
     assert again.texture.tobytes() == baked.texture.tobytes()
@@ -115,9 +115,9 @@ def test_segmentation_follows_the_photo_and_rejects_below_min_kept(scene):
     """The photo's infant is 80 % of the fitted body's size (a fit that is off): GrabCut keeps
     about the part of the fitted silhouette the infant really covers; below ``min_kept`` the
     photo is rejected with the reason, and no texture."""
-    from syrip_gen.render.bake import BakeConfig, bake, zbuffer
-    from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import BodyMesh, Camera, Scene
+    from syrip_gen.render.looks.bake import BakeConfig, bake, zbuffer
+    from syrip_gen.render.pixels.renderer import Renderer
+    from syrip_gen.render.world.scene import BodyMesh, Camera, Scene
 
     vc = scene["verts_cam"]
     small = (vc - vc.mean(0)) * 0.8 + vc.mean(0)
@@ -142,8 +142,8 @@ def test_bake_fits_counts_missing_photos_and_caches(tmp_path, anny_body, scene):
     """Fits with a missing or unreadable photo are counted; a good one is baked once and reused."""
     import cv2
 
-    from syrip_gen.render.bake import BakeConfig
-    from syrip_gen.render.photo_textures import bake_fits, choose_texture
+    from syrip_gen.render.looks.bake import BakeConfig
+    from syrip_gen.render.looks.photo_textures import bake_fits, choose_texture
 
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
@@ -179,7 +179,7 @@ def test_copy_from_part_continues_the_parts_pattern():
     """Texels seen on neither side take copies of their own part's seen texels: a striped part
     stays striped (not one mean colour), colours come only from that part, and a part seen
     on neither side keeps its mean."""
-    from syrip_gen.render.bake import copy_from_part
+    from syrip_gen.render.looks.bake import copy_from_part
 
     S = 64
     yy, xx = np.mgrid[0:S, 0:S]

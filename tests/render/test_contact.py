@@ -11,9 +11,9 @@ import torch
 from test_render_data import NOMOVE, H, W, fit_infos  # noqa: F401  (module fixture)
 
 from syrip_gen.geometry import look_at, rotvec_to_matrix
-from syrip_gen.render.contact import ContactConfig, contact_record, contact_shadow, settle
-from syrip_gen.render.sources import posture_pool
-from syrip_gen.render.variants import VariantConfig, sample_variants
+from syrip_gen.render.world.contact import ContactConfig, contact_record, contact_shadow, settle
+from syrip_gen.render.world.sources import posture_pool
+from syrip_gen.render.world.variants import VariantConfig, sample_variants
 
 
 def _slab(y: float, x0=-0.2, x1=0.2, z0=-0.1, z1=0.1, n=12) -> np.ndarray:
@@ -142,7 +142,7 @@ def test_raise_camera_lifts_a_view_from_under_the_support():
 
 
 def test_depth_of_field_keeps_the_body_sharp_and_softens_what_lies_far_behind():
-    from syrip_gen.render.optics import depth_of_field
+    from syrip_gen.render.pixels.optics import depth_of_field
 
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 255, (H, W, 3)).astype(np.uint8)

@@ -136,7 +136,7 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
     import syrip_gen.dataset as ds
 
     try:
-        from syrip_gen.render.renderer import Renderer
+        from syrip_gen.render.pixels.renderer import Renderer
 
         Renderer(CFG.width, CFG.height, anny_body.topology())
     except Exception as err:  # noqa: BLE001

@@ -1,9 +1,9 @@
-"""Frame measurements (syrip_gen/render/photo_stats.py) on synthetic images whose answer is known.
+"""Frame measurements (syrip_gen/render/looks/photo_stats.py) on synthetic images whose answer is known.
 
 Issue 26."""
 import numpy as np
 
-from syrip_gen.render import photo_stats as ps
+from syrip_gen.render.looks import photo_stats as ps
 
 
 def _natural(seed=0, h=240, w=320):

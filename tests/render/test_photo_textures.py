@@ -20,8 +20,8 @@ def fits_with_one_photo(anny_body, tmp_path):
     from helpers.render_data import write_fits
 
     from syrip_gen.geometry import Camera
-    from syrip_gen.render.renderer import Renderer
-    from syrip_gen.render.scene import BodyMesh, Scene
+    from syrip_gen.render.pixels.renderer import Renderer
+    from syrip_gen.render.world.scene import BodyMesh, Scene
 
     path = write_fits(anny_body, tmp_path / "fits" / "fits.jsonl", n=2, extra_bad=False)
     records = [json.loads(line) for line in path.read_text().splitlines()]
@@ -73,7 +73,7 @@ def test_render_with_photo_textures(fits_with_one_photo, tmp_path):
 
 
 def test_photo_texture_choice_is_seeded_and_mixes_own_and_other():
-    from syrip_gen.render.photo_textures import choose_texture
+    from syrip_gen.render.looks.photo_textures import choose_texture
 
     paths = {0: "a.png", 1: "b.png", 2: "c.png"}
     picks = [choose_texture(s, 0, paths, 0.5) for s in range(400)]

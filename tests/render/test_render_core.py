@@ -9,7 +9,7 @@ import torch
 
 from syrip_gen.errors import UserError
 from syrip_gen.geometry import look_at
-from syrip_gen.render.scene import BodyMesh, Light, Scene, Support, kelvin_to_rgb, vertex_normals
+from syrip_gen.render.world.scene import BodyMesh, Light, Scene, Support, kelvin_to_rgb, vertex_normals
 
 W, H = 320, 240
 
@@ -29,7 +29,7 @@ def supine(anny_body):
 
 @pytest.fixture(scope="module")
 def renderer(supine):
-    from syrip_gen.render.renderer import Renderer
+    from syrip_gen.render.pixels.renderer import Renderer
 
     return Renderer(W, H, supine[2])
 
@@ -209,8 +209,8 @@ def test_shadows_darken_the_support_next_to_the_body(renderer, supine):
 
 
 def test_egl_failure_is_one_line_user_error(monkeypatch, supine):
-    from syrip_gen.render import gl
-    from syrip_gen.render import renderer as r
+    from syrip_gen.render.pixels import gl
+    from syrip_gen.render.pixels import renderer as r
 
     def broken(width, height):
         raise ImportError("Unable to load EGL library: libEGL.so.1: cannot open shared object file")
@@ -224,7 +224,7 @@ def test_egl_failure_is_one_line_user_error(monkeypatch, supine):
 
 
 def test_render_body_views(supine):
-    from syrip_gen.render.preview import render_body_views
+    from syrip_gen.render.pixels.preview import render_body_views
 
     v, _, topo = supine
     img = render_body_views(v, topo, size=128, views=("front", "side", "top"))
@@ -241,8 +241,8 @@ def test_render_body_views(supine):
 def test_make_texture_is_seeded_and_json_described(supine):
     import json
 
-    from syrip_gen.render.appearance import make_texture
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.looks.appearance import make_texture
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     maps = TopologyMaps(supine[2])
     a, desc_a = make_texture(maps, np.random.default_rng(7), 256)
@@ -256,7 +256,7 @@ def test_make_texture_is_seeded_and_json_described(supine):
 
 
 def test_skin_tones_span_light_to_dark():
-    from syrip_gen.render.appearance import sample_skin
+    from syrip_gen.render.looks.appearance import sample_skin
 
     rng = np.random.default_rng(0)
     lum = np.array([sample_skin(rng)[0].mean() for _ in range(200)])
@@ -264,8 +264,8 @@ def test_skin_tones_span_light_to_dark():
 
 
 def test_garment_masks_follow_body_parts(supine):
-    from syrip_gen.render.appearance import FEET, TORSO
-    from syrip_gen.render.uv import TopologyMaps, garment_mask
+    from syrip_gen.render.looks.appearance import FEET, TORSO
+    from syrip_gen.render.looks.uv import TopologyMaps, garment_mask
 
     topo = supine[2]
     maps = TopologyMaps(topo)
@@ -286,7 +286,7 @@ def test_garment_masks_follow_body_parts(supine):
 def test_texture_folder(tmp_path):
     import cv2
 
-    from syrip_gen.render.appearance import AppearanceConfig, TextureFolder, make_texture
+    from syrip_gen.render.looks.appearance import AppearanceConfig, TextureFolder, make_texture
 
     with pytest.raises(UserError):
         TextureFolder(tmp_path)
@@ -310,7 +310,7 @@ def test_texture_folder(tmp_path):
 # ---- backgrounds and supports ------------------------------------------------------------------
 
 def test_procedural_backgrounds_and_support_textures_are_seeded():
-    from syrip_gen.render.background import BACKGROUND_KINDS, procedural_background, support_texture
+    from syrip_gen.render.looks.background import BACKGROUND_KINDS, procedural_background, support_texture
 
     for kind in BACKGROUND_KINDS:
         a, desc = procedural_background(120, 90, np.random.default_rng(3), kind)
@@ -329,7 +329,7 @@ def test_procedural_backgrounds_and_support_textures_are_seeded():
 
 
 def test_periodic_noise_wraps():
-    from syrip_gen.render.background import _noise
+    from syrip_gen.render.looks.background import _noise
 
     n = _noise(np.random.default_rng(0), 64, 64, 6, periodic=True)
     step = np.abs(np.diff(n, axis=1)).mean()
@@ -340,7 +340,7 @@ def test_periodic_noise_wraps():
 def test_background_folder(tmp_path):
     import cv2
 
-    from syrip_gen.render.background import BackgroundFolder
+    from syrip_gen.render.looks.background import BackgroundFolder
 
     with pytest.raises(UserError):
         BackgroundFolder(tmp_path)
@@ -366,7 +366,7 @@ def test_background_folder(tmp_path):
 def test_sensor_effects():
     import cv2
 
-    from syrip_gen.render import sensor
+    from syrip_gen.render.pixels import sensor
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
@@ -393,13 +393,13 @@ def test_sensor_effects():
 
 @pytest.fixture(scope="module")
 def analytic(supine):
-    from syrip_gen.render.renderer import Renderer
+    from syrip_gen.render.pixels.renderer import Renderer
 
     return Renderer(W, H, supine[2], analytic_support=True)
 
 
 def _patterned_support(height=-0.001):
-    from syrip_gen.render.background import support_texture
+    from syrip_gen.render.looks.background import support_texture
 
     tex = np.zeros((64, 64, 3), np.uint8)  # asymmetric: a flipped or shifted mapping shows
     tex[..., 0] = np.arange(64)[None] * 4
@@ -452,7 +452,7 @@ def test_analytic_support_falls_back_to_gl_when_needed(analytic, supine):
 
 
 def test_support_covers_frame():
-    from syrip_gen.render.support_paint import plane_depth, support_covers_frame
+    from syrip_gen.render.pixels.support_paint import plane_depth, support_covers_frame
 
     tex = np.zeros((4, 4, 3), np.uint8)
     above = look_at((0.0, 1.0, 0.01), (0.0, 0.0, 0.0), width=W, height=H)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers.render_data import write_fits
 
-from syrip_gen.render.photo_stats import empty_corners
+from syrip_gen.render.looks.photo_stats import empty_corners
 
 W, H = 160, 120
 
@@ -29,10 +29,10 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
     import json
 
     from syrip_gen.dataset import RenderConfig
-    from syrip_gen.render.compose import ImageMaker
-    from syrip_gen.render.sources import prepare_fits
-    from syrip_gen.render.uv import TopologyMaps
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.image.compose import ImageMaker
+    from syrip_gen.render.world.sources import prepare_fits
+    from syrip_gen.render.looks.uv import TopologyMaps
+    from syrip_gen.render.world.variants import sample_variants
 
     bg_dir = tmp_path / "bg"
     bg_dir.mkdir()

@@ -15,7 +15,7 @@ from syrip_gen.annotate import annotate_scene
 from syrip_gen.coco import FLIP_INDEX
 from syrip_gen.posture_label import posture_labels
 from syrip_gen.geometry import rotvec_to_matrix
-from syrip_gen.render.variants import VariantConfig, sample_variants
+from syrip_gen.render.world.variants import VariantConfig, sample_variants
 
 W, H = 160, 120
 # the fitted pose, untilted, seen from drawn views
@@ -86,8 +86,8 @@ def test_mirror_swaps_labels(anny_body, fit_infos):
 def test_real_renderer_run(anny_body, fit_infos, tmp_path):
     """Two variants through the GL renderer: mask/keypoints agree, mirrored render is the flip."""
     from syrip_gen.dataset import RenderConfig
-    from syrip_gen.render.compose import ImageMaker
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.image.compose import ImageMaker
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     cfg = RenderConfig(width=W, height=H, workers=1)
     try:
@@ -115,8 +115,8 @@ def test_real_renderer_run(anny_body, fit_infos, tmp_path):
 
 # ---- the real image maker: appearance, backgrounds, supports, lights, sensor -----------------
 def _maker(cfg, topology):
-    from syrip_gen.render.compose import ImageMaker
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.image.compose import ImageMaker
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     try:
         return ImageMaker(cfg, TopologyMaps(topology))
@@ -170,8 +170,8 @@ def test_user_texture_and_background_folders(anny_body, fit_infos, topo, tmp_pat
     import cv2
 
     from syrip_gen.dataset import RenderConfig
-    from syrip_gen.render.compose import check_folders
-    from syrip_gen.render.scene import Support
+    from syrip_gen.render.image.compose import check_folders
+    from syrip_gen.render.world.scene import Support
 
     tex_dir, bg_dir = tmp_path / "tex", tmp_path / "bg"
     tex_dir.mkdir(), bg_dir.mkdir()
@@ -266,7 +266,7 @@ def test_cli_shadows_flag():
 
 
 def test_soften_edges_touches_only_outlines_and_depth_jumps():
-    from syrip_gen.render.compose import soften_edges
+    from syrip_gen.render.image.compose import soften_edges
 
     rgb = np.zeros((40, 40, 3), np.uint8)
     mask = np.zeros((40, 40), bool)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from helpers.render_data import prepared_fits, write_fits
 
-from syrip_gen.render.sources import posture_pool
-from syrip_gen.render.spec import VariantSpec
-from syrip_gen.render.variants import VariantConfig, sample_variants
+from syrip_gen.render.world.sources import posture_pool
+from syrip_gen.render.world.spec import VariantSpec
+from syrip_gen.render.world.variants import VariantConfig, sample_variants
 
 W, H = 160, 120
 TWO = VariantConfig(multi_share=1.0, infants=(2, 2))
@@ -22,7 +22,7 @@ def fit_infos(anny_body, tmp_path_factory):
 @pytest.fixture(scope="module")
 def maker(anny_body):
     from syrip_gen.dataset import RenderConfig
-    from syrip_gen.render.compose import make_image_maker
+    from syrip_gen.render.image.compose import make_image_maker
 
     try:
         return make_image_maker(RenderConfig(width=W, height=H, texture_size=64, support_texels_per_m=64), anny_body)
@@ -52,7 +52,7 @@ def test_single_infant_specs_do_not_change_with_the_option_off(anny_body, fit_in
 
 def test_infants_rest_on_one_support_and_never_intersect(anny_body, fit_infos):
     from syrip_gen.gates.penetration import bodies_penetration
-    from syrip_gen.render.placement import min_clearance
+    from syrip_gen.render.world.placement import min_clearance
 
     jobs = [(f, v) for f in fit_infos for v in range(3)]
     s = sample_variants(jobs, anny_body, replace(VariantConfig(), multi_share=1.0, infants=(3, 3)), 2, W, H,
@@ -151,7 +151,7 @@ def multi_dataset(anny_body, tmp_path_factory):
     mp.setattr(body_module, "load_body", lambda *a, **k: anny_body)
     ds._STATE.clear()
     try:
-        from syrip_gen.render.renderer import Renderer
+        from syrip_gen.render.pixels.renderer import Renderer
 
         Renderer(W, H, anny_body.topology())
         summary = render_dataset(fits, tmp / "data", cfg)

@@ -2,8 +2,8 @@
 estimator (photo_stats.noise_sigma) after the JPEG the render is saved with."""
 import numpy as np
 
-from syrip_gen.render import sensor
-from syrip_gen.render.photo_stats import noise_sigma
+from syrip_gen.render.pixels import sensor
+from syrip_gen.render.looks.photo_stats import noise_sigma
 
 
 def _clean(seed: int, h: int = 240, w: int = 320) -> np.ndarray:

@@ -9,8 +9,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 from test_render_data import NOMOVE, H, W, fit_infos  # noqa: F401  (module fixture)
 
-from syrip_gen.render.sources import posture_pool
-from syrip_gen.render.variants import blend_rotations, sample_variants
+from syrip_gen.render.world.sources import posture_pool
+from syrip_gen.render.world.variants import blend_rotations, sample_variants
 
 
 def test_own_view_is_the_photo_camera(anny_body, fit_infos):  # noqa: F811

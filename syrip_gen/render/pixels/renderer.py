@@ -1,8 +1,8 @@
-"""Turn a :class:`~syrip_gen.render.scene.Scene` into pixels with pyrender on EGL.
+"""Turn a :class:`~syrip_gen.render.world.scene.Scene` into pixels with pyrender on EGL.
 
-With :mod:`~syrip_gen.render.gl` (the EGL context) the only modules that import pyrender/OpenGL
-(lazily). The support plane drawn without GL is :mod:`~syrip_gen.render.support_paint`; body
-quick-looks are :mod:`~syrip_gen.render.preview`.
+With :mod:`~syrip_gen.render.pixels.gl` (the EGL context) the only modules that import pyrender/OpenGL
+(lazily). The support plane drawn without GL is :mod:`~syrip_gen.render.pixels.support_paint`; body
+quick-looks are :mod:`~syrip_gen.render.pixels.preview`.
 
 Contract of :meth:`Renderer.render` (H, W = the renderer's size):
 
@@ -21,7 +21,7 @@ Contract of :meth:`Renderer.render` (H, W = the renderer's size):
 
 Speed (a 2-core CPU with Mesa llvmpipe is the target; see benchmarks/render_core.py):
 
-- one EGL context per process (:mod:`~syrip_gen.render.gl`), shared by all ``Renderer``s;
+- one EGL context per process (:mod:`~syrip_gen.render.pixels.gl`), shared by all ``Renderer``s;
 - the body primitive (index buffer, UVs), the support quad and their textures stay on the
   GL side between frames. When the vertices change, only the interleaved vertex buffer
   (positions, normals, UVs; 32 bytes x render vertex) is rewritten with ``glBufferSubData``
@@ -61,9 +61,9 @@ import numpy as np
 
 from syrip_gen.body.base import MeshTopology
 from syrip_gen.geometry import Camera
-from syrip_gen.render.gl import LOCK, import_pyrender, offscreen, use_msaa
-from syrip_gen.render.scene import Light, Scene, Support, vertex_normals
-from syrip_gen.render.support_paint import paint_support, plane_depth, plane_depth_slope, support_quad
+from syrip_gen.render.pixels.gl import LOCK, import_pyrender, offscreen, use_msaa
+from syrip_gen.render.world.scene import Light, Scene, Support, vertex_normals
+from syrip_gen.render.pixels.support_paint import paint_support, plane_depth, plane_depth_slope, support_quad
 
 log = logging.getLogger(__name__)
 

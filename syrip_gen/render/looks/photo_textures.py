@@ -1,6 +1,6 @@
 """Photo textures for a render run: bake each fit's photo once, cache it, pick one per image.
 
-Why a module of its own: :mod:`syrip_gen.render.bake` is the maths on arrays; this is the
+Why a module of its own: :mod:`syrip_gen.render.looks.bake` is the maths on arrays; this is the
 files around it. For every usable fit the photo it was fitted to is found (SyRIP layout:
 ``<root>/annotations/x.json`` -> ``<root>/images/<file_name>``), baked onto the fitted body
 and written to ``DATASET/photo_textures/<key>.png`` with ``<key>.json`` beside it (status,
@@ -25,8 +25,8 @@ import numpy as np
 from syrip_gen.codehash import source_hash
 from syrip_gen.errors import UserError
 from syrip_gen.fits import read_fits, record_path
-from syrip_gen.render.bake import BakeConfig, bake
-from syrip_gen.render.uv import TopologyMaps
+from syrip_gen.render.looks.bake import BakeConfig, bake
+from syrip_gen.render.looks.uv import TopologyMaps
 
 TEXTURE_DIR = "photo_textures"
 
@@ -111,7 +111,7 @@ def find_photos(fits_path: str | Path) -> PhotoCheck:
 
 
 def _code_hash() -> str:
-    return source_hash(("syrip_gen/render/bake.py", "syrip_gen/render/uv.py"))[:12]
+    return source_hash(("syrip_gen/render/looks/bake.py", "syrip_gen/render/looks/uv.py"))[:12]
 
 
 def texture_key(record: dict, photo_bytes: bytes, cfg: BakeConfig) -> str:

@@ -1,7 +1,7 @@
 """The render worker's state: one body, one image maker (its GL context) and one pose checker per
 process and thread, made on first use and kept; and torch held to one thread while drawing.
 
-Why its own module: the shard worker (``dataset.py``) and the clip renderer (``render/clips.py``)
+Why its own module: the shard worker (``dataset.py``) and the clip renderer (``render/sequence/clips.py``)
 both draw through it, and the clip renderer sits below ``dataset.py`` (no import back up).
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ import os
 import threading
 from dataclasses import dataclass
 
-from syrip_gen.render import compose
-from syrip_gen.render.config import RenderConfig
+from syrip_gen.render.image import compose
+from syrip_gen.render.image.config import RenderConfig
 
 _STATE: dict = {}
 _STATE_LOCK = threading.Lock()

@@ -1,7 +1,7 @@
 """A render scene's spec as plain, JSON-ready data: the bodies, camera, support, lighting, sensor.
 
-Why its own module: the spec is what sampling (``render/variants.py``) draws, what the image
-maker (``render/compose.py``) and clips (``render/clip_*.py``) read, and what an annotation's
+Why its own module: the spec is what sampling (``render/world/variants.py``) draws, what the image
+maker (``render/image/compose.py``) and clips (``render/clip_*.py``) read, and what an annotation's
 provenance records (``to_json``/``from_json``), so a record's spec redraws its image alone.
 Kubric's scene: a list of assets (``bodies``: 1-3 :class:`BodySpec`), a camera, lights. A
 further body (a fourth infant, or another asset) is one more list element.
@@ -21,7 +21,7 @@ class BodySpec:
 
     World vertices = body(pose, shape) + ``offset``: the first body of a scene sits where its
     pose puts it (pelvis at the origin, offset 0); further bodies are moved on the support
-    plane by :func:`syrip_gen.render.placement.place_bodies`."""
+    plane by :func:`syrip_gen.render.world.placement.place_bodies`."""
 
     fit_id: str
     fit_index: int
@@ -62,7 +62,7 @@ class SupportSpec:
     """What the bodies rest on and what lies behind it."""
 
     y: float  # height of the support plane (lowest body point)
-    kind: str  # a render.scene.Support kind: mattress/blanket/rug (lying), floor/rug
+    kind: str  # a render.world.scene.Support kind: mattress/blanket/rug (lying), floor/rug
     seed: int
     background: dict  # {"kind": "procedural" | "file", "seed": s} (file: picked from the folder by s)
 

@@ -33,11 +33,11 @@ from pathlib import Path
 
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
-from syrip_gen.render.clip_plan import ClipPlan, limit_arrays, plan_clip  # noqa: F401  (the API)
-from syrip_gen.render.clip_render import clip_name, clip_table, finished_clip, frame_id, render_clip  # noqa: F401
-from syrip_gen.render.config import RenderConfig
-from syrip_gen.render.motion import MotionConfig
-from syrip_gen.render.variants import VariantConfig
+from syrip_gen.render.sequence.clip_plan import ClipPlan, limit_arrays, plan_clip  # noqa: F401  (the API)
+from syrip_gen.render.sequence.clip_render import clip_name, clip_table, finished_clip, frame_id, render_clip  # noqa: F401
+from syrip_gen.render.image.config import RenderConfig
+from syrip_gen.render.sequence.motion import MotionConfig
+from syrip_gen.render.world.variants import VariantConfig
 
 # frames per clip: a clip's per-frame records stay in memory until it is written (~80 kB a frame at
 # 320x240; the frames are streamed from disk into the MP4s); 3000 = 5 min at 10 fps, 100 s at 30 fps
@@ -151,9 +151,9 @@ def _run_key(fits_path: Path, cfg: ClipConfig, extra: str = "") -> str:
 
 def _bake(records, infos, body, out: Path, rcfg: RenderConfig, path: Path) -> dict:
     """With ``photo_textures``: each fit's photo baked onto its body (``render.photo_textures``)."""
-    from syrip_gen.render.bake import BakeConfig
-    from syrip_gen.render.photo_textures import TEXTURE_DIR, bake_fits
-    from syrip_gen.render.worker import one_torch_thread
+    from syrip_gen.render.looks.bake import BakeConfig
+    from syrip_gen.render.looks.photo_textures import TEXTURE_DIR, bake_fits
+    from syrip_gen.render.image.worker import one_torch_thread
 
     with one_torch_thread():
         photo = bake_fits(records, body, out / TEXTURE_DIR, BakeConfig(size=rcfg.texture_size), fits_path=path)
@@ -169,16 +169,16 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
     from syrip_gen.atomic import atomic_write_json
     from syrip_gen.coco import annotation_path, write_coco
     from syrip_gen.fits import fits_file, usable_fits
-    from syrip_gen.render.compose import check_folders
-    from syrip_gen.render.sources import posture_pool, prepare_fits
-    from syrip_gen.render.worker import one_torch_thread, worker_state
+    from syrip_gen.render.image.compose import check_folders
+    from syrip_gen.render.world.sources import posture_pool, prepare_fits
+    from syrip_gen.render.image.worker import one_torch_thread, worker_state
     from syrip_gen.runfolder import check_writable, claim, locked, record
 
     t0, rcfg = time.perf_counter(), cfg.render
     path = fits_file(fits_path)
     out = Path(out_dir)
     check_writable(out)
-    from syrip_gen.render.photo_textures import photo_signature
+    from syrip_gen.render.looks.photo_textures import photo_signature
 
     key = _run_key(path, cfg, photo_signature(path, rcfg.photo_textures, rcfg.max_missing_photos))  # before any work
     claim(out, key, rcfg.force, "sequence")

@@ -8,7 +8,7 @@ camera it lands on the photo pixel that shows it, when it is visible.
 Steps (pure NumPy/OpenCV, no GL, deterministic for a given seed):
 
 1. texel -> surface point and normal (barycentric in the fitted mesh, on the UV raster of the
-   topology's :class:`~syrip_gen.render.uv.TopologyMaps`);
+   topology's :class:`~syrip_gen.render.looks.uv.TopologyMaps`);
 2. visibility: a z-buffer of the fitted mesh in the photo camera (painter's algorithm with
    ``cv2.fillConvexPoly`` over triangle ids, then each pixel's depth on its triangle's plane);
    a texel is seen when its depth is within ``depth_tol`` of the z-buffer and its normal
@@ -33,8 +33,8 @@ import numpy as np
 
 from syrip_gen import geometry
 from syrip_gen.raster import zbuffer
-from syrip_gen.render.scene import vertex_normals
-from syrip_gen.render.uv import TopologyMaps
+from syrip_gen.render.world.scene import vertex_normals
+from syrip_gen.render.looks.uv import TopologyMaps
 
 
 @dataclass(frozen=True)

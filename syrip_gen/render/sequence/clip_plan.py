@@ -81,7 +81,7 @@ def _move_infant(b, fit, k: int, body, cfg: ClipConfig, checker, pool, variant: 
     import torch
 
     from syrip_gen.body.pose_space import flip_pose
-    from syrip_gen.render.motion import animate, draw_motion, plan_motion
+    from syrip_gen.render.sequence.motion import animate, draw_motion, plan_motion
 
     rng = np.random.default_rng([cfg.render.seed, fit.index, variant, 7] + ([k] if k else []))  # the clip's own draws
     others = [g for g in (pool or {}).get(fit.posture, []) if g.index != fit.index]
@@ -135,9 +135,9 @@ def plan_clip(fit, variant: int, body, cfg: ClipConfig, checker, pool,
     ``render.shadows``), each infant's movement, the camera path. None and why when no view
     frames it or it would move less than ``cfg.min_movement_m`` (the clip gate for still clips)."""
     from syrip_gen.geometry import Camera
-    from syrip_gen.render.motion import orbit_camera, smoothstep
+    from syrip_gen.render.sequence.motion import orbit_camera, smoothstep
     from syrip_gen.geometry import frame_camera
-    from syrip_gen.render.variants import sample_variants
+    from syrip_gen.render.world.variants import sample_variants
 
     r = cfg.render
     s = sample_variants([(fit, variant)], body, r.sampling, r.seed, r.width, r.height, checker=checker,

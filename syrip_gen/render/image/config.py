@@ -1,6 +1,6 @@
 """The render stage's settings: one frozen dataclass (CLI flags / pipeline YAML), defaults here.
 
-Its own module so that scene composition (``render/compose.py``) and the shard worker
+Its own module so that scene composition (``render/image/compose.py``) and the shard worker
 (``dataset.py``) both read it without importing each other.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 from syrip_gen.body import BODY_MODELS
 from syrip_gen.coco import check_split
 from syrip_gen.config import check_ranges, from_mapping
-from syrip_gen.render.sensor import SensorConfig
-from syrip_gen.render.variants import VariantConfig
+from syrip_gen.render.pixels.sensor import SensorConfig
+from syrip_gen.render.world.variants import VariantConfig
 
 MAX_VARIANTS = 10000
 MAX_IMAGE_SIDE = 16384  # GL_MAX_RENDERBUFFER_SIZE and GL_MAX_VIEWPORT_DIMS of Mesa llvmpipe (and most GPUs)

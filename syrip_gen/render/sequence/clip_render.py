@@ -26,7 +26,7 @@ def frame_id(clip_id: int, frame: int) -> int:
 def clip_stats(images: list[dict], anns: list[dict], fps: float) -> dict:
     """Per-clip numbers: frames, visible share, keypoint speed and acceleration (px/s, px/s²;
     median over keypoints and infants of the per-frame values, max over frames) from the annotations."""
-    from syrip_gen.render.motion import acceleration
+    from syrip_gen.render.sequence.motion import acceleration
 
     tracks = sorted({a["track_id"] for a in anns})
     kp = np.array([[a["keypoints"] for a in anns if a["track_id"] == t] for t in tracks], np.float64)
@@ -44,7 +44,7 @@ def clip_stats(images: list[dict], anns: list[dict], fps: float) -> dict:
 def _frame_contact(b, verts: np.ndarray, mask, support_y: float, tol: float) -> dict | None:
     """Infant ``b``'s contact with the support at one frame (``render.contact.contact_record``
     against the support plane: a limb pressed into it counts as touching), plus ``sink_m``."""
-    from syrip_gen.render.contact import contact_record
+    from syrip_gen.render.world.contact import contact_record
 
     if mask is None:
         return None
@@ -65,8 +65,8 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
     from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
     from syrip_gen.gates.penetration import body_parts
     from syrip_gen.posture_label import posture_labels
-    from syrip_gen.render.contact import contact_mask
-    from syrip_gen.render.photo_textures import choose_texture
+    from syrip_gen.render.world.contact import contact_mask
+    from syrip_gen.render.looks.photo_textures import choose_texture
 
     name = clip_name(clip_id)
     photo_paths = {i: f.photo_texture for i, f in fits.items() if getattr(f, "photo_texture", None)}

@@ -2,7 +2,7 @@
 the scene is built here, the dataset writer only stores what comes back).
 
 :class:`ImageMaker` draws the body texture, the support, the background and the lights a spec
-names, hands the :class:`~syrip_gen.render.scene.Scene` to the GL renderer, softens the body's
+names, hands the :class:`~syrip_gen.render.world.scene.Scene` to the GL renderer, softens the body's
 outline, applies the sensor chain and encodes the JPEG. The shard worker that drives it
 (one body, image maker and pose checker per process and thread) is ``dataset.render_shard``.
 """
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syrip_gen.geometry import camera_elevation
-from syrip_gen.render.spec import LYING
+from syrip_gen.render.world.spec import LYING
 
 if TYPE_CHECKING:
-    from syrip_gen.render.config import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
 
 @dataclass
 class Rendered:
@@ -44,9 +44,9 @@ class Rendered:
 
 def make_image_maker(cfg: RenderConfig, body):
     """The object that turns (spec, vertices) into a :class:`Rendered`. Makes the body's one
-    :class:`~syrip_gen.render.uv.TopologyMaps` (with its rest pose when it has part labels:
+    :class:`~syrip_gen.render.looks.uv.TopologyMaps` (with its rest pose when it has part labels:
     hair and face are painted from it)."""
-    from syrip_gen.render.uv import TopologyMaps
+    from syrip_gen.render.looks.uv import TopologyMaps
 
     topology = body.topology()
     if len(topology.uvs) == 0:  # SMIL/SMPL without a UV layout: one flat texel (skin colour)
@@ -63,7 +63,7 @@ def make_image_maker(cfg: RenderConfig, body):
 
 def support_texture_size(kind: str, texels_per_m: int) -> int:
     """Side of a support texture: the power of two nearest to ``texels_per_m`` x its tile."""
-    from syrip_gen.render.background import SUPPORT_TILE_M
+    from syrip_gen.render.looks.background import SUPPORT_TILE_M
 
     return int(2 ** max(3, round(float(np.log2(texels_per_m * SUPPORT_TILE_M[kind])))))
 
@@ -71,8 +71,8 @@ def support_texture_size(kind: str, texels_per_m: int) -> int:
 def check_folders(cfg: RenderConfig) -> int:
     """Validate ``--textures`` / ``--backgrounds`` up front (UserError when missing or empty);
     returns the number of background images (0: procedural backgrounds)."""
-    from syrip_gen.render.appearance import TextureFolder
-    from syrip_gen.render.background import BackgroundFolder
+    from syrip_gen.render.looks.appearance import TextureFolder
+    from syrip_gen.render.looks.background import BackgroundFolder
 
     if cfg.textures:
         TextureFolder(cfg.textures)
@@ -93,11 +93,11 @@ class ImageMaker:
     """
 
     def __init__(self, cfg: RenderConfig, maps):
-        """``maps``: the body's :class:`~syrip_gen.render.uv.TopologyMaps` (its topology, UV
+        """``maps``: the body's :class:`~syrip_gen.render.looks.uv.TopologyMaps` (its topology, UV
         rasters and, with a rest pose, scalp and face maps)."""
-        from syrip_gen.render.appearance import AppearanceConfig
-        from syrip_gen.render.background import BackgroundFolder
-        from syrip_gen.render.renderer import Renderer
+        from syrip_gen.render.looks.appearance import AppearanceConfig
+        from syrip_gen.render.looks.background import BackgroundFolder
+        from syrip_gen.render.pixels.renderer import Renderer
 
         self.cfg = cfg
         self.maps = maps
@@ -135,8 +135,8 @@ class ImageMaker:
         return self._texture(spec, photo_texture, k)
 
     def _texture(self, spec, photo_texture: str | None, k: int) -> tuple[np.ndarray, dict, int]:
-        from syrip_gen.render.appearance import make_texture, texture_folder
-        from syrip_gen.render.photo_textures import load_texture
+        from syrip_gen.render.looks.appearance import make_texture, texture_folder
+        from syrip_gen.render.looks.photo_textures import load_texture
 
         if photo_texture is not None:
             return load_texture(photo_texture, self.cfg.texture_size), {"kind": "photo", "file": Path(photo_texture).name}, 0
@@ -162,8 +162,8 @@ class ImageMaker:
         return self._support(spec, vertices)
 
     def _support(self, spec, vertices: np.ndarray):
-        from syrip_gen.render.background import support_texture
-        from syrip_gen.render.scene import Support
+        from syrip_gen.render.looks.background import support_texture
+        from syrip_gen.render.world.scene import Support
 
         vertices = np.asarray(vertices).reshape(-1, 3)
         lo, hi = vertices.min(0), vertices.max(0)
@@ -175,7 +175,7 @@ class ImageMaker:
         # infants seen from below ``floor_below_deg`` lie on a procedural floor reaching far
         low = camera_elevation(spec.camera.R) < self.cfg.floor_below_deg
         if self.backgrounds is not None and lying and rng.uniform() < self.cfg.photo_support and not low:
-            from syrip_gen.render.background import mirror_tiled
+            from syrip_gen.render.looks.background import mirror_tiled
 
             size = support_texture_size("rug", self.cfg.support_texels_per_m)
             tex, desc = self.backgrounds.sample(size, size, rng, perspectives=("floor",))  # never a room as a floor
@@ -196,7 +196,7 @@ class ImageMaker:
     def background(self, spec, camera, support) -> tuple[np.ndarray | None, dict, int]:
         """Background image (None when the support covers the frame), description, and how
         many unreadable background files were skipped."""
-        from syrip_gen.render.support_paint import support_covers_frame
+        from syrip_gen.render.pixels.support_paint import support_covers_frame
 
         if support_covers_frame(camera, support):
             return None, {"kind": "hidden (the support fills the frame)"}, 0
@@ -207,7 +207,7 @@ class ImageMaker:
     def _background(self, spec, camera) -> tuple[np.ndarray | None, dict, int]:
         import cv2
 
-        from syrip_gen.render.background import perspectives_for_view, procedural_background, procedural_kind_for_view
+        from syrip_gen.render.looks.background import perspectives_for_view, procedural_background, procedural_kind_for_view
 
         rng = np.random.default_rng(spec.support.background["seed"])
         w, h = self.cfg.width, self.cfg.height
@@ -222,9 +222,9 @@ class ImageMaker:
         return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR), {**desc, "scale": 0.5}, 0
 
     def scene(self, spec, vertices, textures, support, background):
-        """The :class:`~syrip_gen.render.scene.Scene` of ``spec``: bodies ``vertices (N, V, 3)``
+        """The :class:`~syrip_gen.render.world.scene.Scene` of ``spec``: bodies ``vertices (N, V, 3)``
         wearing ``textures`` (one each), the support, the spec's lights and camera."""
-        from syrip_gen.render.scene import BodyMesh, Light, Scene
+        from syrip_gen.render.world.scene import BodyMesh, Light, Scene
 
         lights = tuple(Light(kind=x["kind"], color=np.asarray(x["color"], np.float32), intensity=x["intensity"],
                              direction=np.asarray(x["direction"], np.float64)) for x in spec.lighting.lights)
@@ -235,7 +235,7 @@ class ImageMaker:
 
     def contact_shadow(self, r, scene) -> np.ndarray:
         """The frame with the body's soft contact shadow on the support (render.contact)."""
-        from syrip_gen.render.contact import ContactConfig, contact_shadow
+        from syrip_gen.render.world.contact import ContactConfig, contact_shadow
 
         if scene.support is None or self.cfg.contact_shadow <= 0:
             return r.rgb
@@ -249,7 +249,7 @@ class ImageMaker:
         """The finished image of ``spec`` with its bodies' world ``vertices (N, V, 3)`` (one per
         ``spec.bodies``); ``photo_textures``: a baked texture (PNG path, or None: drawn) per
         infant, None: every texture drawn."""
-        from syrip_gen.render.sensor import apply_sensor, encode_jpeg
+        from syrip_gen.render.pixels.sensor import apply_sensor, encode_jpeg
 
         timer = timer or StageTimer()
         vertices = np.asarray(vertices)
@@ -271,7 +271,7 @@ class ImageMaker:
         with timer("contact shadow + depth of field"):
             rgb = self.contact_shadow(r, scene)
             if self.cfg.depth_of_field > 0:
-                from syrip_gen.render.optics import depth_of_field
+                from syrip_gen.render.pixels.optics import depth_of_field
 
                 rgb = depth_of_field(rgb, r.depth, r.mask, sigma=self.cfg.depth_of_field)
         with timer("edges + sensor effects"):

@@ -1,5 +1,5 @@
 """Quick looks at a body: its vertices seen from a few fixed views, side by side on white
-(``syrip-gen body preview``). Draws with the GL :class:`~syrip_gen.render.renderer.Renderer`;
+(``syrip-gen body preview``). Draws with the GL :class:`~syrip_gen.render.pixels.renderer.Renderer`;
 :func:`syrip_gen.drawing.paint_views` is the OpenCV painter used when GL is missing."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 from syrip_gen.body.base import MeshTopology
 from syrip_gen.errors import UserError
 from syrip_gen.geometry import look_at
-from syrip_gen.render.renderer import Renderer
-from syrip_gen.render.scene import BodyMesh, Light, Scene, kelvin_to_rgb
+from syrip_gen.render.pixels.renderer import Renderer
+from syrip_gen.render.world.scene import BodyMesh, Light, Scene, kelvin_to_rgb
 
 _VIEWS = {  # view -> direction from the body towards the camera (body frame: x left, y up, z forward)
     "front": (0.0, 0.0, 1.0), "back": (0.0, 0.0, -1.0), "side": (1.0, 0.0, 0.0),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.errors import UserError
-from syrip_gen.render.image_folder import ImageFolder
+from syrip_gen.render.looks.image_folder import ImageFolder
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class BackgroundFolder(ImageFolder):
 
     Each file's perspective ("floor" | "room") comes from the folder's ``backgrounds.json``
     (written by ``syrip-gen backgrounds``) or, for other folders, is measured on first use
-    (:func:`syrip_gen.render.photo_stats.perspective`). Unreadable files are skipped, warned
+    (:func:`syrip_gen.render.looks.photo_stats.perspective`). Unreadable files are skipped, warned
     about once and counted (see ImageFolder).
     """
 
@@ -177,7 +177,7 @@ class BackgroundFolder(ImageFolder):
         """Every file's perspective, measured once for files the index does not cover (a folder
         made by ``syrip-gen backgrounds`` has them all in its index; others are read once here)."""
         from syrip_gen.atomic import read_image
-        from syrip_gen.render.photo_stats import perspective
+        from syrip_gen.render.looks.photo_stats import perspective
 
         for p in self.files:
             if p.name not in self.perspective and p.name not in self.unreadable:
@@ -202,7 +202,7 @@ class BackgroundFolder(ImageFolder):
             subset = [i for i, p in enumerate(self.files) if kinds.get(p.name) in perspectives]
             if not subset:
                 return None, {"kind": "none fits", "perspectives": list(perspectives)}
-        from syrip_gen.render.photo_stats import crop_bands
+        from syrip_gen.render.looks.photo_stats import crop_bands
 
         path, img = self.read_random(rng, subset)
         img = crop_bands(img)  # a letterbox band warped onto a support is a black corner

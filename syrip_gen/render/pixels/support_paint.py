@@ -2,7 +2,7 @@
 frame, pyrender's shading of it and its mipmapped texture warp (pure numpy + OpenCV).
 
 Why: on llvmpipe the support's per-pixel PBR shading was ~60 % of a frame. With
-``analytic_support=True`` and no shadows, :class:`~syrip_gen.render.renderer.Renderer` lets
+``analytic_support=True`` and no shadows, :class:`~syrip_gen.render.pixels.renderer.Renderer` lets
 GL draw the body alone and :func:`paint_support` draws the plane under it here; the result
 matches GL's to a few grey levels (tests/render/test_render_core.py). :func:`plane_depth` also lets a
 single colour pass tell body from support, and :func:`support_covers_frame` tells the image
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from syrip_gen.geometry import Camera
-from syrip_gen.render.scene import Scene, Support
+from syrip_gen.render.world.scene import Scene, Support
 
 def plane_depth(camera: Camera, support: Support) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel's ray meets the support rectangle: camera depth ``(H, W) float32``

@@ -2,7 +2,7 @@
 face's features lie on the body (from its rest pose), and how both are painted in UV space.
 
 Both maps are made once per topology from the rest pose kept on
-:class:`~syrip_gen.render.uv.TopologyMaps` (:func:`scalp_map`, :func:`face_features`), so a
+:class:`~syrip_gen.render.looks.uv.TopologyMaps` (:func:`scalp_map`, :func:`face_features`), so a
 texture depends on its generator and the topology, never on what was called before.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from syrip_gen.body.base import MeshTopology
-from syrip_gen.render.uv import TopologyMaps
+from syrip_gen.render.looks.uv import TopologyMaps
 
 # infant hair: black, dark/mid/light brown, auburn, blond (sRGB)
 HAIR_COLOURS = np.array([(28, 22, 20), (52, 36, 26), (92, 64, 42), (140, 104, 70), (128, 70, 40), (196, 160, 108)],

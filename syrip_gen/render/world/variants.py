@@ -2,9 +2,9 @@
 
 One fit of a real photo becomes many images. For each (fit index, variant index) a generator
 seeded from (run seed, fit index, variant index, attempt) draws everything the image needs, so
-any image can be reproduced alone. The result is a :class:`~syrip_gen.render.spec.VariantSpec`
+any image can be reproduced alone. The result is a :class:`~syrip_gen.render.world.spec.VariantSpec`
 (frozen, JSON-ready), recorded in the annotation's provenance. The fits come prepared
-(:mod:`syrip_gen.render.sources`), the camera is framed by :func:`syrip_gen.geometry.frame_camera`
+(:mod:`syrip_gen.render.world.sources`), the camera is framed by :func:`syrip_gen.geometry.frame_camera`
 and perturbed poses are checked by :class:`syrip_gen.gates.pose.PoseChecker`.
 
 Geometry (world: metres, y up, pelvis of the body at the origin before the support is placed):
@@ -24,7 +24,7 @@ Geometry (world: metres, y up, pelvis of the body at the origin before the suppo
 Several infants (``multi_share``, off by default): the spec is a scene in parts (bodies, camera,
 support, lighting, sensor); further infants are fits of the same kind (lying / upright) drawn
 from a generator of their own and placed beside the first on its support
-(:mod:`syrip_gen.render.placement`); the camera frames them all.
+(:mod:`syrip_gen.render.world.placement`); the camera frames them all.
 
 Views and poses near reality (shares of the variants, drawn per image; own and posture views on
 by default, blends off: they lowered coverage precision and recall in benchmarks/poses_real.py):
@@ -32,7 +32,7 @@ by default, blends off: they lowered coverage precision and recall in benchmarks
   (``own_view_jitter_deg``), re-centred and distanced like any other camera.
 - ``posture_view_share``: the photo camera of a random fit of the same posture (the view
   distribution of the real photos of that posture), jittered by ``posture_view_jitter_deg``.
-  Cameras transfer between fits through each fit's canonical world (:func:`syrip_gen.render.sources.canonical_world`).
+  Cameras transfer between fits through each fit's canonical world (:func:`syrip_gen.render.world.sources.canonical_world`).
 - ``blend_share``: the pose blended (per joint, along the shortest rotation) towards a random fit
   of the same posture by a weight from ``blend_weight``, before the prior-checked perturbation.
 """
@@ -46,13 +46,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syrip_gen.geometry import Camera, frame_camera, matrix_to_rotvec, place_camera, raise_camera, rot_y, rotvec_to_matrix
-from syrip_gen.render.sources import FitInfo
-from syrip_gen.render.spec import LYING, BodySpec, LightingSpec, SupportSpec, VariantSpec
+from syrip_gen.render.world.sources import FitInfo
+from syrip_gen.render.world.spec import LYING, BodySpec, LightingSpec, SupportSpec, VariantSpec
 
 if TYPE_CHECKING:
     from syrip_gen.gates.pose import PoseChecker
 
-LYING_SUPPORTS = ("mattress", "blanket", "rug")  # kinds of render.scene.Support
+LYING_SUPPORTS = ("mattress", "blanket", "rug")  # kinds of render.world.scene.Support
 UPRIGHT_SUPPORTS = ("floor", "rug")
 MAX_INFANTS = 3
 
@@ -267,7 +267,7 @@ def _lights(d: _Draw, cfg: VariantConfig) -> tuple:
     anywhere above the horizon, each with its own colour temperature (``scene.kelvin_to_rgb``).
     Their intensities add up to a draw from ``light_intensity`` (more lights, not a brighter
     picture). ``direction`` is where the light travels (world frame, y up)."""
-    from syrip_gen.render.scene import kelvin_to_rgb
+    from syrip_gen.render.world.scene import kelvin_to_rgb
 
     lo, hi = cfg.lights
     n = lo + min(hi - lo, int(d.scene[0] * (hi - lo + 1)))
@@ -293,7 +293,7 @@ def _settle(fits: list[FitInfo], verts: np.ndarray, kps: np.ndarray, pose: np.nd
     place: vertices, keypoints, the global orientation ``pose[:, 0]`` and the world rotation
     (all about the pelvis at the origin). Returns each body's contact record (None without
     part labels) and the tilts ``(B, 3, 3)``."""
-    from syrip_gen.render.contact import ContactConfig, contact_mask, contact_record, settle
+    from syrip_gen.render.world.contact import ContactConfig, contact_mask, contact_record, settle
 
     tilts = np.tile(np.eye(3), (len(fits), 1, 1))
     if parts is None:
@@ -381,7 +381,7 @@ def sample_variants(jobs: list[tuple[FitInfo, int]], body, cfg: VariantConfig, r
     further infants of multi-infant images; without it every view is drawn and further
     infants repeat the job's own fit)."""
     from syrip_gen.gates.penetration import body_parts
-    from syrip_gen.render.placement import place_bodies
+    from syrip_gen.render.world.placement import place_bodies
 
     specs: dict[int, VariantSpec] = {}
     contact_parts = body_parts(body)

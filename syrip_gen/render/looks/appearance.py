@@ -5,10 +5,10 @@ tones span Fitzpatrick I-VI; clothing (diaper, onesie, sleepsuit, shirt + trouse
 or none) comes in solid, striped, dotted or printed patterns. A user may instead give a
 folder of texture images made for the body's UV layout (:class:`TextureFolder`).
 
-Garments follow the body through its UV layout (:mod:`~syrip_gen.render.uv`: the texel
+Garments follow the body through its UV layout (:mod:`~syrip_gen.render.looks.uv`: the texel
 raster and garment masks, made once per topology on its
-:class:`~syrip_gen.render.uv.TopologyMaps`); per sample only colours and patterns are
-painted. Hair and the face's features are painted by :mod:`~syrip_gen.render.face_hair`.
+:class:`~syrip_gen.render.looks.uv.TopologyMaps`); per sample only colours and patterns are
+painted. Hair and the face's features are painted by :mod:`~syrip_gen.render.looks.face_hair`.
 
 Texture image convention: row 0 = v 1 (the top of the UV square), as pyrender expects.
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen.errors import UserError
-from syrip_gen.render.face_hair import EYES, face_features, lowfreq_noise, paint_face, paint_hair, scalp_map
-from syrip_gen.render.image_folder import ImageFolder
-from syrip_gen.render.uv import TopologyMaps, garment_mask
+from syrip_gen.render.looks.face_hair import EYES, face_features, lowfreq_noise, paint_face, paint_hair, scalp_map
+from syrip_gen.render.looks.image_folder import ImageFolder
+from syrip_gen.render.looks.uv import TopologyMaps, garment_mask
 
 
 # sRGB skin tones from light (Fitzpatrick I) to dark (VI); a sample interpolates neighbours.
