@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from pose_models.backbones import load_torchvision_resnet
-from pose_models.heads import trunk
+from pose_models.heads import TrunkModel
 from syrip_gen.errors import UserError
 
 
@@ -33,17 +32,12 @@ class DetectorConfig:
         return self.input_size // 4
 
 
-class CenterDetector(nn.Module):
+class CenterDetector(TrunkModel):
     kind = "detector"
 
     def __init__(self, cfg: DetectorConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.backbone, self.deconv_layers = trunk(cfg.arch, cfg.depth, cfg.deconv_channels)
-        self.final_layer = nn.Conv2d(cfg.deconv_channels, 5, 1)  # centre logit, w, h, dx, dy
-        nn.init.normal_(self.final_layer.weight, std=0.001)
+        super().__init__(cfg, 5)  # centre logit, w, h, dx, dy
         with torch.no_grad():
-            self.final_layer.bias.zero_()
             self.final_layer.bias[0] = -2.19  # CenterNet prior: sigmoid = 0.1
 
     def forward(self, images: torch.Tensor, batch: Mapping[str, torch.Tensor] | None = None

@@ -30,6 +30,27 @@ def trunk(arch: str, depth: int, channels: int) -> tuple[nn.Module, nn.Module]:
     return backbone, deconv_layers(backbone.out_channels, channels)
 
 
+def output_layer(channels: int, out_channels: int) -> nn.Conv2d:
+    """The 1x1 convolution from the trunk's features to a model's output maps, initialised as
+    SimpleBaselines does (weights N(0, 0.001), bias 0), shared by the 2D pose model and the detector."""
+    layer = nn.Conv2d(channels, out_channels, 1)
+    nn.init.normal_(layer.weight, std=0.001)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class TrunkModel(nn.Module):
+    """A trunk of ``cfg.arch``/``cfg.depth`` with ``cfg.deconv_channels`` features and one
+    :func:`output_layer` to ``out_channels`` maps: the shape the 2D pose model and the detector share
+    (modules ``backbone``, ``deconv_layers``, ``final_layer``, named as SimpleBaselines' checkpoints)."""
+
+    def __init__(self, cfg, out_channels: int):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone, self.deconv_layers = trunk(cfg.arch, cfg.depth, cfg.deconv_channels)
+        self.final_layer = output_layer(cfg.deconv_channels, out_channels)
+
+
 def early_modules(backbone: nn.Module) -> tuple[nn.Module, ...]:
     """The early layers FiDIP freezes: ResNet's conv1/bn1/layer1, the lite trunk's stem and first two stages."""
     if hasattr(backbone, "stem"):

@@ -16,7 +16,7 @@ from torch import nn
 from pose_models.backbones import load_strict, load_torchvision_resnet, strip_prefix
 from pose_models.config import POSE2D_FIELDS, model_config
 from pose_models.domain import DomainClassifier, domain_stage, grad_reverse
-from pose_models.heads import early_modules, trunk
+from pose_models.heads import TrunkModel, early_modules
 from pose_models.heatmaps import decode, flip_test
 from syrip_gen.errors import UserError
 
@@ -30,16 +30,11 @@ PoseConfig = model_config(
                "heatmap_hw": property(lambda self: (self.input_h // 4, self.input_w // 4), doc="heatmap size")})
 
 
-class PoseResNet(nn.Module):
+class PoseResNet(TrunkModel):
     kind = "pose2d"
 
     def __init__(self, cfg: PoseConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.backbone, self.deconv_layers = trunk(cfg.arch, cfg.depth, cfg.deconv_channels)
-        self.final_layer = nn.Conv2d(cfg.deconv_channels, cfg.num_joints, 1)
-        nn.init.normal_(self.final_layer.weight, std=0.001)
-        nn.init.zeros_(self.final_layer.bias)
+        super().__init__(cfg, cfg.num_joints)
         self.domain_classifier = DomainClassifier(self.backbone.out_channels) if cfg.domain_adaptation else None
         self._frozen = cfg.freeze_early
         if self._frozen:

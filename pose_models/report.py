@@ -23,7 +23,7 @@ import numpy as np
 from pose_models.ablation_report import ROWS, ablation_section
 from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
 from syrip_gen.errors import UserError
-from syrip_gen.fits import read_fits
+from syrip_gen.fits import read_records
 from syrip_gen.hardware import describe as hardware
 
 
@@ -176,8 +176,8 @@ def fit_error_lines(ablation_dir: Path, png: Path) -> list[str]:
     path = ablation_dir / "fit" / "fits.jsonl"
     if not path.exists():
         return ["No fits found (the ablation run's `fit` step).", ""]
-    fits = read_fits(path, bad={})
-    errs = np.array([f["mean_error_norm"] for f in fits if f.get("mean_error_norm") is not None]) * 100
+    fits = read_records(path, bad={})
+    errs = np.array([f.mean_error_norm for f in fits if f.mean_error_norm is not None]) * 100
     if not len(errs):
         return ["The fits hold no errors.", ""]
     import matplotlib

@@ -150,3 +150,97 @@ def _annotate_body(image_id: int, file_name: str, spec, track: int, keypoints_wo
     if body.contact:
         ann["contact"] = dict(body.contact)  # {"part", "gap_m", "margin_m", "tilt_deg"}: filter's contact gates
     return image, ann
+
+
+# ---- the provenance block and the synthetic annotation as read back -------------------------
+# Key names the provenance's source fit id had in drafts of other tools; nothing here writes
+# them, and :func:`migrate_provenance` reads them as ``fit_id``.
+OLD_FIT_ID_KEYS = ("source_fit_id", "source_fit", "fit")
+
+
+def provenance_blocks(rendered, spec, sources: list, pose_check: str, with_spec: bool = True,
+                      clips: list[dict] | None = None) -> list[dict]:
+    """One annotation ``provenance`` per infant of a rendered scene (stills and clip frames alike):
+    what was drawn (``rendered.provenance``: texture, background, support, sensor), the scene's
+    lights, ambient, shadows, seed and pose check, the spec that redraws it (``with_spec``; a
+    clip records it on its first frame), and per infant its source fit (``sources[k]``: an
+    object with ``source_image_id``/``source_file``, or None), its own texture and its
+    ``clips[k]`` entry in a clip."""
+    scene = {**rendered.provenance, "lights": [dict(x) for x in spec.lighting.lights],
+             "ambient": spec.lighting.ambient, "shadows": spec.lighting.shadows, "seed": list(spec.seed),
+             "pose_check": pose_check}
+    if with_spec:
+        scene["spec"] = spec.to_json()
+    blocks = []
+    for k, b in enumerate(spec.bodies):
+        texture = rendered.textures[k] if k < len(rendered.textures) else rendered.provenance.get("texture")
+        block = {"fit_id": b.fit_id, "source_image_id": getattr(sources[k], "source_image_id", None),
+                 "source_file": getattr(sources[k], "source_file", None), **scene, "texture": texture}
+        if clips is not None:
+            block["clip"] = clips[k]
+        blocks.append(block)
+    return blocks
+
+
+def migrate_provenance(prov) -> tuple[dict, bool]:
+    """``prov`` with the source fit id under ``fit_id`` (an old key name moved there) and
+    whether anything was moved; anything but a dict is an empty provenance."""
+    if not isinstance(prov, dict):
+        return {}, False
+    if prov.get("fit_id") is None:
+        for key in OLD_FIT_ID_KEYS:
+            if prov.get(key) is not None:
+                return {**{k: v for k, v in prov.items() if k != key}, "fit_id": prov[key]}, True
+    return prov, False
+
+
+@dataclass(frozen=True)
+class SyntheticAnnotation:
+    """One infant's COCO annotation as the gates and statistics read it (a real annotation
+    reads too, its synthetic fields None). ``keypoints (17, 3) float64``; ``pose (24, 3)
+    float64`` or None; ``provenance`` migrated (:func:`migrate_provenance`)."""
+
+    id: int | None
+    image_id: object
+    track_id: int | None  # None: the annotation has none (a real one)
+    keypoints: np.ndarray
+    bbox: list | None
+    posture: str | None
+    keypoints_3d: list | None
+    body_model: str | None
+    pose: np.ndarray | None
+    shape: list | None
+    contact: dict | None
+    provenance: dict
+
+    @property
+    def fit_id(self) -> str | None:
+        """The source fit's id (provenance), as a string."""
+        fid = self.provenance.get("fit_id")
+        return None if fid is None else str(fid)
+
+    @classmethod
+    def from_json(cls, ann: dict) -> SyntheticAnnotation:
+        body = ann.get("body") if isinstance(ann.get("body"), dict) else {}
+        try:
+            pose = np.asarray(body.get("pose"), dtype=np.float64).reshape(24, 3)
+        except (TypeError, ValueError):
+            pose = None
+        contact = ann.get("contact") if isinstance(ann.get("contact"), dict) else None
+        return cls(id=ann.get("id"), image_id=ann.get("image_id"), track_id=ann.get("track_id"),
+                   keypoints=np.asarray(ann["keypoints"], dtype=np.float64).reshape(17, 3),
+                   bbox=ann.get("bbox"), posture=ann.get("posture"), keypoints_3d=ann.get("keypoints_3d"),
+                   body_model=body.get("model"), pose=pose, shape=body.get("shape"), contact=contact,
+                   provenance=migrate_provenance(ann.get("provenance"))[0])
+
+
+def read_annotations(anns: list[dict], where: str = "") -> list[SyntheticAnnotation]:
+    """:meth:`SyntheticAnnotation.from_json` of each, with one warning when old provenance key
+    names were read (``where``: the file, for the message)."""
+    old = sum(migrate_provenance(a.get("provenance"))[1] for a in anns)
+    if old:
+        import logging
+
+        logging.getLogger(__name__).warning("%s: %d annotation(s) name their source fit by an old provenance key "
+                                            "(%s); read as fit_id", where, old, "/".join(OLD_FIT_ID_KEYS))
+    return [SyntheticAnnotation.from_json(a) for a in anns]

@@ -8,7 +8,6 @@ are near-duplicates by design.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -16,11 +15,10 @@ from syrip_gen.coco import filtered_name, load_coco, write_coco
 
 
 def clip_filter_config(cfg=None):
-    """``filter``'s config without the duplicate gate (frames of a clip are alike by design)."""
-    from syrip_gen.filter import FilterConfig
+    """``filter``'s config (default: the defaults) without the duplicate gate (frames of a clip are alike by design)."""
+    from syrip_gen.filter import FilterConfig, without_duplicate_gate
 
-    cfg = cfg or FilterConfig()
-    return dataclasses.replace(cfg, gates=tuple(g for g in cfg.gates if g != "duplicate"))
+    return without_duplicate_gate(cfg or FilterConfig())
 
 
 def gate_clips(coco_path: str | Path, cfg=None, out_dir: str | Path | None = None, body=None) -> dict:

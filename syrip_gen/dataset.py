@@ -168,7 +168,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
     import numpy as np
     import torch
 
-    from syrip_gen.annotate import annotate_scene
+    from syrip_gen.annotate import annotate_scene, provenance_blocks
     from syrip_gen.posture_label import posture_labels
     from syrip_gen.render.looks.photo_textures import choose_texture
     from syrip_gen.render.pixels.sensor import encode_png
@@ -201,16 +201,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
         # 4. annotate: one annotation per infant, visibility from the whole scene's depth
         name = image_name(spec.fit_index, spec.variant_index)
         with timer("annotate"):
-            scene_prov = {**r.provenance, "lights": [dict(x) for x in spec.lighting.lights],
-                          "ambient": spec.lighting.ambient, "shadows": spec.lighting.shadows,
-                          "seed": list(spec.seed), "pose_check": state.checker.kind,
-                          "spec": spec.to_json()}
-            provs = []
-            for t, b in enumerate(spec.bodies):
-                fit = fits[b.fit_index]
-                provs.append({"fit_id": fit.id, "source_image_id": fit.source_image_id,
-                              "source_file": fit.source_file, **scene_prov,
-                              "texture": r.textures[t] if t < len(r.textures) else r.provenance.get("texture")})
+            provs = provenance_blocks(r, spec, [fits[b.fit_index] for b in spec.bodies], state.checker.kind)
             res = annotate_scene(image_id(spec.fit_index, spec.variant_index), name, spec, sampled.scene_keypoints[k],
                                  r.labels, r.body_depth, postures[k], provs)
         if res.image is None:

@@ -18,6 +18,10 @@ the ``calibrate_percentile`` percentile of the gate's value over the ok fits and
 images (renders mirror half the poses); the report records both numbers. Thresholds never go
 below the configured ones, so a planted impossible pose is still caught.
 
+The numbers come from ``gates/`` (``samples``: the records as arrays, ``values``: one number
+per gate and infant, ``calibrate``, ``histograms``); this module holds the thresholds, the
+verdicts and the outputs.
+
 Outputs: the filtered COCO file (``annotations/person_keypoints_<split>_filtered_infant.json``
 or ``out``), ``DATASET/filter/report.json`` (counts per reason, per-image verdicts) and one
 histogram PNG per gate with its threshold.
@@ -43,31 +47,19 @@ from syrip_gen.atomic import atomic_write_json
 from syrip_gen.coco import KeypointFile, dataset_json, dataset_root, filtered_name, load_coco, write_coco
 from syrip_gen.config import check_ranges, from_mapping
 from syrip_gen.errors import UserError
-from syrip_gen.fits import fit_errors, fits_file, read_fits
+from syrip_gen.gates import values as gate_values
+from syrip_gen.gates.calibrate import calibrate, fit_records
+from syrip_gen.gates.histograms import histograms
+from syrip_gen.gates.samples import Samples, dataset_samples
+from syrip_gen.gates.table import GATES
 
 log = logging.getLogger(__name__)
 
-# gate name -> (which side fails, FilterConfig field holding its threshold, what the value is)
-GATES: dict[str, tuple[str, str, str]] = {
-    "fit_error": ("above", "max_fit_error", "mean normalised reprojection error of the source fit"),
-    "out_of_frame": ("above", "max_out_of_frame", "share of the 17 keypoints outside the image"),
-    "too_small": ("below", "min_body_size", "sqrt(box area / image area)"),
-    "too_large": ("above", "max_body_size", "sqrt(box area / image area)"),
-    "few_visible": ("below", "min_visible", "keypoints labelled in the image (v>=1, see gates.framing)"),
-    "hyperextension": ("above", "max_hyperextension_rad", "hyperextension (rad), fit.limits"),
-    "joint_limits": ("above", "max_joint_limit_rad", "joint-limit violation (rad), fit.limits"),
-    "penetration": ("above", "max_penetration", "worst share of a body part inside another"),
-    "pose_prior": ("above", "max_prior_nll", "pose NLL under fit.prior.default_prior()"),
-    "hovering": ("above", "max_hover_m", "height (m) of the back (supine/side) or feet (standing) above the support"),
-    "unbalanced": ("below", "min_balance_m", "centre of mass inside the touching vertices' hull (m; < 0 tips over)"),
-    "duplicate": ("below", "duplicate_score", "max(2D distance / max, pose distance / max) to the nearest kept sample"),
-}
 FIT_STATUS = "fit_status"  # the source fit itself was rejected by the fitter
 CLIP = "clip"  # a frame that passed, dropped with the rest of its clip (whole_clips)
 REVIEWER = "reviewer"
 NO_ANNOTATION = "no_annotation"  # an image without any keypoint annotation
 MISSING_FILE = "missing_file"  # the image file is not in the dataset's images/ folder
-FIT_ID_KEYS = ("fit_id", "source_fit_id", "source_fit", "fit")
 
 
 @dataclass(frozen=True)
@@ -166,262 +158,6 @@ def _fits_path(coco: KeypointFile, fits_path) -> Path | None:
     return None
 
 
-def _fit_id(ann: dict) -> str | None:
-    prov = ann.get("provenance") if isinstance(ann.get("provenance"), dict) else {}
-    for key in FIT_ID_KEYS:
-        if prov.get(key) is not None:
-            return str(prov[key])
-    return None
-
-
-# ---- gate values -----------------------------------------------------------------------------
-@dataclass
-class _Samples:
-    """One row per infant: every annotation of every image (an image without one: one row with
-    ``ann`` None). Gates judge rows; an image is kept only if all its infants pass."""
-
-    image_ids: list  # per row: the image it belongs to
-    anns: list  # dict or None
-    kps: np.ndarray  # (N, 17, 3)
-    size: np.ndarray  # (N, 2) w, h
-    bbox: np.ndarray  # (N, 4)
-    poses: np.ndarray  # (N, 24, 3), NaN rows without a body pose
-    shapes: list  # per image: list of floats or None
-    models: list  # body model name or None
-    Ks: list  # (3, 3) intrinsics of the image's camera or None
-
-
-def _samples(coco: KeypointFile) -> _Samples:
-    per_image: dict = {}
-    for ann in coco.annotations:
-        per_image.setdefault(ann["image_id"], []).append(ann)
-    rows = [(iid, ann) for iid in coco.images for ann in (per_image.get(iid) or [None])]
-    ids = [iid for iid, _ in rows]
-    n = len(rows)
-    kps = np.zeros((n, 17, 3))
-    size = np.zeros((n, 2))
-    bbox = np.zeros((n, 4))
-    poses = np.full((n, 24, 3), np.nan)
-    shapes, models, anns, Ks = [], [], [], []
-    for i, (iid, ann) in enumerate(rows):
-        img = coco.images[iid]
-        anns.append(ann)
-        cam = img.get("camera") if isinstance(img.get("camera"), dict) else {}
-        Ks.append(cam.get("K"))
-        size[i] = img.get("width") or 0, img.get("height") or 0
-        body = (ann or {}).get("body") if isinstance((ann or {}).get("body"), dict) else {}
-        shapes.append(body.get("shape"))
-        models.append(body.get("model"))
-        if ann is None:
-            continue
-        kps[i] = coco.keypoints(ann)
-        bbox[i] = ann.get("bbox") or [0, 0, 0, 0]
-        try:
-            poses[i] = np.asarray(body.get("pose"), dtype=np.float64).reshape(24, 3)
-        except (TypeError, ValueError):
-            pass
-    return _Samples(ids, anns, kps, size, bbox, poses, shapes, models, Ks)
-
-
-def _framing_values(s: _Samples, values: dict, skipped: dict) -> None:
-    from syrip_gen.gates import framing
-
-    # keypoints outside the frame: projected from 3D where the render recorded it, else v=0
-    out = framing.outside_share_from_visibility(s.kps)
-    for i, ann in enumerate(s.anns):
-        k3d = ann.get("keypoints_3d") if ann else None
-        if k3d is not None and s.Ks[i] is not None:
-            xy = framing.pixels_in_front(np.asarray(k3d, float).reshape(1, 17, 3),
-                                         np.asarray(s.Ks[i], float).reshape(1, 3, 3))
-            out[i] = framing.outside_share(xy, s.size[i:i + 1])[0]
-    size = framing.box_size(s.bbox, np.maximum(s.size, 1))
-    missing = np.array([a is None for a in s.anns])
-    for gate, v in (("out_of_frame", out), ("too_small", size), ("too_large", size),
-                    ("few_visible", framing.visible_count(s.kps).astype(float))):
-        v = v.astype(float).copy()
-        v[missing] = np.nan
-        values[gate] = v
-        if missing.any():
-            skipped[gate]["image has no annotation"] = int(missing.sum())
-
-
-def _count(counter: dict, reason: str) -> None:
-    counter[reason] = counter.get(reason, 0) + 1
-
-
-def _contact_values(s: _Samples, values: dict, skipped: dict) -> None:
-    """The renders' own contact record (render.contact): hover height and balance margin.
-    Sitting infants' seat height is not gated (photos show them on laps and chairs)."""
-    n = len(s.anns)
-    hover, balance = np.full(n, np.nan), np.full(n, np.nan)
-    for i, ann in enumerate(s.anns):
-        c = (ann or {}).get("contact")
-        if not isinstance(c, dict):
-            for gate in ("hovering", "unbalanced"):
-                _count(skipped[gate], "no contact record (a render without render.contact)")
-            continue
-        balance[i] = float(c.get("margin_m", np.nan))
-        if c.get("part") in ("sitting", "prone"):  # prone: no one part must touch (crawling)
-            _count(skipped["hovering"], f"{c['part']} (not gated)")
-        else:
-            hover[i] = float(c.get("gap_m", np.nan))
-    values["hovering"], values["unbalanced"] = hover, balance
-
-
-def _fit_values(coco: KeypointFile, s: _Samples, fits_path, values: dict, skipped: dict,
-                fit_status: dict) -> None:
-    v = np.full(len(s.image_ids), np.nan)
-    path = _fits_path(coco, fits_path)
-    if path is None:
-        skipped["fit_error"]["no fits file (pass --fits FITS/fits.jsonl)"] = len(v)
-        values["fit_error"] = v
-        return
-    fits = fit_errors(path)
-    missing: Counter = Counter()
-    for i, ann in enumerate(s.anns):
-        fid = _fit_id(ann) if ann else None
-        rec = fits.get(fid) if fid is not None else None
-        if rec is None:
-            why = "no source fit id in provenance" if fid is None else "source fit id not in the fits file"
-            missing[why] += 1
-            continue
-        status = rec.get("status") or ""
-        if status != "ok":
-            fit_status[i] = status
-        err = rec.get("mean_error_norm")
-        if isinstance(err, (int, float)) and math.isfinite(err):
-            v[i] = err
-        else:
-            missing["fit has no mean_error_norm"] += 1
-    skipped["fit_error"].update(missing)
-    values["fit_error"] = v
-
-
-def _pose_values(s: _Samples, cfg: FilterConfig, values: dict, skipped: dict) -> None:
-    from syrip_gen.gates import pose as pose_gates
-
-    n = len(s.image_ids)
-    has = np.isfinite(s.poses).all(axis=(1, 2))
-    for gate in ("joint_limits", "hyperextension", "pose_prior"):
-        values[gate] = np.full(n, np.nan)
-        if (~has).any():
-            skipped[gate]["annotation has no body pose"] = int((~has).sum())
-    if not has.any():
-        return
-    poses = s.poses[has]
-    if "joint_limits" in cfg.gates or "hyperextension" in cfg.gates:
-        res, why = pose_gates.joint_limits(poses)
-        for k, gate in enumerate(("joint_limits", "hyperextension")):
-            if res is None:
-                skipped[gate][why] = int(has.sum())
-            else:
-                values[gate][has] = res[k]
-    if "pose_prior" in cfg.gates:
-        nll, why = pose_gates.prior_nll(poses)
-        if nll is None:
-            skipped["pose_prior"][why] = int(has.sum())
-        else:
-            values["pose_prior"][has] = nll
-
-
-def _penetration_values(s: _Samples, cfg: FilterConfig, body, values: dict, skipped: dict,
-                        details: dict) -> None:
-    n = len(s.image_ids)
-    v = np.full(n, np.nan)
-    values["penetration"] = v
-    ok = np.array([np.isfinite(s.poses[i]).all() and s.shapes[i] is not None and s.models[i] == "anny"
-                   for i in range(n)])
-    if (~ok).any():
-        skipped["penetration"]["no Anny body pose and shape in the annotation"] = int((~ok).sum())
-    idx = np.flatnonzero(ok)
-    if not len(idx):
-        return
-    import torch
-    from tqdm import tqdm
-
-    from syrip_gen.gates.penetration import coarse_parts, penetration_share
-
-    if body is None:
-        from syrip_gen.body import load_body
-
-        body = load_body("anny")
-    topo = body.topology()
-    parts = coarse_parts(topo.part_of_vertex, topo.part_names)
-    with tqdm(total=len(idx), desc="filter: self-penetration", unit="img", disable=len(idx) < 64) as bar:
-        for start in range(0, len(idx), cfg.batch_size):
-            b = idx[start:start + cfg.batch_size]
-            pose = torch.as_tensor(s.poses[b], dtype=torch.float32)
-            shape = torch.as_tensor(np.array([s.shapes[i] for i in b], dtype=np.float32))
-            with torch.no_grad():
-                verts = body(pose, shape, with_vertices=True).vertices.numpy()
-            share, worst = penetration_share(verts, parts, topo.body_faces, depth=cfg.penetration_depth_m,
-                                             stride=cfg.penetration_stride)
-            v[b] = share
-            for i, w in zip(b, worst):
-                details.setdefault(int(i), {})["penetration"] = w
-            bar.update(len(b))
-
-
-CALIBRATED = ("pose_prior", "joint_limits", "hyperextension", "penetration")
-
-
-def _fit_records(path: Path | None) -> list[dict] | None:
-    """The fits file's records, or None without one (the fit_error gate reports that)."""
-    try:
-        return read_fits(fits_file(path), bad={}) if path is not None else None
-    except UserError:
-        return None
-
-
-def _fit_samples(records: list[dict]) -> _Samples | None:
-    """The ok fit records with a pose and their mirror images as samples of the pose gates
-    (None if there are none)."""
-    import torch
-
-    from syrip_gen.body.pose_space import flip_pose
-
-    ok = [r for r in records if r.get("status") == "ok" and r.get("pose") is not None]
-    try:
-        poses = np.asarray([r["pose"] for r in ok], dtype=np.float64).reshape(-1, 24, 3)
-    except ValueError:
-        return None
-    if not len(poses):
-        return None
-    poses = np.concatenate([poses, flip_pose(torch.as_tensor(poses)).numpy()])
-    shapes = [r.get("shape") for r in ok] * 2
-    models = [r.get("body") for r in ok] * 2
-    n = len(poses)
-    return _Samples([None] * n, [None] * n, np.zeros((n, 17, 3)), np.zeros((n, 2)), np.zeros((n, 4)), poses,
-                    shapes, models, [None] * n)
-
-
-def calibrate(cfg: FilterConfig, records: list[dict] | None, body=None) -> tuple[FilterConfig, dict]:
-    """``cfg`` with each pose gate's threshold raised to at least the ``calibrate_percentile``
-    percentile of its value over the run's ok fit ``records`` (and their mirrors), and a record
-    of what was done per gate."""
-    gates = [g for g in CALIBRATED if g in cfg.gates]
-    s = _fit_samples(records or []) if cfg.calibrate_percentile is not None and gates else None
-    if s is None:
-        return cfg, {}
-    values: dict[str, np.ndarray] = {}
-    skipped: dict[str, dict[str, int]] = {g: {} for g in GATES}
-    _pose_values(s, cfg, values, skipped)
-    if "penetration" in gates:
-        _penetration_values(s, cfg, body, values, skipped, {})
-    changes, out = {}, {}
-    for gate in gates:
-        v = values.get(gate, np.array([]))
-        v = v[np.isfinite(v)]
-        if not len(v):
-            continue
-        attr = GATES[gate][1]
-        pct = float(np.percentile(v, cfg.calibrate_percentile))
-        changes[attr] = max(getattr(cfg, attr), pct)
-        out[gate] = {"configured": getattr(cfg, attr), "fits_percentile": pct, "threshold": changes[attr],
-                     "percentile": cfg.calibrate_percentile, "n_fits": int(len(v))}
-    return dataclasses.replace(cfg, **changes), out
-
-
 # ---- verdicts --------------------------------------------------------------------------------
 def _fails(gate: str, value: float, cfg: FilterConfig) -> bool:
     side, attr, _ = GATES[gate]
@@ -429,6 +165,11 @@ def _fails(gate: str, value: float, cfg: FilterConfig) -> bool:
         return False
     thr = getattr(cfg, attr)
     return value > thr if side == "above" else value < thr
+
+
+def without_duplicate_gate(cfg: FilterConfig) -> FilterConfig:
+    """``cfg`` without the duplicate gate: for clips, whose consecutive frames are near-duplicates by design."""
+    return dataclasses.replace(cfg, gates=tuple(g for g in cfg.gates if g != "duplicate"))
 
 
 def is_clip_set(coco: KeypointFile) -> bool:
@@ -475,10 +216,9 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     default_out, default_dir = default_outputs(coco_path, clips)
     out_dir = Path(out_dir) if out_dir else default_dir
     out = Path(out) if out else default_out
-    if clips and "duplicate" in cfg.gates:  # consecutive frames are near-duplicates by design
-        cfg = dataclasses.replace(cfg, gates=tuple(g for g in cfg.gates if g != "duplicate"))
-    s = _samples(coco)
-    n = len(s.image_ids)  # rows: one per infant
+    if clips:
+        cfg = without_duplicate_gate(cfg)
+    s = dataset_samples(coco)  # rows: one per infant
     image_ids = list(coco.images)
     if not image_ids:
         raise UserError(f"{coco_path}: the dataset lists no images; nothing to filter")
@@ -493,19 +233,60 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     skipped: dict[str, dict[str, int]] = {g: {} for g in GATES}
     details: dict[int, dict] = {}
     fit_status: dict[int, str] = {}
-    _framing_values(s, values, skipped)
-    cfg, calibration = calibrate(cfg, _fit_records(_fits_path(coco, fits_path)), body)
+    gate_values.framing_values(s, values, skipped)
+    fits = _fits_path(coco, fits_path)
+    records = fit_records(fits)  # read once: calibration and the fit_error gate
+    cfg, calibration = calibrate(cfg, records, body)
     if "fit_error" in cfg.gates:
-        _fit_values(coco, s, fits_path, values, skipped, fit_status)
+        gate_values.fit_values(s, fits, records, values, skipped, fit_status)
     if {"joint_limits", "hyperextension", "pose_prior"} & set(cfg.gates):
-        _pose_values(s, cfg, values, skipped)
+        gate_values.pose_values(s, cfg, values, skipped)
     if "penetration" in cfg.gates:
-        _penetration_values(s, cfg, body, values, skipped, details)
+        gate_values.penetration_values(s, cfg, body, values, skipped, details)
     if {"hovering", "unbalanced"} & set(cfg.gates):
-        _contact_values(s, values, skipped)
+        gate_values.contact_values(s, values, skipped)
 
-    # per-image reasons in gate order (duplicates last: they depend on what else is kept)
-    reasons: list[list[dict]] = [[] for _ in range(n)]
+    reasons = _row_reasons(coco, s, cfg, values, missing, fit_status, details)
+
+    decisions, unknown = {}, 0
+    if use_decisions:
+        known = {str(i) for i in image_ids}
+        all_dec = load_decisions(decisions_path(root))
+        decisions = {k: v for k, v in all_dec.items() if k in known}
+        unknown = len(all_dec) - len(decisions)
+        if unknown:
+            log.warning("%d review decision(s) name images not in %s; ignored", unknown, coco_path)
+
+    verdicts, kept, rejected_by, failed = _image_verdicts(coco, s, reasons, values, missing, decisions)
+    if clips:
+        _whole_clips(verdicts, {iid: img.get("clip_id") for iid, img in coco.images.items()}, kept, rejected_by)
+    failed = dict(failed)
+    missing_images = {iid for iid, m in zip(s.image_ids, missing) if m}
+
+    anns = _write_kept(coco, kept, out, root, clips, _fits_path(coco, None))
+
+    hists = histograms(values, cfg, out_dir)
+    report = FilterReport(
+        dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
+        n_images=len(image_ids), n_kept=len(kept), n_rejected=len(image_ids) - len(kept),
+        rejected_by=dict(rejected_by), failed=failed,
+        skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
+        decisions_applied=len(decisions), decisions_unknown_images=unknown,
+        missing_files=len(missing_images),
+        histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration,
+        keypoints=None if keypoints is None else str(keypoints), images=verdicts,
+        n_infants=sum(a is not None for a in s.anns), n_infants_kept=sum(1 for a in anns))
+    atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
+    atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": len(image_ids)})
+    log.info("filter: kept %d of %d images, %d of %d infants (%s)", len(kept), len(image_ids),
+             report.n_infants_kept, report.n_infants, dict(rejected_by))
+    return report
+
+
+def _row_reasons(coco: KeypointFile, s: Samples, cfg: FilterConfig, values: dict, missing: list,
+                 fit_status: dict, details: dict) -> list[list[dict]]:
+    """Each row's failing reasons in gate order (duplicates last: they depend on what else is kept)."""
+    reasons: list[list[dict]] = [[] for _ in range(len(s.image_ids))]
     for i, ann in enumerate(s.anns):
         if missing[i]:
             reasons[i].append({"gate": MISSING_FILE, "value": coco.images[s.image_ids[i]].get("file_name"),
@@ -523,19 +304,16 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
                 r["detail"] = details[int(i)][gate]
             reasons[i].append(r)
     if "duplicate" in cfg.gates:
-        _duplicates(s, cfg, reasons, values, details)
+        _duplicates(s, cfg, reasons, gate_values.duplicate_values(s, cfg, values))
+    return reasons
 
-    decisions, unknown = {}, 0
-    if use_decisions:
-        known = {str(i) for i in image_ids}
-        all_dec = load_decisions(decisions_path(root))
-        decisions = {k: v for k, v in all_dec.items() if k in known}
-        unknown = len(all_dec) - len(decisions)
-        if unknown:
-            log.warning("%d review decision(s) name images not in %s; ignored", unknown, coco_path)
 
-    # rows -> images: an image's reasons are all its infants' (each marked with its track id
-    # when the image holds several), its values the first infant's (all of them under "infants")
+def _image_verdicts(coco: KeypointFile, s: Samples, reasons: list, values: dict, missing: list,
+                    decisions: dict) -> tuple[list[dict], set, Counter, Counter]:
+    """Rows -> images: an image's reasons are all its infants' (each marked with its track id
+    when the image holds several), its values the first infant's (all of them under "infants");
+    the reviewer's ``decisions`` applied. Returns the verdicts, the kept image ids, and the
+    images rejected per primary reason and failing per gate."""
     rows_of: dict = {}
     for i, iid in enumerate(s.image_ids):
         rows_of.setdefault(iid, []).append(i)
@@ -546,12 +324,12 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
     verdicts, kept = [], set()
     rejected_by: Counter = Counter()
     failed: Counter = Counter()
-    for iid in image_ids:
+    for iid in coco.images:
         rows = rows_of[iid]
         img_reasons = []
         for i in rows:
             for r in reasons[i]:
-                img_reasons.append({**r, "track_id": (s.anns[i] or {}).get("track_id", 0)} if len(rows) > 1 else r)
+                img_reasons.append({**r, "track_id": _track(s.anns[i], 0)} if len(rows) > 1 else r)
         failed.update({r["gate"] for r in img_reasons})
         is_missing = missing[rows[0]]
         auto = "reject" if img_reasons else "accept"
@@ -560,7 +338,7 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         rec = {"image_id": iid, "file_name": coco.images[iid].get("file_name"), "auto": auto,
                "review": review, "verdict": final, "reasons": img_reasons, "values": row_values(rows[0])}
         if len(rows) > 1:
-            rec["infants"] = [{"track_id": (s.anns[i] or {}).get("track_id", k), "values": row_values(i)}
+            rec["infants"] = [{"track_id": _track(s.anns[i], k), "values": row_values(i)}
                               for k, i in enumerate(rows)]
         if review == "accept" and img_reasons and not is_missing:
             for r in img_reasons:
@@ -573,11 +351,13 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
             primary = rec["reasons"][0]["gate"]
             rejected_by[primary] += 1
         verdicts.append(rec)
-    if clips:
-        _whole_clips(verdicts, {iid: img.get("clip_id") for iid, img in coco.images.items()}, kept, rejected_by)
-    failed = dict(failed)
-    missing_images = {iid for iid, m in zip(s.image_ids, missing) if m}
+    return verdicts, kept, rejected_by, failed
 
+
+def _write_kept(coco: KeypointFile, kept: set, out: Path, root: Path, clips: bool, fits: Path | None) -> list[dict]:
+    """Write the kept images and their annotations to ``out`` (and, for clips, the kept clips'
+    ``videos``; away from the dataset ``root``, paths made absolute); returns the kept annotations."""
+    image_dir = coco.image_dir()
     images = [img for iid, img in coco.images.items() if iid in kept]
     anns = [a for a in coco.annotations if a["image_id"] in kept]
     extra = {k: v for k, v in coco.data.items() if k not in ("images", "annotations", "categories")}
@@ -585,25 +365,14 @@ def filter_dataset(dataset_dir: str | Path, cfg: FilterConfig | None = None, fit
         kept_clips = {img.get("clip_id") for img in images}
         extra["videos"] = [v for v in extra["videos"] if not isinstance(v, dict) or v.get("id") in kept_clips]
     if dataset_root(out.resolve()) != root.resolve():  # written away from its images (pipeline step, --out)
-        images, extra = _absolute_paths(images, extra, image_dir, _fits_path(coco, None))
+        images, extra = _absolute_paths(images, extra, image_dir, fits)
     write_coco(out, images, anns, **extra)
+    return anns
 
-    hists = _histograms(values, cfg, out_dir)
-    report = FilterReport(
-        dataset=str(root), coco_in=str(coco_path), coco_out=str(out), report=str(out_dir / "report.json"),
-        n_images=len(image_ids), n_kept=len(kept), n_rejected=len(image_ids) - len(kept),
-        rejected_by=dict(rejected_by), failed=failed,
-        skipped={g: v for g, v in skipped.items() if v and g in cfg.gates},
-        decisions_applied=len(decisions), decisions_unknown_images=unknown,
-        missing_files=len(missing_images),
-        histograms=hists, config=dataclasses.asdict(cfg), calibration=calibration,
-        keypoints=None if keypoints is None else str(keypoints), images=verdicts,
-        n_infants=sum(a is not None for a in s.anns), n_infants_kept=sum(1 for a in anns))
-    atomic_write_json(out_dir / "report.json", dataclasses.asdict(report))
-    atomic_write_json(out_dir / "filtered.json", {"coco": str(out), "n_kept": len(kept), "n_images": len(image_ids)})
-    log.info("filter: kept %d of %d images, %d of %d infants (%s)", len(kept), len(image_ids),
-             report.n_infants_kept, report.n_infants, dict(rejected_by))
-    return report
+
+def _track(ann, default: int):
+    """An infant's track id in its image (``default`` when the annotation has none)."""
+    return default if ann is None or ann.track_id is None else ann.track_id
 
 
 def _whole_clips(verdicts: list[dict], clip_of: dict, kept: set, rejected_by: Counter) -> None:
@@ -634,19 +403,9 @@ def _absolute_paths(images: list[dict], extra: dict, image_dir: Path, fits: Path
     return images, extra
 
 
-def _duplicates(s: _Samples, cfg: FilterConfig, reasons: list, values: dict, details: dict) -> None:
-    """Reject a sample that duplicates an earlier one still kept (so of a pair, the first stays)."""
-    from syrip_gen.gates.duplicates import duplicate_scores
-
-    has_ann = np.array([a is not None for a in s.anns])
-    idx = np.flatnonzero(has_ann)
-    d = duplicate_scores(s.kps[idx], s.poses[idx], cfg.duplicate_max_2d, cfg.duplicate_max_pose_rad)
-    v = np.full(len(s.image_ids), np.nan)
-    v[idx] = d.score
-    values["duplicate"] = v
-    partners: dict[int, list[tuple[int, float]]] = {}
-    for (a, b), sc in zip(d.pairs, d.pair_score):
-        partners.setdefault(int(idx[b]), []).append((int(idx[a]), float(sc)))
+def _duplicates(s: Samples, cfg: FilterConfig, reasons: list, partners: dict) -> None:
+    """Reject a sample that duplicates an earlier one still kept (so of a pair, the first stays);
+    ``partners``: row -> [(earlier row, score)] (``gates.values.duplicate_values``)."""
     for j in sorted(partners):
         if reasons[j]:
             continue  # already rejected for another reason
@@ -655,39 +414,3 @@ def _duplicates(s: _Samples, cfg: FilterConfig, reasons: list, values: dict, det
             sc, i = min(match)
             reasons[j].append({"gate": "duplicate", "value": sc, "threshold": cfg.duplicate_score,
                                "detail": f"duplicate of image {s.image_ids[i]}"})
-
-
-def _histograms(values: dict[str, np.ndarray], cfg: FilterConfig, out_dir: Path) -> list[str]:
-    """One PNG per gate: the values' histogram with the threshold as a red line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for gate, (side, attr, what) in GATES.items():
-        if gate not in cfg.gates or gate not in values:
-            continue
-        v = values[gate][np.isfinite(values[gate])]
-        if not len(v):
-            continue
-        thr = getattr(cfg, attr)
-        fig, ax = plt.subplots(figsize=(5.5, 3.4), dpi=110)
-        hi = max(float(v.max()), thr) * 1.05 if gate == "duplicate" else None
-        bins = np.linspace(min(float(v.min()), thr), hi if hi else max(float(v.max()), thr * 1.05), 31)
-        if gate == "duplicate":
-            v = np.minimum(v, bins[-1])
-        ax.hist(v, bins=bins, color="#4c72b0", edgecolor="white")
-        ax.axvline(thr, color="#c44e52", lw=2, label=f"threshold {thr:g} (fail {side})")
-        n_fail = int(np.sum(v > thr) if side == "above" else np.sum(v < thr))
-        ax.set_title(f"{gate}: {n_fail} of {len(v)} fail", fontsize=10)
-        ax.set_xlabel(what, fontsize=8)
-        ax.set_ylabel("images")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = out_dir / f"hist_{gate}.png"
-        fig.savefig(path)
-        plt.close(fig)
-        paths.append(str(path))
-    return paths

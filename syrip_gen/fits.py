@@ -4,23 +4,135 @@ Why one owner: the fitter appends a batch at a time (a crash may leave a truncat
 render needs the usable records, filter each fit's status and error, the benchmark report the
 errors; they must agree on what a readable record is.
 
-One JSON object per line (sorted keys); docs/architecture.md lists the fields. Every record
+One JSON object per line (sorted keys); docs/formats.md lists the fields. Every record
 has ``id`` and ``status`` (``"ok"`` or ``"rejected: <reason>"``); an ok record has ``pose``
 (24x3 axis-angle, common space), ``shape`` (S numbers), ``camera``, ``keypoints_2d``,
-``keypoints_3d``, ``mean_error_norm`` and the fit's losses and hypotheses.
+``keypoints_3d``, ``mean_error_norm`` and the fit's losses and hypotheses. :class:`FitRecord`
+is that line as a dataclass; records written before the schema had a ``version`` are read
+through :func:`migrate_fit_record`.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from syrip_gen.errors import UserError
 
+log = logging.getLogger(__name__)
+
 FITS_NAME = "fits.jsonl"
 POSE_SHAPE = (24, 3)
+FIT_RECORD_VERSION = 1  # records without a ``version`` are version 0 (see migrate_fit_record)
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """One fits.jsonl record. A field that is None is absent from the line, unless it is named in
+    ``nulls`` (present as JSON null, as the skeleton's input fields may be); keys this version
+    does not name are kept in ``extra``, so a record reads and writes back the same keys."""
+
+    id: str
+    status: str
+    # the skeleton's input fields (fit.io.Skeleton.record)
+    image_id: Any = None
+    file_name: str | None = None
+    width: int | None = None
+    height: int | None = None
+    source: str | None = None
+    posture: str | None = None
+    keypoints_2d: list | None = None
+    # the fit (absent when the skeleton was rejected before fitting)
+    body: str | None = None
+    pose: list | None = None  # (24, 3) axis-angle, common space
+    shape: list | None = None  # (S,)
+    age_months: float | None = None
+    camera: dict | None = None  # {fx, fy, cx, cy, R, t} (fit.camera.camera_record)
+    keypoints_3d: list | None = None  # (17, 3), camera frame
+    reproj_error_px: list | None = None
+    reproj_error_norm: list | None = None
+    mean_error_norm: float | None = None
+    losses: dict | None = None
+    hypothesis: str | None = None
+    hypotheses: Any = None
+    hypotheses_final: Any = None
+    seed: int | None = None
+    support: dict | None = None  # fit option `support`: {normal, offset, camera_elevation_deg}
+    version: int = FIT_RECORD_VERSION
+    nulls: frozenset = field(default=frozenset(), repr=False)
+    extra: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict:
+        """The record as its JSON line's object (``version`` included)."""
+        out = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name in ("nulls", "extra"):
+                continue
+            value = getattr(self, f.name)
+            if value is not None or f.name in self.nulls:
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, d: dict) -> FitRecord:
+        """A record from its JSON object, migrated to this version first."""
+        d = migrate_fit_record(d)
+        names = {f.name for f in dataclasses.fields(cls)} - {"nulls", "extra"}
+        known = {k: v for k, v in d.items() if k in names}
+        known.setdefault("id", None)
+        known.setdefault("status", None)
+        return cls(**known, nulls=frozenset(k for k in known if d.get(k, 0) is None),
+                   extra={k: v for k, v in d.items() if k not in names})
+
+
+def rejected_record(inputs: dict, status: str) -> FitRecord:
+    """The record of a skeleton not fitted: its input fields (``Skeleton.record()``) and why."""
+    return dataclasses.replace(FitRecord.from_json(inputs), status=status)
+
+
+def fitted_record(inputs: dict, visible: np.ndarray, error_px: np.ndarray, error_norm: np.ndarray,
+                  max_mean_error: float, **fit) -> FitRecord:
+    """The record of a fitted skeleton: its input fields, the ``fit`` fields (body, pose, shape,
+    camera, ...), the per-keypoint errors ``(K,)`` (None where the keypoint is not ``visible``)
+    and a status that rejects a diverged fit or one whose mean normalised error is above
+    ``max_mean_error``."""
+    import math
+
+    mean_err = float(error_norm[visible].mean())
+    status = "ok"
+    if not math.isfinite(mean_err):
+        status = "rejected: fit diverged (non-finite error)"
+    elif mean_err > max_mean_error:
+        status = (f"rejected: mean reprojection error {100 * mean_err:.1f}% of the box diagonal "
+                  f"(limit {100 * max_mean_error:.0f}%)")
+    return dataclasses.replace(
+        FitRecord.from_json(inputs), status=status, mean_error_norm=mean_err,
+        reproj_error_px=[float(x) if v else None for x, v in zip(error_px, visible)],
+        reproj_error_norm=[float(x) if v else None for x, v in zip(error_norm, visible)], **fit)
+
+
+def migrate_fit_record(d: dict) -> dict:
+    """``d`` as a current-version record. Version 0 (no ``version`` key, written before the
+    field existed) has the same fields; its ``body`` may be missing (fits made before the
+    body option, which any body accepts, see :func:`usable_fits`), and its paths may be
+    relative to the folder `fit` ran in (:func:`record_path` finds them)."""
+    version = d.get("version", 0)
+    if version == FIT_RECORD_VERSION:
+        return d
+    if version == 0:
+        return {**d, "version": FIT_RECORD_VERSION}
+    raise UserError(f"fit record {d.get('id')!r} has schema version {version!r}; this syrip-gen reads "
+                    f"versions 0-{FIT_RECORD_VERSION} (update syrip-gen)")
 
 
 def fits_file(path: str | Path) -> Path:
@@ -76,7 +188,16 @@ def read_fits(path: str | Path, repair: bool = False, bad: dict[str, int] | None
     return records
 
 
-def append_fits(path: str | Path, records: list[dict]) -> None:
+def read_records(path: str | Path, repair: bool = False, bad: dict[str, int] | None = None) -> list[FitRecord]:
+    """:func:`read_fits` as :class:`FitRecord` objects (older records migrated; one warning a file)."""
+    raw = read_fits(path, repair=repair, bad=bad)
+    old = sum("version" not in r for r in raw)
+    if old:
+        log.warning("%s: %d fit record(s) without a schema version read as version 0", path, old)
+    return [FitRecord.from_json(r) for r in raw]
+
+
+def append_fits(path: str | Path, records: list[dict | FitRecord]) -> None:
     """Append records (sorted keys, one per line) and flush them to disk. A ``source`` or
     ``image_path`` naming an existing file (relative to the current directory, or absolute) is
     stored relative to the fits file's folder, so the photos are found from wherever the fits
@@ -86,7 +207,7 @@ def append_fits(path: str | Path, records: list[dict]) -> None:
     if not records:
         return
     folder = Path(path).resolve().parent
-    records = [_relative_paths(r, folder) for r in records]
+    records = [_relative_paths(r.to_json() if isinstance(r, FitRecord) else r, folder) for r in records]
     text = "".join(json.dumps(r, sort_keys=True, default=json_default) + "\n" for r in records)
     with open(path, "a") as f:
         f.write(text)
@@ -125,17 +246,11 @@ def record_path(record: dict, key: str, fits_path: str | Path | None) -> Path | 
     return given.resolve()
 
 
-def fit_errors(path: str | Path) -> dict[str, dict]:
-    """Fit id -> ``{status, mean_error_norm}`` (unreadable lines skipped)."""
-    return {str(r.get("id")): {"status": r.get("status"), "mean_error_norm": r.get("mean_error_norm")}
-            for r in read_fits(fits_file(path), bad={})}
-
-
 def usable_fits(path: str | Path, body_shape_size: int, limit: int | None = None,
                 body: str | None = None) -> tuple[list[dict], dict[str, int]]:
     """Usable fit records (``status == "ok"``, well-formed, made with ``body`` when given and
-    the record names one) in file order, each given ``_index`` (its position among them), and
-    the skips counted by reason."""
+    the record names one) in file order (a record's position in the list is its fit index),
+    and the skips counted by reason."""
     path = fits_file(path)
     skipped: dict[str, int] = {}
     raw = read_fits(path, bad=skipped)
@@ -159,7 +274,6 @@ def usable_fits(path: str | Path, body_shape_size: int, limit: int | None = None
         if limit is not None and len(records) >= limit:
             skip("beyond --limit")
             continue
-        r["_index"] = len(records)
         records.append(r)
     if not records:
         detail = ", ".join(f"{n} {k}" for k, n in sorted(skipped.items()))

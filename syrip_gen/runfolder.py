@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 from syrip_gen.errors import UserError
 
 RUN_FILE = "run.json"
+RUN_VERSION = 1  # run.json schema; a file without "version" is version 0 (migrate_run)
 LOCK_FILE = ".syrip-gen.lock"
 FOREIGN_OK = ("step.json", ".step-started.json", LOCK_FILE)  # the pipeline runner's files in its steps' folders
 
@@ -40,8 +41,8 @@ def claim(out: Path, key: str, force: bool, command: str,
     other = None
     if (out / RUN_FILE).exists():
         try:
-            run = json.loads((out / RUN_FILE).read_text())
-            other, made_by = run.get("run_key"), run.get("command", "render")  # render's came first
+            run = migrate_run(json.loads((out / RUN_FILE).read_text()))
+            other, made_by = run.get("run_key"), run["command"]
         except (OSError, ValueError, AttributeError):
             other, made_by = "unreadable", command
         if made_by != command:
@@ -67,7 +68,15 @@ def record(out: Path, key: str, command: str, **extra) -> None:
     from syrip_gen.atomic import atomic_write_json
 
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / RUN_FILE, {"run_key": key, "command": command, **extra})
+    atomic_write_json(out / RUN_FILE, {"run_key": key, "command": command, **extra, "version": RUN_VERSION})
+
+
+def migrate_run(run: dict) -> dict:
+    """A read ``run.json`` as the current version. Version 0 (no ``version``, written before
+    the field) may lack ``command``: only render keyed its folders then."""
+    if run.get("version", 0) == 0:
+        return {"command": "render", **run, "version": RUN_VERSION}
+    return run
 
 
 def _names(out: Path) -> set[str]:

@@ -92,10 +92,11 @@ REGISTRY: dict[str, Stage] = {
     "filter": Stage(
         "syrip_gen.steps:_filter",
         SHARED + ("syrip_gen/filter.py", "syrip_gen/gates", "syrip_gen/fit", "syrip_gen/fits.py", "assets/pose_prior.npz",
-                  "syrip_gen/review/decisions.py"),
+                  "syrip_gen/review/decisions.py", "syrip_gen/annotate.py"),
         ("dataset",), "syrip_gen.filter:FilterConfig.from_dict",
         ("filter", "apply quality gates (and review decisions) to a dataset", "syrip_gen.commands.filter")),
-    "stats": Stage("syrip_gen.steps:_stats", SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py"),
+    "stats": Stage("syrip_gen.steps:_stats", SHARED + ("syrip_gen/stats.py", "syrip_gen/coverage.py",
+                                                      "syrip_gen/annotate.py"),
                    ("dataset",), None,
                    ("stats", "statistics of a dataset: poses, postures, visibility, coverage", "syrip_gen.commands.stats")),
     "train": Stage("pose_models.steps:_train", _POSE, (), "pose_models.steps:check_train",

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen import coverage as knn
+from syrip_gen.annotate import SyntheticAnnotation, read_annotations
 from syrip_gen.atomic import atomic_write_json
 from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, image_posture, load_coco
 from syrip_gen.errors import UserError
@@ -108,13 +109,13 @@ def nn_distance(a: np.ndarray, ma: np.ndarray, b: np.ndarray, mb: np.ndarray,
     return out
 
 
-def viewpoints(anns: list[dict]) -> np.ndarray:
+def viewpoints(anns: list[SyntheticAnnotation]) -> np.ndarray:
     """``(K, 2)`` azimuth, elevation in degrees of the camera relative to the body, for the
     annotations with ``keypoints_3d`` (camera frame)."""
     from syrip_gen.posture_label import torso_frame
     import torch
 
-    k3d = [np.asarray(a["keypoints_3d"], np.float64).reshape(17, 3) for a in anns if a.get("keypoints_3d") is not None]
+    k3d = [np.asarray(a.keypoints_3d, np.float64).reshape(17, 3) for a in anns if a.keypoints_3d is not None]
     if not k3d:
         return np.zeros((0, 2))
     kp = np.stack(k3d)
@@ -134,16 +135,16 @@ class _Data:
 
         self.coco = load_coco(dataset_json(path))
         self.name = self.coco.path.parent.parent.name if self.coco.path.parent.name == "annotations" else self.coco.path.stem
-        anns = self.coco.annotations
-        self.kps = np.stack([self.coco.keypoints(a) for a in anns]) if anns else np.zeros((0, 17, 3))
+        anns = read_annotations(self.coco.annotations, str(self.coco.path))
+        self.kps = np.stack([a.keypoints for a in anns]) if anns else np.zeros((0, 17, 3))
         # SyRIP puts v=0 keypoints at (-45, -45) or 0: the mask, not the coordinates, says labelled
         self.poses, self.mask, self.idx = torso_normalise(self.kps)
         if not len(self.poses):  # issue 34, C53: a traceback from the coverage features before
             why = "no annotations" if not anns else f"none of its {len(anns)} annotations labels both hips and shoulders"
             raise UserError(f"{self.coco.path}: no infant poses to describe ({len(self.coco.images)} images, {why}); "
                             "give an annotated dataset (after a filter step, check that it kept any images)")
-        self.postures = [image_posture(self.coco.images.get(a["image_id"], {})) or
-                         (a.get("posture") or "").lower() or "unknown" for a in anns]
+        self.postures = [image_posture(self.coco.images.get(a.image_id, {})) or
+                         (a.posture or "").lower() or "unknown" for a in anns]
         self.views = viewpoints(anns)
         self.limbs, _ = knn.limb_features(self.poses, self.mask)
 

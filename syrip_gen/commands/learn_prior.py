@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from syrip_gen.body.pose_space import flip_pose
     from syrip_gen.errors import UserError
     from syrip_gen.fit.prior import fit_gmm
-    from syrip_gen.fits import fits_file, read_fits
+    from syrip_gen.fits import fits_file, read_records
 
     from syrip_gen.runfolder import check_writable
 
@@ -34,12 +34,12 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not args.force:
         raise UserError(f"--out {args.out} exists; pass --force to replace it (or choose another file)")
     path = fits_file(args.fits)
-    ok = [r for r in read_fits(path) if r.get("status") == "ok" and r.get("pose")]
+    ok = [r for r in read_records(path) if r.ok and r.pose]
     need = max(2 * args.components, 4)
     if len(ok) < need:
         raise UserError(f"{path}: only {len(ok)} ok fits; need at least {need} "
                         f"for {args.components} components (use --components fewer)")
-    poses = torch.tensor([r["pose"] for r in ok], dtype=torch.float32)
+    poses = torch.tensor([r.pose for r in ok], dtype=torch.float32)
     if args.mirror:
         poses = torch.cat([poses, flip_pose(poses)])
     prior = fit_gmm(poses, args.components, seed=args.seed,

@@ -14,7 +14,6 @@ Final numbers (3D keypoints, errors) come from the exact body forward.
 """
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ from syrip_gen.fit.limits import hyperextension, joint_limit_violation
 from syrip_gen.fit.losses import box_diagonal, keypoint_weights, reprojection_errors, robust_reprojection
 from syrip_gen.fit.penetration import capsule_penetration
 from syrip_gen.fit.prior import DIM, PosePrior
+from syrip_gen.fits import FitRecord, fitted_record, rejected_record
 from syrip_gen.fit import support as sup
 
 
@@ -391,7 +391,7 @@ def skeleton_noise(ids: list[str], seed: int) -> torch.Tensor:
     return torch.stack(out) if out else torch.zeros(0, len(hyp.HYPOTHESES), 24, 3)
 
 
-def fit_skeletons(skeletons: list, body, model, prior: PosePrior, cfg: FitConfig, progress: bool = False) -> list[dict]:
+def fit_skeletons(skeletons: list, body, model, prior: PosePrior, cfg: FitConfig, progress: bool = False) -> list[FitRecord]:
     """Fits records of ``skeletons`` (``fit.io.Skeleton``, none with a ``problem``), in input
     order, in batches of ``cfg.batch_size``; for callers that refit in memory (learn-keypoints)."""
     from tqdm import tqdm
@@ -481,7 +481,7 @@ def _fit_claimed(skeletons, out_dir: Path, cfg: FitConfig, body, model, prior, d
     from syrip_gen import fits
 
     fits_path = out_dir / "fits.jsonl"
-    done = {r["id"] for r in fits.read_fits(fits_path, repair=True)}
+    done = {r.id for r in fits.read_records(fits_path, repair=True)}
     todo = [s for s in skeletons if s.id not in done]
     start = time.perf_counter()
     fitted = 0
@@ -493,7 +493,7 @@ def _fit_claimed(skeletons, out_dir: Path, cfg: FitConfig, body, model, prior, d
         missing = [s for s in batch if s.id not in done]
         if not missing:
             continue
-        records = [_rejected(s, f"rejected: {s.problem}") for s in missing if s.problem]
+        records = [rejected_record(s.record(), f"rejected: {s.problem}") for s in missing if s.problem]
         good = [s for s in batch if not s.problem]
         if any(not s.problem for s in missing):
             kp = torch.tensor(np.stack([s.keypoints for s in good]), dtype=torch.float32)
@@ -504,12 +504,12 @@ def _fit_claimed(skeletons, out_dir: Path, cfg: FitConfig, body, model, prior, d
             records += [_record(s, res, i, body.name, cfg) for i, s in enumerate(good) if s.id not in done]
             fitted += sum(s.id not in done for s in good)
         order = {s.id: i for i, s in enumerate(batch)}
-        records.sort(key=lambda r: order[r["id"]])
+        records.sort(key=lambda r: order[r.id])
         fits.append_fits(fits_path, records)
         bar.update(len(missing))
     bar.close()
     seconds = time.perf_counter() - start
-    all_records = fits.read_fits(fits_path)
+    all_records = fits.read_records(fits_path)
     summary = summarise(all_records, out_dir, fitted, len(skeletons) - len(todo), seconds, device, cfg)
     if cfg.overlays:
         from syrip_gen.fit.overlay import write_overlays
@@ -529,55 +529,27 @@ def status_reason(status: str) -> str:
 
 def summarise(records, out_dir, fitted, skipped, seconds, device, cfg) -> FitSummary:
     """``counts`` and ``rejected`` group the statuses by :func:`status_reason`."""
-    counts = dict(Counter(status_reason(r["status"]) for r in records))
-    errors = [r["mean_error_norm"] for r in records if r["status"] == "ok"]
+    counts = dict(Counter(status_reason(r.status) for r in records))
+    errors = [r.mean_error_norm for r in records if r.ok]
     rejected: dict[str, list] = {}
     for r in records:
-        if r["status"] != "ok":
-            rejected.setdefault(status_reason(r["status"]), []).append(r["id"])
+        if not r.ok:
+            rejected.setdefault(status_reason(r.status), []).append(r.id)
     return FitSummary(out_dir=str(out_dir), counts=counts, error=error_distribution(errors), fitted=fitted,
                       skipped_existing=skipped, seconds=seconds,
                       fits_per_second=fitted / seconds if seconds > 0 and fitted else 0.0,
                       device=device, config=cfg.record(), rejected=rejected)
 
 
-def _rejected(s, status: str) -> dict:
-    rec = s.record()
-    rec["status"] = status
-    return rec
-
-
-def _record(s, res: BatchFit, i: int, body_name: str, cfg: FitConfig) -> dict:
-    vis = s.keypoints[:, 2] > 0
-    e_px = res.error_px[i].numpy()
-    e_n = res.error_norm[i].numpy()
-    mean_err = float(e_n[vis].mean())
-    rec = s.record()
-    w, h = s.width, s.height
-    status = "ok"
-    if not math.isfinite(mean_err):
-        status = "rejected: fit diverged (non-finite error)"
-    elif mean_err > cfg.max_mean_error:
-        status = (f"rejected: mean reprojection error {100 * mean_err:.1f}% of the box diagonal "
-                  f"(limit {100 * cfg.max_mean_error:.0f}%)")
-    rec.update({
-        "status": status,
-        "body": body_name,
-        "pose": res.pose[i].tolist(),
-        "shape": res.shape[i].tolist(),
-        "age_months": float(res.age_months[i]),
-        "camera": camera_record(float(res.focal[i]), w / 2, h / 2, res.t[i].tolist()),
-        "keypoints_3d": res.keypoints_3d[i].tolist(),
-        "reproj_error_px": [float(x) if v else None for x, v in zip(e_px, vis)],
-        "reproj_error_norm": [float(x) if v else None for x, v in zip(e_n, vis)],
-        "mean_error_norm": mean_err,
-        "losses": res.losses[i],
-        "hypothesis": res.hypothesis[i],
-        "hypotheses": res.hypotheses[i],
-        "hypotheses_final": res.hypotheses_final[i],
-        "seed": cfg.seed,
-    })
+def _record(s, res: BatchFit, i: int, body_name: str, cfg: FitConfig) -> FitRecord:
+    """Skeleton ``s``'s record from row ``i`` of a batch's fit (fits.py owns the schema)."""
+    support = None
     if res.support_normal is not None:  # fit option `support`: the plane the body rests on
-        rec["support"] = {"normal": [float(x) for x in res.support_normal[i]], "offset": float(res.support_offset[i]),
-                          "camera_elevation_deg": float(res.camera_elevation_deg[i])}
-    return rec
+        support = {"normal": [float(x) for x in res.support_normal[i]], "offset": float(res.support_offset[i]),
+                   "camera_elevation_deg": float(res.camera_elevation_deg[i])}
+    return fitted_record(
+        s.record(), s.keypoints[:, 2] > 0, res.error_px[i].numpy(), res.error_norm[i].numpy(), cfg.max_mean_error,
+        body=body_name, pose=res.pose[i].tolist(), shape=res.shape[i].tolist(), age_months=float(res.age_months[i]),
+        camera=camera_record(float(res.focal[i]), s.width / 2, s.height / 2, res.t[i].tolist()),
+        keypoints_3d=res.keypoints_3d[i].tolist(), losses=res.losses[i], hypothesis=res.hypothesis[i],
+        hypotheses=res.hypotheses[i], hypotheses_final=res.hypotheses_final[i], seed=cfg.seed, support=support)

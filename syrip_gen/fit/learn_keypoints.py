@@ -20,6 +20,7 @@ from syrip_gen.body.keypoints import NUM_KEYPOINTS, LearnConfig, LearnedKeypoint
 from syrip_gen.config import from_mapping
 from syrip_gen.errors import UserError
 from syrip_gen.fit.camera import to_camera
+from syrip_gen.fits import FitRecord
 
 
 MIN_SPLIT = 5  # least skeletons on each side of the learn / held-out split
@@ -62,43 +63,43 @@ def heldout_mask(ids: list[str], share: float) -> np.ndarray:
     return np.array([zlib.crc32(str(i).encode()) % 10_000 < share * 10_000 for i in ids])
 
 
-def error_summary(records: list[dict]) -> dict:
+def error_summary(records: list[FitRecord]) -> dict:
     """Median mean-error and per-keypoint median errors (box-diagonal fractions; None if unseen)."""
-    errs = np.array([[np.nan if e is None else e for e in r["reproj_error_norm"]] for r in records], float)
+    errs = np.array([[np.nan if e is None else e for e in r.reproj_error_norm] for r in records], float)
     per_joint = [None if np.isnan(c).all() else float(np.nanmedian(c)) for c in errs.T]
-    return {"n": len(records), "median": float(np.median([r["mean_error_norm"] for r in records])),
+    return {"n": len(records), "median": float(np.median([r.mean_error_norm for r in records])),
             "per_joint": per_joint}
 
 
-def skeleton_of(record: dict):
+def skeleton_of(record: FitRecord):
     """The fitter's input for a fits record, with the focal length the fit used."""
     from syrip_gen.fit.io import Skeleton
 
-    return Skeleton(id=record["id"], source=record.get("source", ""), image_id=record.get("image_id"),
-                    keypoints=np.asarray(record["keypoints_2d"], np.float64), file_name=record.get("file_name"),
-                    width=record["width"], height=record["height"], posture=record.get("posture"),
-                    focal=record["camera"]["fx"])
+    return Skeleton(id=record.id, source=record.source if record.source is not None else "",
+                    image_id=record.image_id, keypoints=np.asarray(record.keypoints_2d, np.float64),
+                    file_name=record.file_name, width=record.width, height=record.height, posture=record.posture,
+                    focal=record.camera["fx"])
 
 
-def samples(records: list[dict], body, chunk: int = 32) -> Samples:
+def samples(records: list[FitRecord], body, chunk: int = 32) -> Samples:
     """What the learner needs from fits records, posed with ``body`` (its default keypoints)."""
     from syrip_gen.fit.losses import box_diagonal, keypoint_weights
 
     defaults, verts = [], []
     for lo in range(0, len(records), chunk):
         part = records[lo: lo + chunk]
-        pose = torch.tensor([r["pose"] for r in part], dtype=torch.float32)
-        shape = torch.tensor([r["shape"] for r in part], dtype=torch.float32)
-        t = torch.tensor([r["camera"]["t"] for r in part], dtype=torch.float32)
+        pose = torch.tensor([r.pose for r in part], dtype=torch.float32)
+        shape = torch.tensor([r.shape for r in part], dtype=torch.float32)
+        t = torch.tensor([r.camera["t"] for r in part], dtype=torch.float32)
         with torch.no_grad():
             out = body(pose.to(body.device), shape.to(body.device), with_vertices=True)
         defaults.append(to_camera(out.keypoints.cpu(), t).double().numpy())
         verts.append(to_camera(out.vertices.cpu(), t).numpy())
-    kp = torch.tensor([r["keypoints_2d"] for r in records], dtype=torch.float32)
+    kp = torch.tensor([r.keypoints_2d for r in records], dtype=torch.float32)
     weight = keypoint_weights(kp[..., 2])
     return Samples(defaults=np.concatenate(defaults), vertices=np.concatenate(verts),
-                   focal=np.array([r["camera"]["fx"] for r in records], np.float64),
-                   centre=np.array([[r["camera"]["cx"], r["camera"]["cy"]] for r in records], np.float64),
+                   focal=np.array([r.camera["fx"] for r in records], np.float64),
+                   centre=np.array([[r.camera["cx"], r.camera["cy"]] for r in records], np.float64),
                    target=kp[..., :2].double().numpy(), weight=weight.double().numpy(),
                    diag=box_diagonal(kp[..., :2], weight).double().numpy())
 
@@ -110,7 +111,7 @@ def rest_geometry(body) -> tuple[np.ndarray, np.ndarray]:
     return out.vertices[0].double().cpu().numpy(), out.keypoints[0].double().cpu().numpy()
 
 
-def learn_rounds(records: list[dict], body, fit_cfg, cfg: RoundsConfig = RoundsConfig(),
+def learn_rounds(records: list[FitRecord | dict], body, fit_cfg, cfg: RoundsConfig = RoundsConfig(),
                  source: dict | None = None, body_hash: str = "", progress: bool = True) -> RoundsResult:
     """Learn a regressor from fits ``records`` of ``body`` (its default regressor) by ``cfg.rounds``
     fit -> learn -> refit rounds with ``fit_cfg``. One-line UserError for too few ok fits or fits
@@ -122,12 +123,13 @@ def learn_rounds(records: list[dict], body, fit_cfg, cfg: RoundsConfig = RoundsC
     from syrip_gen.fit.kinematics import keypoint_model
     from syrip_gen.fit.prior import PosePrior, default_prior
 
-    ok = [r for r in records if r.get("status") == "ok" and r.get("pose")]
-    bodies = sorted({str(r.get("body")) for r in ok})
+    records = [r if isinstance(r, FitRecord) else FitRecord.from_json(r) for r in records]
+    ok = [r for r in records if r.ok and r.pose]
+    bodies = sorted({str(r.body) for r in ok})
     if bodies and bodies != [body.name]:
         raise UserError(f"the fits are of body {', '.join(bodies)}, not {body.name!r}; "
                         f"learn with the body the fits were made with (--body)")
-    held = heldout_mask([r["id"] for r in ok], cfg.heldout_share)
+    held = heldout_mask([r.id for r in ok], cfg.heldout_share)
     if len(ok) < cfg.min_fits:
         raise UserError(f"only {len(ok)} ok fits; learning keypoints needs at least {cfg.min_fits} (--min-fits; "
                         "fit more annotated skeletons first)")
@@ -141,7 +143,7 @@ def learn_rounds(records: list[dict], body, fit_cfg, cfg: RoundsConfig = RoundsC
     before = error_summary([r for r, h in zip(ok, held) if h])
     current, best, rounds = ok, None, []
     for i in tqdm(range(cfg.rounds), desc="learn-keypoints rounds", disable=not progress):
-        usable = np.array([r["mean_error_norm"] <= fit_cfg.max_mean_error for r in current])
+        usable = np.array([r.mean_error_norm <= fit_cfg.max_mean_error for r in current])
         s = samples(current, body, cfg.chunk)
         alpha, weights, chosen = learn(s.take(np.flatnonzero(usable & ~held)), s.take(np.flatnonzero(usable & held)),
                                        rest_v, rest_kp, cfg.learn)
@@ -190,7 +192,7 @@ def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = T
     from pathlib import Path
 
     from syrip_gen.body.keypoints import body_file_hash, file_hash
-    from syrip_gen.fits import read_fits
+    from syrip_gen.fits import read_records
     from syrip_gen.runfolder import check_writable
 
     check_writable(out, folder=False)
@@ -200,7 +202,7 @@ def learn_file(fits, out, cfg: RoundsConfig = RoundsConfig(), progress: bool = T
     path = path / "fits.jsonl" if path.is_dir() else path
     if not path.is_file():
         raise UserError(f"{path}: no fits file; run `syrip-gen fit` on your annotated skeletons first")
-    records = read_fits(path)
+    records = read_records(path)
     fit_cfg = fits_config(path.parent, cfg.threads)
     torch.set_num_threads(cfg.threads)
     body = fit_cfg.body.load()

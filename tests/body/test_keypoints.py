@@ -157,7 +157,7 @@ def test_learn_keypoints_recovers_a_planted_hip_and_nose_shift(anny_body, plante
     res = learn_rounds(default_fits, anny_body, FAST, cfg, progress=False)
     from syrip_gen.fit.learn_keypoints import error_summary, heldout_mask
 
-    mask = heldout_mask([r["id"] for r in clean_fits], cfg.heldout_share)
+    mask = heldout_mask([r.id for r in clean_fits], cfg.heldout_share)
     clean = error_summary([r for r, h in zip(clean_fits, mask) if h])
     assert res.before["n"] == clean["n"] >= 8
     planted_rest = lk.keypoints(rest_kp[None], rest_v[None])[0]
@@ -196,7 +196,7 @@ def test_learn_keypoints_refuses_a_regressor_that_is_worse(tmp_path, anny_body, 
     _, rest_v, rest_kp, default_fits, _ = planted_fits
     fits = tmp_path / "fits"
     fits.mkdir()
-    (fits / "fits.jsonl").write_text("".join(json.dumps(r) + "\n" for r in default_fits))
+    (fits / "fits.jsonl").write_text("".join(json.dumps(r.to_json()) + "\n" for r in default_fits))
     (fits / "summary.json").write_text(json.dumps({"config": FAST.record()}))
     foot = int(np.argmin(np.linalg.norm(rest_v - rest_kp[15], axis=1)))
 

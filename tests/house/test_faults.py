@@ -428,12 +428,13 @@ def test_fit_on_an_empty_coco_file_is_an_error(tmp_path, capsys, one_body):
 # ---- 13. the small ones ---------------------------------------------------------------------
 def test_fit_summary_groups_rejections_by_reason(tmp_path):
     from syrip_gen.fit.fitter import FitConfig, summarise
+    from syrip_gen.fits import FitRecord
 
-    recs = [{"id": "a", "status": "ok", "mean_error_norm": 0.01},
+    recs = [FitRecord.from_json(r) for r in [{"id": "a", "status": "ok", "mean_error_norm": 0.01},
             {"id": "b", "status": "rejected: mean reprojection error 12.3% of the box diagonal (limit 10%)"},
             {"id": "c", "status": "rejected: mean reprojection error 17.9% of the box diagonal (limit 10%)"},
             {"id": "d", "status": "rejected: only 3 labelled keypoints (need 6)"},
-            {"id": "e", "status": "rejected: only 5 labelled keypoints (need 6)"}]
+            {"id": "e", "status": "rejected: only 5 labelled keypoints (need 6)"}]]
     s = summarise(recs, tmp_path, 5, 0, 1.0, "cpu", FitConfig())
     assert s.counts == {"ok": 1, "rejected: mean reprojection error N% of the box diagonal (limit 10%)": 2,
                         "rejected: only N labelled keypoints (need 6)": 2}

@@ -141,11 +141,12 @@ def render_numbers(out: Path) -> dict:
 
 
 def fit_numbers(fits_path: Path) -> list[dict]:
-    """The fit records less ``source`` (the input's absolute path), each with its fitted
-    keypoints projected into the photo, ``keypoints_px`` (17x2)."""
+    """The fit records less ``source`` (the input's absolute path) and ``version`` (the schema's,
+    not the fit's), each with its fitted keypoints projected into the photo, ``keypoints_px`` (17x2)."""
     records = [json.loads(line) for line in fits_path.read_text().splitlines()]
     for r in records:
         r.pop("source", None)
+        r.pop("version", None)
         if "camera" in r and "keypoints_3d" in r:
             c, k = r["camera"], np.asarray(r["keypoints_3d"], np.float64)
             r["keypoints_px"] = np.stack([c["fx"] * k[:, 0] / k[:, 2] + c["cx"],
@@ -175,10 +176,11 @@ def render_hashes(out: Path) -> dict[str, str]:
 
 
 def fit_hashes(fits_path: Path) -> dict[str, str]:
-    """Byte hash (exact mode) of the fit records less ``source``."""
+    """Byte hash (exact mode) of the fit records less ``source`` and the schema ``version``."""
     records = [json.loads(line) for line in fits_path.read_text().splitlines()]
     for r in records:
         r.pop("source", None)
+        r.pop("version", None)
     return {"fits": _sha(json.dumps(records, sort_keys=True).encode())}
 
 

@@ -160,8 +160,9 @@ def _truncated(data: bytes) -> bool:
 
 def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | None = None,
               progress: bool = True, fits_path: str | Path | None = None) -> PhotoTextures:
-    """Bake (or reuse) the photo texture of every fit record (each with ``_index``) of the fits
-    file ``fits_path`` into ``out_dir``; returns which fits have one and the counts by outcome."""
+    """Bake (or reuse) the photo texture of every usable fit record of the fits file
+    ``fits_path`` (:func:`~syrip_gen.fits.usable_fits`: a record's position is its fit index)
+    into ``out_dir``; returns which fits have one and the counts by outcome."""
     import cv2
     import torch
     from tqdm import tqdm
@@ -173,7 +174,7 @@ def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | 
     out.mkdir(parents=True, exist_ok=True)
     result = PhotoTextures()
     maps = None  # the body's topology and rest pose, made when the first photo needs baking
-    for r in tqdm(records, desc="photo textures", unit="fit", disable=not progress):
+    for index, r in enumerate(tqdm(records, desc="photo textures", unit="fit", disable=not progress)):
         data, photo, why = _read_photo(photo_path(r, fits_path), r)
         if why is not None:
             result.add(why)
@@ -203,7 +204,7 @@ def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | 
             info = {"fit_id": r.get("id"), "file_name": r.get("file_name"), **baked.record()}
             atomic_write_json(meta, info)
         if info["status"] == "ok":
-            result.paths[int(r["_index"])] = str(png)
+            result.paths[index] = str(png)
             result.add("baked")
         else:
             result.add(f"rejected: {info.get('reason')} (rendered procedurally)")

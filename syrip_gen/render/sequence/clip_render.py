@@ -61,7 +61,7 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
     ``FitInfo`` (provenance, and the baked photo texture each infant may wear)."""
     import torch
 
-    from syrip_gen.annotate import annotate_scene
+    from syrip_gen.annotate import annotate_scene, provenance_blocks
     from syrip_gen.atomic import atomic_write_bytes, atomic_write_json
     from syrip_gen.gates.penetration import body_parts
     from syrip_gen.posture_label import posture_labels
@@ -90,18 +90,11 @@ def render_clip(clip_id: int, plan: ClipPlan, fits: dict, cfg: ClipConfig, state
                 spec = dataclasses.replace(spec, camera=plan.cameras[f])
                 r = maker.render(spec, verts, photo_textures=photos)
                 file_name = f"{name}/{f:06d}.jpg"
-                scene_prov = {**r.provenance, "lights": [dict(x) for x in spec.lighting.lights],
-                              "ambient": spec.lighting.ambient, "shadows": spec.lighting.shadows,
-                              "seed": list(spec.seed), "pose_check": state.checker.kind}
-                if f == 0:
-                    scene_prov["spec"] = spec.to_json()  # the clip's scene; later frames differ in poses and camera
-                src = [fits.get(b.fit_index) for b in spec.bodies]
-                provs = [{"fit_id": b.fit_id, "source_image_id": getattr(src[k], "source_image_id", None),
-                          "source_file": getattr(src[k], "source_file", None), **scene_prov,
-                          "texture": r.textures[k] if k < len(r.textures) else r.provenance.get("texture"),
-                          "clip": {"name": name, "motion": plan.motions[k],
-                                   "camera_orbit_deg": plan.orbit_deg}}
-                         for k, b in enumerate(spec.bodies)]
+                # the spec on the first frame only: later frames differ in poses and camera
+                provs = provenance_blocks(r, spec, [fits.get(b.fit_index) for b in spec.bodies], state.checker.kind,
+                                          with_spec=f == 0,
+                                          clips=[{"name": name, "motion": plan.motions[k],
+                                                  "camera_orbit_deg": plan.orbit_deg} for k in range(len(spec.bodies))])
                 res = annotate_scene(frame_id(clip_id, f), file_name, spec, plan.keypoints[f], r.labels,
                                      r.body_depth, list(postures[f]), provs)
                 if res.image is None:

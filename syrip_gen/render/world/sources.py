@@ -54,7 +54,8 @@ def posture_pool(fits) -> dict[str, list[FitInfo]]:
 
 
 def prepare_fits(records: list[dict], body) -> list[FitInfo]:
-    """Turn fit records (``status == "ok"``, already validated) into :class:`FitInfo`: posture
+    """Turn fit records (``status == "ok"``, already validated; a record's position is its fit
+    index, as :func:`~syrip_gen.fits.usable_fits` returns them) into :class:`FitInfo`: posture
     from the record, else its hypothesis, else labelled from the fitted body with +y up."""
     import torch
 
@@ -84,7 +85,7 @@ def prepare_fits(records: list[dict], body) -> list[FitInfo]:
         cam = (r.get("camera") or {}).get("R") if isinstance(r.get("camera"), dict) else None
         cam_rot = np.asarray(cam, np.float64) @ canon.T if cam is not None else None  # X_cam = R_c X_body
         fill, fov = photo_framing(r, verts[i])
-        infos.append(FitInfo(index=int(r["_index"]), id=str(r["id"]), pose=np.asarray(r["pose"], np.float64),
+        infos.append(FitInfo(index=i, id=str(r["id"]), pose=np.asarray(r["pose"], np.float64),
                              shape=np.asarray(r["shape"], np.float64), posture=postures[i], align=align,
                              canonical=canon, camera=cam_rot, fill=fill, fov=fov,
                              source_image_id=r.get("image_id"), source_file=r.get("file_name")))
