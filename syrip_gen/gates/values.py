@@ -61,7 +61,7 @@ CONTACT = {
 
 
 def contact_values(s: Samples, values: dict, skipped: dict) -> None:
-    """The renders' own contact record (render.contact): hover height and balance margin.
+    """The renders' own contact record (render.world.contact): hover height and balance margin.
     Sitting infants' seat height is not gated (photos show them on laps and chairs)."""
     n = len(s.anns)
     hover, balance = np.full(n, np.nan), np.full(n, np.nan)
@@ -69,7 +69,7 @@ def contact_values(s: Samples, values: dict, skipped: dict) -> None:
         c = ann.contact if ann else None
         if c is None:
             for gate in ("hovering", "unbalanced"):
-                _count(skipped[gate], "no contact record (a render without render.contact)")
+                _count(skipped[gate], "no contact record (a render without render.world.contact)")
             continue
         balance[i] = float(c.get("margin_m", np.nan))
         if c.get("part") in ("sitting", "prone"):  # prone: no one part must touch (crawling)
