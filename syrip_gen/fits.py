@@ -32,21 +32,28 @@ POSE_SHAPE = (24, 3)
 FIT_RECORD_VERSION = 1  # records without a ``version`` are version 0 (see migrate_fit_record)
 
 
-@dataclass(frozen=True)
-class FitRecord:
-    """One fits.jsonl record. A field that is None is absent from the line, unless it is named in
+@dataclass(kw_only=True)
+class SkeletonFields:
+    """What a fits record keeps of its input skeleton, declared once: :class:`fit.io.Skeleton`
+    reads them from the input, :class:`FitRecord` writes them."""
+
+    image_id: Any = None
+    file_name: str | None = None
+    width: float | None = None
+    height: float | None = None
+    source: str | None = None  # the input file the skeleton came from
+    posture: str | None = None
+
+
+@dataclass(kw_only=True)
+class FitRecord(SkeletonFields):
+    """One fits.jsonl record (treated as a value: build changed copies with ``dataclasses.replace``). A field that is None is absent from the line, unless it is named in
     ``nulls`` (present as JSON null, as the skeleton's input fields may be); keys this version
     does not name are kept in ``extra``, so a record reads and writes back the same keys."""
 
     id: str
     status: str
-    # the skeleton's input fields (fit.io.Skeleton.record)
-    image_id: Any = None
-    file_name: str | None = None
-    width: int | None = None
-    height: int | None = None
-    source: str | None = None
-    posture: str | None = None
+    # the skeleton's input fields (fit.io.Skeleton.record): SkeletonFields and
     keypoints_2d: list | None = None
     # the fit (absent when the skeleton was rejected before fitting)
     body: str | None = None
@@ -74,7 +81,8 @@ class FitRecord:
 
     def to_json(self) -> dict:
         """The record as its JSON line's object (``version`` included)."""
-        out = dict(self.extra)
+        lead = ("id", "status")  # lead each line (the input fields come first in the class)
+        out = {k: getattr(self, k) for k in lead if getattr(self, k) is not None or k in self.nulls} | self.extra
         for f in dataclasses.fields(self):
             if f.name in ("nulls", "extra"):
                 continue

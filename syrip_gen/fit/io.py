@@ -21,24 +21,19 @@ import numpy as np
 
 from syrip_gen import coco
 from syrip_gen.errors import UserError
+from syrip_gen.fits import SkeletonFields
 from syrip_gen.paths import IMAGE_SUFFIXES
 
 OPENPOSE19_TO_COCO = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
 LOW_CONFIDENCE = 0.3
 
 
-@dataclass
-class Skeleton:
+@dataclass(kw_only=True)
+class Skeleton(SkeletonFields):
     """One input person: enough to fit it and to write its record (fits format)."""
 
     id: str
-    source: str
     keypoints: np.ndarray | None  # (17, 3) float64 x, y, v; None when unreadable
-    image_id: object = None
-    file_name: str | None = None
-    width: float | None = None
-    height: float | None = None
-    posture: str | None = None
     image_path: Path | None = None
     problem: str | None = None  # why it cannot be fitted (then it is written as rejected)
     focal: float | None = None  # pixels, when the input gives the camera (image camera.K or focal)
