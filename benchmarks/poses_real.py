@@ -52,7 +52,7 @@ def keypoints_only(name: str, fits: Path, seed: int) -> dict:
 
     from syrip_gen.body import load_body
     from syrip_gen.coverage import limb_features, pose_precision_recall
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.fits import usable_fits
     from syrip_gen.gates.pose import PoseChecker
     from syrip_gen.render.world.sources import posture_pool, prepare_fits
@@ -78,7 +78,8 @@ def keypoints_only(name: str, fits: Path, seed: int) -> dict:
 
 
 def measure(name: str, fits: Path, work: Path, seed: int) -> dict:
-    from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.image.config import RenderConfig
+    from syrip_gen.render.run import render_dataset
     from syrip_gen.filter import FilterConfig, filter_dataset
     from syrip_gen.stats import dataset_stats
 

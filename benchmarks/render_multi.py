@@ -104,9 +104,9 @@ def contact_sheet(shown: list, out: Path, columns: int = 3, limit: int = 6) -> N
 def main(argv=None) -> None:
     sys.path.insert(0, str(ROOT))
     from syrip_gen.body import load_body
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.hardware import describe, git_commit, write_results
-    from syrip_gen.dataset import one_torch_thread
+    from syrip_gen.render.image.worker import one_torch_thread
     from syrip_gen.render.image.compose import make_image_maker
     from syrip_gen.render.world.sources import prepare_fits
     from syrip_gen.render.world.variants import VariantConfig

@@ -14,7 +14,7 @@ licensed data in any case).
 Rates: ``end_to_end`` counts everything from the call (worker start-up, the body load per
 worker, merge); ``steady`` counts the images of the shards finished after the first one per
 worker, over the time since then. ``stage_ms`` is worker wall time per image by stage (from
-:class:`syrip_gen.dataset.RenderSummary`). ``--matrix`` repeats a smaller run, each in a fresh
+:class:`syrip_gen.render.run.RenderSummary`). ``--matrix`` repeats a smaller run, each in a fresh
 process (llvmpipe reads ``LP_NUM_THREADS`` once per process), for workers x GL threads, 4x
 MSAA and shadows.
 """
@@ -69,7 +69,8 @@ def posture_fits(tmp: Path, every: int = 5) -> tuple[Path, str]:
 
 def one_run(fits: Path, out: Path, config: dict) -> dict:
     """Render ``fits`` into ``out`` with ``RenderConfig.from_dict(config)``; timings."""
-    from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.image.config import RenderConfig
+    from syrip_gen.render.run import render_dataset
 
     cfg = RenderConfig.from_dict({"contact_sheet": False, **config})
     stamps: list[tuple[float, int]] = []

@@ -6,7 +6,7 @@ Every writer of the project goes through :func:`atomic_path` (writers that want 
 ``np.savez``, ``torch.save``), :func:`atomic_write_bytes`, :func:`atomic_write_json`,
 :func:`atomic_write_image` or :func:`atomic_link`; MP4s are streamed by ``syrip_gen.video``
 through a temporary file of their own. Files are 0644; the temp file is
-``.<name>.<random><suffix>`` (``dataset.py`` sweeps left-over ``.*.tmp``). Images are read by
+``.<name>.<random><suffix>`` (``render/run.py`` sweeps left-over ``.*.tmp``). Images are read by
 :func:`read_image`, which returns None for a missing or unreadable file (and can count it),
 so each caller decides once whether that skips the file or stops the run.
 """

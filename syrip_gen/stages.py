@@ -31,7 +31,7 @@ _FACE = ("syrip_gen/steps.py", "syrip_gen/stepio.py", "syrip_gen/config.py")
 SHARED = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/body",
           "syrip_gen/posture_label.py", "syrip_gen/geometry.py", "syrip_gen/raster.py") + _FACE
 # what drawing images from fits runs (render and sequence); placement and contact use gates/penetration.py
-_RENDERING = SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/dataset.py", "syrip_gen/fits.py",
+_RENDERING = SHARED + ("syrip_gen/render", "syrip_gen/annotate.py", "syrip_gen/render/run.py", "syrip_gen/fits.py",
                        "syrip_gen/fit/prior.py", "syrip_gen/fit/limits.py", "assets/pose_prior.npz",
                        "syrip_gen/gates/penetration.py", "syrip_gen/gates/pose.py")
 _POSE = ("syrip_gen/coco.py", "syrip_gen/atomic.py", "syrip_gen/errors.py", "syrip_gen/geometry.py", "pose_models",
@@ -81,7 +81,7 @@ REGISTRY: dict[str, Stage] = {
     "render": Stage(
         "syrip_gen.steps:_render",
         _RENDERING + ("syrip_gen/drawing.py",),
-        ("fits",), "syrip_gen.dataset:RenderConfig.from_dict",
+        ("fits",), "syrip_gen.render.image.config:RenderConfig.from_dict",
         ("render", "render annotated synthetic images from fits", "syrip_gen.commands.render")),
     "sequence": Stage(
         "syrip_gen.steps:_sequence",

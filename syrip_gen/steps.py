@@ -47,7 +47,8 @@ def _backgrounds(config: dict, inputs: dict[str, Path], out: Path) -> dict:
 
 def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     """Optional input ``backgrounds``: a backgrounds step (or a folder of photos)."""
-    from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.image.config import RenderConfig
+    from syrip_gen.render.run import render_dataset
 
     extra = {"backgrounds": str(inputs["backgrounds"])} if "backgrounds" in inputs else {}
     # key changed: old shards are stale

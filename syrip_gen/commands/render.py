@@ -1,6 +1,6 @@
 """`syrip-gen render FITS --out DATASET`: annotated synthetic images from body fits.
 
-Thin layer over :func:`syrip_gen.dataset.render_dataset`; torch/pyrender load only in ``run``.
+Thin layer over :func:`syrip_gen.render.run.render_dataset`; torch/pyrender load only in ``run``.
 """
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from syrip_gen.config import from_args
-    from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.image.config import RenderConfig
+    from syrip_gen.render.run import render_dataset
 
     cfg = from_args(RenderConfig, args, "render")
     if getattr(args, "multi_share", None) is not None:  # a field of the nested sampling config

@@ -232,7 +232,7 @@ def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
     from syrip_gen import dataset, pipeline
     from syrip_gen import steps as steps_face
     from syrip_gen.body.keypoints import check_labelled_with, file_hash
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.fit import fitter
     from syrip_gen.paths import REPO_ROOT
 

@@ -35,7 +35,7 @@ def test_c23_orbit_reversed_or_past_a_half_turn_is_one_line_before_work(fits, tm
 
 
 def test_c33_width_over_the_gl_limit_is_refused_before_work_and_the_rerun_is_accepted(fits, tmp_path, capsys):
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
 
     with pytest.raises(UserError, match="width must be <= 16384"):
         ClipConfig.of(width=17000, height=64)
@@ -47,14 +47,14 @@ def test_c33_width_over_the_gl_limit_is_refused_before_work_and_the_rerun_is_acc
                          capsys)
         assert code == 2 and len(err) == 1 and "16384" in err[0], err
         assert not (out / "run.json").exists()  # nothing claimed: the corrected run is not refused
-    from syrip_gen.dataset import check_out
+    from syrip_gen.render.run import check_out
 
     assert check_out(tmp_path / "render", "anykey", RenderConfig(width=160, height=120)) is None
 
 
 @pytest.mark.parametrize("split", ["a/b", "../../escaped", "..", "", "x\\y"])
 def test_c34_split_must_be_a_plain_name(split):
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
 
     with pytest.raises(UserError, match="split must be a plain name"):
         ClipConfig.of(split=split)
@@ -63,7 +63,7 @@ def test_c34_split_must_be_a_plain_name(split):
 
 
 def test_c34_plain_split_names_pass():
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
 
     for split in ("train", "val2", "my-set_1.0"):
         assert ClipConfig.of(split=split).render.split == split and RenderConfig(split=split).split == split

@@ -87,13 +87,15 @@ class FakeMaker:
 
 
 def use_fake_maker(monkeypatch):
-    import syrip_gen.dataset as ds
+    import syrip_gen.render.run as ds
     import syrip_gen.render.image.compose as compose
 
     monkeypatch.setattr(compose, "make_image_maker", lambda cfg, body: FakeMaker(cfg, body))
     # the run key hashes the code; colleagues edit it while tests run, so pin it here
     monkeypatch.setattr(ds, "code_version", lambda kind=None: "test-code")
-    ds._STATE.clear()
+    from syrip_gen.render.image.worker import _STATE
+
+    _STATE.clear()
 
 
 def angle_between(a, b) -> float:

@@ -91,7 +91,7 @@ def test_parse_value_one_line_error():
 def test_stage_configs_check_types_and_ranges():
     from pose_models.config import TrainConfig
     from syrip_gen.backgrounds import BackgroundsConfig
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.filter import FilterConfig
     from syrip_gen.fit.fitter import FitConfig
 
@@ -144,7 +144,7 @@ def test_cli_defaults_come_from_the_config_dataclasses():
     """Flags default to "not given", so a command's config equals the dataclass default."""
     from syrip_gen.backgrounds import BackgroundsConfig
     from syrip_gen.cli import build_parser
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.fit.fitter import FitConfig
 
     for argv, cls in ((["fit", "x.json", "--out", "o"], FitConfig), (["render", "f", "--out", "o"], RenderConfig),
@@ -158,7 +158,7 @@ def test_moved_keys_are_read_with_one_warning_each_and_flags_keep_their_names(ca
     from syrip_gen.body import BodyConfig
     from syrip_gen.cli import build_parser
     from syrip_gen.config import default_help
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.fit.fitter import FitConfig
     from syrip_gen.render.sequence.clips import ClipConfig
     from syrip_gen.render.world.contact import ContactConfig
@@ -191,7 +191,7 @@ def test_run_keys_come_from_field_metadata():
     """RUN_ONLY fields never enter a run key; keyed_when leaves out an option's settings while it is off."""
     from dataclasses import replace
 
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.fit.fitter import SUPPORT_FIELDS, FitConfig
     from syrip_gen.render.sequence.clips import ClipConfig
 

@@ -144,7 +144,7 @@ def test_a_second_render_into_a_folder_in_use_is_refused_until_the_first_ends(an
                                                                               monkeypatch):
     from test_safety import CFG
 
-    from syrip_gen.dataset import render_dataset
+    from syrip_gen.render.run import render_dataset
 
     use_fake_maker(monkeypatch)
     fits = write_fits(anny_body, tmp_path / "fits" / "fits.jsonl", n=2)

@@ -112,8 +112,10 @@ def run_render(body, tmp: Path) -> Path:
     shadows on half the images, depth and part maps); returns the dataset folder."""
     from helpers.render_data import write_fits
 
-    from syrip_gen.dataset import RenderConfig, render_dataset
-    from syrip_gen.dataset import _STATE
+    from syrip_gen.render.image.config import RenderConfig
+
+    from syrip_gen.render.run import render_dataset
+    from syrip_gen.render.image.worker import _STATE
 
     fits = write_fits(body, tmp / "fits" / "fits.jsonl", n=3, seed=7)
     cfg = RenderConfig(variants=2, seed=5, width=160, height=120, workers=1, shadows=0.5, depth=True,
@@ -307,7 +309,7 @@ def exact_reference() -> dict | None:
 
 @pytest.fixture
 def pinned_code(monkeypatch):
-    import syrip_gen.dataset as ds
+    import syrip_gen.render.run as ds
 
     monkeypatch.setattr(ds, "code_version", lambda kind=None: "golden-code")
 
@@ -457,7 +459,7 @@ def _main(argv: list[str]) -> None:
     args = p.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: helpers
-    import syrip_gen.dataset as ds
+    import syrip_gen.render.run as ds
     from syrip_gen.body import load_body
 
     ds.code_version = lambda kind=None: "golden-code"

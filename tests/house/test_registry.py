@@ -21,7 +21,7 @@ def test_every_body_choice_reads_the_body_registry():
     from syrip_gen import body
     from syrip_gen.body.keypoints import body_file_hash
     from syrip_gen.cli import build_parser
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.fit.fitter import FitConfig
 
     assert body.BODY_MODELS == tuple(body.BODIES)

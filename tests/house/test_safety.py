@@ -9,7 +9,9 @@ from dataclasses import replace
 import pytest
 from helpers.render_data import use_fake_maker, write_fits
 
-from syrip_gen.dataset import RenderConfig, render_dataset
+from syrip_gen.render.image.config import RenderConfig
+
+from syrip_gen.render.run import render_dataset
 from syrip_gen.errors import UserError
 
 CFG = RenderConfig(variants=2, width=160, height=120, workers=1, shard_size=2, seed=7, contact_sheet=False)

@@ -83,7 +83,7 @@ def test_every_step_config_is_valid_at_every_scale(profile):
     from pose_models.config import TrainConfig
     from pose_models.evaluate import evaluate
     from syrip_gen.backgrounds import BackgroundsConfig
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.filter import FilterConfig
     from syrip_gen.fit.fitter import FitConfig
     from syrip_gen.subset import SubsetConfig

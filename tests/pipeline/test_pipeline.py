@@ -150,7 +150,7 @@ def test_malformed_yaml_is_a_one_line_error(tmp_path):
 
 
 def test_render_step_takes_its_backgrounds_from_an_input(tmp_path, monkeypatch):
-    import syrip_gen.dataset as dataset
+    import syrip_gen.render.run as dataset
 
     seen = {}
 

@@ -13,7 +13,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from helpers.render_data import use_fake_maker, write_fits
 
-from syrip_gen.dataset import RenderConfig, render_dataset
+from syrip_gen.render.image.config import RenderConfig
+
+from syrip_gen.render.run import render_dataset
 from syrip_gen.errors import UserError
 
 CFG = RenderConfig(variants=3, width=160, height=120, workers=1, shard_size=2, seed=7)
@@ -133,7 +135,7 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
     """The real image maker (GL, procedural appearance, sensor, JPEG): a killed run resumes
     to the same bytes, and the provenance says what was drawn."""
     import syrip_gen.body as body_module
-    import syrip_gen.dataset as ds
+    import syrip_gen.render.run as ds
 
     try:
         from syrip_gen.render.pixels.renderer import Renderer
@@ -143,7 +145,9 @@ def test_real_renderer_run_is_deterministic_and_resumes_to_the_same_bytes(anny_b
         pytest.skip(f"no EGL renderer here: {err}")
     monkeypatch.setattr(body_module, "load_body", lambda name="anny", path=None, **kw: anny_body)
     monkeypatch.setattr(ds, "code_version", lambda kind=None: "test-code")
-    ds._STATE.clear()
+    from syrip_gen.render.image.worker import _STATE
+
+    _STATE.clear()
     cfg = replace(CFG, variants=2, texture_size=64, support_texels_per_m=128, shadows=0.5, contact_sheet=False)
     clean = render_dataset(fits, tmp_path / "clean", cfg)
     assert clean.images == 4 and set(clean.stage_seconds) >= {"GL render + support + composite", "jpeg", "annotate"}

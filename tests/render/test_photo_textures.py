@@ -47,8 +47,9 @@ def fits_with_one_photo(anny_body, tmp_path):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_render_with_photo_textures(fits_with_one_photo, tmp_path):
     from syrip_gen.coco import load_coco
-    from syrip_gen.dataset import RenderConfig, render_dataset
-    from syrip_gen.dataset import _STATE
+    from syrip_gen.render.image.config import RenderConfig
+    from syrip_gen.render.run import render_dataset
+    from syrip_gen.render.image.worker import _STATE
 
     cfg = RenderConfig(variants=3, seed=1, width=160, height=120, workers=1, texture_size=64,
                        photo_textures=True, contact_sheet=False, max_missing_photos=0.5)
@@ -104,7 +105,9 @@ def test_an_empty_photo_is_counted_like_a_truncated_one(anny_body, tmp_path, mon
     import cv2
     from helpers.render_data import use_fake_maker
 
-    from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.image.config import RenderConfig
+
+    from syrip_gen.render.run import render_dataset
 
     use_fake_maker(monkeypatch)
     photo = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
@@ -129,7 +132,8 @@ def test_photos_are_found_from_any_folder_and_missing_ones_stop_the_run(anny_bod
     from helpers.render_data import use_fake_maker, write_fits
 
     from syrip_gen.coco import write_coco
-    from syrip_gen.dataset import RenderConfig, render_dataset
+    from syrip_gen.render.image.config import RenderConfig
+    from syrip_gen.render.run import render_dataset
     from syrip_gen.errors import UserError
     from syrip_gen.fit.io import load_skeletons
     from syrip_gen.fits import append_fits

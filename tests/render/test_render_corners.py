@@ -28,7 +28,7 @@ def _letterboxed_photo(seed: int) -> np.ndarray:
 def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
     import json
 
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.render.image.compose import ImageMaker
     from syrip_gen.render.world.sources import prepare_fits
     from syrip_gen.render.looks.uv import TopologyMaps

@@ -87,7 +87,7 @@ def test_mirror_swaps_labels(anny_body, fit_infos):
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_real_renderer_run(anny_body, fit_infos, tmp_path):
     """Two variants through the GL renderer: mask/keypoints agree, mirrored render is the flip."""
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.render.image.compose import ImageMaker
     from syrip_gen.render.looks.uv import TopologyMaps
 
@@ -134,7 +134,7 @@ def topo(anny_body):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_image_maker_is_deterministic_and_records_its_draws(anny_body, fit_infos, topo):
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
 
     cfg = RenderConfig(width=W, height=H, texture_size=128, support_texels_per_m=128, shadows=0.5)
     s = sample_variants([(fit_infos[0], v) for v in range(3)], anny_body, cfg.sampling, 4, W, H, shadow_prob=0.5)
@@ -172,7 +172,7 @@ def test_lights_vary_in_number_colour_and_share_one_intensity_budget(anny_body, 
 def test_user_texture_and_background_folders(anny_body, fit_infos, topo, tmp_path):
     import cv2
 
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.render.image.compose import check_folders
     from syrip_gen.render.world.scene import Support
 
@@ -205,7 +205,7 @@ def test_user_texture_and_background_folders(anny_body, fit_infos, topo, tmp_pat
 def test_lying_infants_rest_on_background_photos_when_asked(anny_body, fit_infos, topo, tmp_path):
     import cv2
 
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
 
     bg_dir = tmp_path / "bg"
     bg_dir.mkdir()
@@ -232,7 +232,7 @@ def test_lying_infants_rest_on_background_photos_when_asked(anny_body, fit_infos
 def test_render_config_from_dict_and_pipeline_specs(tmp_path):
     import yaml
 
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
 
     cfg = RenderConfig.from_dict({"variants": 2, "shadows": True, "sampling": {"fov_deg": [30, 40]},
                                   "sensor": {"p_noise": 0.0}, "force": True})

@@ -10,7 +10,8 @@ from helpers.render_data import write_fits
 import syrip_gen.body as body_pkg
 from syrip_gen.body import BodyConfig
 from syrip_gen.body.smpl_body import SmplBody
-from syrip_gen.dataset import RenderConfig, render_dataset
+from syrip_gen.render.image.config import RenderConfig
+from syrip_gen.render.run import render_dataset
 
 
 def test_render_smpl_body_without_uvs(tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ def fit_infos(anny_body, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def maker(anny_body):
-    from syrip_gen.dataset import RenderConfig
+    from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.render.image.compose import make_image_maker
 
     try:
@@ -140,8 +140,9 @@ def test_single_infant_spec_redraws_its_image_alone(anny_body, fit_infos, maker)
 def multi_dataset(anny_body, tmp_path_factory):
     """A small multi-infant render (real GL) of 2 fits x 3 variants, every image 2 infants."""
     import syrip_gen.body as body_module
-    import syrip_gen.dataset as ds
-    from syrip_gen.dataset import RenderConfig, render_dataset
+    import syrip_gen.render.run as ds
+    from syrip_gen.render.image.config import RenderConfig
+    from syrip_gen.render.run import render_dataset
 
     tmp = tmp_path_factory.mktemp("multi")
     fits = write_fits(anny_body, tmp / "fits" / "fits.jsonl", n=2, seed=3)
@@ -149,7 +150,9 @@ def multi_dataset(anny_body, tmp_path_factory):
                        contact_sheet=False, sampling=TWO)
     mp = pytest.MonkeyPatch()
     mp.setattr(body_module, "load_body", lambda *a, **k: anny_body)
-    ds._STATE.clear()
+    from syrip_gen.render.image.worker import _STATE
+
+    _STATE.clear()
     try:
         from syrip_gen.render.pixels.renderer import Renderer
 

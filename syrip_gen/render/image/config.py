@@ -1,7 +1,7 @@
 """The render stage's settings: one frozen dataclass (CLI flags / pipeline YAML), defaults here.
 
 Its own module so that scene composition (``render/image/compose.py``) and the shard worker
-(``dataset.py``) both read it without importing each other.
+(``render/run.py``) both read it without importing each other.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The render worker's state: one body, one image maker (its GL context) and one pose checker per
 process and thread, made on first use and kept; and torch held to one thread while drawing.
 
-Why its own module: the shard worker (``dataset.py``) and the clip renderer (``render/sequence/clips.py``)
-both draw through it, and the clip renderer sits below ``dataset.py`` (no import back up).
+Why its own module: the shard worker (``render/run.py``) and the clip renderer (``render/sequence/clips.py``)
+both draw through it, and the clip renderer sits below ``render/run.py`` (no import back up).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fits prepared once as the sources of a render or a sequence run: :class:`FitInfo` per fit.
 
-Why its own module: stills (``dataset.py``) and clips (``render/sequence/clips.py``) draw from the same
+Why its own module: stills (``render/run.py``) and clips (``render/sequence/clips.py``) draw from the same
 prepared fits; each fit's posture, the rotation that puts its 'up' on +y, its canonical world
 (where its photo camera can be reused for another fit) and its photo's framing are computed
 here once (one batched body forward), with the source photo's id and file. Only the baked photo

@@ -28,7 +28,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -38,9 +38,9 @@ from syrip_gen.coco import annotation_path
 from syrip_gen.errors import UserError
 from syrip_gen.fits import fits_file, usable_fits
 from syrip_gen.render.image.compose import StageTimer, check_folders
-from syrip_gen.render.image.config import EXECUTION_ONLY, MAX_VARIANTS, RenderConfig  # noqa: F401  (re-exported)
+from syrip_gen.render.image.config import MAX_VARIANTS, RenderConfig
 from syrip_gen.render.world.sources import FitInfo
-from syrip_gen.render.image.worker import _STATE, WorkerState, gl_threads, one_torch_thread, worker_state  # noqa: F401
+from syrip_gen.render.image.worker import one_torch_thread, worker_state
 from syrip_gen.runfolder import check_writable, claim, locked, record
 
 @dataclass
