@@ -234,6 +234,35 @@ class SyntheticAnnotation:
                    provenance=migrate_provenance(ann.get("provenance"))[0])
 
 
+ANNOTATION_VERSION = 1  # ``info.schema_version`` of the COCO files render and sequence write
+
+
+def synthetic_info(description: str, **fields) -> dict:
+    """The COCO ``info`` of a render or sequence dataset: its description, the annotation schema
+    version (:data:`ANNOTATION_VERSION`) and the run's ``fields`` (run key, config, fits)."""
+    return {"description": description, "schema_version": ANNOTATION_VERSION, **fields}
+
+
+def annotation_version(info: dict | None, where: str = "") -> int:
+    """The schema version of a COCO file's annotations: 0 for files without one (real data, and
+    renders made before the field; their old provenance keys are migrated when read), a one-line
+    error for a version newer than this syrip-gen reads."""
+    version = (info or {}).get("schema_version", 0) if isinstance(info, dict) else 0
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= ANNOTATION_VERSION:
+        from syrip_gen.errors import UserError
+
+        raise UserError(f"{where or 'dataset'}: annotation schema_version {version!r}; this syrip-gen reads "
+                        f"versions 0-{ANNOTATION_VERSION} (update syrip-gen)")
+    return version
+
+
+def read_synthetic(coco) -> list[SyntheticAnnotation]:
+    """The annotations of a loaded COCO file (``coco.KeypointFile``) as :class:`SyntheticAnnotation`,
+    after checking its schema version (:func:`annotation_version`)."""
+    annotation_version(coco.data.get("info"), str(coco.path))
+    return read_annotations(coco.annotations, str(coco.path))
+
+
 def read_annotations(anns: list[dict], where: str = "") -> list[SyntheticAnnotation]:
     """:meth:`SyntheticAnnotation.from_json` of each, with one warning when old provenance key
     names were read (``where``: the file, for the message)."""

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from syrip_gen import coverage as knn
-from syrip_gen.annotate import SyntheticAnnotation, read_annotations
+from syrip_gen.annotate import SyntheticAnnotation, read_synthetic
 from syrip_gen.atomic import atomic_write_json
 from syrip_gen.coco import KEYPOINT_NAMES, SKELETON, image_posture, load_coco
 from syrip_gen.errors import UserError
@@ -135,7 +135,7 @@ class _Data:
 
         self.coco = load_coco(dataset_json(path))
         self.name = self.coco.path.parent.parent.name if self.coco.path.parent.name == "annotations" else self.coco.path.stem
-        anns = read_annotations(self.coco.annotations, str(self.coco.path))
+        anns = read_synthetic(self.coco)
         self.kps = np.stack([a.keypoints for a in anns]) if anns else np.zeros((0, 17, 3))
         # SyRIP puts v=0 keypoints at (-45, -45) or 0: the mask, not the coordinates, says labelled
         self.poses, self.mask, self.idx = torso_normalise(self.kps)

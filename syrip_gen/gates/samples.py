@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from syrip_gen.annotate import read_annotations
+from syrip_gen.annotate import read_synthetic
 from syrip_gen.fits import FitRecord
 
 
@@ -34,7 +34,7 @@ class Samples:
 def dataset_samples(coco) -> Samples:
     """The rows of a loaded COCO file (``coco.KeypointFile``), images in file order."""
     per_image: dict = {}
-    for ann in read_annotations(coco.annotations, str(coco.path)):
+    for ann in read_synthetic(coco):
         per_image.setdefault(ann.image_id, []).append(ann)
     rows = [(iid, ann) for iid in coco.images for ann in (per_image.get(iid) or [None])]
     ids = [iid for iid, _ in rows]

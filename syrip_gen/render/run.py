@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from syrip_gen.annotate import synthetic_info
 from syrip_gen.atomic import atomic_link, atomic_write_bytes, atomic_write_json
 from syrip_gen.codehash import code_version
 from syrip_gen.coco import annotation_path
@@ -307,9 +308,9 @@ def merge(out: Path, n_shards: int, key: str, cfg: RenderConfig, fits_path: Path
     images.sort(key=lambda r: r["id"])
     anns.sort(key=lambda r: r["id"])
     path = annotation_path(out, cfg.split)
-    write_coco(path, images, anns, info={"description": "syrip-gen synthetic infant renders", "run_key": key,
-                                         "config": cfg.keyed(),
-                                         "fits": os.path.relpath(fits_path.resolve(), out.resolve())})
+    write_coco(path, images, anns, info=synthetic_info("syrip-gen synthetic infant renders", run_key=key,
+                                                       config=cfg.keyed(),
+                                                       fits=os.path.relpath(fits_path.resolve(), out.resolve())))
     return path
 
 

@@ -64,3 +64,25 @@ def test_run_json_carries_its_version_and_old_ones_still_claim(tmp_path):
     (old / "x.jpg").write_bytes(b"")
     with pytest.raises(Exception, match="holds a `syrip-gen render` run"):
         claim(old, "k1", False, "fit")
+
+
+def test_the_coco_info_carries_the_annotation_schema_version(tmp_path):
+    """Render and sequence write ``info.schema_version``; files without it (real data, older
+    renders) read as version 0; a newer version is a one-line error before any annotation is read."""
+    from syrip_gen.annotate import ANNOTATION_VERSION, annotation_version, read_synthetic, synthetic_info
+    from syrip_gen.coco import load_coco, write_coco
+    from syrip_gen.errors import UserError
+
+    info = synthetic_info("renders", run_key="k")
+    assert info == {"description": "renders", "schema_version": ANNOTATION_VERSION, "run_key": "k"}
+    assert annotation_version(None) == 0 and annotation_version({"description": "real"}) == 0
+    images = [{"id": 3, "file_name": "a.jpg", "width": 8, "height": 8}]
+    for version, ok in ((None, True), (ANNOTATION_VERSION, True), (ANNOTATION_VERSION + 1, False), ("1", False)):
+        path = tmp_path / f"v{version}.json"
+        write_coco(path, images, [ANN], info={} if version is None else {"schema_version": version})
+        if ok:
+            assert [a.fit_id for a in read_synthetic(load_coco(path))] == ["f7"]
+        else:
+            with pytest.raises(UserError, match=r"annotation schema_version .*reads versions 0-1") as err:
+                read_synthetic(load_coco(path))
+            assert "\n" not in str(err.value)

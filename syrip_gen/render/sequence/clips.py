@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from syrip_gen.annotate import synthetic_info
 from syrip_gen.config import RUN_ONLY, check_ranges, from_mapping, keyed
 from syrip_gen.errors import UserError
 from syrip_gen.render.sequence.clip_plan import ClipPlan, limit_arrays, plan_clip  # noqa: F401  (the API)
@@ -226,8 +227,8 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
                    "infants": m["infants"]} for m in manifests if m["images"]]
         ann_path = annotation_path(out, rcfg.split)
         write_coco(ann_path, images, anns, videos=videos,
-                   info={"description": "syrip-gen synthetic infant clips", "run_key": key, "config": cfg.keyed(),
-                         "fits": os.path.relpath(path.resolve(), out.resolve())})
+                   info=synthetic_info("syrip-gen synthetic infant clips", run_key=key, config=cfg.keyed(),
+                                       fits=os.path.relpath(path.resolve(), out.resolve())))
         gated = None
         if cfg.gate:
             from syrip_gen.clip_gates import gate_clips
