@@ -229,7 +229,8 @@ def test_cli_one_line_errors(tmp_path, capsys):
 
 
 def test_render_key_filter_check_and_pipeline_wiring(tmp_path, monkeypatch):
-    from syrip_gen import dataset, pipeline
+    from syrip_gen import pipeline
+    from syrip_gen.render import run as dataset
     from syrip_gen import steps as steps_face
     from syrip_gen.body.keypoints import check_labelled_with, file_hash
     from syrip_gen.render.image.config import RenderConfig
