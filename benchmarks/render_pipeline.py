@@ -62,7 +62,7 @@ def posture_fits(tmp: Path, every: int = 5) -> tuple[Path, str]:
     keep = {a["image_id"] for a in anns}
     sub = {**lib, "images": [i for i in lib["images"] if i["id"] in keep], "annotations": anns}
     (tmp / "skeletons.json").write_text(json.dumps(sub))
-    summary = fit_file(tmp / "skeletons.json", tmp / "fits", FitConfig(overlays=False, threads=1), progress=False)
+    summary = fit_file(tmp / "skeletons.json", tmp / "fits", FitConfig(overlays=False), progress=False)
     return tmp / "fits" / "fits.jsonl", (f"`syrip-gen fit` of every {every}th posture-library skeleton "
                                          f"({len(anns)} skeletons; fits {summary.counts})")
 

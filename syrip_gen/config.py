@@ -23,6 +23,9 @@ field that changes how, where or how many, never the output (workers, device, fo
 
 A class that moved keys lists them in ``MOVED`` (old dotted path -> new dotted path, e.g.
 ``{"contact_shadow": "contact.shadow"}``): an old key is still read, with a one-line warning.
+
+:class:`RunConfig` is the one ``run:`` section (how and where a stage runs) of the fit, render
+and sequence configs.
 """
 from __future__ import annotations
 
@@ -40,6 +43,41 @@ from syrip_gen.errors import UserError
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 RUN_ONLY = {"keyed": False}  # field metadata: execution only, never in a run key (see keyed)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How and where a stage runs, never what it makes: the ``run:`` section of the fit, render
+    and sequence configs, nested there as a ``RUN_ONLY`` field (never in a run key: a run may
+    resume with other values). A stage runs by some of these fields and refuses the others
+    (:meth:`check_used`): ``workers: 8`` must not pass silently where nothing runs in parallel."""
+
+    workers: int = dataclasses.field(default=2, metadata={"min": 1})  # render processes (one GL context each)
+    backend: str = dataclasses.field(default="joblib", metadata={"choices": ("joblib", "dask")})
+    scheduler: str | None = None  # dask scheduler address; None = a LocalCluster
+    # llvmpipe threads per render worker (LP_NUM_THREADS; None = CPUs // workers; ignored on a GPU)
+    gl_threads: int | None = dataclasses.field(default=None, metadata={"min": 1})
+    # torch CPU threads of the fit (None = torch's default); 1 is fastest for its small batched ops
+    threads: int | None = dataclasses.field(default=1, metadata={"min": 1})
+    device: str = dataclasses.field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})  # the fit's torch device
+    force: bool = False  # replace a different run in the output folder
+
+    def __post_init__(self):
+        check_ranges(self, "run config")
+
+    def check_used(self, used: tuple[str, ...], where: str) -> None:
+        """A one-line UserError when a field the stage does not run by (not in ``used``) was set."""
+        default = RunConfig()
+        unused = [f.name for f in dataclasses.fields(self)
+                  if f.name not in used and getattr(self, f.name) != getattr(default, f.name)]
+        if unused:
+            raise UserError(f"{where}: run.{', run.'.join(unused)} not used by this stage (it runs by "
+                            f"run.{', run.'.join(used)})")
+
+
+def run_moved(*names: str) -> dict[str, str]:
+    """``MOVED`` entries of a stage's flat execution keys of older specs (``workers``: ``run.workers``)."""
+    return {name: f"run.{name}" for name in names}
 
 
 def from_mapping(cls: type[T], mapping: Mapping | None, where: str = "config",
@@ -69,11 +107,11 @@ def flag_names(cls) -> dict[str, str]:
     return {new: "--" + old.replace("_", "-") for old, new in getattr(cls, "MOVED", {}).items() if "." not in old}
 
 
-def moved(cls, mapping: Mapping) -> dict:
-    """``mapping`` with ``cls``'s old keys (its ``MOVED``) put where they live now, silently:
-    for CLI flags, whose names stay."""
+def moved(cls, mapping: Mapping, where: str | None = None) -> dict:
+    """``mapping`` with ``cls``'s old keys (its ``MOVED``) put where they live now: silently
+    (for CLI flags, whose names stay), or with the loader's warning when ``where`` is given."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    return _moved(cls, mapping, fields, "", str, "", warn=False)
+    return _moved(cls, mapping, fields, where or "", str, "", warn=where is not None)
 
 
 def _dataclass(cls, mapping, where, name, prefix):

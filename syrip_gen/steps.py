@@ -7,6 +7,7 @@ stage's internals (issue 33, item 3); the pose-model stages' faces are ``pose_mo
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from syrip_gen.errors import UserError
@@ -15,12 +16,17 @@ from syrip_gen.stepio import as_dict, dataset_of, keypoints_input, need, with_ke
 log = logging.getLogger(__name__)
 
 
+def _forced(cfg):
+    """``cfg`` with ``run.force`` on: a step runs when its key changed, so another run's output
+    in its folder is stale."""
+    return replace(cfg, run=replace(cfg.run, force=True))
+
+
 def _fit(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     """Optional input ``keypoints`` (see :func:`_keypoints`)."""
     from syrip_gen.fit.fitter import FitConfig, fit_file
 
-    # the step's key changed: other fits are stale
-    cfg = FitConfig.from_dict({**with_keypoints_input(config, inputs), "force": True})
+    cfg = _forced(FitConfig.from_dict(with_keypoints_input(config, inputs)))
     summary = fit_file(need(inputs, "skeletons", "fit"), out, cfg)
     return as_dict(summary)
 
@@ -51,8 +57,7 @@ def _render(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.render.run import render_dataset
 
     extra = {"backgrounds": str(inputs["backgrounds"])} if "backgrounds" in inputs else {}
-    # key changed: old shards are stale
-    cfg = RenderConfig.from_dict({**with_keypoints_input(config, inputs), **extra, "force": True})
+    cfg = _forced(RenderConfig.from_dict({**with_keypoints_input(config, inputs), **extra}))
     return as_dict(render_dataset(need(inputs, "fits", "render") / "fits.jsonl", out, cfg))
 
 
@@ -62,7 +67,8 @@ def _sequence(config: dict, inputs: dict[str, Path], out: Path) -> dict:
     from syrip_gen.atomic import atomic_write_json
     from syrip_gen.render.sequence.clips import ClipConfig, render_clips
 
-    cfg = ClipConfig.from_dict({**with_keypoints_input(config, inputs), "force": True})
+    cfg = ClipConfig.from_dict(with_keypoints_input(config, inputs))
+    cfg = replace(cfg, render=_forced(cfg.render))
     summary = render_clips(need(inputs, "fits", "sequence") / "fits.jsonl", out, cfg)
     if summary.filtered_path:
         atomic_write_json(out / "filtered.json", {"coco": summary.filtered_path, "n_kept": summary.clips_kept,

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from syrip_gen.body import BODY_MOVED, BodyConfig
-from syrip_gen.config import RUN_ONLY, check_ranges, from_mapping, keyed
+from syrip_gen.config import RUN_ONLY, RunConfig, check_ranges, from_mapping, keyed, run_moved
 from syrip_gen.errors import UserError
 from syrip_gen.fit import hypotheses as hyp
 from syrip_gen.fit.camera import camera_record, focal_from_fov, initial_translation, project, to_camera
@@ -59,6 +59,9 @@ def _with_support(cfg) -> bool:  # the support's settings change nothing while i
     return cfg.support
 
 
+RUN_FIELDS = ("device", "threads", "force")  # the fit's fields of RunConfig (the others are refused)
+
+
 def _pruned_twice(cfg) -> bool:  # final_hypotheses changes nothing unless it prunes again
     return cfg.final_hypotheses < cfg.keep_hypotheses
 
@@ -74,7 +77,6 @@ class FitConfig:
     refine_focal: bool = False
     body: BodyConfig = field(default_factory=BodyConfig)  # model, its file, learned keypoints
     pose_prior: str | None = None  # .npz; None = the bundled prior
-    device: str = field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto"), **RUN_ONLY})
     seed: int = field(default=0, metadata={"min": 0})
     batch_size: int = field(default=256, metadata={"min": 1})  # skeletons per batch (x hypotheses rows)
     limit: int | None = field(default=None, metadata={"min": 1, **RUN_ONLY})
@@ -104,14 +106,15 @@ class FitConfig:
     init_jitter: float = field(default=0.01, metadata={"min": 0.0})  # rad, seeded noise on the starting body pose
     max_mean_error: float = field(default=0.10, metadata={"min": 0.0})  # reject above this mean error / box diagonal
     min_keypoints: int = field(default=6, metadata={"min": 1, "max": 17})
-    # torch CPU threads (None = torch's default); 1 is fastest for these small batched ops on a busy machine
-    threads: int | None = field(default=1, metadata={"min": 1, **RUN_ONLY})
-    force: bool = field(default=False, metadata=RUN_ONLY)  # replace a different fit run in the output folder
+    # how and where it runs (the torch device and CPU threads; force: replace a different fit run in the output folder)
+    run: RunConfig = field(default_factory=RunConfig, metadata=RUN_ONLY)
 
-    MOVED = BODY_MOVED  # flat body keys of older specs and fit summaries (read with a warning)
+    # flat body and run keys of older specs and fit summaries (read with a warning)
+    MOVED = {**BODY_MOVED, **run_moved(*RUN_FIELDS)}
 
     def __post_init__(self):
         check_ranges(self, "fit config")
+        self.run.check_used(RUN_FIELDS, "fit config")
         if not self.prune_after < len(self.stages) - 1:  # hypotheses are pruned between two stages
             raise UserError(f"fit config: prune_after ({self.prune_after}) must name a stage before the last "
                             f"of the {len(self.stages)} stages")
@@ -120,9 +123,9 @@ class FitConfig:
                             f"{len(self.stages)} stages")
 
     def resolved_device(self) -> str:
-        if self.device == "auto":
+        if self.run.device == "auto":
             return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
+        return self.run.device
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "FitConfig":
@@ -162,7 +165,7 @@ def check_fit_out(out_dir: Path, key: str, cfg: FitConfig) -> str | None:
     from syrip_gen.runfolder import claim
 
     fits_path = out_dir / "fits.jsonl"
-    return claim(out_dir, key, cfg.force, "fit",
+    return claim(out_dir, key, cfg.run.force, "fit",
                  made_before_keys=lambda o: fits_path.exists() and fits_path.stat().st_size > 0)
 
 
@@ -461,8 +464,8 @@ def fit_file(input_path: str | Path, out_dir: str | Path, cfg: FitConfig = FitCo
     if cfg.limit is not None:
         skeletons = skeletons[: cfg.limit]
     device = cfg.resolved_device()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
     body = body if body is not None else cfg.body.load(device)
     body = body.to(device)
     model = keypoint_model(body)

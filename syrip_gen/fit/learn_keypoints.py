@@ -172,14 +172,15 @@ def fits_config(fits_dir, threads: int = 1):
     import json
     from pathlib import Path
 
-    from syrip_gen.fit.fitter import FitConfig
+    from syrip_gen.config import RunConfig, run_moved
+    from syrip_gen.fit.fitter import RUN_FIELDS, FitConfig
 
     summary = Path(fits_dir) / "summary.json"
     recorded = json.loads(summary.read_text()).get("config", {}) if summary.is_file() else {}
-    skip = {"limit", "images", "overlays", "threads", "device"}
+    skip = {"limit", "images", "overlays", "run", *run_moved(*RUN_FIELDS)}  # how those fits ran: not this run's
     known = ({f.name for f in dataclasses.fields(FitConfig)} | set(FitConfig.MOVED)) - skip  # MOVED: older summaries
     cfg = FitConfig.from_dict({k: v for k, v in recorded.items() if k in known})
-    return dataclasses.replace(cfg, overlays=False, threads=threads, limit=None,
+    return dataclasses.replace(cfg, overlays=False, run=RunConfig(threads=threads), limit=None,
                                body=dataclasses.replace(cfg.body, keypoints=None))
 
 

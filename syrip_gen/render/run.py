@@ -235,7 +235,7 @@ def _render_shard(shard, jobs, fits, cfg, out, d, key, n_backgrounds) -> dict:
 def check_out(out: Path, key: str, cfg: RenderConfig) -> str | None:
     """Refuse, before any work, an ``--out`` this run may not write into (see
     :func:`syrip_gen.runfolder.claim`); returns another render run's key to replace, if any."""
-    return claim(out, key, cfg.force, "render",
+    return claim(out, key, cfg.run.force, "render",
                  made_before_keys=lambda o: (o / "shards").is_dir() and any((o / "shards").iterdir()))
 
 
@@ -252,17 +252,17 @@ def _run_shards(tasks: list[tuple[int, list]], fits: dict, cfg: RenderConfig, ou
                 n_backgrounds: int):
     """Yield shard manifests as they finish (any order), with the chosen backend."""
     args = (fits, cfg, str(out), key, n_backgrounds, os.getpid())
-    if cfg.backend == "dask":
+    if cfg.run.backend == "dask":
         yield from _run_dask(tasks, args, cfg)
-    elif cfg.backend != "joblib":
-        raise UserError(f"unknown --backend {cfg.backend!r}; choose joblib or dask")
-    elif cfg.workers <= 1:
+    elif cfg.run.backend != "joblib":
+        raise UserError(f"unknown --backend {cfg.run.backend!r}; choose joblib or dask")
+    elif cfg.run.workers <= 1:
         for shard, jobs in tasks:
             yield render_shard(shard, jobs, *args)
     else:
         from joblib import Parallel, delayed
 
-        par = Parallel(n_jobs=cfg.workers, backend="loky", return_as="generator_unordered")
+        par = Parallel(n_jobs=cfg.run.workers, backend="loky", return_as="generator_unordered")
         yield from par(delayed(render_shard)(shard, jobs, *args) for shard, jobs in tasks)
 
 
@@ -272,11 +272,11 @@ def _run_dask(tasks, args, cfg: RenderConfig):
     except ImportError:
         raise UserError("--backend dask needs dask[distributed]: pip install 'dask[distributed]'") from None
     cluster = None
-    if cfg.scheduler:
-        client = Client(cfg.scheduler)
+    if cfg.run.scheduler:
+        client = Client(cfg.run.scheduler)
     else:
-        procs = cfg.workers > 1  # one worker: in this process (threads), no extra interpreter
-        cluster = LocalCluster(n_workers=max(1, cfg.workers), threads_per_worker=1, processes=procs,
+        procs = cfg.run.workers > 1  # one worker: in this process (threads), no extra interpreter
+        cluster = LocalCluster(n_workers=max(1, cfg.run.workers), threads_per_worker=1, processes=procs,
                                dashboard_address=None, **({"host": "127.0.0.1"} if procs else {}))
         client = Client(cluster)
     try:

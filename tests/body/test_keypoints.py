@@ -16,7 +16,7 @@ from syrip_gen.fit.learn_keypoints import RoundsConfig, learn_rounds, rest_geome
 from syrip_gen.fit.prior import default_prior
 from syrip_gen.fit.synthetic import synthetic_skeletons
 
-FAST = FitConfig(overlays=False, threads=1)
+FAST = FitConfig(overlays=False)
 
 
 def test_simplex_projection_and_qp():

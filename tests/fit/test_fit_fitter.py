@@ -16,7 +16,7 @@ from syrip_gen.fit.kinematics import keypoint_model
 from syrip_gen.fit.prior import default_prior
 from syrip_gen.fit.synthetic import pa_mpjpe, synthetic_skeletons
 
-FAST = FitConfig(overlays=False, threads=1)
+FAST = FitConfig(overlays=False)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_final_hypotheses_refines_only_the_best_in_the_last_stage(anny_body, syn
     args = (anny_body, keypoint_model(anny_body), default_prior(), synth.keypoints, synth.width, synth.height,
             [None] * 6)
     three = fit_batch(*args, FAST, skeleton_noise(ids, 0))
-    one = fit_batch(*args, FitConfig(overlays=False, threads=1, final_hypotheses=1), skeleton_noise(ids, 0))
+    one = fit_batch(*args, FitConfig(overlays=False, final_hypotheses=1), skeleton_noise(ids, 0))
     assert all(len(h) == 3 for h in three.hypotheses_final) and all(len(h) == 1 for h in one.hypotheses_final)
     assert all(set(o) <= set(t) for o, t in zip(one.hypotheses_final, three.hypotheses_final))
     assert one.error_norm.mean(1).median() < 0.02
@@ -81,13 +81,13 @@ def test_fit_file_records_and_determinism(tmp_path, anny_body, synth):
     assert set(r["losses"]) >= {"data", "pose_prior", "shape_prior", "hyperextension", "joint_limits", "penetration"}
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["counts"] == {"ok": 3} and 0 < summary["error"]["median"] < 0.05
-    fit_file(src, tmp_path / "c", FitConfig(overlays=False, threads=1, seed=1), body=anny_body, progress=False)
+    fit_file(src, tmp_path / "c", FitConfig(overlays=False, seed=1), body=anny_body, progress=False)
     assert (tmp_path / "c" / "fits.jsonl").read_text() != la  # the seed matters
 
 
 def test_resume_after_truncated_jsonl_gives_same_fits(tmp_path, anny_body, synth):
     src = _coco_file(tmp_path / "in.json", synth, n=3)
-    cfg = FitConfig(overlays=False, threads=1, batch_size=2)
+    cfg = FitConfig(overlays=False, batch_size=2)
     fit_file(src, tmp_path / "full", cfg, body=anny_body, progress=False)
     full = (tmp_path / "full" / "fits.jsonl").read_text().splitlines()
     crashed = tmp_path / "crash"
@@ -115,7 +115,7 @@ def test_bad_input_is_skipped_with_reasons(tmp_path, anny_body, synth):
     extra.append({"id": 20, "image_id": 99, "keypoints": kp.flatten().tolist()})
     extra.append({"id": 21, "image_id": 1, "keypoints": [1, 2, 3]})
     src = _coco_file(tmp_path / "in.json", synth, n=1, extra_anns=extra)
-    s = fit_file(src, tmp_path / "out", FitConfig(threads=1, overlays=True), body=anny_body, progress=False)
+    s = fit_file(src, tmp_path / "out", FitConfig(overlays=True), body=anny_body, progress=False)
     recs = {r["id"]: r for r in map(json.loads, (tmp_path / "out" / "fits.jsonl").read_text().splitlines())}
     assert recs["1"]["status"] == "ok"
     assert recs["10"]["status"] == "rejected: only 5 labelled keypoints (need 6)"
@@ -174,7 +174,7 @@ def test_cli_fit_learn_prior_refit(tmp_path, anny_body, synth, monkeypatch, caps
 
 
 def test_real_syrip_skeletons(tmp_path, anny_body, syrip_train):
-    s = fit_file(syrip_train, tmp_path / "real", FitConfig(limit=10, overlays=False, threads=1), body=anny_body,
+    s = fit_file(syrip_train, tmp_path / "real", FitConfig(limit=10, overlays=False), body=anny_body,
                  progress=False)
     assert s.counts.get("ok", 0) >= 8, s.counts
     assert s.error["median"] < 0.03, s.error

@@ -96,7 +96,7 @@ def test_stage_configs_check_types_and_ranges():
     from syrip_gen.fit.fitter import FitConfig
 
     cases = [
-        (lambda: FitConfig.from_dict({"threads": -1}), "fit config: threads must be >= 1"),
+        (lambda: FitConfig.from_dict({"run": {"threads": -1}}), "fit config: run.threads must be >= 1"),
         (lambda: FitConfig.from_dict({"stages": [{"steps": "x", "sigma": 0.1, "prior": 0}]}),
          r"fit config: stages\[0\].steps must be an integer"),
         (lambda: FilterConfig.from_dict({"max_prior_nll": "abc"}), "filter config: max_prior_nll must be a number"),
@@ -191,13 +191,63 @@ def test_run_keys_come_from_field_metadata():
     """RUN_ONLY fields never enter a run key; keyed_when leaves out an option's settings while it is off."""
     from dataclasses import replace
 
+    from syrip_gen.config import RunConfig
     from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.fit.fitter import SUPPORT_FIELDS, FitConfig
     from syrip_gen.render.sequence.clips import ClipConfig
 
     base = RenderConfig()
-    assert replace(base, workers=7, force=True, gl_threads=3, contact_sheet=False).keyed() == base.keyed()
+    assert replace(base, run=RunConfig(workers=7, force=True, gl_threads=3), contact_sheet=False).keyed() == base.keyed()
     assert "photo_textures" not in base.keyed() and replace(base, photo_textures=True).keyed()["photo_textures"]
-    assert FitConfig(device="auto", threads=4, limit=3, overlays=False).keyed() == FitConfig().keyed()
+    assert FitConfig(run=RunConfig(device="auto", threads=4), limit=3, overlays=False).keyed() == FitConfig().keyed()
     assert SUPPORT_FIELDS[0] == "support" and set(SUPPORT_FIELDS) <= set(FitConfig(support=True).keyed())
     assert ClipConfig.of(preview=False, video=False).keyed() == ClipConfig().keyed()
+
+
+def test_run_section_is_one_class_shared_by_fit_render_and_sequence(caplog):
+    """How and where a stage runs is one ``run:`` section (RunConfig): old flat keys are read with
+    one warning each, CLI flags keep their names without one, and no run value enters a run key."""
+    from dataclasses import fields
+
+    from syrip_gen.cli import build_parser
+    from syrip_gen.config import RunConfig
+    from syrip_gen.fit.fitter import FitConfig
+    from syrip_gen.render.image.config import RenderConfig
+    from syrip_gen.render.sequence.clips import ClipConfig
+
+    for cls in (FitConfig, RenderConfig):  # declared once, never keyed
+        (run,) = [f for f in fields(cls) if f.name == "run"]
+        assert run.type in (RunConfig, "RunConfig") and run.metadata == {"keyed": False}
+        assert "run" not in cls().keyed()
+    old = {"workers": 3, "backend": "dask", "scheduler": "tcp://h:8786", "gl_threads": 2, "force": True}
+    with caplog.at_level("WARNING", logger="syrip_gen.config"):
+        cfg = RenderConfig.from_dict({"variants": 2, **old})
+    assert cfg.run == RunConfig(**old) and cfg == RenderConfig.from_dict({"variants": 2, "run": old})
+    assert len(caplog.records) == 5 and "render config: gl_threads is now run.gl_threads" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="syrip_gen.config"):
+        fit = FitConfig.from_dict({"device": "auto", "threads": 2, "force": True})
+        clip = ClipConfig.from_dict({"workers": 2, "width": 160})
+    assert fit.run == RunConfig(device="auto", threads=2, force=True) and len(caplog.records) == 4
+    assert clip.render.run.workers == 2 and ClipConfig().render.run.workers == 1  # a clip: one process
+    assert ClipConfig.from_dict({"run": {"force": True}}).render.run == RunConfig(workers=1, force=True)
+    with pytest.raises(UserError, match="^render config: workers and run.workers given both; workers is the old name"):
+        RenderConfig.from_dict({"workers": 3, "run": {"workers": 1}})
+    with pytest.raises(UserError, match=r"^fit config: run.workers not used by this stage \(it runs by run.device"):
+        FitConfig.from_dict({"run": {"workers": 8}})
+    with pytest.raises(UserError, match="^render config: run.device not used by this stage"):
+        RenderConfig.from_dict({"run": {"device": "cuda"}})
+    # the flags keep their names and write into run.*, silently
+    caplog.clear()
+    render_argv = ["render", "f", "--out", "o", "--workers", "3", "--backend", "dask", "--scheduler", "tcp://h:8786",
+                   "--gl-threads", "2", "--force"]
+    fit_argv = ["fit", "x.json", "--out", "o", "--device", "auto", "--threads", "2", "--force"]
+    with caplog.at_level("WARNING", logger="syrip_gen.config"):
+        assert from_args(RenderConfig, build_parser(render_argv).parse_args(render_argv), "render").run == cfg.run
+        assert from_args(FitConfig, build_parser(fit_argv).parse_args(fit_argv), "fit").run == fit.run
+    assert not caplog.records
+    with pytest.raises(UserError, match="^render: --workers must be >= 1, got 0$"):
+        from_args(RenderConfig, argparse.Namespace(workers=0), "render")
+    # run keys: what a stage makes, never how it ran
+    assert cfg.keyed() == RenderConfig(variants=2).keyed() and fit.keyed() == FitConfig().keyed()
+    assert clip.keyed() == ClipConfig.from_dict({"width": 160}).keyed()

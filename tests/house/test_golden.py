@@ -73,6 +73,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from syrip_gen.config import RunConfig
+
 ROOT = Path(__file__).resolve().parents[2]
 SKELETONS = ROOT / "assets" / "postures" / "skeletons.json"
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -118,7 +120,7 @@ def run_render(body, tmp: Path) -> Path:
     from syrip_gen.render.image.worker import _STATE
 
     fits = write_fits(body, tmp / "fits" / "fits.jsonl", n=3, seed=7)
-    cfg = RenderConfig(variants=2, seed=5, width=160, height=120, workers=1, shadows=0.5, depth=True,
+    cfg = RenderConfig(variants=2, seed=5, width=160, height=120, run=RunConfig(workers=1), shadows=0.5, depth=True,
                        parts=True, texture_size=64, support_texels_per_m=64, shard_size=4)
     _STATE.clear()
     return Path(render_dataset(fits, tmp / "data", cfg).out_dir)
@@ -130,7 +132,7 @@ def run_fit(body, tmp: Path) -> Path:
 
     stages = (Stage(6, 0.20, 0.05, optimise_pose=False, lr=0.05), Stage(6, 0.10, 0.02),
               Stage(6, 0.05, 0.008, optimise_shape=True))
-    cfg = FitConfig(overlays=False, threads=1, limit=4, stages=stages, batch_size=2)
+    cfg = FitConfig(overlays=False, limit=4, stages=stages, batch_size=2)
     fit_file(SKELETONS, tmp / "fitted", cfg, body=body, progress=False)
     return tmp / "fitted" / "fits.jsonl"
 

@@ -10,11 +10,12 @@ import pytest
 from helpers.render_data import use_fake_maker, write_fits
 
 from syrip_gen.render.image.config import RenderConfig
+from syrip_gen.config import RunConfig
 
 from syrip_gen.render.run import render_dataset
 from syrip_gen.errors import UserError
 
-CFG = RenderConfig(variants=2, width=160, height=120, workers=1, shard_size=2, seed=7, contact_sheet=False)
+CFG = RenderConfig(variants=2, width=160, height=120, run=RunConfig(workers=1), shard_size=2, seed=7, contact_sheet=False)
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_render_refuses_a_users_dataset_even_with_force(fits, tmp_path, monkeypa
     (theirs / "annotations/person_keypoints_train_infant.json").write_text('{"images": [1, 2, 3]}')
     (theirs / "images/000000_0000.jpg").write_bytes(b"a real photo")
     before = _tree(theirs)
-    for cfg in (CFG, replace(CFG, force=True)):
+    for cfg in (CFG, replace(CFG, run=replace(CFG.run, force=True))):
         with pytest.raises(UserError, match="not empty and was not made by `syrip-gen render`"):
             render_dataset(fits, theirs, cfg)
     assert _tree(theirs) == before
@@ -106,7 +107,7 @@ def test_fit_rerun_with_other_seed_or_input_is_refused_or_replaced(anny_body, tm
     fit_file(skeletons, out, cfg, body=anny_body, progress=False)
     assert {r["seed"] for r in records()} == {0}
     # the same run again, or with a larger limit / other threads: resumes
-    assert fit_file(skeletons, out, replace(cfg, threads=2), body=anny_body,
+    assert fit_file(skeletons, out, replace(cfg, run=RunConfig(threads=2)), body=anny_body,
                     progress=False).skipped_existing == 2
     with pytest.raises(UserError, match="holds a different fit run"):
         fit_file(skeletons, out, replace(cfg, seed=1), body=anny_body, progress=False)
@@ -117,7 +118,7 @@ def test_fit_rerun_with_other_seed_or_input_is_refused_or_replaced(anny_body, tm
     with pytest.raises(UserError, match="holds a different fit run"):
         fit_file(other_input, out, cfg, body=anny_body, progress=False)
     assert {r["seed"] for r in records()} == {0}  # untouched
-    s = fit_file(skeletons, out, replace(cfg, seed=1, force=True), body=anny_body, progress=False)
+    s = fit_file(skeletons, out, replace(cfg, seed=1, run=RunConfig(force=True)), body=anny_body, progress=False)
     assert {r["seed"] for r in records()} == {1} and s.config["seed"] == 1 and s.fitted == 2
     assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 1
     with pytest.raises(UserError, match="prune_after .1. must name a stage before the last of the 2 stages"):
@@ -127,7 +128,7 @@ def test_fit_rerun_with_other_seed_or_input_is_refused_or_replaced(anny_body, tm
     theirs.mkdir()
     (theirs / "notes.txt").write_text("mine")
     with pytest.raises(UserError, match="not empty and was not made by `syrip-gen fit`"):
-        fit_file(skeletons, theirs, replace(cfg, force=True), body=anny_body, progress=False)
+        fit_file(skeletons, theirs, replace(cfg, run=RunConfig(force=True)), body=anny_body, progress=False)
 
 
 # ---- 5. a truncated photo is skipped and counted, not used half grey --------------------------
@@ -483,7 +484,7 @@ def test_render_never_takes_over_a_fit_folder(fits, tmp_path, monkeypatch):
     use_fake_maker(monkeypatch)
     record(fits.parent, "fitkey", "fit")
     before = _tree(fits.parent)
-    for cfg in (CFG, replace(CFG, force=True)):
+    for cfg in (CFG, replace(CFG, run=replace(CFG.run, force=True))):
         with pytest.raises(UserError, match="holds a `syrip-gen fit` run; refusing to write a render run"):
             render_dataset(fits, fits.parent, cfg)
     assert _tree(fits.parent) == before

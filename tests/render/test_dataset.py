@@ -14,11 +14,12 @@ from pycocotools.coco import COCO
 from helpers.render_data import use_fake_maker, write_fits
 
 from syrip_gen.render.image.config import RenderConfig
+from syrip_gen.config import RunConfig
 
 from syrip_gen.render.run import render_dataset
 from syrip_gen.errors import UserError
 
-CFG = RenderConfig(variants=3, width=160, height=120, workers=1, shard_size=2, seed=7)
+CFG = RenderConfig(variants=3, width=160, height=120, run=RunConfig(workers=1), shard_size=2, seed=7)
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_other_run_refused_unless_forced(fits, tmp_path, monkeypatch):
     other = replace(CFG, seed=8)
     with pytest.raises(UserError, match="different render run"):
         render_dataset(fits, out, other)
-    s = render_dataset(fits, out, replace(other, force=True))
+    s = render_dataset(fits, out, replace(other, run=replace(other.run, force=True)))
     assert s.shards_resumed == 0 and s.images == 6
     assert json.loads((out / "run.json").read_text())["run_key"] == s.run_key
 
@@ -125,7 +126,7 @@ def test_dask_backend_matches_joblib(fits, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     use_fake_maker(monkeypatch)
     a = render_dataset(fits, tmp_path / "a", CFG)
-    b = render_dataset(fits, tmp_path / "b", replace(CFG, backend="dask", workers=1))
+    b = render_dataset(fits, tmp_path / "b", replace(CFG, run=RunConfig(backend="dask", workers=1)))
     assert a.run_key == b.run_key
     assert _snapshot(tmp_path / "a") == _snapshot(tmp_path / "b")
 

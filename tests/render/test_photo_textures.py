@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from syrip_gen.config import RunConfig
+
 
 @pytest.fixture
 def fits_with_one_photo(anny_body, tmp_path):
@@ -51,7 +53,7 @@ def test_render_with_photo_textures(fits_with_one_photo, tmp_path):
     from syrip_gen.render.run import render_dataset
     from syrip_gen.render.image.worker import _STATE
 
-    cfg = RenderConfig(variants=3, seed=1, width=160, height=120, workers=1, texture_size=64,
+    cfg = RenderConfig(variants=3, seed=1, width=160, height=120, run=RunConfig(workers=1), texture_size=64,
                        photo_textures=True, contact_sheet=False, max_missing_photos=0.5)
     _STATE.clear()
     s = render_dataset(fits_with_one_photo, tmp_path / "data", cfg)
@@ -114,7 +116,7 @@ def test_an_empty_photo_is_counted_like_a_truncated_one(anny_body, tmp_path, mon
     ok, buf = cv2.imencode(".jpg", photo)
     cut = buf.tobytes()[: len(buf) // 2]
     fits = _fits_with_photos(anny_body, tmp_path, {0: b"", 1: cut})
-    cfg = RenderConfig(variants=2, seed=1, width=160, height=120, workers=1, texture_size=64,
+    cfg = RenderConfig(variants=2, seed=1, width=160, height=120, run=RunConfig(workers=1), texture_size=64,
                        photo_textures=True, contact_sheet=False)
     s = render_dataset(fits, tmp_path / "data", cfg)
     assert s.photo_textures == {"photo unreadable (rendered procedurally)": 2} and s.images == 4
@@ -159,7 +161,7 @@ def test_photos_are_found_from_any_folder_and_missing_ones_stop_the_run(anny_bod
     old.parent.mkdir()
     old.write_text("".join(json.dumps({**r, "source": "data/annotations/k.json", "file_name": f"img{i}.jpg"}) + "\n"
                            for i, r in enumerate(fitted)))
-    cfg = RenderConfig(variants=1, seed=1, width=160, height=120, workers=1, texture_size=64,
+    cfg = RenderConfig(variants=1, seed=1, width=160, height=120, run=RunConfig(workers=1), texture_size=64,
                        photo_textures=True, contact_sheet=False)
     unreadable = {"photo unreadable (rendered procedurally)": 2}
     assert render_dataset("old", project / "ds_old", cfg).photo_textures == unreadable

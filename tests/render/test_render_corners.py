@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from helpers.render_data import write_fits
 
+from syrip_gen.config import RunConfig
 from syrip_gen.render.looks.photo_stats import empty_corners
 
 W, H = 160, 120
@@ -44,7 +45,7 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
         r["_index"] = i
     infos = prepare_fits(recs, anny_body)
     cfg = RenderConfig(width=W, height=H, backgrounds=str(bg_dir), photo_support=0.5, texture_size=64,
-                       support_texels_per_m=64, workers=1)
+                       support_texels_per_m=64, run=RunConfig(workers=1))
     try:
         maker = ImageMaker(cfg, TopologyMaps(anny_body.topology()))
     except Exception as err:  # noqa: BLE001

@@ -14,6 +14,7 @@ from syrip_gen.errors import UserError
 from syrip_gen.annotate import annotate_scene
 from syrip_gen.coco import FLIP_INDEX
 from syrip_gen.posture_label import posture_labels
+from syrip_gen.config import RunConfig
 from syrip_gen.geometry import rotvec_to_matrix
 from syrip_gen.render.world.contact import ContactConfig
 from syrip_gen.render.world.variants import VariantConfig, sample_variants
@@ -91,7 +92,7 @@ def test_real_renderer_run(anny_body, fit_infos, tmp_path):
     from syrip_gen.render.image.compose import ImageMaker
     from syrip_gen.render.looks.uv import TopologyMaps
 
-    cfg = RenderConfig(width=W, height=H, workers=1)
+    cfg = RenderConfig(width=W, height=H, run=RunConfig(workers=1))
     try:
         maker = ImageMaker(cfg, TopologyMaps(anny_body.topology()))
     except Exception as err:  # noqa: BLE001
@@ -235,8 +236,8 @@ def test_render_config_from_dict_and_pipeline_specs(tmp_path):
     from syrip_gen.render.image.config import RenderConfig
 
     cfg = RenderConfig.from_dict({"variants": 2, "shadows": True, "sampling": {"fov_deg": [30, 40]},
-                                  "sensor": {"p_noise": 0.0}, "force": True})
-    assert cfg.shadows == 1.0 and cfg.sampling.fov_deg == (30, 40) and cfg.sensor.p_noise == 0.0
+                                  "sensor": {"p_noise": 0.0}, "run": {"force": True}})
+    assert cfg.shadows == 1.0 and cfg.sampling.fov_deg == (30, 40) and cfg.sensor.p_noise == 0.0 and cfg.run.force
     assert RenderConfig.from_dict(None) == RenderConfig()
     for bad, match in (({"variantz": 2}, "unknown key.*variantz"), ({"sampling": {"yaw": 1}}, "sampling.*yaw"),
                        ({"shadows": 2.0}, "shadows must be <= 1"), ({"msaa": 3}, "msaa")):
@@ -249,7 +250,7 @@ def test_render_config_from_dict_and_pipeline_specs(tmp_path):
     for spec in sorted((root / "pipelines").glob("*.yaml")):
         for step in yaml.safe_load(spec.read_text()).get("steps", []) or []:
             if step.get("kind") == "render":
-                assert RenderConfig.from_dict({**step.get("config", {}), "force": True}).force
+                assert RenderConfig.from_dict(step.get("config", {})).run.workers >= 1
 
 
 def test_cli_shadows_flag():

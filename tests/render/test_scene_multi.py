@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from helpers.render_data import prepared_fits, write_fits
 
+from syrip_gen.config import RunConfig
 from syrip_gen.render.world.sources import posture_pool
 from syrip_gen.render.world.spec import VariantSpec
 from syrip_gen.render.world.variants import VariantConfig, sample_variants
@@ -146,7 +147,7 @@ def multi_dataset(anny_body, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("multi")
     fits = write_fits(anny_body, tmp / "fits" / "fits.jsonl", n=2, seed=3)
-    cfg = RenderConfig(variants=3, seed=2, width=W, height=H, workers=1, texture_size=64, support_texels_per_m=64,
+    cfg = RenderConfig(variants=3, seed=2, width=W, height=H, run=RunConfig(workers=1), texture_size=64, support_texels_per_m=64,
                        contact_sheet=False, sampling=TWO)
     mp = pytest.MonkeyPatch()
     mp.setattr(body_module, "load_body", lambda *a, **k: anny_body)

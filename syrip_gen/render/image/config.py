@@ -5,17 +5,18 @@ Its own module so that scene composition (``render/image/compose.py``) and the s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from syrip_gen.body import BODY_MOVED, BodyConfig
 from syrip_gen.coco import check_split
-from syrip_gen.config import RUN_ONLY, check_ranges, from_mapping, keyed
+from syrip_gen.config import RUN_ONLY, RunConfig, check_ranges, from_mapping, keyed, run_moved
 from syrip_gen.render.world.contact import ContactConfig
 from syrip_gen.render.pixels.sensor import SensorConfig
 from syrip_gen.render.world.variants import VariantConfig
 
 MAX_VARIANTS = 10000
 MAX_IMAGE_SIDE = 16384  # GL_MAX_RENDERBUFFER_SIZE and GL_MAX_VIEWPORT_DIMS of Mesa llvmpipe (and most GPUs)
+RUN_FIELDS = ("workers", "backend", "scheduler", "gl_threads", "force")  # render's fields of RunConfig
 
 
 def _with_photo_textures(cfg) -> bool:
@@ -30,9 +31,9 @@ class RenderConfig:
     True/False are read as 1/0). Shadows need GL shadow maps and the support drawn by GL:
     about 3x slower per shadowed image on llvmpipe. ``msaa``: GL multisampling (0, 2 or 4);
     0 is ~40 % faster on llvmpipe, the body's silhouette is then softened by compositing
-    (see :class:`ImageMaker`). ``gl_threads``: llvmpipe threads per worker process
-    (``LP_NUM_THREADS``; None = CPUs // workers; ignored on a GPU and when the variable is
-    set already). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
+    (see :class:`ImageMaker`). ``run``: how it runs (``workers``, ``backend``, ``scheduler``,
+    ``gl_threads``: llvmpipe threads per worker process, ``LP_NUM_THREADS``, None = CPUs //
+    workers, ignored on a GPU and when the variable is set already; ``force``). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
     support texture density (its side is the power of two nearest to density x tile length:
     256 for mattresses/blankets, 512 for rugs/floors at the default). ``photo_textures``: each
     fit's photo is baked onto its body once (``DATASET/photo_textures/``, the user's data); an
@@ -46,9 +47,6 @@ class RenderConfig:
     seed: int = field(default=0, metadata={"min": 0})
     width: int = field(default=640, metadata={"min": 16, "max": MAX_IMAGE_SIDE})
     height: int = field(default=480, metadata={"min": 16, "max": MAX_IMAGE_SIDE})
-    workers: int = field(default=2, metadata={"min": 1, **RUN_ONLY})
-    backend: str = field(default="joblib", metadata={"choices": ("joblib", "dask"), **RUN_ONLY})
-    scheduler: str | None = field(default=None, metadata=RUN_ONLY)  # dask scheduler address; None = a LocalCluster
     backgrounds: str | None = None  # folder of background photos; None = procedural
     # with backgrounds: chance a lying infant lies on one of the photos
     photo_support: float = field(default=0.7, metadata={"min": 0.0, "max": 1.0})
@@ -68,28 +66,29 @@ class RenderConfig:
     split: str = "train"
     depth: bool = False  # write DATASET/shards/.../*_depth.png (uint16 mm)
     parts: bool = False  # write part-segmentation PNGs (uint8 part id + 1, 0 = not body)
-    force: bool = field(default=False, metadata=RUN_ONLY)  # replace a different run's shards
     limit: int | None = field(default=None, metadata={"min": 1})  # render only the first N usable fits
     shard_size: int = field(default=50, metadata={"min": 1})
     body: BodyConfig = field(default_factory=BodyConfig)  # the fits' body model, its file, learned keypoints
     texture_size: int = field(default=512, metadata={"min": 64})  # smaller: too few texels for the garment patterns
     support_texels_per_m: int = field(default=512, metadata={"min": 32})  # a support texture of >= 16 texels
     msaa: int = field(default=0, metadata={"choices": (0, 2, 4)})
-    gl_threads: int | None = field(default=None, metadata={"min": 1, **RUN_ONLY})
     contact_sheet: bool = field(default=True, metadata=RUN_ONLY)
     sampling: VariantConfig = field(default_factory=VariantConfig)
     sensor: SensorConfig = field(default_factory=SensorConfig)
     # how bodies meet their support (render.world.contact): settling tilt, contact tolerance, contact shadow
     contact: ContactConfig = field(default_factory=ContactConfig)
+    # how and where it runs: workers, backend, scheduler, gl_threads; force: replace a different run's shards
+    run: RunConfig = field(default_factory=RunConfig, metadata=RUN_ONLY)
 
     # keys read from older specs (with a warning): old path -> new path
     MOVED = {**BODY_MOVED, "contact_shadow": "contact.shadow", "sampling.settle_max_tilt_deg": "contact.max_tilt_deg",
-             "sampling.contact_tolerance_m": "contact.tolerance"}
+             "sampling.contact_tolerance_m": "contact.tolerance", **run_moved(*RUN_FIELDS)}
 
     def __post_init__(self):
         if isinstance(self.shadows, bool):
             object.__setattr__(self, "shadows", 1.0 if self.shadows else 0.0)
         check_ranges(self, "render config")
+        self.run.check_used(RUN_FIELDS, "render config")
         check_split(self.split, "render config")
 
     @classmethod
@@ -112,5 +111,3 @@ class RenderConfig:
                 d["sampling"].pop(k)
         return d
 
-
-EXECUTION_ONLY = tuple(f.name for f in fields(RenderConfig) if not f.metadata.get("keyed", True))

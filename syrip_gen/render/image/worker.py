@@ -41,9 +41,9 @@ def one_torch_thread():
 
 
 def gl_threads(cfg: RenderConfig) -> int:
-    """llvmpipe (and OpenCV) threads per worker: ``cfg.gl_threads`` or the CPUs shared out
+    """llvmpipe (and OpenCV) threads per worker: ``cfg.run.gl_threads`` or the CPUs shared out
     among workers (benchmarks/results/render_pipeline.md compares 1-2 workers x 1-2 threads)."""
-    return int(cfg.gl_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
+    return int(cfg.run.gl_threads or max(1, (os.cpu_count() or 1) // max(1, cfg.run.workers)))
 
 
 def worker_state(cfg: RenderConfig) -> WorkerState:
@@ -54,7 +54,7 @@ def worker_state(cfg: RenderConfig) -> WorkerState:
         if state is None:
             from syrip_gen.gates.pose import PoseChecker
 
-            if cfg.gl_threads or cfg.workers > 1:  # before this process's GL context exists
+            if cfg.run.gl_threads or cfg.run.workers > 1:  # before this process's GL context exists
                 import cv2
 
                 os.environ.setdefault("LP_NUM_THREADS", str(gl_threads(cfg)))

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syrip_gen.annotate import synthetic_info
-from syrip_gen.config import RUN_ONLY, check_ranges, from_mapping, keyed
+from syrip_gen.config import RUN_ONLY, RunConfig, check_ranges, from_mapping, keyed, moved
 from syrip_gen.errors import UserError
 from syrip_gen.render.sequence.clip_plan import ClipPlan, limit_arrays, plan_clip  # noqa: F401  (the API)
 from syrip_gen.render.sequence.clip_render import clip_name, clip_table, finished_clip, frame_id, render_clip  # noqa: F401
@@ -44,13 +44,14 @@ from syrip_gen.render.world.variants import VariantConfig
 # 320x240; the frames are streamed from disk into the MP4s); 3000 = 5 min at 10 fps, 100 s at 30 fps
 MAX_FRAMES = 3000
 # a clip's image settings unlike a still's: one process, smaller frames, room for moving limbs
-CLIP_RENDER = {"variants": 1, "workers": 1, "width": 320, "height": 240, "contact_sheet": False,
-               "sampling": {"fill": (0.45, 0.7)}}
+CLIP_RENDER = {"variants": 1, "width": 320, "height": 240, "contact_sheet": False,
+               "sampling": {"fill": (0.45, 0.7)}, "run": {"workers": 1}}
+SECTIONS = {"sampling": VariantConfig, "run": RunConfig}  # CLIP_RENDER's nested sections: merged key by key
 
 
 def _clip_render(**image) -> RenderConfig:
     """A clip's image settings: :data:`CLIP_RENDER` under ``image`` (RenderConfig fields)."""
-    return RenderConfig(**{**CLIP_RENDER, "sampling": VariantConfig(**CLIP_RENDER["sampling"]), **image})
+    return RenderConfig(**{**CLIP_RENDER, **{k: cls(**CLIP_RENDER[k]) for k, cls in SECTIONS.items()}, **image})
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,11 @@ class ClipConfig:
             both = sorted(set(flat) & set(render))
             if both:
                 raise UserError(f"sequence config: {', '.join(both)} given both flat and under render:")
-            render = {**CLIP_RENDER, **flat, **render}
-            render["sampling"] = {**CLIP_RENDER["sampling"], **(render.get("sampling") or {})}
+            given = moved(RenderConfig, {**flat, **render}, "sequence config")  # old keys first (workers: run.workers)
+            render = {**CLIP_RENDER, **given}
+            for k in SECTIONS:  # the clip's defaults under the user's values, key by key
+                if given.get(k) is None or isinstance(given[k], dict):
+                    render[k] = {**CLIP_RENDER[k], **(given.get(k) or {})}
             d["render"] = render
         return from_mapping(cls, d, "sequence config", name=name)
 
@@ -181,7 +185,7 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
     from syrip_gen.render.looks.photo_textures import photo_signature
 
     key = _run_key(path, cfg, photo_signature(path, rcfg.photo_textures, rcfg.max_missing_photos))  # before any work
-    claim(out, key, rcfg.force, "sequence")
+    claim(out, key, rcfg.run.force, "sequence")
     n_bg = check_folders(rcfg)
     state = worker_state(rcfg)
     records, _ = usable_fits(path, len(state.body.shape_names), rcfg.limit, body=rcfg.body.name)
@@ -192,7 +196,7 @@ def render_clips(fits_path: str | Path, out_dir: str | Path, cfg: ClipConfig, lo
     pool, by_index = posture_pool(infos), {f.index: f for f in infos}
     manifests, rendered, render_s, baked = [], 0, 0.0, {}
     with locked(out, "sequence"):
-        if claim(out, key, rcfg.force, "sequence") is not None:  # --force: a different run's clips go
+        if claim(out, key, rcfg.run.force, "sequence") is not None:  # --force: a different run's clips go
             import shutil
 
             for sub in ("images", "annotations", "previews", "videos", "filter"):
