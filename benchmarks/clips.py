@@ -259,12 +259,13 @@ def render_section(args, work: Path) -> dict:
     import shutil
 
     from syrip_gen.render.sequence.clips import ClipConfig, render_clips
+    from syrip_gen.config import RunConfig
 
     t0 = time.perf_counter()
     fits = Path(args.fits) if args.fits else fit_bundled(work / "fit", args.fit_limit)
     fit_s = time.perf_counter() - t0
     cfg = ClipConfig.of(clips=args.clips, seconds=args.seconds, fps=args.fps, width=args.width, height=args.height,
-                     force=True)
+                     run=RunConfig(workers=1, force=True))
     shutil.rmtree(work / "clips", ignore_errors=True)  # render afresh: a resumed run measures no rendering
     t0 = time.perf_counter()
     s = render_clips(fits, work / "clips", cfg, log=lambda *_: None)

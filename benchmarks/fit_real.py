@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from syrip_gen.config import RunConfig  # noqa: E402
 from syrip_gen.fit.fitter import FitConfig, error_distribution, fit_batch, fit_file, skeleton_noise  # noqa: E402
 from syrip_gen.fit.limits import hyperextension, joint_limit_violation  # noqa: E402
 from syrip_gen.fit.penetration import capsule_penetration  # noqa: E402
@@ -50,7 +51,7 @@ def real_split(split: str, body, threads: int) -> dict | None:
     if not path.exists():
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        s = fit_file(path, tmp, FitConfig(overlays=False, threads=threads), body=body, progress=False)
+        s = fit_file(path, tmp, FitConfig(overlays=False, run=RunConfig(threads=threads)), body=body, progress=False)
         recs = read_fits(Path(tmp) / "fits.jsonl")
     fitted = [r for r in recs if r.get("pose") is not None]
     errors = [r["mean_error_norm"] for r in fitted]
@@ -90,7 +91,7 @@ def round_trip(body, n: int, poses: str, threads: int, seed: int = 0) -> dict:
         hw = hand_written_poses(max(1, n // 8 + 1), seed)
         source = _FixedPoses(hw[torch.randperm(len(hw), generator=g)[:n]])
     syn = synthetic_skeletons(body, source, n, g, pixel_noise=0.003)
-    cfg = FitConfig(overlays=False, threads=threads)
+    cfg = FitConfig(overlays=False, run=RunConfig(threads=threads))
     start = time.perf_counter()
     res = fit_batch(body, keypoint_model(body), prior, syn.keypoints, syn.width, syn.height, [None] * n, cfg,
                     skeleton_noise([str(i) for i in range(n)], 0))

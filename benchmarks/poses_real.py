@@ -86,7 +86,7 @@ def measure(name: str, fits: Path, work: Path, seed: int) -> dict:
     variants, sampling = SETTINGS[name]
     out = work / name
     cfg = RenderConfig.from_dict({"variants": variants, "width": 320, "height": 240, "seed": seed,
-                                  "texture_size": 128, "sampling": dict(sampling), "force": True})
+                                  "texture_size": 128, "sampling": dict(sampling), "run": {"force": True}})
     render = render_dataset(fits, out, cfg)
     rep = filter_dataset(out, FilterConfig(), fits_path=fits / "fits.jsonl")
     real, ceiling = shared_syrip("validate100"), shared_syrip("train200")

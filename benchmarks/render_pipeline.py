@@ -69,10 +69,11 @@ def posture_fits(tmp: Path, every: int = 5) -> tuple[Path, str]:
 
 def one_run(fits: Path, out: Path, config: dict) -> dict:
     """Render ``fits`` into ``out`` with ``RenderConfig.from_dict(config)``; timings."""
+    from syrip_gen.config import moved
     from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.render.run import render_dataset
 
-    cfg = RenderConfig.from_dict({"contact_sheet": False, **config})
+    cfg = RenderConfig.from_dict(moved(RenderConfig, {"contact_sheet": False, **config}))  # flat: the results' layout
     stamps: list[tuple[float, int]] = []
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -80,7 +81,7 @@ def one_run(fits: Path, out: Path, config: dict) -> dict:
     total = time.perf_counter() - t0
     per_shard = {k: len(json.loads((out / "shards" / f"{k:05d}" / "shard.json").read_text())["images"])
                  for _, k in stamps}
-    first = min(cfg.workers, len(stamps)) - 1  # steady state: after each worker's first shard
+    first = min(cfg.run.workers, len(stamps)) - 1  # steady state: after each worker's first shard
     steady = None
     if len(stamps) > first + 1:
         steady = sum(per_shard[k] for _, k in stamps[first + 1:]) / (stamps[-1][0] - stamps[first][0])
