@@ -59,7 +59,7 @@ class RunConfig:
     gl_threads: int | None = dataclasses.field(default=None, metadata={"min": 1})
     # torch CPU threads of the fit (None = torch's default); 1 is fastest for its small batched ops
     threads: int | None = dataclasses.field(default=1, metadata={"min": 1})
-    device: str = dataclasses.field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})  # the fit's torch device
+    device: str = dataclasses.field(default="cpu", metadata={"choices": ("cpu", "cuda", "auto")})  # the fit's torch
     force: bool = False  # replace a different run in the output folder
 
     def __post_init__(self):

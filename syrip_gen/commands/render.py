@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--width", type=int)
     p.add_argument("--height", type=int)
-    p.add_argument("--workers", type=int, help="render processes (one GL context each)")
+    p.add_argument("--workers", type=int, help=dflt("run.workers", "render processes (one GL context each)",
+                                                    "; pipeline YAML: run.workers"))
     p.add_argument("--backend", choices=("joblib", "dask"))
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
     p.add_argument("--backgrounds", metavar="DIR", help="folder of background photos (default procedural); "

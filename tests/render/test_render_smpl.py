@@ -28,8 +28,8 @@ def test_render_smpl_body_without_uvs(tmp_path, monkeypatch):
     monkeypatch.setattr(body_pkg, "load_body", fake_load_body)
     fits = write_fits(body, tmp_path / "fits" / "fits.jsonl", n=2)
     torch.manual_seed(0)
-    cfg = RenderConfig(variants=1, width=96, height=72, run=RunConfig(workers=1), body=BodyConfig("smil", str(tmp_path / "tiny.pkl")),
-                       texture_size=64, contact_sheet=False)
+    cfg = RenderConfig(variants=1, width=96, height=72, run=RunConfig(workers=1),
+                       body=BodyConfig("smil", str(tmp_path / "tiny.pkl")), texture_size=64, contact_sheet=False)
     summary = render_dataset(fits, tmp_path / "ds", cfg)
     assert seen and all(s == ("smil", str(tmp_path / "tiny.pkl")) for s in seen)
     coco = json.loads(next((tmp_path / "ds" / "annotations").glob("*.json")).read_text())

@@ -147,8 +147,8 @@ def multi_dataset(anny_body, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("multi")
     fits = write_fits(anny_body, tmp / "fits" / "fits.jsonl", n=2, seed=3)
-    cfg = RenderConfig(variants=3, seed=2, width=W, height=H, run=RunConfig(workers=1), texture_size=64, support_texels_per_m=64,
-                       contact_sheet=False, sampling=TWO)
+    cfg = RenderConfig(variants=3, seed=2, width=W, height=H, run=RunConfig(workers=1), texture_size=64,
+                       support_texels_per_m=64, contact_sheet=False, sampling=TWO)
     mp = pytest.MonkeyPatch()
     mp.setattr(body_module, "load_body", lambda *a, **k: anny_body)
     from syrip_gen.render.image.worker import _STATE

@@ -33,8 +33,8 @@ class RenderConfig:
     0 is ~40 % faster on llvmpipe, the body's silhouette is then softened by compositing
     (see :class:`ImageMaker`). ``run``: how it runs (``workers``, ``backend``, ``scheduler``,
     ``gl_threads``: llvmpipe threads per worker process, ``LP_NUM_THREADS``, None = CPUs //
-    workers, ignored on a GPU and when the variable is set already; ``force``). ``texture_size``: body texture side (texels); ``support_texels_per_m``:
-    support texture density (its side is the power of two nearest to density x tile length:
+    workers, ignored on a GPU and when the variable is set already; ``force``). ``texture_size``:
+    body texture side (texels); ``support_texels_per_m``: support texture density (its side is the power of two nearest to density x tile length:
     256 for mattresses/blankets, 512 for rugs/floors at the default). ``photo_textures``: each
     fit's photo is baked onto its body once (``DATASET/photo_textures/``, the user's data); an
     image wears its own fit's texture (chance ``own_photo_texture``) or another baked fit's;
