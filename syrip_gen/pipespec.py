@@ -80,7 +80,8 @@ def load_spec(path: str | Path, out: str | Path | None = None,
         if not isinstance(s.get("config") or {}, dict) or not isinstance(s.get("inputs") or {}, dict):
             raise UserError(f"{path}: step {s['name']!r}: 'config' and 'inputs' must be mappings")
         config = dict(s.get("config") or {})
-        config.update((overrides or {}).get(s["name"], {}))
+        for key, value in (overrides or {}).get(s["name"], {}).items():
+            _set_key(config, str(key), value)
         inputs = {role: _from(base, ref, names) for role, ref in (s.get("inputs") or {}).items()}
         inputs.update({role: _from(Path.cwd(), ref, names)
                        for role, ref in (input_overrides or {}).get(s["name"], {}).items()})
@@ -156,6 +157,21 @@ def inputs_replacing(path: str | Path, replace: dict[str, str]) -> dict[str, dic
             if ref in replace:
                 out.setdefault(s["name"], {})[role] = str(replace[ref])
     return out
+
+
+def _set_key(config: dict, key: str, value) -> None:
+    """``config[key] = value``; a dotted key (``--set render.run.workers=4``) sets one key of a
+    section, whose other keys stay (sections on the way are copied, or made when absent; one
+    that is not a mapping keeps the dotted key, for the stage's config check to refuse)."""
+    *head, last = key.split(".")
+    d = config
+    for h in head:
+        if d.get(h) is not None and not isinstance(d[h], dict):
+            config[key] = value
+            return
+        d[h] = dict(d.get(h) or {})
+        d = d[h]
+    d[last] = value
 
 
 def _merge(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:

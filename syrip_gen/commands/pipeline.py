@@ -12,7 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--dry", action="store_true", help="print the plan without running")
     r.add_argument("--keep-going", action="store_true", help="run independent steps after a failure")
     r.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE",
-                   help="override a step's config value (YAML syntax), e.g. render.variants=2")
+                   help="override a step's config value (YAML syntax), e.g. render.variants=2 "
+                        "or render.run.workers=4 (one key of a section)")
     r.add_argument("--profile", help="run the spec at another scale: a name from its x-profiles (e.g. toy, gpu)")
     r.add_argument("--input", action="append", default=[], metavar="STEP.ROLE=PATH",
                    help="point a step's input elsewhere, e.g. fit.skeletons=my/person_keypoints.json")

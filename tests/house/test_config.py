@@ -204,7 +204,7 @@ def test_run_keys_come_from_field_metadata():
     assert ClipConfig.of(preview=False, video=False).keyed() == ClipConfig().keyed()
 
 
-def test_run_section_is_one_class_shared_by_fit_render_and_sequence(caplog):
+def test_run_section_is_one_class_shared_by_fit_render_and_sequence(caplog, tmp_path):
     """How and where a stage runs is one ``run:`` section (RunConfig): old flat keys are read with
     one warning each, CLI flags keep their names without one, and no run value enters a run key."""
     from dataclasses import fields
@@ -251,3 +251,12 @@ def test_run_section_is_one_class_shared_by_fit_render_and_sequence(caplog):
     # run keys: what a stage makes, never how it ran
     assert cfg.keyed() == RenderConfig(variants=2).keyed() and fit.keyed() == FitConfig().keyed()
     assert clip.keyed() == ClipConfig.from_dict({"width": 160}).keyed()
+    # a pipeline's --set reaches one key of the section: render.run.workers=4 keeps run.force
+    from syrip_gen.commands.pipeline import parse_overrides
+    from syrip_gen.pipespec import load_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("steps:\n  - {name: render, kind: render, inputs: {fits: fits},\n"
+                    "     config: {variants: 2, run: {workers: 2, force: true}}}\n")
+    (step,) = load_spec(spec, overrides=parse_overrides(["render.run.workers=4"])).steps
+    assert RenderConfig.from_dict(step.config).run == RunConfig(workers=4, force=True)
