@@ -108,6 +108,7 @@ def main(argv=None) -> None:
     from syrip_gen.hardware import describe, git_commit, write_results
     from syrip_gen.render.image.worker import one_torch_thread
     from syrip_gen.render.image.compose import make_image_maker
+    from syrip_gen.fits import FitRecord
     from syrip_gen.render.world.sources import prepare_fits
     from syrip_gen.render.world.variants import VariantConfig
 
@@ -119,7 +120,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
 
     body = load_body("anny")
-    fits = prepare_fits(fit_records(body, 6, args.seed), body)
+    fits = prepare_fits([FitRecord.from_json({"status": "ok", **r}) for r in fit_records(body, 6, args.seed)], body)
     jobs = [(i % len(fits), i // len(fits)) for i in range(args.images)]
     cfg = RenderConfig(width=args.width, height=args.height)
     maker = make_image_maker(cfg, body)

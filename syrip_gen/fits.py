@@ -255,10 +255,10 @@ def record_path(record: dict, key: str, fits_path: str | Path | None) -> Path | 
 
 
 def usable_fits(path: str | Path, body_shape_size: int, limit: int | None = None,
-                body: str | None = None) -> tuple[list[dict], dict[str, int]]:
+                body: str | None = None) -> tuple[list[FitRecord], dict[str, int]]:
     """Usable fit records (``status == "ok"``, well-formed, made with ``body`` when given and
-    the record names one) in file order (a record's position in the list is its fit index),
-    and the skips counted by reason."""
+    the record names one) as :class:`FitRecord`, in file order (a record's position in the list
+    is its fit index), and the skips counted by reason."""
     path = fits_file(path)
     skipped: dict[str, int] = {}
     raw = read_fits(path, bad=skipped)
@@ -282,7 +282,7 @@ def usable_fits(path: str | Path, body_shape_size: int, limit: int | None = None
         if limit is not None and len(records) >= limit:
             skip("beyond --limit")
             continue
-        records.append(r)
+        records.append(FitRecord.from_json(r))
     if not records:
         detail = ", ".join(f"{n} {k}" for k, n in sorted(skipped.items()))
         raise UserError(f"{path}: no usable fits ({detail}); every fit was rejected — check `syrip-gen fit`'s summary")

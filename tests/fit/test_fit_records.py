@@ -41,8 +41,8 @@ def test_old_fits_files_read_with_one_warning_and_stay_usable(tmp_path, caplog):
     assert [r.id for r in recs] == ["a1", "a2", "b"] and not recs[2].ok
     assert sum("without a schema version" in m for m in caplog.messages) == 1
     usable, skipped = usable_fits(path, 11)
-    assert [r["id"] for r in usable] == ["a1", "a2"] and skipped == {"fit not ok": 1}
-    assert all("_index" not in r for r in usable)
+    assert [r.id for r in usable] == ["a1", "a2"] and skipped == {"fit not ok": 1}
+    assert all(isinstance(r, FitRecord) and "_index" not in r.to_json() for r in usable)
 
 
 def test_the_writer_records_status_errors_and_version(tmp_path):

@@ -104,11 +104,9 @@ def angle_between(a, b) -> float:
 
 def prepared_fits(body, folder: Path, n: int = 2) -> list:
     """``n`` fits written by :func:`write_fits` into ``folder``, read back and prepared for
-    sampling (``render.world.sources.prepare_fits``), each with its ``_index``."""
+    sampling (``render.world.sources.prepare_fits``)."""
+    from syrip_gen.fits import FitRecord
     from syrip_gen.render.world.sources import prepare_fits
 
     path = write_fits(body, folder / "fits.jsonl", n=n, extra_bad=False)
-    recs = [json.loads(line) for line in path.read_text().splitlines()]
-    for i, r in enumerate(recs):
-        r["_index"] = i
-    return prepare_fits(recs, body)
+    return prepare_fits([FitRecord.from_json(json.loads(line)) for line in path.read_text().splitlines()], body)

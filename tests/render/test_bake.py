@@ -143,6 +143,7 @@ def test_bake_fits_counts_missing_photos_and_caches(tmp_path, anny_body, scene):
     import cv2
 
     from syrip_gen.render.looks.bake import BakeConfig
+    from syrip_gen.fits import FitRecord
     from syrip_gen.render.looks.photo_textures import bake_fits, choose_texture
 
     root = tmp_path / "data"
@@ -157,9 +158,8 @@ def test_bake_fits_counts_missing_photos_and_caches(tmp_path, anny_body, scene):
             "shape": anny_body.shape_mean.tolist(), "width": W, "height": H, "body": "anny",
             "camera": {"fx": F, "fy": F, "cx": (W - 1) / 2, "cy": (H - 1) / 2, "t": [0.0, 0.0, 0.9],
                        "R": [[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]]}}
-    records = [{**base, "_index": 0, "id": "a", "file_name": "good.png"},
-               {**base, "_index": 1, "id": "b", "file_name": "missing.jpg"},
-               {**base, "_index": 2, "id": "c", "file_name": "broken.jpg"}]
+    records = [FitRecord.from_json({**base, "status": "ok", "id": i, "file_name": f})
+               for i, f in (("a", "good.png"), ("b", "missing.jpg"), ("c", "broken.jpg"))]
     out = tmp_path / "run" / "photo_textures"
     first = bake_fits(records, anny_body, out, BakeConfig(size=128), progress=False)
     assert set(first.paths) == {0}

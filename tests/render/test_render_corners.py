@@ -31,6 +31,7 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
 
     from syrip_gen.render.image.config import RenderConfig
     from syrip_gen.render.image.compose import ImageMaker
+    from syrip_gen.fits import FitRecord
     from syrip_gen.render.world.sources import prepare_fits
     from syrip_gen.render.looks.uv import TopologyMaps
     from syrip_gen.render.world.variants import sample_variants
@@ -40,10 +41,7 @@ def test_no_render_has_an_empty_or_stretched_corner(anny_body, tmp_path):
     for i in range(2):
         cv2.imwrite(str(bg_dir / f"b{i}.png"), _letterboxed_photo(i))
     fits = write_fits(anny_body, tmp_path / "fits.jsonl", n=2, extra_bad=False)
-    recs = [json.loads(line) for line in fits.read_text().splitlines()]
-    for i, r in enumerate(recs):
-        r["_index"] = i
-    infos = prepare_fits(recs, anny_body)
+    infos = prepare_fits([FitRecord.from_json(json.loads(line)) for line in fits.read_text().splitlines()], anny_body)
     cfg = RenderConfig(width=W, height=H, backgrounds=str(bg_dir), photo_support=0.5, texture_size=64,
                        support_texels_per_m=64, run=RunConfig(workers=1))
     try:

@@ -24,7 +24,7 @@ import numpy as np
 
 from syrip_gen.codehash import source_hash
 from syrip_gen.errors import UserError
-from syrip_gen.fits import read_fits, record_path
+from syrip_gen.fits import FitRecord, read_fits, record_path
 from syrip_gen.render.looks.bake import BakeConfig, bake
 from syrip_gen.render.looks.uv import TopologyMaps
 
@@ -158,7 +158,7 @@ def _truncated(data: bytes) -> bool:
     return False
 
 
-def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | None = None,
+def bake_fits(records: list[FitRecord], body, out_dir: str | Path, cfg: BakeConfig | None = None,
               progress: bool = True, fits_path: str | Path | None = None) -> PhotoTextures:
     """Bake (or reuse) the photo texture of every usable fit record of the fits file
     ``fits_path`` (:func:`~syrip_gen.fits.usable_fits`: a record's position is its fit index)
@@ -174,7 +174,8 @@ def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | 
     out.mkdir(parents=True, exist_ok=True)
     result = PhotoTextures()
     maps = None  # the body's topology and rest pose, made when the first photo needs baking
-    for index, r in enumerate(tqdm(records, desc="photo textures", unit="fit", disable=not progress)):
+    for index, rec in enumerate(tqdm(records, desc="photo textures", unit="fit", disable=not progress)):
+        r = rec.to_json()  # the record as written: photo lookup and cache key read it as the fits file holds it
         data, photo, why = _read_photo(photo_path(r, fits_path), r)
         if why is not None:
             result.add(why)
@@ -192,16 +193,16 @@ def bake_fits(records: list[dict], body, out_dir: str | Path, cfg: BakeConfig | 
                                 with_vertices=True).vertices[0].double().numpy()
                 maps = TopologyMaps(body.topology(), rest)
             with torch.no_grad():
-                v = body(torch.tensor([r["pose"]], dtype=torch.float32), torch.tensor([r["shape"]], dtype=torch.float32),
+                v = body(torch.tensor([rec.pose], dtype=torch.float32), torch.tensor([rec.shape], dtype=torch.float32),
                          with_vertices=True).vertices[0].double().numpy()
-            cam = r["camera"]
+            cam = rec.camera
             verts_cam = v @ np.asarray(cam.get("R", np.diag([1.0, -1.0, -1.0])), np.float64).T + np.asarray(cam["t"])
             K = np.array([[cam["fx"], 0, cam["cx"]], [0, cam["fy"], cam["cy"]], [0, 0, 1]], np.float64)
             baked = bake(photo, verts_cam, K, maps, cfg, seed=int(key[:8], 16))
             if baked.texture is not None:
                 ok, buf = cv2.imencode(".png", baked.texture[..., ::-1])
                 atomic_write_bytes(png, buf.tobytes())
-            info = {"fit_id": r.get("id"), "file_name": r.get("file_name"), **baked.record()}
+            info = {"fit_id": rec.id, "file_name": rec.file_name, **baked.record()}
             atomic_write_json(meta, info)
         if info["status"] == "ok":
             result.paths[index] = str(png)

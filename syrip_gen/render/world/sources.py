@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from syrip_gen.fits import FitRecord
 from syrip_gen.geometry import intrinsics_matrix, project, rot_y, rotation_between, to_camera
 
 
@@ -53,7 +54,7 @@ def posture_pool(fits) -> dict[str, list[FitInfo]]:
     return pool
 
 
-def prepare_fits(records: list[dict], body) -> list[FitInfo]:
+def prepare_fits(records: list[FitRecord], body) -> list[FitInfo]:
     """Turn fit records (``status == "ok"``, already validated; a record's position is its fit
     index, as :func:`~syrip_gen.fits.usable_fits` returns them) into :class:`FitInfo`: posture
     from the record, else its hypothesis, else labelled from the fitted body with +y up."""
@@ -63,13 +64,13 @@ def prepare_fits(records: list[dict], body) -> list[FitInfo]:
 
     if not records:
         return []
-    pose = torch.tensor(np.array([r["pose"] for r in records]), dtype=torch.float32)
-    shape = torch.tensor(np.array([r["shape"] for r in records]), dtype=torch.float32)
+    pose = torch.tensor(np.array([r.pose for r in records]), dtype=torch.float32)
+    shape = torch.tensor(np.array([r.shape for r in records]), dtype=torch.float32)
     with torch.no_grad():
         out = body(pose, shape, with_vertices=True)
     kp = out.keypoints  # body frame with the fit's global orientation
     verts = out.vertices.double().numpy()
-    postures = [(r.get("posture") or r.get("hypothesis") or "").lower() or None for r in records]
+    postures = [(r.posture or r.hypothesis or "").lower() or None for r in records]
     missing = [i for i, p in enumerate(postures) if p is None]
     if missing:
         labels = posture_labels(kp[missing], torch.tensor([0.0, 1.0, 0.0]))
@@ -82,21 +83,21 @@ def prepare_fits(records: list[dict], body) -> list[FitInfo]:
     for i, r in enumerate(records):
         align = rotation_between(ups[i], y)
         canon = canonical_world(align, axis[i], front[i])
-        cam = (r.get("camera") or {}).get("R") if isinstance(r.get("camera"), dict) else None
+        cam = r.camera.get("R") if isinstance(r.camera, dict) else None
         cam_rot = np.asarray(cam, np.float64) @ canon.T if cam is not None else None  # X_cam = R_c X_body
         fill, fov = photo_framing(r, verts[i])
-        infos.append(FitInfo(index=i, id=str(r["id"]), pose=np.asarray(r["pose"], np.float64),
-                             shape=np.asarray(r["shape"], np.float64), posture=postures[i], align=align,
+        infos.append(FitInfo(index=i, id=str(r.id), pose=np.asarray(r.pose, np.float64),
+                             shape=np.asarray(r.shape, np.float64), posture=postures[i], align=align,
                              canonical=canon, camera=cam_rot, fill=fill, fov=fov,
-                             source_image_id=r.get("image_id"), source_file=r.get("file_name")))
+                             source_image_id=r.image_id, source_file=r.file_name))
     return infos
 
 
-def photo_framing(record: dict, verts: np.ndarray) -> tuple[float | None, float | None]:
+def photo_framing(record: FitRecord, verts: np.ndarray) -> tuple[float | None, float | None]:
     """How the photo framed its infant: the fitted body's projected box over the image size
     (``max(w / W, h / H)``, the render's ``fill``) and the camera's vertical field of view in
     degrees; (None, None) when the record has no usable camera."""
-    cam, W, H = record.get("camera"), record.get("width"), record.get("height")
+    cam, W, H = record.camera, record.width, record.height
     if not isinstance(cam, dict) or not W or not H or "t" not in cam:
         return None, None
     K = intrinsics_matrix(cam["fx"], cam["fy"], cam["cx"], cam["cy"])
