@@ -47,13 +47,14 @@ class SkeletonFields:
 
 @dataclass(kw_only=True)
 class FitRecord(SkeletonFields):
-    """One fits.jsonl record (treated as a value: build changed copies with ``dataclasses.replace``). A field that is None is absent from the line, unless it is named in
-    ``nulls`` (present as JSON null, as the skeleton's input fields may be); keys this version
-    does not name are kept in ``extra``, so a record reads and writes back the same keys."""
+    """One fits.jsonl record, treated as a value (changed copies by ``dataclasses.replace``). A
+    field that is None is absent from the line, unless it is named in ``nulls`` (present as
+    JSON null, as the skeleton's input fields may be); keys this version does not name are kept
+    in ``extra``, so a record reads and writes back the same keys."""
 
     id: str
     status: str
-    # the skeleton's input fields (fit.io.Skeleton.record): SkeletonFields and
+    # the skeleton's input fields (fit.io.Skeleton.record) are SkeletonFields's and these 2D keypoints
     keypoints_2d: list | None = None
     # the fit (absent when the skeleton was rejected before fitting)
     body: str | None = None
@@ -81,8 +82,7 @@ class FitRecord(SkeletonFields):
 
     def to_json(self) -> dict:
         """The record as its JSON line's object (``version`` included)."""
-        lead = ("id", "status")  # lead each line (the input fields come first in the class)
-        out = {k: getattr(self, k) for k in lead if getattr(self, k) is not None or k in self.nulls} | self.extra
+        out = dict(self.extra)
         for f in dataclasses.fields(self):
             if f.name in ("nulls", "extra"):
                 continue
