@@ -17,11 +17,15 @@ in front of it (keypoints sit inside the body, so the tolerance is tied to body 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
+from syrip_gen.errors import UserError
 from syrip_gen.geometry import project
+
+log = logging.getLogger(__name__)
 
 ANNOTATION_STRIDE = 10**12  # > any image id (fit index x 10 000 + variant + 1 for fewer than 10^8 fits)
 
@@ -220,7 +224,11 @@ class SyntheticAnnotation:
         return None if fid is None else str(fid)
 
     @classmethod
-    def from_json(cls, ann: dict) -> SyntheticAnnotation:
+    def from_json(cls, ann: dict, provenance: dict | None = None) -> SyntheticAnnotation:
+        """``provenance``: the annotation's, already migrated (read_annotations counts the moves);
+        None: migrated here."""
+        if provenance is None:
+            provenance = migrate_provenance(ann.get("provenance"))[0]
         body = ann.get("body") if isinstance(ann.get("body"), dict) else {}
         try:
             pose = np.asarray(body.get("pose"), dtype=np.float64).reshape(24, 3)
@@ -231,7 +239,7 @@ class SyntheticAnnotation:
                    keypoints=np.asarray(ann["keypoints"], dtype=np.float64).reshape(17, 3),
                    bbox=ann.get("bbox"), posture=ann.get("posture"), keypoints_3d=ann.get("keypoints_3d"),
                    body_model=body.get("model"), pose=pose, shape=body.get("shape"), contact=contact,
-                   provenance=migrate_provenance(ann.get("provenance"))[0])
+                   provenance=provenance)
 
 
 ANNOTATION_VERSION = 1  # ``info.schema_version`` of the COCO files render and sequence write
@@ -247,10 +255,8 @@ def annotation_version(info: dict | None, where: str = "") -> int:
     """The schema version of a COCO file's annotations: 0 for files without one (real data, and
     renders made before the field; their old provenance keys are migrated when read), a one-line
     error for a version newer than this syrip-gen reads."""
-    version = (info or {}).get("schema_version", 0) if isinstance(info, dict) else 0
+    version = info.get("schema_version", 0) if isinstance(info, dict) else 0
     if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version <= ANNOTATION_VERSION:
-        from syrip_gen.errors import UserError
-
         raise UserError(f"{where or 'dataset'}: annotation schema_version {version!r}; this syrip-gen reads "
                         f"versions 0-{ANNOTATION_VERSION} (update syrip-gen)")
     return version
@@ -266,10 +272,12 @@ def read_synthetic(coco) -> list[SyntheticAnnotation]:
 def read_annotations(anns: list[dict], where: str = "") -> list[SyntheticAnnotation]:
     """:meth:`SyntheticAnnotation.from_json` of each, with one warning when old provenance key
     names were read (``where``: the file, for the message)."""
-    old = sum(migrate_provenance(a.get("provenance"))[1] for a in anns)
+    out, old = [], 0
+    for a in anns:
+        provenance, was_moved = migrate_provenance(a.get("provenance"))
+        old += was_moved
+        out.append(SyntheticAnnotation.from_json(a, provenance))
     if old:
-        import logging
-
-        logging.getLogger(__name__).warning("%s: %d annotation(s) name their source fit by an old provenance key "
-                                            "(%s); read as fit_id", where, old, "/".join(OLD_FIT_ID_KEYS))
-    return [SyntheticAnnotation.from_json(a) for a in anns]
+        log.warning("%s: %d annotation(s) name their source fit by an old provenance key (%s); read as fit_id",
+                    where, old, "/".join(OLD_FIT_ID_KEYS))
+    return out
