@@ -25,7 +25,7 @@ def fit_records(path: Path | None) -> list[FitRecord] | None:
         return None
 
 
-def calibrate(cfg, records: list[FitRecord | dict] | None, body=None) -> tuple:
+def calibrate(cfg, records: list[FitRecord] | None, body=None) -> tuple:
     """``cfg`` with each pose gate's threshold raised to at least the ``calibrate_percentile``
     percentile of its value over the run's ok fit ``records`` (and their mirrors), and a record
     of what was done per gate. ``cfg``: a ``FilterConfig``; returns ``(config, record)``."""

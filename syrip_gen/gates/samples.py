@@ -61,14 +61,13 @@ def dataset_samples(coco) -> Samples:
     return Samples(ids, anns, kps, size, bbox, poses, shapes, models, Ks)
 
 
-def fit_samples(records: list[FitRecord | dict]) -> Samples | None:
+def fit_samples(records: list[FitRecord]) -> Samples | None:
     """The ok fit records with a pose and their mirror images as samples of the pose gates
     (None if there are none)."""
     import torch
 
     from syrip_gen.body.pose_space import flip_pose
 
-    records = [r if isinstance(r, FitRecord) else FitRecord.from_json(r) for r in records]
     ok = [r for r in records if r.ok and r.pose is not None]
     try:
         poses = np.asarray([r.pose for r in ok], dtype=np.float64).reshape(-1, 24, 3)

@@ -168,14 +168,14 @@ def penetration_values(s: Samples, cfg, body, values: dict, skipped: dict, detai
     import torch
     from tqdm import tqdm
 
-    from syrip_gen.gates.penetration import coarse_parts, penetration_share
+    from syrip_gen.gates.penetration import body_parts, penetration_share
 
     if body is None:
         from syrip_gen.body import load_body
 
         body = load_body("anny")
     topo = body.topology()
-    parts = coarse_parts(topo.part_of_vertex, topo.part_names)
+    parts = body_parts(body)
     with tqdm(total=len(idx), desc="filter: self-penetration", unit="img", disable=len(idx) < 64) as bar:
         for start in range(0, len(idx), cfg.batch_size):
             b = idx[start:start + cfg.batch_size]

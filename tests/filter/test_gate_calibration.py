@@ -58,7 +58,7 @@ def _fits_file(path, poses, shapes):
 def test_thresholds_follow_the_fits_but_never_drop(tmp_path, anny_body):
     import torch
 
-    from syrip_gen.fits import read_fits as load_fits
+    from syrip_gen.fits import read_records as load_fits
 
     rng = np.random.default_rng(0)
     odd = rng.normal(0, 0.6, (12, 24, 3))  # unlikely poses: high prior NLL
