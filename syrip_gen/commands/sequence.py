@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from syrip_gen.config import flag_names, moved
-    from syrip_gen.errors import UserError
     from syrip_gen.render.sequence.clips import ClipConfig, render_clips
     from syrip_gen.render.image.config import RenderConfig
 
@@ -67,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
              | set(RenderConfig.MOVED))
     given = moved(RenderConfig, {k: v for k, v in vars(args).items() if k in known and v is not None})
     sampling = {k: v for k, v in (("fill", args.fill), ("multi_share", args.multi_share)) if v is not None}
-    if args.fill is not None and not 0 < args.fill[0] <= args.fill[1] <= 1:
-        raise UserError(f"--fill must be LO HI with 0 < LO <= HI <= 1, got {args.fill[0]} {args.fill[1]}")
     if sampling:  # fields of the nested sampling config
         given["sampling"] = sampling
     flags = flag_names(RenderConfig)  # body.path: --body-path

@@ -111,3 +111,15 @@ def test_c30_a_rerun_asking_for_mp4s_makes_them_from_the_frames(fits, tmp_path):
     assert frame.stat().st_mtime_ns == mtime  # not rendered again
     clip = json.loads((out / "clips.json").read_text())["clips"][0]
     assert clip["video"] == "videos/clip_00001.mp4" and clip["preview"] == "previews/clip_00001.mp4"
+
+
+def test_fill_is_a_share_of_the_frame_wherever_it_is_set():
+    """``sampling.fill`` is checked by its config (the sequence CLI's --fill and YAML alike)."""
+    from syrip_gen.render.world.variants import VariantConfig
+
+    for bad in ((0.0, 0.5), (0.5, 1.5)):
+        with pytest.raises(UserError, match=r"sampling.fill must be \(low, high\) with 0 < low <= high <= 1"):
+            VariantConfig(fill=bad)
+        with pytest.raises(UserError, match="sampling.fill must be"):
+            ClipConfig.from_dict({"sampling": {"fill": list(bad)}})
+    assert VariantConfig(fill=(0.2, 1.0)).fill == (0.2, 1.0)

@@ -106,6 +106,8 @@ class VariantConfig:
         from syrip_gen.errors import UserError
 
         check_ranges(self, "sampling config")
+        if not 0 < self.fill[0] <= self.fill[1] <= 1:  # a share of the frame (the CLI's --fill too)
+            raise UserError(f"sampling.fill must be (low, high) with 0 < low <= high <= 1, got {self.fill}")
         lo, hi = self.infants
         if not 2 <= lo <= hi <= MAX_INFANTS:
             raise UserError(f"sampling.infants must be (low, high) with 2 <= low <= high <= {MAX_INFANTS}, "
