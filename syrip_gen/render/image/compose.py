@@ -46,18 +46,12 @@ def make_image_maker(cfg: RenderConfig, body):
     """The object that turns (spec, vertices) into a :class:`Rendered`. Makes the body's one
     :class:`~syrip_gen.render.looks.uv.TopologyMaps` (with its rest pose when it has part labels:
     hair and face are painted from it)."""
-    from syrip_gen.render.looks.uv import TopologyMaps
+    from syrip_gen.render.looks.uv import TopologyMaps, rest_vertices
 
     topology = body.topology()
     if len(topology.uvs) == 0:  # SMIL/SMPL without a UV layout: one flat texel (skin colour)
         topology = dataclasses.replace(topology, uvs=np.zeros((len(topology.render_vertex_index), 2), np.float32))
-    rest = None
-    if topology.part_of_vertex is not None:
-        import torch
-
-        with torch.no_grad():
-            rest = body(torch.zeros(1, 24, 3), body.shape_mean[None].float(), with_vertices=True).vertices[0]
-        rest = rest.double().numpy()
+    rest = rest_vertices(body) if topology.part_of_vertex is not None else None
     return ImageMaker(cfg, TopologyMaps(topology, rest))
 
 

@@ -26,7 +26,7 @@ from syrip_gen.codehash import source_hash
 from syrip_gen.errors import UserError
 from syrip_gen.fits import FitRecord, read_fits, record_path
 from syrip_gen.render.looks.bake import BakeConfig, bake
-from syrip_gen.render.looks.uv import TopologyMaps
+from syrip_gen.render.looks.uv import TopologyMaps, rest_vertices
 
 TEXTURE_DIR = "photo_textures"
 
@@ -188,10 +188,7 @@ def bake_fits(records: list[FitRecord], body, out_dir: str | Path, cfg: BakeConf
             info = None
         if info is None or (info.get("status") == "ok" and not png.is_file()):
             if maps is None:
-                with torch.no_grad():
-                    rest = body(torch.zeros(1, 24, 3), body.shape_mean[None].float(),
-                                with_vertices=True).vertices[0].double().numpy()
-                maps = TopologyMaps(body.topology(), rest)
+                maps = TopologyMaps(body.topology(), rest_vertices(body))
             with torch.no_grad():
                 v = body(torch.tensor([rec.pose], dtype=torch.float32), torch.tensor([rec.shape], dtype=torch.float32),
                          with_vertices=True).vertices[0].double().numpy()

@@ -34,6 +34,16 @@ class UVRaster:
     masks: dict = field(default_factory=dict)  # garment mask cache
 
 
+def rest_vertices(body) -> np.ndarray:
+    """``(V, 3) float64``: ``body`` (a ``BodyModel``) in its symmetric rest pose (zero pose, mean
+    shape), the pose :class:`TopologyMaps` makes its scalp, face and mirror maps from."""
+    import torch
+
+    with torch.no_grad():
+        return body(torch.zeros(1, 24, 3), body.shape_mean[None].float(),
+                    with_vertices=True).vertices[0].double().numpy()
+
+
 class TopologyMaps:
     """Everything derived from one body topology, each made once on first use and kept here
     (smplx keeps its derived arrays on the model object the same way). Made once per image
