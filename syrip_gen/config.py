@@ -15,7 +15,8 @@ where the default lives, as field metadata::
 
 ``min``/``max`` are inclusive and apply to each element of a tuple; ``choices`` lists the
 allowed values. A pair of numbers (``tuple[float, float]``) is a ``(low, high)`` range: a
-reversed one is refused here, before any work, not by the sampler hours later. Cross-field rules stay in each class's ``__post_init__``.
+reversed one is refused here, before any work, not by the sampler hours later. Cross-field
+rules stay in each class's ``__post_init__``.
 
 What enters a run key is read from field metadata too (:func:`keyed`): ``RUN_ONLY`` marks a
 field that changes how, where or how many, never the output (workers, device, force); a
@@ -147,11 +148,11 @@ def _moved(cls, mapping, fields, where, name, prefix, warn=True):
     each. An old key that is still a field (``body``) is old only when it is not a mapping."""
     out = dict(mapping)
     for old, new in getattr(cls, "MOVED", {}).items():
-        src, key = _holder(out, old)
+        src, key = dotted_holder(out, old)
         if src is None or key not in src or (src is out and key in fields and _is_section(src[key])):
             continue
         value = src.pop(key)  # first: an old key may name the new section (body: anny -> body.name)
-        dst, new_key = _holder(out, new, make=True)
+        dst, new_key = dotted_holder(out, new, make=True)
         if dst is None:  # a built section (a dataclass) in the way: the old key stays, refused as unknown
             src[key] = value
             continue
@@ -164,7 +165,7 @@ def _moved(cls, mapping, fields, where, name, prefix, warn=True):
     return out
 
 
-def _holder(out: dict, path: str, make: bool = False) -> tuple[dict | None, str]:
+def dotted_holder(out: dict, path: str, make: bool = False) -> tuple[dict | None, str]:
     """The mapping inside ``out`` that holds dotted ``path``'s last key, and that key; the
     mappings on the way are copied (the caller's stay as they were), made when ``make``; None
     when one on the way is not a mapping."""

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from syrip_gen.config import dotted_holder
 from syrip_gen.errors import UserError
 from syrip_gen.shipped import is_name as is_shipped
 from syrip_gen.shipped import resolve as resolve_shipped
@@ -163,15 +164,11 @@ def _set_key(config: dict, key: str, value) -> None:
     """``config[key] = value``; a dotted key (``--set render.run.workers=4``) sets one key of a
     section, whose other keys stay (sections on the way are copied, or made when absent; one
     that is not a mapping keeps the dotted key, for the stage's config check to refuse)."""
-    *head, last = key.split(".")
-    d = config
-    for h in head:
-        if d.get(h) is not None and not isinstance(d[h], dict):
-            config[key] = value
-            return
-        d[h] = dict(d.get(h) or {})
-        d = d[h]
-    d[last] = value
+    section, last = dotted_holder(config, key, make=True)
+    if section is None:
+        config[key] = value
+    else:
+        section[last] = value
 
 
 def _merge(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
